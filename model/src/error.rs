@@ -1,0 +1,36 @@
+//! How an error should be answered: one classification every crate's error type reports, so
+//! the server maps errors to HTTP status codes and retry hints in exactly one place.
+
+/// What kind of failure an error is, from the caller's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The request or input is wrong; retrying it unchanged will fail again (HTTP 400).
+    InvalidInput,
+    /// The request body is over a configured limit (HTTP 413).
+    TooLarge,
+    /// Content type or encoding not supported (HTTP 415).
+    UnsupportedMediaType,
+    /// A limit was hit; retry after the given seconds (HTTP 429).
+    RateLimited { retry_after_secs: u32 },
+    /// Saturated or not ready; retry after the given seconds (HTTP 503).
+    Unavailable { retry_after_secs: u32 },
+    /// Not found (HTTP 404).
+    NotFound,
+    /// A bug or an environment failure on our side (HTTP 500).
+    Internal,
+}
+
+impl ErrorClass {
+    /// Whether the same request may succeed later.
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::RateLimited { .. } | ErrorClass::Unavailable { .. } | ErrorClass::Internal
+        )
+    }
+}
+
+/// Implemented by every crate's error enum.
+pub trait Classify {
+    fn class(&self) -> ErrorClass;
+}

@@ -1,0 +1,18 @@
+//! The shared vocabulary of SRE Smart Bot: what a series, a sample, a log line, an incident
+//! candidate and its evidence are, and the incident taxonomy.
+//!
+//! Every other crate speaks these types, so this crate stays small and depends on serde only.
+//! Invariants: a [`LabelSet`] is sorted by name with unique names; timestamps are Unix
+//! milliseconds (`i64`); a candidate's evidence names the series, window and values it rests on.
+
+pub mod candidate;
+pub mod error;
+pub mod labels;
+pub mod sample;
+pub mod taxonomy;
+
+pub use candidate::{EventEvidence, Evidence, IncidentCandidate, MetricEvidence, Scope};
+pub use error::{Classify, ErrorClass};
+pub use labels::{Label, LabelError, LabelSet, METRIC_NAME};
+pub use sample::{MetricMetadata, MetricType, Sample, SeriesRef, SeriesVisitor};
+pub use taxonomy::{Domain, IncidentType, Severity};

@@ -1,0 +1,1 @@
+//! rca (being built).
