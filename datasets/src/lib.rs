@@ -1,1 +1,2 @@
 //! datasets (being built).
+pub mod scenarios;

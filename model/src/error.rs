@@ -34,3 +34,9 @@ impl ErrorClass {
 pub trait Classify {
     fn class(&self) -> ErrorClass;
 }
+
+impl Classify for std::convert::Infallible {
+    fn class(&self) -> ErrorClass {
+        match *self {}
+    }
+}
