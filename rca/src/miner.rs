@@ -1,0 +1,536 @@
+//! Streaming log template mining: a Drain-style fixed-depth parse tree over masked tokens,
+//! learned online, giving each line a template id, the template text and its parameters.
+//!
+//! Lines are split on whitespace, digit-bearing tokens are masked first (see [`crate::mask`]),
+//! then a tree keyed by token count and the first few tokens picks a small leaf of candidate
+//! templates; the most similar one absorbs the line (differing positions become `<*>`) or a new
+//! template starts. Templates never merge after creation, so a template id names a stable group.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::mask::{WILDCARD, is_parameter};
+
+/// Token id of the wildcard `<*>`.
+const WILD: u32 = 0;
+
+/// Identifier of a learned template; stable for the miner's lifetime.
+pub type TemplateId = u32;
+
+/// Tuning of the miner. One configuration serves every log source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MinerConfig {
+    /// Number of leading tokens used to route a line in the tree.
+    pub prefix_tokens: usize,
+    /// Share of equal constant positions needed to join a template, in `[0, 1]`.
+    pub similarity: f64,
+    /// Children per tree node before further distinct tokens share the wildcard child.
+    pub max_children: usize,
+    /// Join templates whose constant words are the same sequence (variable-length parameters).
+    pub merge_same_constants: bool,
+}
+
+impl Default for MinerConfig {
+    fn default() -> Self {
+        Self {
+            prefix_tokens: 2,
+            similarity: 0.7,
+            max_children: 100,
+            merge_same_constants: true,
+        }
+    }
+}
+
+/// One learned template.
+#[derive(Debug, Clone)]
+struct Cluster {
+    tokens: Vec<u32>,
+    count: u64,
+    /// Union-find parent: a template joined to an older one with the same constants.
+    parent: TemplateId,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    children: HashMap<u32, Node>,
+    clusters: Vec<TemplateId>,
+}
+
+/// The result of mining one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParsedLine {
+    pub template_id: TemplateId,
+    /// Template text with `<*>` for parameters, as it stands after this line.
+    pub template: String,
+    /// Values of the line at the template's `<*>` positions, in order.
+    pub parameters: Vec<String>,
+}
+
+/// Summary of a learned template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateInfo {
+    pub id: TemplateId,
+    pub template: String,
+    pub count: u64,
+}
+
+/// A token of a line: its text (a parameter may span a number and its unit) and whether it is
+/// masked as a parameter before mining.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token<'a> {
+    pub text: &'a str,
+    pub parameter: bool,
+}
+
+/// Online template miner. Feed lines with [`TemplateMiner::add`] or [`TemplateMiner::parse`].
+///
+/// Ids returned earlier stay valid; when two templates turn out to be one (same constant words,
+/// parameters of different lengths) the newer id becomes an alias, resolved by
+/// [`TemplateMiner::group`].
+#[derive(Debug)]
+pub struct TemplateMiner {
+    config: MinerConfig,
+    intern: HashMap<Box<str>, u32>,
+    texts: Vec<Box<str>>,
+    clusters: Vec<Cluster>,
+    by_length: HashMap<usize, Node>,
+    by_constants: HashMap<Vec<u32>, TemplateId>,
+    scratch_tokens: Vec<u32>,
+    scratch_words: Vec<(usize, usize, bool)>,
+}
+
+impl Default for TemplateMiner {
+    fn default() -> Self {
+        Self::new(MinerConfig::default())
+    }
+}
+
+impl TemplateMiner {
+    pub fn new(config: MinerConfig) -> Self {
+        Self {
+            config,
+            intern: HashMap::new(),
+            texts: vec![WILDCARD.into()],
+            clusters: Vec::new(),
+            by_length: HashMap::new(),
+            by_constants: HashMap::new(),
+            scratch_tokens: Vec::new(),
+            scratch_words: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &MinerConfig {
+        &self.config
+    }
+
+    /// Splits a line's content into the tokens the miner works on, parameters masked.
+    pub fn tokenize<'a>(content: &'a str) -> Vec<Token<'a>> {
+        let mut spans = Vec::new();
+        lex(content, &mut spans);
+        spans
+            .into_iter()
+            .map(|(s, e, parameter)| Token {
+                text: &content[s..e],
+                parameter,
+            })
+            .collect()
+    }
+
+    /// Learns from one line and returns its template id (the fast path: no strings built).
+    pub fn add(&mut self, content: &str) -> TemplateId {
+        let mut spans = std::mem::take(&mut self.scratch_words);
+        lex(content, &mut spans);
+        let mut ids = std::mem::take(&mut self.scratch_tokens);
+        ids.clear();
+        for &(s, e, parameter) in &spans {
+            let id = if parameter {
+                WILD
+            } else {
+                self.intern(&content[s..e])
+            };
+            ids.push(id);
+        }
+        let id = self.learn(&ids);
+        self.scratch_tokens = ids;
+        self.scratch_words = spans;
+        self.group(id)
+    }
+
+    /// Learns from one line and returns its template and parameters.
+    pub fn parse(&mut self, content: &str) -> ParsedLine {
+        let mut spans = Vec::new();
+        lex(content, &mut spans);
+        let mut ids = Vec::with_capacity(spans.len());
+        for &(s, e, parameter) in &spans {
+            ids.push(if parameter {
+                WILD
+            } else {
+                self.intern(&content[s..e])
+            });
+        }
+        let cluster = self.learn(&ids);
+        let tokens = self.clusters[cluster as usize].tokens.as_slice();
+        let parameters = tokens
+            .iter()
+            .zip(&spans)
+            .filter(|(t, _)| **t == WILD)
+            .map(|(_, (s, e, _))| content[*s..*e].to_owned())
+            .collect();
+        let template_id = self.group(cluster);
+        ParsedLine {
+            template_id,
+            template: self.render(template_id),
+            parameters,
+        }
+    }
+
+    /// Finds the template a line fits, without learning from it.
+    pub fn match_line(&self, content: &str) -> Option<TemplateId> {
+        let mut spans = Vec::new();
+        lex(content, &mut spans);
+        let ids: Option<Vec<u32>> = spans
+            .iter()
+            .map(|&(s, e, parameter)| {
+                if parameter {
+                    Some(WILD)
+                } else {
+                    self.intern.get(&content[s..e]).copied()
+                }
+            })
+            .collect();
+        let ids = ids?;
+        let leaf = self.leaf(&ids)?;
+        leaf.clusters
+            .iter()
+            .copied()
+            .find(|&c| {
+                self.clusters[c as usize]
+                    .tokens
+                    .iter()
+                    .zip(&ids)
+                    .all(|(t, i)| *t == WILD || t == i)
+            })
+            .map(|c| self.group(c))
+    }
+
+    /// The current id of the group `id` belongs to (itself unless it was joined to another).
+    pub fn group(&self, id: TemplateId) -> TemplateId {
+        let mut id = id;
+        while let Some(c) = self.clusters.get(id as usize) {
+            if c.parent == id {
+                break;
+            }
+            id = c.parent;
+        }
+        id
+    }
+
+    /// Template text of `id`'s group, or `None` for an unknown id.
+    pub fn template(&self, id: TemplateId) -> Option<String> {
+        (usize::try_from(id).ok()? < self.clusters.len()).then(|| self.render(self.group(id)))
+    }
+
+    /// How many lines joined `id`'s group.
+    pub fn count(&self, id: TemplateId) -> u64 {
+        let root = self.group(id);
+        self.clusters
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.group(*i as TemplateId) == root)
+            .map(|(_, c)| c.count)
+            .sum()
+    }
+
+    /// Number of distinct template groups learned.
+    pub fn len(&self) -> usize {
+        self.clusters
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| c.parent == *i as TemplateId)
+            .count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clusters.is_empty()
+    }
+
+    /// All template groups, most frequent first.
+    pub fn templates(&self) -> Vec<TemplateInfo> {
+        let mut counts: HashMap<TemplateId, u64> = HashMap::new();
+        for (i, c) in self.clusters.iter().enumerate() {
+            *counts.entry(self.group(i as TemplateId)).or_default() += c.count;
+        }
+        let mut out: Vec<TemplateInfo> = counts
+            .into_iter()
+            .map(|(id, count)| TemplateInfo {
+                id,
+                template: self.render(id),
+                count,
+            })
+            .collect();
+        out.sort_by(|a, b| b.count.cmp(&a.count).then(a.id.cmp(&b.id)));
+        out
+    }
+
+    fn render(&self, id: TemplateId) -> String {
+        let tokens = &self.clusters[id as usize].tokens;
+        let mut s = String::new();
+        for (i, t) in tokens.iter().enumerate() {
+            if i > 0 {
+                s.push(' ');
+            }
+            s.push_str(&self.texts[*t as usize]);
+        }
+        s
+    }
+
+    fn intern(&mut self, word: &str) -> u32 {
+        if let Some(id) = self.intern.get(word) {
+            return *id;
+        }
+        let id = self.texts.len() as u32;
+        self.texts.push(word.into());
+        self.intern.insert(word.into(), id);
+        id
+    }
+
+    fn leaf(&self, ids: &[u32]) -> Option<&Node> {
+        let mut node = self.by_length.get(&ids.len())?;
+        for t in ids.iter().take(self.config.prefix_tokens) {
+            node = match node.children.get(t) {
+                Some(n) => n,
+                None => node.children.get(&WILD)?,
+            };
+        }
+        Some(node)
+    }
+
+    /// The most similar template in a leaf and its similarity; ties go to more parameters.
+    ///
+    /// Similarity is the share of equal tokens among positions where the line or the template
+    /// has a constant: positions masked on both sides say nothing about the match.
+    fn best_in(&self, leaf: &Node, ids: &[u32]) -> Option<(TemplateId, f64)> {
+        let mut best: Option<(TemplateId, f64, usize)> = None;
+        for &cid in &leaf.clusters {
+            let tokens = &self.clusters[cid as usize].tokens;
+            let mut same = 0usize;
+            let mut params = 0usize;
+            let mut both_wild = 0usize;
+            for (t, i) in tokens.iter().zip(ids) {
+                if *t == WILD && *i == WILD {
+                    both_wild += 1;
+                } else if t == i {
+                    same += 1;
+                } else if *t == WILD {
+                    params += 1;
+                }
+            }
+            let considered = ids.len() - both_wild;
+            let sim = if considered == 0 {
+                1.0
+            } else {
+                same as f64 / considered as f64
+            };
+            let better = match best {
+                None => true,
+                Some((_, s, p)) => sim > s || (sim == s && params > p),
+            };
+            if better {
+                best = Some((cid, sim, params));
+            }
+        }
+        best.map(|(c, s, _)| (c, s))
+    }
+
+    fn learn(&mut self, ids: &[u32]) -> TemplateId {
+        let found = self
+            .leaf(ids)
+            .and_then(|leaf| self.best_in(leaf, ids))
+            .filter(|(_, sim)| *sim >= self.config.similarity);
+        if let Some((cid, _)) = found {
+            let cluster = &mut self.clusters[cid as usize];
+            let mut changed = false;
+            for (t, i) in cluster.tokens.iter_mut().zip(ids) {
+                if *t != *i {
+                    *t = WILD;
+                    changed = true;
+                }
+            }
+            cluster.count += 1;
+            if changed {
+                self.join_same_constants(cid);
+            }
+            return cid;
+        }
+        let cid = self.clusters.len() as TemplateId;
+        self.clusters.push(Cluster {
+            tokens: ids.to_vec(),
+            count: 1,
+            parent: cid,
+        });
+        let max_children = self.config.max_children;
+        let mut node = self.by_length.entry(ids.len()).or_default();
+        for &t in ids.iter().take(self.config.prefix_tokens) {
+            let key = if t == WILD
+                || node.children.contains_key(&t)
+                || node.children.len() + 1 < max_children
+            {
+                t
+            } else {
+                WILD
+            };
+            node = node.children.entry(key).or_default();
+        }
+        node.clusters.push(cid);
+        self.join_same_constants(cid);
+        cid
+    }
+
+    /// Joins `cid` to an older template with the same constant words in the same order.
+    fn join_same_constants(&mut self, cid: TemplateId) {
+        if !self.config.merge_same_constants {
+            return;
+        }
+        let key: Vec<u32> = self.clusters[cid as usize]
+            .tokens
+            .iter()
+            .copied()
+            .filter(|t| *t != WILD)
+            .collect();
+        if key.len() < 2 {
+            return;
+        }
+        let root = self.group(cid);
+        match self.by_constants.get(&key) {
+            Some(&other) => {
+                let other = self.group(other);
+                if other != root {
+                    let (keep, join) = (root.min(other), root.max(other));
+                    self.clusters[join as usize].parent = keep;
+                }
+            }
+            None => {
+                self.by_constants.insert(key, root);
+            }
+        }
+    }
+}
+
+/// Units that belong to the number before them (`12 ms`, `(1.2 KB)`, `<1 sec`).
+fn is_unit(word: &str) -> bool {
+    const UNITS: [&str; 22] = [
+        "ms", "s", "sec", "secs", "seconds", "min", "mins", "minutes", "h", "hours", "B", "KB",
+        "MB", "GB", "TB", "KiB", "MiB", "GiB", "kB", "bytes", "%", "us",
+    ];
+    let core = word.trim_end_matches([')', ',', '.', ';', ']']);
+    UNITS.contains(&core)
+}
+
+/// Splits on whitespace into `(start, end, is_parameter)` spans; a unit after a parameter is
+/// absorbed into it.
+fn lex(content: &str, out: &mut Vec<(usize, usize, bool)>) {
+    out.clear();
+    let base = content.as_ptr() as usize;
+    for word in content.split_ascii_whitespace() {
+        let start = word.as_ptr() as usize - base;
+        let end = start + word.len();
+        if let Some(last) = out.last_mut()
+            && last.2
+            && is_unit(word)
+        {
+            last.1 = end;
+            continue;
+        }
+        if let Some(eq) = key_value_split(word) {
+            out.push((start, start + eq + 1, false));
+            out.push((start + eq + 1, end, is_parameter(&word[eq + 1..])));
+            continue;
+        }
+        out.push((start, end, is_parameter(word)));
+    }
+}
+
+/// Position of the `=` in `key=value` where `key` is an identifier and `value` is not empty.
+fn key_value_split(word: &str) -> Option<usize> {
+    let eq = word.find('=')?;
+    let key = &word[..eq];
+    let first = key.chars().next()?;
+    (first.is_ascii_alphabetic()
+        && eq + 1 < word.len()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+    .then_some(eq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_numbers_and_merges_variable_words() {
+        let mut m = TemplateMiner::default();
+        let a = m.parse("Connected to 10.0.0.1 port 5432 as alice");
+        let b = m.parse("Connected to 10.0.0.2 port 5433 as bob");
+        assert_eq!(a.template_id, b.template_id);
+        assert_eq!(b.template, "Connected to <*> port <*> as <*>");
+        assert_eq!(b.parameters, vec!["10.0.0.2", "5433", "bob"]);
+        assert_eq!(m.count(a.template_id), 2);
+    }
+
+    #[test]
+    fn novel_line_gets_new_template() {
+        let mut m = TemplateMiner::default();
+        let a = m.add("worker 1 started");
+        let b = m.add("worker 2 started");
+        let c = m.add("disk quota exceeded on volume");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            m.template(c).as_deref(),
+            Some("disk quota exceeded on volume")
+        );
+        assert_eq!(m.template(99), None);
+    }
+
+    #[test]
+    fn different_lengths_never_merge() {
+        let mut m = TemplateMiner::default();
+        let a = m.add("user logged in");
+        let b = m.add("user logged in again");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn match_line_does_not_learn() {
+        let mut m = TemplateMiner::default();
+        let id = m.add("job 7 done in 12ms");
+        assert_eq!(m.match_line("job 8 done in 3ms"), Some(id));
+        assert_eq!(m.match_line("something else entirely here"), None);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m.count(id), 1);
+    }
+
+    #[test]
+    fn units_join_their_number() {
+        let t = TemplateMiner::tokenize("took 12 ms (1.5 KB) total");
+        let texts: Vec<&str> = t.iter().map(|t| t.text).collect();
+        assert_eq!(texts, vec!["took", "12 ms", "(1.5 KB)", "total"]);
+        assert!(t[1].parameter && t[2].parameter && !t[3].parameter);
+    }
+
+    #[test]
+    fn variable_length_parameters_join_one_group() {
+        let mut m = TemplateMiner::default();
+        let a = m.add("app close, 0 bytes sent, 0 bytes received, lifetime <1 sec");
+        let b = m.add(
+            "app close, 1190 bytes (1.16 KB) sent, 1671 bytes (1.63 KB) received, lifetime 00:02",
+        );
+        assert_eq!(m.group(a), m.group(b));
+        assert_eq!(m.len(), 1);
+        assert_eq!(m.count(a), 2);
+    }
+}
