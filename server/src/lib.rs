@@ -1,1 +1,16 @@
-//! server (being built).
+//! The `srebot` server: composition only. It wires the data flow's crates (ingest → windows →
+//! detectors → ...) into an HTTP API, background loops and commands, and holds no analytics.
+//!
+//! Invariants: a 2xx to a writer means its samples are in the windows; every error reaches the
+//! caller through [`error::ApiError`], mapped once from [`model::ErrorClass`].
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod scrape;
+pub mod serve;
+pub mod sql_client;

@@ -1,0 +1,27 @@
+//! HTTP handlers, one module per surface: remote_write ingest, queries, operations.
+//! Handlers translate HTTP to library calls and errors to [`crate::error::ApiError`].
+
+pub mod ops;
+pub mod query;
+pub mod write;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Prometheus's success envelope: `{"status":"success","data":...}`.
+pub fn success<T: Serialize>(data: T) -> Response {
+    Json(serde_json::json!({ "status": "success", "data": data })).into_response()
+}
+
+/// Every value of a repeated query or form parameter, e.g. `match[]`.
+pub fn params<'a>(encoded: &'a str, key: &'a str) -> impl Iterator<Item = String> + 'a {
+    form_urlencoded::parse(encoded.as_bytes())
+        .filter(move |(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The last value of a parameter.
+pub fn param(encoded: &str, key: &str) -> Option<String> {
+    params(encoded, key).last()
+}

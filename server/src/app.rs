@@ -1,0 +1,69 @@
+//! The shared state of a running server and the router built from it, so tests drive the very
+//! same router in-process (`tower::ServiceExt::oneshot`) or over a real socket.
+
+use crate::api;
+use crate::auth::{self, Tokens};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use axum::Router;
+use axum::routing::{get, post};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio::sync::Semaphore;
+use windows::Store;
+
+/// Everything a request handler may touch.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Config,
+    pub store: Arc<Store>,
+    pub metrics: Metrics,
+    pub tokens: Tokens,
+    /// Permits for write requests being decoded; none left means 503.
+    pub ingest_slots: Semaphore,
+    /// Bytes the windows held at the last refresh (kept cheap to read on the write path).
+    pub bytes_held: AtomicU64,
+    pub ready: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(config: Config, tokens: Tokens) -> Arc<Self> {
+        let store = Arc::new(Store::new(config.windows.clone()));
+        let metrics = Metrics::new(Arc::clone(&store));
+        let ingest_slots = Semaphore::new(config.ingest.max_inflight);
+        Arc::new(Self {
+            config,
+            store,
+            metrics,
+            tokens,
+            ingest_slots,
+            bytes_held: AtomicU64::new(0),
+            ready: AtomicBool::new(true),
+        })
+    }
+
+    /// Re-reads the bytes the windows hold (called by a background tick and after writes).
+    pub fn refresh_bytes_held(&self) {
+        self.bytes_held
+            .store(self.store.stats().bytes as u64, Ordering::Relaxed);
+    }
+}
+
+/// The whole HTTP API.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/api/v1/write", post(api::write::remote_write))
+        .route("/api/v1/series", get(api::query::series).post(api::query::series_form))
+        .route("/api/v1/windows", get(api::query::windows))
+        .route("/api/v1/sql", post(api::query::sql))
+        .route("/metrics", get(api::ops::metrics))
+        .route("/healthz", get(api::ops::healthz))
+        .route("/readyz", get(api::ops::readyz))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require_token,
+        ))
+        // Bodies are read with our own limit so oversize answers carry our message.
+        .layer(axum::extract::DefaultBodyLimit::disable());
+    api.with_state(state)
+}

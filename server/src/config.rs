@@ -1,0 +1,248 @@
+//! The configuration file: one serde tree with defaults in code, refusing unknown keys.
+//! Precedence is file, then environment (`SREBOT_*`), then command-line flags.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default port `srebot serve` listens on.
+pub const DEFAULT_PORT: u16 = 9710;
+
+/// Why a configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// Everything `srebot serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// How the process listens and where it keeps its state.
+    pub server: ServerConfig,
+    /// Limits of the push receivers (remote_write).
+    pub ingest: IngestConfig,
+    /// Rolling windows: retention, lateness, cardinality.
+    pub windows: windows::StoreConfig,
+    /// Text-exposition targets to scrape (pull mode).
+    pub scrape: ScrapeConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            ingest: IngestConfig::default(),
+            windows: windows::StoreConfig::default(),
+            scrape: ScrapeConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Non-loopback addresses need `token_file` or `insecure`.
+    pub listen: SocketAddr,
+    /// Directory for the ledger and other state.
+    pub data_dir: PathBuf,
+    /// File holding the bearer token every request must carry.
+    pub token_file: Option<PathBuf>,
+    /// Allow listening on a non-loopback address without a token.
+    pub insecure: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            data_dir: PathBuf::from("data"),
+            token_file: None,
+            insecure: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest request body accepted, compressed (bytes); larger answers 413.
+    pub max_body_bytes: usize,
+    /// Largest decompressed body accepted (bytes); larger answers 413.
+    pub max_decoded_bytes: usize,
+    /// Write requests decoded at once; more answer 503 with Retry-After.
+    pub max_inflight: usize,
+    /// Memory the windows may hold (bytes); above it writes answer 503 with Retry-After.
+    pub memory_budget_bytes: u64,
+    /// Seconds a refused sender is told to wait (`Retry-After`).
+    pub retry_after_secs: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 << 20,
+            max_decoded_bytes: 64 << 20,
+            max_inflight: 64,
+            memory_budget_bytes: 4 << 30,
+            retry_after_secs: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScrapeConfig {
+    /// Scrape this process's own `/metrics`, so there is data with nothing pointed at it.
+    pub self_scrape: bool,
+    /// How often to scrape, e.g. `15s`.
+    #[serde(with = "duration_text")]
+    pub interval: Duration,
+    /// Give up on a target after this long, e.g. `10s`.
+    #[serde(with = "duration_text")]
+    pub timeout: Duration,
+    /// Further targets.
+    pub targets: Vec<ScrapeTarget>,
+}
+
+impl Default for ScrapeConfig {
+    fn default() -> Self {
+        Self {
+            self_scrape: true,
+            interval: Duration::from_secs(15),
+            timeout: Duration::from_secs(10),
+            targets: Vec::new(),
+        }
+    }
+}
+
+/// One text-exposition endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeTarget {
+    /// The `job` label given to its series.
+    pub job: String,
+    /// Full URL, e.g. `http://127.0.0.1:9100/metrics`; `instance` is its host:port.
+    pub url: String,
+}
+
+impl Config {
+    /// Reads a TOML file; every error names the key and the reason.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text, then checks values.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| ConfigError::Invalid {
+            key,
+            reason: reason.to_owned(),
+        };
+        if self.ingest.max_inflight == 0 {
+            return Err(invalid("ingest.max_inflight", "must be at least 1"));
+        }
+        if self.ingest.max_body_bytes == 0 || self.ingest.max_decoded_bytes == 0 {
+            return Err(invalid("ingest.max_body_bytes", "limits must be above 0"));
+        }
+        if self.scrape.interval < Duration::from_millis(100) {
+            return Err(invalid("scrape.interval", "must be at least 100ms"));
+        }
+        for target in &self.scrape.targets {
+            if !(target.url.starts_with("http://") || target.url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    key: "scrape.targets.url",
+                    reason: format!("{:?} is not an http(s) URL", target.url),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses `500ms`, `15s`, `5m`, `1h`, `2d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("duration {text:?} has no unit (ms, s, m, h, d)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("duration {text:?} does not start with a whole number"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n * 1_000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => return Err(format!("duration {text:?}: unknown unit {unit:?}")),
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+mod duration_text {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../config/srebot.example.toml");
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.server.listen.port(), DEFAULT_PORT);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse("[ingest]\nmax_inflite = 3\n").unwrap_err();
+        assert!(err.contains("max_inflite"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let err = Config::parse("[ingest]\nmax_inflight = 0\n").unwrap_err();
+        assert!(err.contains("ingest.max_inflight"), "{err}");
+        let err = Config::parse("[scrape]\ninterval = \"5 parsecs\"\n").unwrap_err();
+        assert!(err.contains("interval"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("15").is_err());
+        assert!(parse_duration("xs").is_err());
+    }
+}

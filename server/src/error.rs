@@ -1,0 +1,100 @@
+//! One mapping from error classes to HTTP answers: status, Prometheus-style JSON body, and
+//! `Retry-After` where the caller should come back.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use model::{Classify, ErrorClass};
+use std::fmt::Display;
+
+/// An error answered to an HTTP caller.
+#[derive(Debug)]
+pub struct ApiError {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            class,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::InvalidInput, message)
+    }
+
+    /// Any classified error, with its whole `source()` chain in the message.
+    pub fn from_error<E: Classify + std::error::Error>(error: &E) -> Self {
+        Self::new(error.class(), chain(error))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        status_of(self.class)
+    }
+}
+
+/// The HTTP status for an error class.
+pub fn status_of(class: ErrorClass) -> StatusCode {
+    match class {
+        ErrorClass::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorClass::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorClass::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorClass::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ErrorClass::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorClass::NotFound => StatusCode::NOT_FOUND,
+        ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// `error: cause: cause` from an error and its sources.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn error_type(class: ErrorClass) -> &'static str {
+    match class {
+        ErrorClass::InvalidInput | ErrorClass::TooLarge | ErrorClass::UnsupportedMediaType => {
+            "bad_data"
+        }
+        ErrorClass::RateLimited { .. } | ErrorClass::Unavailable { .. } => "unavailable",
+        ErrorClass::NotFound => "not_found",
+        ErrorClass::Internal => "internal",
+    }
+}
+
+impl Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "status": "error",
+            "errorType": error_type(self.class),
+            "error": self.message,
+        });
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if let ErrorClass::RateLimited { retry_after_secs }
+        | ErrorClass::Unavailable { retry_after_secs } = self.class
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
+    }
+}

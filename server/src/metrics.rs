@@ -1,0 +1,167 @@
+//! The process's own `/metrics`: ingest counters and latency kept here, window-store figures
+//! read from the store at each scrape, all encoded as Prometheus text by prometheus-client.
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use windows::Store;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabel {
+    pub protocol: String,
+}
+
+/// Counters and histograms the request handlers update.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Samples accepted into the windows, by protocol.
+    pub samples_received: Family<ProtocolLabel, Counter>,
+    /// Write requests refused, by reason (bad_snappy, bad_protobuf, bad_labels, too_large, ...).
+    pub requests_rejected: Family<ReasonLabel, Counter>,
+    /// Seconds from request start to samples in the windows.
+    pub ingest_latency: Histogram,
+    /// Write requests being decoded right now.
+    pub queue_depth: Gauge,
+    /// Scrapes that failed, by reason.
+    pub scrape_failures: Family<ReasonLabel, Counter>,
+}
+
+impl Metrics {
+    pub fn new(store: Arc<Store>) -> Self {
+        let mut registry = Registry::default();
+        let samples_received = Family::<ProtocolLabel, Counter>::default();
+        registry.register(
+            "srebot_samples_received",
+            "Samples accepted into the windows",
+            samples_received.clone(),
+        );
+        let requests_rejected = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "srebot_write_requests_rejected",
+            "Write requests refused, by reason",
+            requests_rejected.clone(),
+        );
+        let ingest_latency = Histogram::new(exponential_buckets(0.000_05, 2.0, 18));
+        registry.register(
+            "srebot_ingest_duration_seconds",
+            "Time from a write request's start until its samples are in the windows",
+            ingest_latency.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "srebot_ingest_queue_depth",
+            "Write requests being decoded right now",
+            queue_depth.clone(),
+        );
+        let scrape_failures = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "srebot_scrape_failures",
+            "Scrapes of text-exposition targets that failed",
+            scrape_failures.clone(),
+        );
+        registry.register_collector(Box::new(StoreCollector { store }));
+        Self {
+            registry,
+            samples_received,
+            requests_rejected,
+            ingest_latency,
+            queue_depth,
+            scrape_failures,
+        }
+    }
+
+    pub fn reject(&self, reason: &str) {
+        self.requests_rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn received(&self, protocol: &str, samples: u64) {
+        self.samples_received
+            .get_or_create(&ProtocolLabel {
+                protocol: protocol.to_owned(),
+            })
+            .inc_by(samples);
+    }
+
+    /// Prometheus text exposition of everything.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}
+
+/// Reads the window store's figures at every scrape.
+#[derive(Debug)]
+struct StoreCollector {
+    store: Arc<Store>,
+}
+
+impl Collector for StoreCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let stats = self.store.stats();
+        let gauges: [(&str, &str, i64); 4] = [
+            (
+                "srebot_active_series",
+                "Series held in the windows",
+                stats.active_series as i64,
+            ),
+            (
+                "srebot_window_bytes",
+                "Bytes the windows hold, labels included",
+                stats.bytes as i64,
+            ),
+            (
+                "srebot_window_samples",
+                "Samples the windows hold",
+                stats.samples as i64,
+            ),
+            (
+                "srebot_window_watermark_ms",
+                "Event-time watermark (newest timestamp seen minus lateness), ms",
+                self.store.watermark_ms().unwrap_or(0),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+            gauge.encode(metric)?;
+        }
+        let per_series = ConstGauge::new(stats.bytes_per_series());
+        let metric = encoder.encode_descriptor(
+            "srebot_window_bytes_per_series",
+            "Bytes held per active series, labels included",
+            None,
+            per_series.metric_type(),
+        )?;
+        per_series.encode(metric)?;
+        let mut family = encoder.encode_descriptor(
+            "srebot_samples_dropped",
+            "Samples the windows dropped, by reason",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (reason, count) in stats.dropped_by_reason() {
+            let counter = ConstCounter::new(count);
+            let labels = [("reason", reason)];
+            counter.encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,112 @@
+//! `srebot serve`: checks the listen address against the token rules, binds, starts the
+//! background loops (scrapes, memory accounting) and serves the router until shutdown.
+
+use crate::app::{AppState, router};
+use crate::auth::Tokens;
+use crate::config::Config;
+use crate::scrape;
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A server running in this process.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    pub task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Refuses a non-loopback address without a token unless `insecure` is set.
+pub fn check_exposure(config: &Config) -> anyhow::Result<()> {
+    let server = &config.server;
+    if !server.listen.ip().is_loopback() && server.token_file.is_none() && !server.insecure {
+        bail!(
+            "refusing to listen on {} without a token: give --token-file FILE (every request \
+             then needs `Authorization: Bearer <token>`), or --insecure to serve it open",
+            server.listen
+        );
+    }
+    Ok(())
+}
+
+/// Binds and starts serving; returns once the socket is listening.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    check_exposure(&config)?;
+    let tokens = match &config.server.token_file {
+        Some(path) => Tokens::from_file(path)?,
+        None => Tokens::default(),
+    };
+    std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+        format!(
+            "creating data dir {}",
+            config.server.data_dir.display()
+        )
+    })?;
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let self_scrape = config.scrape.self_scrape;
+    let state = AppState::new(config, tokens);
+
+    let accounting = Arc::clone(&state);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            ticker.tick().await;
+            accounting.refresh_bytes_held();
+        }
+    });
+    scrape::spawn(&state, self_scrape.then(|| format!("http://{addr}/metrics")));
+
+    let app = router(Arc::clone(&state));
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "server stopped");
+        }
+    });
+    tracing::info!(%addr, "srebot listening: remote_write to http://{addr}/api/v1/write");
+    Ok(RunningServer { addr, state, task })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Runs until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let server = start(config).await?;
+    server.task.await.context("server task")?;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the `srebot` server: HTTP API in-process and over sockets, bad input,
+//! overload, and end to end with Debian's real Prometheus sending remote_write.
+
+mod common;
+mod http_api;
+mod overload;
+mod prometheus_e2e;
