@@ -1,2 +1,4 @@
 //! datasets (being built).
+pub mod loghub;
 pub mod scenarios;
+pub mod sockshop;

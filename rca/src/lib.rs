@@ -26,4 +26,7 @@ pub use error::RcaError;
 pub use format::LogFormat;
 pub use miner::{MinerConfig, ParsedLine, TemplateId, TemplateInfo, TemplateMiner};
 pub use patterns::{KnownPattern, PatternLibrary};
-pub use ranking::{RankedService, ServiceSeries, rank_services, series_score};
+pub use ranking::{
+    RankConfig, RankedService, ServiceSeries, rank_services, rank_services_with, series_score,
+    series_score_with,
+};

@@ -40,8 +40,34 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * frac
 }
 
-/// Robust deviation score of one series, or `None` when a period has no finite samples.
+/// Ranking settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RankConfig {
+    /// Smallest scale of a series as a share of its normal median: changes below this share of
+    /// the level are treated as noise, so a flat-but-jittery gauge (memory of an idle JVM)
+    /// cannot outrank a real shift in another service.
+    pub relative_noise_floor: f64,
+}
+
+impl Default for RankConfig {
+    fn default() -> Self {
+        Self {
+            relative_noise_floor: 0.01,
+        }
+    }
+}
+
+/// Robust deviation score of one series with the default settings, or `None` when a period
+/// has no finite samples.
 pub fn series_score(normal: &[f64], anomalous: &[f64]) -> Option<f64> {
+    series_score_with(normal, anomalous, &RankConfig::default())
+}
+
+/// Robust deviation score of one series: the largest `|x - median| / scale` over the anomalous
+/// samples, where `scale` is the normal period's IQR, raised to the relative noise floor; a
+/// flat baseline falls back to its standard deviation, then to the floor (at least `1e-9`).
+pub fn series_score_with(normal: &[f64], anomalous: &[f64], config: &RankConfig) -> Option<f64> {
     let mut base: Vec<f64> = normal.iter().copied().filter(|v| v.is_finite()).collect();
     if base.is_empty() {
         return None;
@@ -49,18 +75,15 @@ pub fn series_score(normal: &[f64], anomalous: &[f64]) -> Option<f64> {
     base.sort_by(f64::total_cmp);
     let median = quantile(&base, 0.5);
     let iqr = quantile(&base, 0.75) - quantile(&base, 0.25);
-    let scale = if iqr > f64::EPSILON * median.abs().max(1.0) {
-        iqr
+    let floor = (config.relative_noise_floor * median.abs()).max(1e-9);
+    let tiny = f64::EPSILON * median.abs().max(1.0);
+    let scale = if iqr > tiny {
+        iqr.max(floor)
     } else {
-        // Flat baseline: fall back to the standard deviation, then to 1% of the level.
         let mean = base.iter().sum::<f64>() / base.len() as f64;
         let var = base.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / base.len() as f64;
         let sd = var.sqrt();
-        if sd > f64::EPSILON * median.abs().max(1.0) {
-            sd
-        } else {
-            (median.abs() * 0.01).max(1e-9)
-        }
+        if sd > tiny { sd.max(floor) } else { floor }
     };
     anomalous
         .iter()
@@ -69,11 +92,17 @@ pub fn series_score(normal: &[f64], anomalous: &[f64]) -> Option<f64> {
         .reduce(f64::max)
 }
 
-/// Ranks services by their strongest deviating series; ties keep name order.
+/// Ranks services by their strongest deviating series (default settings).
 pub fn rank_services(series: &[ServiceSeries]) -> Vec<RankedService> {
+    rank_services_with(series, &RankConfig::default())
+}
+
+/// Ranks services by their strongest deviating series; ties keep name order. Every service
+/// that has a scorable series is a candidate.
+pub fn rank_services_with(series: &[ServiceSeries], config: &RankConfig) -> Vec<RankedService> {
     let mut best: BTreeMap<&str, (f64, &str)> = BTreeMap::new();
     for s in series {
-        let Some(score) = series_score(&s.normal, &s.anomalous) else {
+        let Some(score) = series_score_with(&s.normal, &s.anomalous, config) else {
             continue;
         };
         let e = best
@@ -126,9 +155,28 @@ mod tests {
     }
 
     #[test]
+    fn noise_floor_stops_tiny_relative_jitter_from_winning() {
+        // Memory at 300 MB with 4 kB jitter, then +20 MB; cpu at 1% jumping to 90%.
+        let mem_n: Vec<f64> = (0..40).map(|i| 3.0e8 + f64::from(i % 2) * 4096.0).collect();
+        let mem_a: Vec<f64> = (0..40).map(|_| 3.2e8).collect();
+        let cpu_n: Vec<f64> = (0..40).map(|i| 1.0 + f64::from(i % 3) * 0.1).collect();
+        let cpu_a: Vec<f64> = (0..40).map(|_| 90.0).collect();
+        let series = [
+            series("queue", "mem", mem_n.clone(), mem_a.clone()),
+            series("carts", "cpu", cpu_n.clone(), cpu_a.clone()),
+        ];
+        assert_eq!(rank_services(&series)[0].service, "carts");
+        let no_floor = RankConfig {
+            relative_noise_floor: 0.0,
+        };
+        assert_eq!(rank_services_with(&series, &no_floor)[0].service, "queue");
+    }
+
+    #[test]
     fn flat_baseline_and_empty_periods() {
         assert!(series_score(&[5.0; 10], &[5.0, 5.0]).is_some_and(|s| s == 0.0));
-        assert!(series_score(&[5.0; 10], &[6.0]).is_some_and(|s| s > 10.0));
+        // Flat at 5: the scale is the 1% floor (0.05), so a step to 6 scores 20.
+        assert!(series_score(&[5.0; 10], &[6.0]).is_some_and(|s| (s - 20.0).abs() < 1e-9));
         assert_eq!(series_score(&[], &[1.0]), None);
         assert_eq!(series_score(&[f64::NAN], &[1.0]), None);
         assert_eq!(series_score(&[1.0, 2.0], &[f64::NAN]), None);
@@ -152,7 +200,8 @@ mod tests {
             let iqr = q(0.75) - q(0.25);
             prop_assume!(iqr > 1e-6);
             let expect = a.iter().map(|v| ((v - q(0.5)) / iqr).abs()).fold(0.0, f64::max);
-            let got = series_score(&n, &a).unwrap();
+            let no_floor = RankConfig { relative_noise_floor: 0.0 };
+            let got = series_score_with(&n, &a, &no_floor).unwrap();
             prop_assert!((got - expect).abs() <= 1e-9 * expect.max(1.0));
         }
     }
