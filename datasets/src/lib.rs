@@ -1,4 +1,5 @@
 //! datasets (being built).
 pub mod loghub;
+pub mod replay;
 pub mod scenarios;
 pub mod sockshop;
