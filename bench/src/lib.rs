@@ -15,7 +15,9 @@ pub fn node_labels(index: usize) -> Vec<proto::Label> {
         "node_filesystem_avail_bytes",
         "node_memory_MemAvailable_bytes",
     ];
-    let modes = ["idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice"];
+    let modes = [
+        "idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice",
+    ];
     let host = index / 256;
     let within = index % 256;
     vec![

@@ -1,5 +1,7 @@
 //! datasets (being built).
 pub mod loghub;
+pub mod nab;
+pub mod plot;
 pub mod replay;
 pub mod scenarios;
 pub mod sockshop;

@@ -17,7 +17,12 @@ pub struct ReplayOutcome {
 
 /// Appends the scenario step by step (every series' sample at each timestamp, as a scrape or
 /// a remote_write batch would bring it) and evaluates `detector` every `tick_ms` of event time.
-pub fn replay(scenario: &Scenario, store: &Store, detector: &mut Detector, tick_ms: i64) -> ReplayOutcome {
+pub fn replay(
+    scenario: &Scenario,
+    store: &Store,
+    detector: &mut Detector,
+    tick_ms: i64,
+) -> ReplayOutcome {
     let mut outcome = ReplayOutcome::default();
     let mut cursors = vec![0usize; scenario.series.len()];
     let mut next_tick = scenario.meta.start_ms + tick_ms;
@@ -33,7 +38,10 @@ pub fn replay(scenario: &Scenario, store: &Store, detector: &mut Detector, tick_
             }
             let samples: Vec<Sample> = series.samples[start..*cursor]
                 .iter()
-                .map(|&(timestamp_ms, value)| Sample { timestamp_ms, value })
+                .map(|&(timestamp_ms, value)| Sample {
+                    timestamp_ms,
+                    value,
+                })
                 .collect();
             let labels: Vec<(&str, &str)> = series.labels.iter().collect();
             let appended = store.append(SeriesRef {
@@ -127,7 +135,11 @@ mod tests {
         });
         let mut detector = Detector::new(builtin_rules(), Environment::Prod);
         let outcome = replay(&scenario, &store, &mut detector, 60_000);
-        assert_eq!(outcome.samples, scenario.sample_count(), "{fault:?}: every sample stored");
+        assert_eq!(
+            outcome.samples,
+            scenario.sample_count(),
+            "{fault:?}: every sample stored"
+        );
         score(&scenario, &outcome.candidates)
     }
 
@@ -147,4 +159,190 @@ mod tests {
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
+}
+
+/// The scenario evaluation: every scenario replayed, scored, tabulated and plotted.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScenarioReport {
+    pub scenarios: Vec<ScenarioLine>,
+    pub faults_detected: usize,
+    pub faults: usize,
+    pub healthy_with_candidates: usize,
+    pub healthy: usize,
+    /// Samples replayed per second of wall time (ingest, windows and detectors together).
+    pub samples_per_sec: f64,
+}
+
+/// One scenario's line in the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScenarioLine {
+    pub scenario: String,
+    pub healthy: bool,
+    pub detected: bool,
+    pub right_type_and_target: bool,
+    pub time_to_detect_s: Option<f64>,
+    pub candidates: usize,
+    pub unexpected: usize,
+}
+
+impl ScenarioReport {
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<26} {:>8} {:>9} {:>12} {:>10} {:>10}\n",
+            "scenario", "healthy", "detected", "detect (s)", "candidates", "unexpected"
+        );
+        for line in &self.scenarios {
+            out.push_str(&format!(
+                "{:<26} {:>8} {:>9} {:>12} {:>10} {:>10}\n",
+                line.scenario,
+                if line.healthy { "yes" } else { "no" },
+                if line.healthy {
+                    "-".to_owned()
+                } else if line.detected {
+                    "yes".to_owned()
+                } else {
+                    "NO".to_owned()
+                },
+                line.time_to_detect_s
+                    .map_or("-".to_owned(), |s| format!("{s:.0}")),
+                line.candidates,
+                line.unexpected
+            ));
+        }
+        out.push_str(&format!(
+            "faults detected with the right type and target: {}/{}; healthy scenarios with candidates: {}/{}; {:.0} samples/s\n",
+            self.faults_detected, self.faults, self.healthy_with_candidates, self.healthy, self.samples_per_sec
+        ));
+        out
+    }
+}
+
+/// Replays every generated scenario through fresh windows and the built-in rules, writing a
+/// plot per scenario into `out_dir` (the faulty series, the fault start, each detection).
+pub fn evaluate_scenarios(
+    out_dir: Option<&std::path::Path>,
+    seed: u64,
+) -> Result<ScenarioReport, crate::scenarios::ScenarioError> {
+    use crate::scenarios::{Fault, generate};
+    let progress = indicatif::ProgressBar::new(Fault::ALL.len() as u64);
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut lines = Vec::new();
+    let mut samples = 0usize;
+    let mut seconds = 0.0f64;
+    for fault in Fault::ALL {
+        progress.set_message(fault.name());
+        let scenario = generate(fault, seed);
+        let store = Store::new(windows::StoreConfig {
+            lateness_ms: 15_000,
+            ..windows::StoreConfig::default()
+        });
+        let mut detector = Detector::new(detect::builtin_rules(), detect::Environment::Prod);
+        let started = std::time::Instant::now();
+        let outcome = replay(&scenario, &store, &mut detector, 60_000);
+        seconds += started.elapsed().as_secs_f64();
+        samples += outcome.samples;
+        let s = score(&scenario, &outcome.candidates);
+        if let Some(dir) = out_dir {
+            std::fs::create_dir_all(dir).map_err(|source| crate::scenarios::ScenarioError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+            let path = dir.join(format!("scenario-{}.svg", scenario.meta.name));
+            plot_scenario(&scenario, &outcome.candidates, &path);
+        }
+        lines.push(ScenarioLine {
+            scenario: s.scenario,
+            healthy: s.healthy,
+            detected: s.detected,
+            right_type_and_target: s.detected && s.unexpected == 0,
+            time_to_detect_s: s.time_to_detect_ms.map(|ms| ms as f64 / 1000.0),
+            candidates: s.candidates,
+            unexpected: s.unexpected,
+        });
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let faults = lines.iter().filter(|l| !l.healthy).count();
+    Ok(ScenarioReport {
+        faults_detected: lines
+            .iter()
+            .filter(|l| !l.healthy && l.right_type_and_target)
+            .count(),
+        faults,
+        healthy_with_candidates: lines
+            .iter()
+            .filter(|l| l.healthy && l.candidates > 0)
+            .count(),
+        healthy: lines.len() - faults,
+        samples_per_sec: if seconds > 0.0 {
+            samples as f64 / seconds
+        } else {
+            0.0
+        },
+        scenarios: lines,
+    })
+}
+
+/// Plots the series the first candidate cites (or the first series) with the fault start and
+/// the detections marked.
+fn plot_scenario(scenario: &Scenario, candidates: &[IncidentCandidate], path: &std::path::Path) {
+    use plotters::prelude::*;
+    let cited = candidates.first().map(|c| &c.evidence.metrics[0].series);
+    let series = scenario
+        .series
+        .iter()
+        .find(|s| {
+            cited.is_some_and(|c| {
+                c.iter()
+                    .all(|(k, v)| k.starts_with("route_") || s.labels.get(k) == Some(v))
+            })
+        })
+        .or_else(|| {
+            scenario
+                .series
+                .iter()
+                .find(|s| s.labels.metric_name() == "container_memory_working_set_bytes")
+        });
+    let Some(series) = series else { return };
+    let t0 = scenario.meta.start_ms;
+    let points: Vec<(f64, f64)> = series
+        .samples
+        .iter()
+        .map(|(t, v)| ((t - t0) as f64 / 60_000.0, *v))
+        .collect();
+    let (lo, hi) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), (_, v)| {
+        (a.min(*v), b.max(*v))
+    });
+    let pad = ((hi - lo) * 0.1).max(1e-9);
+    let root = SVGBackend::new(path, (900, 360)).into_drawing_area();
+    let _ = root.fill(&WHITE);
+    let minutes = (scenario.meta.end_ms - t0) as f64 / 60_000.0;
+    let Ok(mut chart) = ChartBuilder::on(&root)
+        .caption(
+            format!("{}: {}", scenario.meta.name, series.labels),
+            ("sans-serif", 14),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..minutes, (lo - pad)..(hi + pad))
+    else {
+        return;
+    };
+    let _ = chart.configure_mesh().x_desc("minutes").draw();
+    let _ = chart.draw_series(LineSeries::new(points, &BLUE));
+    for expected in &scenario.meta.expected {
+        let x = (expected.fault_start_ms - t0) as f64 / 60_000.0;
+        let _ = chart.draw_series(LineSeries::new(
+            [(x, lo - pad), (x, hi + pad)],
+            ShapeStyle::from(&BLACK).stroke_width(2),
+        ));
+    }
+    let _ = chart.draw_series(candidates.iter().map(|c| {
+        let x = (c.detected_at_ms - t0) as f64 / 60_000.0;
+        Circle::new((x, hi), 3, RED.filled())
+    }));
+    let _ = root.present();
 }

@@ -645,9 +645,11 @@ mod tests {
         for (a, b) in back.series.iter().zip(&s.series) {
             assert_eq!(a.labels, b.labels);
             assert_eq!(a.samples.len(), b.samples.len());
-            let close = a.samples.iter().zip(&b.samples).all(|(x, y)| {
-                x.0 == y.0 && (x.1 - y.1).abs() <= 1e-9 * y.1.abs().max(1.0)
-            });
+            let close = a
+                .samples
+                .iter()
+                .zip(&b.samples)
+                .all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() <= 1e-9 * y.1.abs().max(1.0));
             assert!(close, "values of {} differ after the round trip", a.labels);
         }
     }

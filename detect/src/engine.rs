@@ -2,9 +2,7 @@
 //! candidates with evidence; keeps only cooldown state, so a reload loses nothing.
 
 use crate::rules::{Condition, Environment, Rule, RuleSet};
-use model::{
-    Evidence, IncidentCandidate, LabelSet, MetricEvidence, Sample, Severity, METRIC_NAME,
-};
+use model::{Evidence, IncidentCandidate, LabelSet, METRIC_NAME, MetricEvidence, Sample, Severity};
 use std::collections::{BTreeMap, HashMap};
 use windows::{Selector, Store, WindowQuery, WindowRow, WindowSpan};
 
@@ -31,7 +29,9 @@ pub(crate) fn deployment_of(pod: &str) -> &str {
     let (suffix, hash, rest) = (parts.next(), parts.next(), parts.next());
     match (suffix, hash, rest) {
         (Some(s), Some(h), Some(rest))
-            if s.len() == 5 || (s.len() >= 4 && h.len() >= 6) && h.chars().all(|c| c.is_ascii_alphanumeric()) =>
+            if s.len() == 5
+                || (s.len() >= 4 && h.len() >= 6)
+                    && h.chars().all(|c| c.is_ascii_alphanumeric()) =>
         {
             rest
         }
@@ -177,7 +177,11 @@ impl Detector {
             namespace: labels.get("namespace").map(str::to_owned),
             node: labels.get("node").map(str::to_owned),
             confidence: (0.55 + 0.4 * margin).min(0.95),
-            severity: if severity < Severity::Warning { Severity::Warning } else { severity },
+            severity: if severity < Severity::Warning {
+                Severity::Warning
+            } else {
+                severity
+            },
             detector: rule.name.clone(),
             detected_at_ms: at_ms,
             evidence: Evidence {
@@ -200,10 +204,20 @@ impl Detector {
 type Fired = (LabelSet, f64, f64, &'static str);
 
 /// The groups for which `rule` holds at `at_ms`, with the observed and expected values.
-fn fired(store: &Store, rule: &Rule, selector: &Selector, rows: Vec<WindowRow>, at_ms: i64) -> Vec<Fired> {
+fn fired(
+    store: &Store,
+    rule: &Rule,
+    selector: &Selector,
+    rows: Vec<WindowRow>,
+    at_ms: i64,
+) -> Vec<Fired> {
     let mut out = Vec::new();
     match &rule.condition {
-        Condition::Threshold { aggregate, op, value } => {
+        Condition::Threshold {
+            aggregate,
+            op,
+            value,
+        } => {
             for row in rows {
                 if let Some(v) = aggregate.of(&row.aggregates) {
                     if op.holds(v, *value) {
@@ -215,7 +229,12 @@ fn fired(store: &Store, rule: &Rule, selector: &Selector, rows: Vec<WindowRow>, 
         Condition::RateOfChange { aggregate, above } => {
             let before = Detector::by_group(
                 store
-                    .window(&Detector::query(selector, rule, rule.window, at_ms - rule.window.ms))
+                    .window(&Detector::query(
+                        selector,
+                        rule,
+                        rule.window,
+                        at_ms - rule.window.ms,
+                    ))
                     .series,
             );
             for row in rows {
@@ -244,7 +263,11 @@ fn fired(store: &Store, rule: &Rule, selector: &Selector, rows: Vec<WindowRow>, 
             let mut sums: BTreeMap<LabelSet, BTreeMap<i64, f64>> = BTreeMap::new();
             for (labels, points) in samples {
                 let group = sums.entry(group_key(&labels, &rule.by)).or_default();
-                for Sample { timestamp_ms, value } in points {
+                for Sample {
+                    timestamp_ms,
+                    value,
+                } in points
+                {
                     *group.entry(timestamp_ms).or_default() += value;
                 }
             }
@@ -280,10 +303,20 @@ fn fired(store: &Store, rule: &Rule, selector: &Selector, rows: Vec<WindowRow>, 
                 }
             }
         }
-        Condition::BaselineRatio { aggregate, baseline, above, min } => {
+        Condition::BaselineRatio {
+            aggregate,
+            baseline,
+            above,
+            min,
+        } => {
             let before = Detector::by_group(
                 store
-                    .window(&Detector::query(selector, rule, *baseline, at_ms - rule.window.ms))
+                    .window(&Detector::query(
+                        selector,
+                        rule,
+                        *baseline,
+                        at_ms - rule.window.ms,
+                    ))
                     .series,
             );
             for row in rows {
@@ -296,7 +329,11 @@ fn fired(store: &Store, rule: &Rule, selector: &Selector, rows: Vec<WindowRow>, 
                 }
             }
         }
-        Condition::Ratio { above, min_denominator, .. } => {
+        Condition::Ratio {
+            above,
+            min_denominator,
+            ..
+        } => {
             let Some(numerator) = rule.other.as_ref() else {
                 return out;
             };

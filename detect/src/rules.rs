@@ -320,9 +320,19 @@ fn entropy(text: &str) -> f64 {
 /// Why a string may not appear in a rule, if it may not.
 fn forbidden(key: &str, value: &str) -> Option<String> {
     let key_lower = key.to_ascii_lowercase();
-    for word in ["password", "passwd", "secret", "token", "api_key", "apikey", "credential"] {
+    for word in [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "credential",
+    ] {
         if key_lower.contains(word) {
-            return Some(format!("{key:?} looks like a secret; rules may not hold secrets"));
+            return Some(format!(
+                "{key:?} looks like a secret; rules may not hold secrets"
+            ));
         }
     }
     let trimmed = value.trim_start();
@@ -332,7 +342,9 @@ fn forbidden(key: &str, value: &str) -> Option<String> {
         || value.contains("$(")
         || value.contains('`');
     if command {
-        return Some(format!("{key:?} looks like a shell command; rules may not hold commands"));
+        return Some(format!(
+            "{key:?} looks like a shell command; rules may not hold commands"
+        ));
     }
     let token_like = value.len() >= 24
         && value
@@ -425,7 +437,10 @@ impl RuleSet {
 
 /// The built-in rule pack (`detect/rules/builtin.toml`), covering the seed incident classes.
 pub fn builtin_rules() -> RuleSet {
-    match RuleSet::parse(include_str!("../rules/builtin.toml"), Path::new("builtin.toml")) {
+    match RuleSet::parse(
+        include_str!("../rules/builtin.toml"),
+        Path::new("builtin.toml"),
+    ) {
         Ok(rules) => rules,
         // The pack is checked by a unit test; an invalid pack cannot ship.
         Err(_) => RuleSet::default(),
@@ -438,8 +453,11 @@ mod tests {
 
     #[test]
     fn builtin_pack_is_valid() {
-        let rules = RuleSet::parse(include_str!("../rules/builtin.toml"), Path::new("builtin.toml"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let rules = RuleSet::parse(
+            include_str!("../rules/builtin.toml"),
+            Path::new("builtin.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert!(rules.rules.len() >= 12);
     }
 
@@ -457,7 +475,9 @@ condition = { kind = "slope", above = 1.0, min_fit = 2.0 }
 target = { scope = "pod", label = "node" }
 labels = { api_token = "x", note = "$(curl evil)" }
 "#;
-        let error = RuleSet::parse(text, Path::new("rules.toml")).unwrap_err().to_string();
+        let error = RuleSet::parse(text, Path::new("rules.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("rules.toml:3:"), "{error}");
         for needle in ["select", "min_fit", "target label", "secret", "command"] {
             assert!(error.contains(needle), "{needle}: {error}");
@@ -467,10 +487,14 @@ labels = { api_token = "x", note = "$(curl evil)" }
     #[test]
     fn unknown_keys_and_types_are_refused_with_a_line() {
         let text = "[[rule]]\nname = \"x\"\ntype = \"meltdown\"\n";
-        let error = RuleSet::parse(text, Path::new("r.toml")).unwrap_err().to_string();
+        let error = RuleSet::parse(text, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("r.toml:3"), "{error}");
         let text = "[[rule]]\nname = \"x\"\ncommand = \"rm -rf /\"\n";
-        let error = RuleSet::parse(text, Path::new("r.toml")).unwrap_err().to_string();
+        let error = RuleSet::parse(text, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("command"), "{error}");
     }
 

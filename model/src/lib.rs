@@ -7,12 +7,14 @@
 
 pub mod candidate;
 pub mod error;
+pub mod incident;
 pub mod labels;
 pub mod sample;
 pub mod taxonomy;
 
 pub use candidate::{EventEvidence, Evidence, IncidentCandidate, MetricEvidence, Scope};
 pub use error::{Classify, ErrorClass};
+pub use incident::IncidentStatus;
 pub use labels::{Label, LabelError, LabelSet, METRIC_NAME};
 pub use sample::{MetricMetadata, MetricType, Sample, SeriesRef, SeriesVisitor};
 pub use taxonomy::{Domain, IncidentType, Severity};

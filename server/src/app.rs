@@ -53,7 +53,10 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/api/v1/write", post(api::write::remote_write))
-        .route("/api/v1/series", get(api::query::series).post(api::query::series_form))
+        .route(
+            "/api/v1/series",
+            get(api::query::series).post(api::query::series_form),
+        )
         .route("/api/v1/windows", get(api::query::windows))
         .route("/api/v1/sql", post(api::query::sql))
         .route("/metrics", get(api::ops::metrics))

@@ -58,7 +58,9 @@ pub async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
-        Some(token) if same(token.trim().as_bytes(), expected.as_bytes()) => next.run(request).await,
+        Some(token) if same(token.trim().as_bytes(), expected.as_bytes()) => {
+            next.run(request).await
+        }
         Some(_) => unauthorized("bearer token does not match"),
         None => unauthorized("missing Authorization: Bearer <token> header"),
     }

@@ -115,7 +115,15 @@ pub async fn scrape_once(state: &AppState, client: &reqwest::Client, target: &Sc
             ("instance", instance.as_str()),
             ("job", target.job.as_str()),
         ];
-        append_one(state, &labels, metric_type, Sample { timestamp_ms, value });
+        append_one(
+            state,
+            &labels,
+            metric_type,
+            Sample {
+                timestamp_ms,
+                value,
+            },
+        );
     }
 }
 
@@ -191,7 +199,15 @@ pub fn append_scrape(state: &AppState, target: &ScrapeTarget, scrape: &Scrape, t
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            append_one(state, &borrowed, kind, Sample { timestamp_ms, value });
+            append_one(
+                state,
+                &borrowed,
+                kind,
+                Sample {
+                    timestamp_ms,
+                    value,
+                },
+            );
         };
         match &sample.value {
             Value::Counter(v) => emit(sample.metric.clone(), None, *v, MetricType::Counter),
@@ -244,4 +260,3 @@ fn append_one(state: &AppState, labels: &[(&str, &str)], metric_type: MetricType
     });
     state.metrics.received("scrape", outcome.appended as u64);
 }
-

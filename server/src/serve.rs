@@ -46,12 +46,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         Some(path) => Tokens::from_file(path)?,
         None => Tokens::default(),
     };
-    std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
-        format!(
-            "creating data dir {}",
-            config.server.data_dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(&config.server.data_dir)
+        .with_context(|| format!("creating data dir {}", config.server.data_dir.display()))?;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
@@ -67,7 +63,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             accounting.refresh_bytes_held();
         }
     });
-    scrape::spawn(&state, self_scrape.then(|| format!("http://{addr}/metrics")));
+    scrape::spawn(
+        &state,
+        self_scrape.then(|| format!("http://{addr}/metrics")),
+    );
 
     let app = router(Arc::clone(&state));
     let task = tokio::spawn(async move {

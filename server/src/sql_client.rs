@@ -29,7 +29,11 @@ pub async fn run(args: &SqlArgs) -> anyhow::Result<()> {
     }
     let columns: Vec<String> = body["data"]["columns"]
         .as_array()
-        .map(|c| c.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|c| {
+            c.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let rows = body["data"]["rows"].as_array().cloned().unwrap_or_default();
     print!("{}", render_table(&columns, &rows));

@@ -73,7 +73,12 @@ where
 
 /// A remote_write 1.0 request: `series` series named `metric` with `samples` samples each,
 /// one every 15 s from `start_ms`.
-pub(crate) fn v1_request(metric: &str, series: usize, samples: usize, start_ms: i64) -> proto::WriteRequest {
+pub(crate) fn v1_request(
+    metric: &str,
+    series: usize,
+    samples: usize,
+    start_ms: i64,
+) -> proto::WriteRequest {
     let timeseries = (0..series)
         .map(|s| proto::TimeSeries {
             labels: vec![
@@ -113,7 +118,11 @@ pub(crate) fn client() -> reqwest::Client {
 }
 
 /// POSTs a remote_write 1.0 body.
-pub(crate) async fn post_v1(client: &reqwest::Client, url: &str, body: Vec<u8>) -> reqwest::Response {
+pub(crate) async fn post_v1(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
     client
         .post(format!("{url}/api/v1/write"))
         .header("content-type", "application/x-protobuf")

@@ -137,14 +137,54 @@ async fn bad_input_is_refused_clearly_and_loses_nothing() {
     cut_snappy.truncate(cut_snappy.len() - 7);
 
     let cases: Vec<(&str, Request<Body>, StatusCode, &str)> = vec![
-        ("garbage", write_request(b"not snappy at all".to_vec(), pb), StatusCode::BAD_REQUEST, "snappy"),
-        ("truncated snappy", write_request(cut_snappy, pb), StatusCode::BAD_REQUEST, "snappy"),
-        ("wrong protobuf", write_request(snappy(&[0xff; 64]), pb), StatusCode::BAD_REQUEST, "protobuf"),
-        ("truncated protobuf", write_request(truncated, pb), StatusCode::BAD_REQUEST, "protobuf"),
-        ("unsorted labels", write_request(ingest::encode_v1(&unsorted), pb), StatusCode::BAD_REQUEST, "sorted"),
-        ("empty label name", write_request(ingest::encode_v1(&empty_name), pb), StatusCode::BAD_REQUEST, "empty"),
-        ("oversize", write_request(vec![0u8; 128 * 1024], pb), StatusCode::PAYLOAD_TOO_LARGE, "limit"),
-        ("content type", write_request(b"x".to_vec(), "application/json"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json"),
+        (
+            "garbage",
+            write_request(b"not snappy at all".to_vec(), pb),
+            StatusCode::BAD_REQUEST,
+            "snappy",
+        ),
+        (
+            "truncated snappy",
+            write_request(cut_snappy, pb),
+            StatusCode::BAD_REQUEST,
+            "snappy",
+        ),
+        (
+            "wrong protobuf",
+            write_request(snappy(&[0xff; 64]), pb),
+            StatusCode::BAD_REQUEST,
+            "protobuf",
+        ),
+        (
+            "truncated protobuf",
+            write_request(truncated, pb),
+            StatusCode::BAD_REQUEST,
+            "protobuf",
+        ),
+        (
+            "unsorted labels",
+            write_request(ingest::encode_v1(&unsorted), pb),
+            StatusCode::BAD_REQUEST,
+            "sorted",
+        ),
+        (
+            "empty label name",
+            write_request(ingest::encode_v1(&empty_name), pb),
+            StatusCode::BAD_REQUEST,
+            "empty",
+        ),
+        (
+            "oversize",
+            write_request(vec![0u8; 128 * 1024], pb),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "limit",
+        ),
+        (
+            "content type",
+            write_request(b"x".to_vec(), "application/json"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/json",
+        ),
         (
             "unknown proto",
             write_request(b"x".to_vec(), "application/x-protobuf;proto=foo.Bar"),
@@ -163,13 +203,20 @@ async fn bad_input_is_refused_clearly_and_loses_nothing() {
 
     // Everything accepted before is still there, and the server still serves.
     assert_eq!(state.store.stats().samples, 6);
-    let request = Request::get("/api/v1/series?match[]=kept").body(Body::empty()).unwrap();
+    let request = Request::get("/api/v1/series?match[]=kept")
+        .body(Body::empty())
+        .unwrap();
     let (status, text) = status_and_text(&app, request).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(text.matches("\"kept\"").count(), 3, "{text}");
-    let request = Request::get("/api/v1/series?match[]=bad").body(Body::empty()).unwrap();
+    let request = Request::get("/api/v1/series?match[]=bad")
+        .body(Body::empty())
+        .unwrap();
     let (_, text) = status_and_text(&app, request).await;
-    assert!(!text.contains("\"bad\""), "refused requests stored nothing: {text}");
+    assert!(
+        !text.contains("\"bad\""),
+        "refused requests stored nothing: {text}"
+    );
     let request = Request::get("/metrics").body(Body::empty()).unwrap();
     let (_, text) = status_and_text(&app, request).await;
     assert!(
@@ -223,7 +270,9 @@ async fn token_is_required_when_configured() {
 fn non_loopback_needs_a_token_or_insecure() {
     let mut config = server::config::Config::default();
     config.server.listen = "0.0.0.0:9710".parse().unwrap();
-    let error = server::serve::check_exposure(&config).unwrap_err().to_string();
+    let error = server::serve::check_exposure(&config)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("--token-file"), "{error}");
     config.server.insecure = true;
     server::serve::check_exposure(&config).unwrap();
@@ -244,10 +293,14 @@ async fn pull_mode_scrapes_its_own_metrics() {
         "{}/api/v1/series?match[]=up{{job=%22srebot%22}}",
         server.url()
     );
-    wait_for("self-scrape up series", std::time::Duration::from_secs(20), || async {
-        let data = get_data(&client, &url).await;
-        (!data.as_array()?.is_empty()).then_some(())
-    })
+    wait_for(
+        "self-scrape up series",
+        std::time::Duration::from_secs(20),
+        || async {
+            let data = get_data(&client, &url).await;
+            (!data.as_array()?.is_empty()).then_some(())
+        },
+    )
     .await;
     let gauges = format!(
         "{}/api/v1/series?match[]=srebot_active_series",

@@ -72,5 +72,9 @@ async fn saturated_ingest_says_retry_and_retrying_senders_lose_nothing() {
         "8 senders on one decode slot must see 503s"
     );
     let sent = senders * batches * series_per_batch * samples_per_series;
-    assert_eq!(server.state.store.stats().samples, sent, "count sent == count stored");
+    assert_eq!(
+        server.state.store.stats().samples,
+        sent,
+        "count sent == count stored"
+    );
 }

@@ -7,9 +7,7 @@ use std::time::Duration;
 fn prometheus_config(prom_port: u16, node_port: Option<u16>, srebot: &str) -> String {
     let node = node_port
         .map(|p| {
-            format!(
-                "  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{p}']\n"
-            )
+            format!("  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{p}']\n")
         })
         .unwrap_or_default();
     format!(
@@ -57,19 +55,27 @@ async fn real_prometheus_remote_writes_into_srebot() {
 
     let base = server.url();
     let up_url = format!("{base}/api/v1/series?match[]=up{{job=%22prometheus%22}}");
-    wait_for("up{job=\"prometheus\"} via remote_write", Duration::from_secs(90), || async {
-        let data = get_data(&client, &up_url).await;
-        (!data.as_array()?.is_empty()).then_some(())
-    })
+    wait_for(
+        "up{job=\"prometheus\"} via remote_write",
+        Duration::from_secs(90),
+        || async {
+            let data = get_data(&client, &up_url).await;
+            (!data.as_array()?.is_empty()).then_some(())
+        },
+    )
     .await;
 
     // The value srebot holds for a stable series equals what Prometheus itself answers.
     // (It reaches the default window once the watermark, newest minus lateness, passes it.)
     let build_url = format!("{base}/api/v1/windows?match[]=prometheus_build_info&window=5m");
-    let ours = wait_for("prometheus_build_info in the 5m window", Duration::from_secs(60), || async {
-        let data = get_data(&client, &build_url).await;
-        data["series"][0]["last"].is_number().then_some(data)
-    })
+    let ours = wait_for(
+        "prometheus_build_info in the 5m window",
+        Duration::from_secs(60),
+        || async {
+            let data = get_data(&client, &build_url).await;
+            data["series"][0]["last"].is_number().then_some(data)
+        },
+    )
     .await;
     assert_eq!(ours["series"][0]["last"], 1.0, "{ours}");
     let theirs: serde_json::Value = client
@@ -86,9 +92,8 @@ async fn real_prometheus_remote_writes_into_srebot() {
     assert_eq!(ours["series"][0]["labels"]["version"], version);
 
     // Metadata arrives in its own requests: counters get a rate once it has.
-    let counter_url = format!(
-        "{base}/api/v1/windows?match[]=prometheus_http_requests_total&window=1m"
-    );
+    let counter_url =
+        format!("{base}/api/v1/windows?match[]=prometheus_http_requests_total&window=1m");
     wait_for("a rate for a counter", Duration::from_secs(60), || async {
         let data = get_data(&client, &counter_url).await;
         let rows = data["series"].as_array()?;
@@ -112,7 +117,10 @@ async fn real_prometheus_remote_writes_into_srebot() {
         .text()
         .await
         .unwrap();
-    assert!(!metrics.contains("srebot_write_requests_rejected_total{"), "{metrics}");
+    assert!(
+        !metrics.contains("srebot_write_requests_rejected_total{"),
+        "{metrics}"
+    );
 }
 
 fn which(binary: &str) -> bool {

@@ -30,7 +30,9 @@ impl WindowSpan {
         let split = t
             .find(|c: char| !c.is_ascii_digit())
             .ok_or_else(|| fail("needs a unit: ms, s, m, h or d"))?;
-        let n: i64 = t[..split].parse().map_err(|_| fail("must start with a whole number"))?;
+        let n: i64 = t[..split]
+            .parse()
+            .map_err(|_| fail("must start with a whole number"))?;
         let unit = match &t[split..] {
             "ms" => 1,
             "s" => 1_000,
@@ -112,6 +114,9 @@ pub struct WindowRow {
 pub struct WindowResult {
     pub watermark: Option<i64>,
     pub window: String,
+    /// Where the window ends (the watermark unless the query named a time); not serialised,
+    /// as the API answers `watermark`, `window` and `series` only.
+    #[serde(skip)]
     pub at: Option<i64>,
     pub series: Vec<WindowRow>,
 }
@@ -148,10 +153,13 @@ pub(crate) fn slope(points: impl Iterator<Item = (i64, f64)> + Clone) -> Option<
     (denominator != 0.0).then(|| (nf * sxy - sx * sy) / denominator)
 }
 
-/// Prometheus's extrapolated increase over `(start, end]`, counting resets.
+/// Prometheus's `increase()` over `(start, end]`: the last value minus the first, plus the
+/// value before each reset (a drop), extrapolated towards the window's edges: to an edge
+/// closer than 1.1 average sample intervals fully, else half an interval; towards the start no
+/// further than the counter would have taken to rise from zero. `None` under two samples.
 pub(crate) fn increase(samples: &[Sample], start_ms: i64, end_ms: i64) -> Option<f64> {
     let (first, last) = (samples.first()?, samples.last()?);
-    if samples.len() < 2 {
+    if samples.len() < 2 || last.timestamp_ms <= first.timestamp_ms {
         return None;
     }
     let mut result = last.value - first.value;
@@ -161,37 +169,46 @@ pub(crate) fn increase(samples: &[Sample], start_ms: i64, end_ms: i64) -> Option
         }
     }
     let sampled = (last.timestamp_ms - first.timestamp_ms) as f64 / 1000.0;
-    if sampled <= 0.0 {
-        return None;
-    }
     let average = sampled / (samples.len() - 1) as f64;
+    let threshold = average * 1.1;
     let mut to_start = (first.timestamp_ms - start_ms) as f64 / 1000.0;
-    let to_end = (end_ms - last.timestamp_ms) as f64 / 1000.0;
+    let mut to_end = (end_ms - last.timestamp_ms) as f64 / 1000.0;
+    if to_start >= threshold {
+        to_start = average / 2.0;
+    }
     if result > 0.0 && first.value >= 0.0 {
         let to_zero = sampled * (first.value / result);
         if to_zero < to_start {
             to_start = to_zero;
         }
     }
-    let threshold = average * 1.1;
-    let mut interval = sampled;
-    interval += if to_start < threshold { to_start } else { average / 2.0 };
-    interval += if to_end < threshold { to_end } else { average / 2.0 };
-    Some(result * interval / sampled)
+    if to_end >= threshold {
+        to_end = average / 2.0;
+    }
+    Some(result * (sampled + to_start + to_end) / sampled)
 }
 
 /// Aggregates of time-ordered `samples` in the window `(end − span, end]`.
+///
+/// NaN samples (Prometheus stale markers among them) are not values: every aggregate,
+/// `count` and `last` included, is over the other samples. Infinities are values; aggregates
+/// they make undefined serialise as `null`.
 pub fn aggregate(samples: &[Sample], span: WindowSpan, end_ms: i64, counter: bool) -> Aggregates {
-    let start_ms = end_ms - span.ms;
-    let mut values: Vec<f64> = samples.iter().map(|s| s.value).filter(|v| !v.is_nan()).collect();
+    let start_ms = end_ms.saturating_sub(span.ms);
+    let present: Vec<Sample> = samples
+        .iter()
+        .copied()
+        .filter(|s| !s.value.is_nan())
+        .collect();
     let mut out = Aggregates {
-        count: samples.len(),
-        last: samples.last().map(|s| s.value),
+        count: present.len(),
+        last: present.last().map(|s| s.value),
         ..Aggregates::default()
     };
-    if values.is_empty() {
+    if present.is_empty() {
         return out;
     }
+    let mut values: Vec<f64> = present.iter().map(|s| s.value).collect();
     let n = values.len() as f64;
     let sum: f64 = values.iter().sum();
     let mean = sum / n;
@@ -204,14 +221,9 @@ pub fn aggregate(samples: &[Sample], span: WindowSpan, end_ms: i64, counter: boo
     out.p50 = percentile(&values, 0.5);
     out.p95 = percentile(&values, 0.95);
     out.p99 = percentile(&values, 0.99);
-    out.slope = slope(
-        samples
-            .iter()
-            .filter(|s| !s.value.is_nan())
-            .map(|s| (s.timestamp_ms, s.value)),
-    );
+    out.slope = slope(present.iter().map(|s| (s.timestamp_ms, s.value)));
     if counter {
-        out.increase = increase(samples, start_ms, end_ms);
+        out.increase = increase(&present, start_ms, end_ms);
         out.rate = out.increase.map(|i| i / (span.ms as f64 / 1000.0));
     }
     out
@@ -245,7 +257,7 @@ mod tests {
             .map(|(i, v)| s(i as i64 * 15_000, *v))
             .collect();
         let inc = increase(&samples, -15_000 + 1, 60_000).unwrap();
-        assert!(inc >= 35.0 && inc < 45.0, "{inc}");
+        assert!((35.0..45.0).contains(&inc), "{inc}");
     }
 
     #[test]

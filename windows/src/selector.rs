@@ -1,7 +1,7 @@
 //! Prometheus series selectors: `name{label="v", other=~"re.*", x!="y", z!~"w"}`.
 //! Regexes are fully anchored, as in Prometheus; a selector needs a name or a matcher.
 
-use crate::WindowError;
+use crate::{SelectorProblem, WindowError};
 use model::LabelSet;
 use regex::Regex;
 
@@ -23,8 +23,22 @@ pub struct Matcher {
 }
 
 impl Matcher {
-    pub fn matches(&self, labels: &LabelSet) -> bool {
-        let value = labels.get(&self.name).unwrap_or("");
+    /// A matcher; for `=~` and `!~` a value that is not a valid regex matches nothing.
+    pub fn new(name: &str, op: MatchOp, value: &str) -> Self {
+        let regex = match op {
+            MatchOp::Regex | MatchOp::NotRegex => Regex::new(&format!("^(?:{value})$")).ok(),
+            MatchOp::Equal | MatchOp::NotEqual => None,
+        };
+        Self {
+            name: name.to_owned(),
+            op,
+            value: value.to_owned(),
+            regex,
+        }
+    }
+
+    /// Whether the value of this matcher's label (`""` when absent) matches.
+    pub fn matches_value(&self, value: &str) -> bool {
         match self.op {
             MatchOp::Equal => value == self.value,
             MatchOp::NotEqual => value != self.value,
@@ -42,8 +56,42 @@ pub struct Selector {
 }
 
 impl Selector {
+    /// A selector from matchers already built (an empty list matches every series).
+    pub fn from_matchers(matchers: Vec<Matcher>) -> Self {
+        let text = matchers
+            .iter()
+            .map(|m| {
+                let op = match m.op {
+                    MatchOp::Equal => "=",
+                    MatchOp::NotEqual => "!=",
+                    MatchOp::Regex => "=~",
+                    MatchOp::NotRegex => "!~",
+                };
+                format!("{}{op}{:?}", m.name, m.value)
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        Self {
+            matchers,
+            text: format!("{{{text}}}"),
+        }
+    }
+
+    /// Whether a label set matches every matcher.
     pub fn matches(&self, labels: &LabelSet) -> bool {
-        self.matchers.iter().all(|m| m.matches(labels))
+        self.matchers
+            .iter()
+            .all(|m| m.matches_value(labels.get(&m.name).unwrap_or("")))
+    }
+
+    /// Whether name-sorted label pairs match every matcher.
+    pub fn matches_pairs(&self, labels: &[(&str, &str)]) -> bool {
+        self.matchers.iter().all(|m| {
+            let value = labels
+                .binary_search_by(|(n, _)| (*n).cmp(m.name.as_str()))
+                .map_or("", |i| labels[i].1);
+            m.matches_value(value)
+        })
     }
 
     /// The metric name if the selector pins one with `=`.
@@ -59,9 +107,9 @@ impl Selector {
     }
 
     pub fn parse(text: &str) -> Result<Self, WindowError> {
-        let fail = |reason: String| WindowError::Selector {
+        let fail = |problem: SelectorProblem| WindowError::Selector {
             selector: text.to_owned(),
-            reason,
+            problem,
         };
         let trimmed = text.trim();
         let (name, rest) = match trimmed.find('{') {
@@ -75,7 +123,9 @@ impl Selector {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
                 || name.starts_with(|c: char| c.is_ascii_digit())
             {
-                return Err(fail(format!("{name:?} is not a metric name")));
+                return Err(fail(SelectorProblem::MetricName {
+                    name: name.to_owned(),
+                }));
             }
             matchers.push(Matcher {
                 name: model::METRIC_NAME.to_owned(),
@@ -88,13 +138,18 @@ impl Selector {
             let inner = body
                 .strip_prefix('{')
                 .and_then(|b| b.strip_suffix('}'))
-                .ok_or_else(|| fail("unbalanced braces".to_owned()))?;
+                .ok_or_else(|| fail(SelectorProblem::Braces))?;
             let mut chars = inner.char_indices().peekable();
             loop {
-                while chars.peek().is_some_and(|(_, c)| c.is_whitespace() || *c == ',') {
+                while chars
+                    .peek()
+                    .is_some_and(|(_, c)| c.is_whitespace() || *c == ',')
+                {
                     chars.next();
                 }
-                let Some(&(start, _)) = chars.peek() else { break };
+                let Some(&(start, _)) = chars.peek() else {
+                    break;
+                };
                 let mut end = start;
                 while let Some(&(i, c)) = chars.peek() {
                     if c.is_ascii_alphanumeric() || c == '_' {
@@ -106,7 +161,9 @@ impl Selector {
                 }
                 let label = &inner[start..end];
                 if label.is_empty() {
-                    return Err(fail(format!("expected a label name at {:?}", &inner[start..])));
+                    return Err(fail(SelectorProblem::LabelName {
+                        at: inner[start..].to_owned(),
+                    }));
                 }
                 while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
                     chars.next();
@@ -126,9 +183,10 @@ impl Selector {
                     "=~" => MatchOp::Regex,
                     "!~" => MatchOp::NotRegex,
                     other => {
-                        return Err(fail(format!(
-                            "label {label}: unknown operator {other:?} (use =, !=, =~, !~)"
-                        )));
+                        return Err(fail(SelectorProblem::Operator {
+                            label: label.to_owned(),
+                            operator: other.to_owned(),
+                        }));
                     }
                 };
                 while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
@@ -136,7 +194,11 @@ impl Selector {
                 }
                 let quote = match chars.next() {
                     Some((_, q @ ('"' | '\'' | '`'))) => q,
-                    _ => return Err(fail(format!("label {label}: value must be quoted"))),
+                    _ => {
+                        return Err(fail(SelectorProblem::Unquoted {
+                            label: label.to_owned(),
+                        }));
+                    }
                 };
                 let mut value = String::new();
                 let mut closed = false;
@@ -157,18 +219,20 @@ impl Selector {
                     }
                 }
                 if !closed {
-                    return Err(fail(format!("label {label}: unterminated value")));
+                    return Err(fail(SelectorProblem::Unterminated {
+                        label: label.to_owned(),
+                    }));
                 }
                 let regex = match op {
-                    MatchOp::Regex | MatchOp::NotRegex => Some(
-                        Regex::new(&format!("^(?:{value})$")).map_err(|source| {
+                    MatchOp::Regex | MatchOp::NotRegex => {
+                        Some(Regex::new(&format!("^(?:{value})$")).map_err(|source| {
                             WindowError::Regex {
                                 selector: text.to_owned(),
                                 pattern: value.clone(),
                                 source,
                             }
-                        })?,
-                    ),
+                        })?)
+                    }
                     _ => None,
                 };
                 matchers.push(Matcher {
@@ -180,7 +244,7 @@ impl Selector {
             }
         }
         if matchers.is_empty() {
-            return Err(fail("needs a metric name or at least one matcher".to_owned()));
+            return Err(fail(SelectorProblem::Empty));
         }
         Ok(Self {
             matchers,
@@ -204,8 +268,15 @@ mod tests {
         assert!(Selector::parse(r#"up{job="api"}"#).unwrap().matches(&l));
         assert!(!Selector::parse(r#"up{job!="api"}"#).unwrap().matches(&l));
         assert!(Selector::parse(r#"{job=~"a.i|web"}"#).unwrap().matches(&l));
-        assert!(!Selector::parse(r#"{job=~"a"}"#).unwrap().matches(&l), "anchored");
-        assert!(Selector::parse(r#"up{env!~"dev|test", missing=""}"#).unwrap().matches(&l));
+        assert!(
+            !Selector::parse(r#"{job=~"a"}"#).unwrap().matches(&l),
+            "anchored"
+        );
+        assert!(
+            Selector::parse(r#"up{env!~"dev|test", missing=""}"#)
+                .unwrap()
+                .matches(&l)
+        );
     }
 
     #[test]

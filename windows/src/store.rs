@@ -1,30 +1,54 @@
-//! The window store: per-series, time-ordered samples behind sharded locks, an event-time
-//! watermark, retention, a cardinality limit, metadata per metric family, and window queries.
+//! The window store: compressed per-series storage behind sharded locks, an event-time
+//! watermark, retention, a cardinality limit, metric-family metadata, and window queries.
 //!
-//! Group-by semantics: a group's count, min, max, avg, percentiles and stddev are over the
-//! pooled samples of its series; its sum, rate and increase are the sums of its series'; its
-//! slope is the sum of its series' slopes; `last` is the sum of its series' last values.
+//! Per series, samples in time order are appended straight into an open XOR chunk, sealed
+//! every [`CHUNK_SAMPLES`](crate::chunk::CHUNK_SAMPLES) samples. A sample that arrives out of
+//! order but not older than the watermark waits, uncompressed and sorted, in the series' late
+//! head; queries merge it in, and once the watermark passes it (or the head grows) it is
+//! merged into the chunks. Keeping in-order samples compressed from the start is what holds a
+//! series to a few hundred bytes while still accepting the whole lateness span.
+//!
+//! Drops, each counted by reason: older than the retention floor (`out_of_retention`, newest
+//! timestamp minus retention), else older than the watermark (`too_old`); a timestamp the
+//! series already holds (`duplicate_timestamp`): the first value written wins, whether the new
+//! value is equal or not, as Prometheus keeps the first and rejects a differing one as a
+//! duplicate sample; a new series beyond `max_series` (`cardinality_limit`, its samples).
+//! A write is judged against the newest timestamp seen before it started, so the order of
+//! samples inside one request never makes its own samples late.
+//!
+//! Group-by semantics (`by=a,b`): series are grouped by the values of those labels (a missing
+//! label groups as absent); a group's count, min, max, avg, stddev and percentiles are over the
+//! pooled samples of its series; its sum, last, rate and increase are the sums of its series'
+//! values; its slope is the sum of its series' slopes, which is the slope of the summed series
+//! when their timestamps align.
 
 use crate::aggregate::{Aggregates, WindowResult, WindowRow, WindowSpan, aggregate};
+use crate::chunk::{CHUNK_SAMPLES, Chunk, Encoder, encode_all};
 use crate::selector::Selector;
+use crate::symbols::Symbols;
 use model::{LabelSet, MetricMetadata, MetricType, Sample, SeriesRef, SeriesVisitor};
 use parking_lot::RwLock;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 const SHARDS: usize = 16;
 
+/// Late samples a series holds uncompressed before they are merged into its chunks anyway.
+const LATE_MAX: usize = 32;
+
 /// Window-store settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// How long samples are kept behind the newest timestamp (ms); at least the 15m window.
+    /// How long samples are kept behind the newest timestamp seen, in ms (at least the 15m
+    /// window is always kept).
     pub retention_ms: i64,
-    /// How far behind the newest timestamp a sample may arrive and still be merged (ms).
+    /// How far behind the newest timestamp seen a sample may arrive and still be merged, in
+    /// ms; the watermark is the newest timestamp minus this.
     pub lateness_ms: i64,
-    /// Series beyond this are refused (the cardinality limit).
+    /// The cardinality limit: new series beyond this many are refused.
     pub max_series: usize,
 }
 
@@ -32,7 +56,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             retention_ms: 3_600_000,
-            lateness_ms: 30_000,
+            lateness_ms: 300_000,
             max_series: 1_000_000,
         }
     }
@@ -45,7 +69,7 @@ pub enum DropReason {
     TooOld,
     /// Older than the retention behind the newest timestamp.
     OutOfRetention,
-    /// Same timestamp as a stored sample of the series.
+    /// A timestamp its series already holds (the first value written is kept).
     DuplicateTimestamp,
     /// Its series would pass the cardinality limit.
     CardinalityLimit,
@@ -59,6 +83,7 @@ impl DropReason {
         DropReason::CardinalityLimit,
     ];
 
+    /// The name used in stats, metrics and logs.
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::TooOld => "too_old",
@@ -67,28 +92,51 @@ impl DropReason {
             DropReason::CardinalityLimit => "cardinality_limit",
         }
     }
+
+    fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// What appending one or more series did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppendOutcome {
+    /// Samples stored.
     pub appended: usize,
-    pub dropped: BTreeMap<DropReason, usize>,
-    /// Series refused by the cardinality limit, and the first of them.
+    /// Samples dropped, indexed by [`DropReason`] (see [`AppendOutcome::dropped`]).
+    pub dropped_by_reason: [usize; 4],
+    /// New series refused by the cardinality limit.
     pub refused_series: usize,
+    /// The first refused series, in Prometheus notation.
     pub first_refused: Option<String>,
+    /// The limit in force.
     pub max_series: usize,
 }
 
 impl AppendOutcome {
-    fn merge(&mut self, other: AppendOutcome) {
+    /// Samples dropped for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> usize {
+        self.dropped_by_reason[reason.index()]
+    }
+
+    /// All samples dropped.
+    pub fn dropped_total(&self) -> usize {
+        self.dropped_by_reason.iter().sum()
+    }
+
+    /// Adds another outcome to this one.
+    pub fn merge(&mut self, other: &AppendOutcome) {
         self.appended += other.appended;
-        for (reason, n) in other.dropped {
-            *self.dropped.entry(reason).or_default() += n;
+        for (total, n) in self
+            .dropped_by_reason
+            .iter_mut()
+            .zip(other.dropped_by_reason)
+        {
+            *total += n;
         }
         self.refused_series += other.refused_series;
         if self.first_refused.is_none() {
-            self.first_refused = other.first_refused;
+            self.first_refused.clone_from(&other.first_refused);
         }
         self.max_series = self.max_series.max(other.max_series);
     }
@@ -109,17 +157,26 @@ impl AppendOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesInfo {
     pub labels: LabelSet,
+    /// The type the series or its family declared (`Unknown` when neither did).
     pub metric_type: MetricType,
+    /// Whether `rate`/`increase` apply (see [`Store::is_counter`]).
+    pub counter: bool,
+    /// Samples held.
+    pub samples: usize,
 }
 
 /// Figures about what the store holds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreStats {
+    /// Series holding at least one sample.
     pub active_series: usize,
+    /// Samples held.
     pub samples: usize,
-    /// Estimated bytes held, labels included.
+    /// Heap and inline bytes held, labels and the shared symbol table included.
     pub bytes: usize,
+    /// Samples dropped since start, by reason.
     pub dropped: BTreeMap<DropReason, u64>,
+    /// Times a new series was refused by the cardinality limit.
     pub refused_series: u64,
 }
 
@@ -142,6 +199,7 @@ impl StoreStats {
 /// A window query.
 #[derive(Debug, Clone)]
 pub struct WindowQuery {
+    /// Series matching any of these (a union, like several `match[]`).
     pub selectors: Vec<Selector>,
     pub window: WindowSpan,
     /// End of the window; the watermark when `None`.
@@ -150,30 +208,339 @@ pub struct WindowQuery {
     pub by: Option<Vec<String>>,
 }
 
+/// Passes a precomputed 64-bit hash through as the map's hash.
+#[derive(Debug, Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+        self.0 = self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        // The key is already a hash; spread it over the high bits the table probes with.
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Series index keys: the high half of the label hash (the low half picks the shard).
+/// Equal keys of different series are rare and resolved through `Shard::collided`.
+type HashIndex = HashMap<u32, u32, BuildHasherDefault<PassThrough>>;
+
+fn index_key(hash: u64) -> u32 {
+    (hash >> 32) as u32
+}
+
+// A boxed Vec is one pointer wide where a bare Vec is three: it keeps idle series small.
+#[allow(clippy::box_collection)]
 #[derive(Debug)]
 struct Series {
-    labels: LabelSet,
+    /// Label name and value symbol ids, alternating, sorted by name.
+    labels: Box<[u32]>,
     metric_type: MetricType,
-    samples: VecDeque<Sample>,
+    /// Sealed chunks, oldest first (boxed: a series needs none for its first 120 samples).
+    sealed: Option<Box<Vec<Chunk>>>,
+    open: Encoder,
+    /// Out-of-order samples not older than the watermark, sorted by timestamp (boxed: most
+    /// series never have any).
+    late: Option<Box<Vec<Sample>>>,
 }
 
 impl Series {
-    fn window(&self, start_ms: i64, end_ms: i64) -> Vec<Sample> {
-        let from = self.samples.partition_point(|s| s.timestamp_ms <= start_ms);
-        let to = self.samples.partition_point(|s| s.timestamp_ms <= end_ms);
-        self.samples.range(from..to).copied().collect()
+    fn new(labels: Box<[u32]>) -> Self {
+        Self {
+            labels,
+            metric_type: MetricType::Unknown,
+            sealed: None,
+            open: Encoder::default(),
+            late: None,
+        }
     }
 
-    fn bytes(&self) -> usize {
-        let labels: usize = self.labels.iter().map(|(n, v)| n.len() + v.len() + 48).sum();
-        labels + self.samples.len() * std::mem::size_of::<Sample>() + 96
+    fn sealed(&self) -> &[Chunk] {
+        self.sealed.as_deref().map_or(&[], Vec::as_slice)
     }
+
+    fn sealed_mut(&mut self) -> &mut Vec<Chunk> {
+        self.sealed.get_or_insert_with(Box::default)
+    }
+
+    fn late(&self) -> &[Sample] {
+        self.late.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.sealed().is_empty() && self.open.is_empty() && self.late().is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.sealed()
+            .iter()
+            .map(|c| usize::from(c.count))
+            .sum::<usize>()
+            + usize::from(self.open.count())
+            + self.late().len()
+    }
+
+    /// The newest timestamp in the chunks.
+    fn chunk_last_ms(&self) -> Option<i64> {
+        if !self.open.is_empty() {
+            Some(self.open.last_ms())
+        } else {
+            self.sealed().last().map(|c| c.last_ms)
+        }
+    }
+
+    fn labels_eq(&self, symbols: &Symbols, labels: &[(&str, &str)]) -> bool {
+        self.labels.len() == labels.len() * 2
+            && self
+                .labels
+                .chunks_exact(2)
+                .zip(labels)
+                .all(|(ids, (n, v))| symbols.resolve(ids[0]) == *n && symbols.resolve(ids[1]) == *v)
+    }
+
+    fn pairs<'s>(&self, symbols: &'s Symbols) -> Vec<(&'s str, &'s str)> {
+        self.labels
+            .chunks_exact(2)
+            .map(|ids| (symbols.resolve(ids[0]), symbols.resolve(ids[1])))
+            .collect()
+    }
+
+    /// Whether the chunks hold a sample at `ts` (only chunks that can hold it are decoded).
+    fn chunks_hold(&self, ts: i64) -> bool {
+        let sealed = self
+            .sealed()
+            .iter()
+            .filter(|c| c.first_ms <= ts && ts <= c.last_ms)
+            .any(|c| c.iter().any(|s| s.timestamp_ms == ts));
+        sealed
+            || (!self.open.is_empty()
+                && self.open.first_ms() <= ts
+                && ts <= self.open.last_ms()
+                && self.open.iter().any(|s| s.timestamp_ms == ts))
+    }
+
+    /// Stores one sample not older than the watermark; `false` if its timestamp is taken.
+    fn insert(&mut self, sample: Sample) -> bool {
+        let in_order = self
+            .chunk_last_ms()
+            .is_none_or(|last| sample.timestamp_ms > last);
+        if in_order {
+            if self.open.count() >= CHUNK_SAMPLES {
+                let full = std::mem::take(&mut self.open);
+                self.sealed_mut().push(full.seal());
+            }
+            self.open.push(sample);
+            return true;
+        }
+        let late = self.late();
+        let at = late.partition_point(|s| s.timestamp_ms < sample.timestamp_ms);
+        if late
+            .get(at)
+            .is_some_and(|s| s.timestamp_ms == sample.timestamp_ms)
+            || self.chunks_hold(sample.timestamp_ms)
+        {
+            return false;
+        }
+        let late = self.late.get_or_insert_with(Box::default);
+        late.insert(at, sample);
+        if late.len() > LATE_MAX {
+            self.fold_late();
+        }
+        true
+    }
+
+    /// Merges the late head into the chunks, re-encoding the chunks it overlaps.
+    fn fold_late(&mut self) {
+        let Some(oldest) = self.late().first().map(|s| s.timestamp_ms) else {
+            return;
+        };
+        let keep = self.sealed().partition_point(|c| c.last_ms < oldest);
+        let open = std::mem::take(&mut self.open);
+        let mut older: Vec<Sample> = self
+            .sealed_mut()
+            .drain(keep..)
+            .flat_map(|c| c.iter().collect::<Vec<_>>())
+            .collect();
+        older.extend(open.iter());
+        let late = self.late.take().map(|b| *b).unwrap_or_default();
+        let merged = merge_sorted(&older, &late);
+        let (sealed, open) = encode_all(&merged);
+        if !sealed.is_empty() {
+            self.sealed_mut().extend(sealed);
+        }
+        if self.sealed().is_empty() {
+            self.sealed = None;
+        }
+        self.open = open;
+    }
+
+    /// Drops whole chunks (and late samples) older than `floor`.
+    fn trim(&mut self, floor: i64) {
+        let expired = self.sealed().partition_point(|c| c.last_ms < floor);
+        if expired > 0 {
+            self.sealed_mut().drain(..expired);
+            if self.sealed().is_empty() {
+                self.sealed = None;
+            }
+        }
+        if self.sealed().is_empty() && !self.open.is_empty() && self.open.last_ms() < floor {
+            self.open = Encoder::default();
+        }
+        if let Some(late) = &mut self.late {
+            late.retain(|s| s.timestamp_ms >= floor);
+            if late.is_empty() {
+                self.late = None;
+            }
+        }
+    }
+
+    /// Samples in `(start_ms, end_ms]`, in time order.
+    fn window(&self, start_ms: i64, end_ms: i64) -> Vec<Sample> {
+        let inside = |s: &Sample| s.timestamp_ms > start_ms && s.timestamp_ms <= end_ms;
+        let mut out: Vec<Sample> = self
+            .sealed()
+            .iter()
+            .filter(|c| c.last_ms > start_ms && c.first_ms <= end_ms)
+            .flat_map(Chunk::iter)
+            .filter(inside)
+            .collect();
+        if !self.open.is_empty() && self.open.last_ms() > start_ms && self.open.first_ms() <= end_ms
+        {
+            out.extend(self.open.iter().filter(inside));
+        }
+        if self.late().is_empty() {
+            return out;
+        }
+        let late: Vec<Sample> = self.late().iter().copied().filter(inside).collect();
+        merge_sorted(&out, &late)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.labels.len() * 4
+            + self.sealed.as_ref().map_or(0, |v| {
+                std::mem::size_of::<Vec<Chunk>>() + v.capacity() * std::mem::size_of::<Chunk>()
+            })
+            + self.sealed().iter().map(Chunk::heap_bytes).sum::<usize>()
+            + self.open.heap_bytes()
+            + self.late.as_ref().map_or(0, |l| {
+                std::mem::size_of::<Vec<Sample>>() + l.capacity() * std::mem::size_of::<Sample>()
+            })
+    }
+}
+
+fn merge_sorted(a: &[Sample], b: &[Sample]) -> Vec<Sample> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].timestamp_ms <= b[j].timestamp_ms {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 #[derive(Debug, Default)]
 struct Shard {
-    by_hash: HashMap<u64, Vec<usize>>,
-    series: Vec<Series>,
+    /// Label hash → slot of the first series with that hash.
+    index: HashIndex,
+    /// Slots of further series whose index key collided with an indexed one.
+    collided: HashMap<u32, Vec<u32>>,
+    slots: Vec<Option<Series>>,
+    free: Vec<u32>,
+}
+
+impl Shard {
+    fn find(&self, hash: u64, symbols: &Symbols, labels: &[(&str, &str)]) -> Option<u32> {
+        let key = index_key(hash);
+        let first = *self.index.get(&key)?;
+        let matches = |slot: u32| {
+            self.slots
+                .get(slot as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.labels_eq(symbols, labels))
+        };
+        if matches(first) {
+            return Some(first);
+        }
+        self.collided
+            .get(&key)
+            .and_then(|slots| slots.iter().copied().find(|&slot| matches(slot)))
+    }
+
+    fn add(&mut self, hash: u64, series: Series) -> u32 {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(series);
+                slot
+            }
+            None => {
+                if self.slots.len() == self.slots.capacity() {
+                    // Grow by an eighth: slots are most of a shard's memory.
+                    self.slots.reserve_exact((self.slots.len() / 8).max(16));
+                }
+                self.slots.push(Some(series));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let key = index_key(hash);
+        match self.index.entry(key) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(slot);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided.entry(key).or_default().push(slot);
+            }
+        }
+        slot
+    }
+
+    fn remove(&mut self, hash: u64, slot: u32) {
+        let hash = index_key(hash);
+        self.slots[slot as usize] = None;
+        self.free.push(slot);
+        if self.index.get(&hash) == Some(&slot) {
+            self.index.remove(&hash);
+            if let Some(others) = self.collided.get_mut(&hash) {
+                if let Some(next) = others.pop() {
+                    self.index.insert(hash, next);
+                }
+                if others.is_empty() {
+                    self.collided.remove(&hash);
+                }
+            }
+        } else if let Some(others) = self.collided.get_mut(&hash) {
+            others.retain(|&s| s != slot);
+            if others.is_empty() {
+                self.collided.remove(&hash);
+            }
+        }
+    }
+
+    fn series(&self) -> impl Iterator<Item = &Series> {
+        self.slots.iter().flatten()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.index.capacity() * (std::mem::size_of::<(u32, u32)>() + 1)
+            + self.slots.capacity() * std::mem::size_of::<Option<Series>>()
+            + self.free.capacity() * 4
+            + self.series().map(Series::heap_bytes).sum::<usize>()
+    }
 }
 
 /// The store. All methods take `&self`; writers to different shards do not contend.
@@ -182,30 +549,43 @@ pub struct Store {
     config: StoreConfig,
     hasher: ahash::RandomState,
     shards: Vec<RwLock<Shard>>,
+    symbols: RwLock<Symbols>,
     metadata: RwLock<HashMap<String, MetricMetadata>>,
     newest_ms: AtomicI64,
+    /// Event time at which the next maintenance pass (sealing, retention) is due.
+    next_maintenance_ms: AtomicI64,
     series_count: AtomicUsize,
     dropped: [AtomicU64; 4],
     refused: AtomicU64,
 }
 
-fn reason_index(reason: DropReason) -> usize {
-    match reason {
-        DropReason::TooOld => 0,
-        DropReason::OutOfRetention => 1,
-        DropReason::DuplicateTimestamp => 2,
-        DropReason::CardinalityLimit => 3,
-    }
+/// Everything a write is judged by, fixed when the write starts.
+#[derive(Debug, Clone, Copy)]
+struct Judge {
+    watermark: i64,
+    retention_floor: i64,
 }
 
 impl Store {
     pub fn new(config: StoreConfig) -> Self {
+        let config = StoreConfig {
+            retention_ms: config.retention_ms.max(WindowSpan::FIFTEEN_MINUTES.ms),
+            lateness_ms: config.lateness_ms.max(0),
+            ..config
+        };
         Self {
             config,
-            hasher: ahash::RandomState::with_seeds(1, 2, 3, 4),
+            hasher: ahash::RandomState::with_seeds(
+                0x5eb0_7a11,
+                0x0c0f_fee5,
+                0x5a17_ed00,
+                0xdead_10cc,
+            ),
             shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            symbols: RwLock::new(Symbols::default()),
             metadata: RwLock::new(HashMap::new()),
             newest_ms: AtomicI64::new(i64::MIN),
+            next_maintenance_ms: AtomicI64::new(i64::MIN),
             series_count: AtomicUsize::new(0),
             dropped: Default::default(),
             refused: AtomicU64::new(0),
@@ -219,130 +599,197 @@ impl Store {
     /// Newest timestamp seen minus the allowed lateness; `None` before the first sample.
     pub fn watermark_ms(&self) -> Option<i64> {
         let newest = self.newest_ms.load(Ordering::Acquire);
-        (newest != i64::MIN).then(|| newest - self.config.lateness_ms)
+        (newest != i64::MIN).then(|| newest.saturating_sub(self.config.lateness_ms))
     }
 
     fn hash(&self, labels: &[(&str, &str)]) -> u64 {
         let mut h = self.hasher.build_hasher();
         for (n, v) in labels {
-            n.hash(&mut h);
-            v.hash(&mut h);
+            h.write(n.as_bytes());
+            h.write_u8(0xff);
+            h.write(v.as_bytes());
+            h.write_u8(0xfe);
         }
         h.finish()
     }
 
-    fn count_drop(&self, outcome: &mut AppendOutcome, reason: DropReason, n: usize) {
-        if n > 0 {
-            *outcome.dropped.entry(reason).or_default() += n;
-            self.dropped[reason_index(reason)].fetch_add(n as u64, Ordering::Relaxed);
-        }
-    }
-
-    /// The newest timestamp a write is judged by, taken before the write starts, so one
-    /// request never makes its own older samples late.
-    fn newest_before(&self) -> i64 {
+    fn judge(&self) -> Judge {
         match self.newest_ms.load(Ordering::Acquire) {
-            i64::MIN => i64::MIN + self.config.retention_ms.max(self.config.lateness_ms),
-            newest => newest,
+            i64::MIN => Judge {
+                watermark: i64::MIN,
+                retention_floor: i64::MIN,
+            },
+            newest => Judge {
+                watermark: newest.saturating_sub(self.config.lateness_ms),
+                retention_floor: newest.saturating_sub(self.config.retention_ms),
+            },
         }
     }
 
-    /// Adds one decoded series' samples.
+    /// Adds one decoded series' samples. New series beyond `max_series` are refused (counted).
     pub fn append(&self, series: SeriesRef<'_>) -> AppendOutcome {
-        self.append_judged(series, self.newest_before())
-    }
-
-    fn append_judged(&self, series: SeriesRef<'_>, newest: i64) -> AppendOutcome {
         let mut outcome = AppendOutcome {
             max_series: self.config.max_series,
             ..AppendOutcome::default()
         };
-        if series.samples.is_empty() {
-            return outcome;
-        }
-        let watermark = newest.saturating_sub(self.config.lateness_ms);
-        let retention_floor = newest.saturating_sub(self.config.retention_ms);
-        let hash = self.hash(series.labels);
-        let mut shard = self.shards[(hash as usize) % SHARDS].write();
-        let found = shard.by_hash.get(&hash).and_then(|ids| {
-            ids.iter().copied().find(|&id| {
-                let stored = &shard.series[id].labels;
-                stored.len() == series.labels.len()
-                    && stored.iter().zip(series.labels).all(|(a, b)| a == *b)
-            })
-        });
-        let id = match found {
-            Some(id) => id,
-            None => {
-                if self.series_count.load(Ordering::Relaxed) >= self.config.max_series {
-                    outcome.refused_series = 1;
-                    outcome.first_refused = LabelSet::from_pairs(series.labels.iter().copied())
-                        .ok()
-                        .map(|l| l.to_string());
-                    self.refused.fetch_add(1, Ordering::Relaxed);
-                    self.count_drop(&mut outcome, DropReason::CardinalityLimit, series.samples.len());
-                    return outcome;
-                }
-                let Ok(labels) = LabelSet::from_pairs(series.labels.iter().copied()) else {
-                    return outcome;
-                };
-                self.series_count.fetch_add(1, Ordering::Relaxed);
-                let id = shard.series.len();
-                shard.series.push(Series {
-                    labels,
-                    metric_type: series.metric_type,
-                    samples: VecDeque::new(),
-                });
-                shard.by_hash.entry(hash).or_default().push(id);
-                id
-            }
-        };
-        let stored = &mut shard.series[id];
-        if series.metric_type != MetricType::Unknown {
-            stored.metric_type = series.metric_type;
-        }
-        for sample in series.samples {
-            if sample.timestamp_ms < retention_floor {
-                self.count_drop(&mut outcome, DropReason::OutOfRetention, 1);
-                continue;
-            }
-            if sample.timestamp_ms < watermark {
-                self.count_drop(&mut outcome, DropReason::TooOld, 1);
-                continue;
-            }
-            let samples = &mut stored.samples;
-            match samples.back() {
-                None => samples.push_back(*sample),
-                Some(last) if last.timestamp_ms < sample.timestamp_ms => samples.push_back(*sample),
-                _ => {
-                    let at = samples.partition_point(|s| s.timestamp_ms < sample.timestamp_ms);
-                    if samples.get(at).is_some_and(|s| s.timestamp_ms == sample.timestamp_ms) {
-                        self.count_drop(&mut outcome, DropReason::DuplicateTimestamp, 1);
-                        continue;
-                    }
-                    samples.insert(at, *sample);
-                }
-            }
-            outcome.appended += 1;
-        }
-        if let Some(max) = series.samples.iter().map(|s| s.timestamp_ms).max() {
-            self.newest_ms.fetch_max(max, Ordering::AcqRel);
-        }
-        while stored
-            .samples
-            .front()
-            .is_some_and(|s| s.timestamp_ms < retention_floor)
-        {
-            stored.samples.pop_front();
-        }
+        self.append_judged(series, self.judge(), &mut outcome);
+        self.maintain_if_due();
         outcome
     }
 
-    /// A visitor that appends each decoded series and sums the outcomes.
+    fn append_judged(&self, series: SeriesRef<'_>, judge: Judge, outcome: &mut AppendOutcome) {
+        if series.samples.is_empty() {
+            return;
+        }
+        let hash = self.hash(series.labels);
+        let mut shard = self.shards[(hash % SHARDS as u64) as usize].write();
+        let found = shard.find(hash, &self.symbols.read(), series.labels);
+        let slot = match found {
+            Some(slot) => slot,
+            None => {
+                let reserved =
+                    self.series_count
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                            (n < self.config.max_series).then_some(n + 1)
+                        });
+                if reserved.is_err() {
+                    drop(shard);
+                    self.refuse(series, outcome);
+                    return;
+                }
+                let labels: Box<[u32]> = {
+                    let mut symbols = self.symbols.write();
+                    series
+                        .labels
+                        .iter()
+                        .flat_map(|(n, v)| [symbols.intern(n), symbols.intern(v)])
+                        .collect()
+                };
+                shard.add(hash, Series::new(labels))
+            }
+        };
+        let Some(stored) = shard.slots.get_mut(slot as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        if series.metric_type != MetricType::Unknown {
+            stored.metric_type = series.metric_type;
+        }
+        let mut newest = i64::MIN;
+        let mut drops = [0usize; 4];
+        for sample in series.samples {
+            let reason = if sample.timestamp_ms < judge.retention_floor {
+                DropReason::OutOfRetention
+            } else if sample.timestamp_ms < judge.watermark {
+                DropReason::TooOld
+            } else if stored.insert(*sample) {
+                outcome.appended += 1;
+                newest = newest.max(sample.timestamp_ms);
+                continue;
+            } else {
+                DropReason::DuplicateTimestamp
+            };
+            drops[reason.index()] += 1;
+        }
+        if stored
+            .sealed()
+            .first()
+            .is_some_and(|c| c.last_ms < judge.retention_floor)
+        {
+            stored.trim(judge.retention_floor);
+        }
+        drop(shard);
+        for reason in DropReason::ALL {
+            self.count_drop(outcome, reason, drops[reason.index()]);
+        }
+        if newest > self.newest_ms.load(Ordering::Relaxed) {
+            self.newest_ms.fetch_max(newest, Ordering::AcqRel);
+        }
+    }
+
+    fn count_drop(&self, outcome: &mut AppendOutcome, reason: DropReason, n: usize) {
+        if n > 0 {
+            outcome.dropped_by_reason[reason.index()] += n;
+            self.dropped[reason.index()].fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn refuse(&self, series: SeriesRef<'_>, outcome: &mut AppendOutcome) {
+        outcome.refused_series += 1;
+        if outcome.first_refused.is_none() {
+            outcome.first_refused = LabelSet::from_pairs(series.labels.iter().copied())
+                .ok()
+                .map(|l| l.to_string());
+        }
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        self.count_drop(outcome, DropReason::CardinalityLimit, series.samples.len());
+    }
+
+    /// Runs [`Store::maintain`] when event time has moved a maintenance step since the last.
+    fn maintain_if_due(&self) {
+        let newest = self.newest_ms.load(Ordering::Acquire);
+        let due = self.next_maintenance_ms.load(Ordering::Acquire);
+        if newest == i64::MIN || newest < due {
+            return;
+        }
+        let step = (self.config.lateness_ms / 2).clamp(1_000, 60_000);
+        let next = newest.saturating_add(step);
+        if self
+            .next_maintenance_ms
+            .compare_exchange(due, next, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.maintain();
+        }
+    }
+
+    /// Merges late samples the watermark has passed into their chunks, drops samples out of
+    /// retention and forgets series left empty. Appends run it as event time advances.
+    pub fn maintain(&self) {
+        let judge = self.judge();
+        if judge.watermark == i64::MIN {
+            return;
+        }
+        let mut emptied: Vec<(u64, u32)> = Vec::new();
+        for shard in &self.shards {
+            let mut shard = shard.write();
+            emptied.clear();
+            for (slot, series) in shard.slots.iter_mut().enumerate() {
+                let Some(series) = series else { continue };
+                series.trim(judge.retention_floor);
+                if series
+                    .late()
+                    .first()
+                    .is_some_and(|s| s.timestamp_ms < judge.watermark)
+                {
+                    series.fold_late();
+                }
+                if series.is_empty() {
+                    emptied.push((0, slot as u32));
+                }
+            }
+            if emptied.is_empty() {
+                continue;
+            }
+            let symbols = self.symbols.read();
+            for (hash, slot) in emptied.iter_mut() {
+                if let Some(Some(series)) = shard.slots.get(*slot as usize) {
+                    *hash = self.hash(&series.pairs(&symbols));
+                }
+            }
+            drop(symbols);
+            for &(hash, slot) in &emptied {
+                shard.remove(hash, slot);
+            }
+            self.series_count.fetch_sub(emptied.len(), Ordering::AcqRel);
+        }
+    }
+
+    /// A visitor that appends each decoded series and sums the outcomes; call
+    /// [`Appender::finish`] for the total.
     pub fn appender(&self) -> Appender<'_> {
         Appender {
             store: self,
-            newest: self.newest_before(),
+            judge: self.judge(),
             outcome: AppendOutcome {
                 max_series: self.config.max_series,
                 ..AppendOutcome::default()
@@ -352,84 +799,106 @@ impl Store {
 
     /// Remembers a metric family's type, unit and help (remote_write 1.0 sends them apart).
     pub fn set_metadata(&self, family: &str, metadata: MetricMetadata) {
-        self.metadata.write().insert(family.to_owned(), metadata);
+        let mut known = self.metadata.write();
+        if known.get(family) != Some(&metadata) {
+            known.insert(family.to_owned(), metadata);
+        }
     }
 
-    /// Whether a series is a counter: its own type, else its family's metadata (the name, then
-    /// the name minus `_total`/`_count`/`_sum`/`_bucket`), else the `_total` naming convention.
-    fn is_counter(&self, labels: &LabelSet, metric_type: MetricType) -> bool {
+    /// Whether a series is a counter: its own declared type; else its family's metadata,
+    /// trying the metric name, then the name minus `_total`, `_count`, `_sum` or `_bucket`
+    /// (a histogram's or summary's `_count`, `_sum` and `_bucket` count too); else the
+    /// `_total` naming convention.
+    pub fn is_counter(&self, metric_name: &str, metric_type: MetricType) -> bool {
         if metric_type != MetricType::Unknown {
             return metric_type.is_counter();
         }
-        let name = labels.metric_name();
         let metadata = self.metadata.read();
-        let family = std::iter::once(name).chain(
+        let family = std::iter::once(metric_name).chain(
             ["_total", "_count", "_sum", "_bucket"]
                 .iter()
-                .filter_map(|suffix| name.strip_suffix(suffix)),
+                .filter_map(|suffix| metric_name.strip_suffix(suffix)),
         );
         for candidate in family {
             if let Some(meta) = metadata.get(candidate) {
                 return match meta.metric_type {
                     MetricType::Counter => true,
-                    // A histogram's or summary's _count, _sum and _bucket only ever grow.
-                    MetricType::Histogram | MetricType::Summary => candidate != name,
+                    MetricType::Histogram | MetricType::Summary => candidate != metric_name,
+                    MetricType::Unknown => continue,
                     _ => false,
                 };
             }
         }
-        name.ends_with("_total")
+        metric_name.ends_with("_total")
     }
 
-    fn each_selected(&self, selectors: &[Selector], mut f: impl FnMut(&Series)) {
+    /// Calls `f` with the labels of each series any selector matches, under the shard lock.
+    fn each_selected(&self, selectors: &[Selector], mut f: impl FnMut(LabelSet, &Series)) {
         for shard in &self.shards {
             let shard = shard.read();
-            for series in &shard.series {
-                if selectors.iter().any(|s| s.matches(&series.labels)) {
-                    f(series);
+            let symbols = self.symbols.read();
+            for series in shard.series() {
+                let pairs = series.pairs(&symbols);
+                if selectors.iter().any(|s| s.matches_pairs(&pairs)) {
+                    f(LabelSet::from_pairs(pairs).unwrap_or_default(), series);
                 }
             }
         }
     }
 
-    /// Series matching a selector.
+    /// Series matching a selector, sorted by labels.
     pub fn select(&self, selector: &Selector) -> Vec<SeriesInfo> {
         let mut out = Vec::new();
-        self.each_selected(std::slice::from_ref(selector), |s| {
-            out.push(SeriesInfo {
-                labels: s.labels.clone(),
-                metric_type: s.metric_type,
-            })
+        self.each_selected(std::slice::from_ref(selector), |labels, s| {
+            out.push((labels, s.metric_type, s.len()));
         });
+        let mut out: Vec<SeriesInfo> = out
+            .into_iter()
+            .map(|(labels, metric_type, samples)| SeriesInfo {
+                counter: self.is_counter(labels.metric_name(), metric_type),
+                labels,
+                metric_type,
+                samples,
+            })
+            .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         out
     }
 
-    /// Samples of the selected series in `(start_ms, end_ms]`.
-    pub fn samples(&self, selector: &Selector, start_ms: i64, end_ms: i64) -> Vec<(LabelSet, Vec<Sample>)> {
+    /// Samples of the selected series in `(start_ms, end_ms]`, sorted by labels.
+    pub fn samples(
+        &self,
+        selector: &Selector,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Vec<(LabelSet, Vec<Sample>)> {
         let mut out = Vec::new();
-        self.each_selected(std::slice::from_ref(selector), |s| {
-            out.push((s.labels.clone(), s.window(start_ms, end_ms)));
+        self.each_selected(std::slice::from_ref(selector), |labels, s| {
+            out.push((labels, s.window(start_ms, end_ms)));
         });
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
-    /// Aggregates of every selected series (or group) over the trailing window.
+    /// Aggregates of every selected series (or group) over the trailing window
+    /// `(at − window, at]`, `at` defaulting to the watermark.
     pub fn window(&self, query: &WindowQuery) -> WindowResult {
         let watermark = self.watermark_ms();
         let at = query.at_ms.or(watermark);
-        let mut rows = Vec::new();
+        let mut rows: Vec<Selected> = Vec::new();
         if let Some(end) = at {
-            let start = end - query.window.ms;
-            let mut seen = std::collections::HashSet::new();
-            self.each_selected(&query.selectors, |s| {
-                if seen.insert(s.labels.clone()) {
-                    let samples = s.window(start, end);
-                    let counter = self.is_counter(&s.labels, s.metric_type);
-                    rows.push((s.labels.clone(), samples, counter));
-                }
+            let start = end.saturating_sub(query.window.ms);
+            let mut taken = Vec::new();
+            self.each_selected(&query.selectors, |labels, s| {
+                taken.push((labels, s.window(start, end), s.metric_type));
             });
+            rows = taken
+                .into_iter()
+                .map(|(labels, samples, metric_type)| {
+                    let counter = self.is_counter(labels.metric_name(), metric_type);
+                    (labels, samples, counter)
+                })
+                .collect();
         }
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         let end = at.unwrap_or(0);
@@ -451,20 +920,22 @@ impl Store {
         }
     }
 
+    /// What the store holds, its size and its drops.
     pub fn stats(&self) -> StoreStats {
         let mut stats = StoreStats::default();
         for shard in &self.shards {
             let shard = shard.read();
-            stats.active_series += shard.series.len();
-            for series in &shard.series {
-                stats.samples += series.samples.len();
-                stats.bytes += series.bytes();
+            for series in shard.series() {
+                stats.active_series += 1;
+                stats.samples += series.len();
             }
+            stats.bytes += shard.heap_bytes() + std::mem::size_of::<RwLock<Shard>>();
         }
+        stats.bytes += self.symbols.read().heap_bytes();
         for reason in DropReason::ALL {
             stats
                 .dropped
-                .insert(reason, self.dropped[reason_index(reason)].load(Ordering::Relaxed));
+                .insert(reason, self.dropped[reason.index()].load(Ordering::Relaxed));
         }
         stats.refused_series = self.refused.load(Ordering::Relaxed);
         stats
@@ -486,7 +957,8 @@ fn group(rows: Vec<Selected>, by: &[String], span: WindowSpan, end: i64) -> Vec<
     groups
         .into_iter()
         .map(|(labels, members)| {
-            let mut pooled: Vec<Sample> = members.iter().flat_map(|m| m.1.iter().copied()).collect();
+            let mut pooled: Vec<Sample> =
+                members.iter().flat_map(|m| m.1.iter().copied()).collect();
             pooled.sort_by_key(|s| s.timestamp_ms);
             let mut aggregates = aggregate(&pooled, span, end, false);
             let parts: Vec<Aggregates> = members
@@ -511,13 +983,20 @@ fn group(rows: Vec<Selected>, by: &[String], span: WindowSpan, end: i64) -> Vec<
 #[derive(Debug)]
 pub struct Appender<'a> {
     store: &'a Store,
-    newest: i64,
+    judge: Judge,
     outcome: AppendOutcome,
 }
 
 impl Appender<'_> {
+    /// The summed outcome of every series appended.
     pub fn finish(self) -> AppendOutcome {
+        self.store.maintain_if_due();
         self.outcome
+    }
+
+    /// The outcome so far.
+    pub fn outcome(&self) -> &AppendOutcome {
+        &self.outcome
     }
 }
 
@@ -525,8 +1004,8 @@ impl SeriesVisitor for Appender<'_> {
     type Error = std::convert::Infallible;
 
     fn series(&mut self, series: SeriesRef<'_>) -> Result<(), Self::Error> {
-        let outcome = self.store.append_judged(series, self.newest);
-        self.outcome.merge(outcome);
+        self.store
+            .append_judged(series, self.judge, &mut self.outcome);
         Ok(())
     }
 
@@ -546,5 +1025,38 @@ impl SeriesVisitor for Appender<'_> {
             },
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(t: i64, v: f64) -> Sample {
+        Sample {
+            timestamp_ms: t,
+            value: v,
+        }
+    }
+
+    #[test]
+    fn late_samples_merge_and_fold_in_order() {
+        let mut series = Series::new(Box::new([]));
+        // 300 samples, every third one arriving after the rest.
+        let all: Vec<Sample> = (0..300).map(|i| s(i * 1000, i as f64)).collect();
+        for sample in all.iter().filter(|x| x.timestamp_ms % 3000 != 0) {
+            assert!(series.insert(*sample));
+        }
+        for sample in all.iter().filter(|x| x.timestamp_ms % 3000 == 0) {
+            assert!(series.insert(*sample));
+        }
+        assert!(!series.insert(s(1000, 1.0)), "duplicate in a chunk");
+        assert_eq!(series.window(i64::MIN, i64::MAX), all);
+        series.fold_late();
+        assert!(series.late.is_none());
+        assert_eq!(series.window(i64::MIN, i64::MAX), all);
+        assert_eq!(series.window(10_000, 12_000), all[11..=12].to_vec());
+        series.trim(150_000);
+        assert!(series.window(i64::MIN, i64::MAX)[0].timestamp_ms <= 150_000);
     }
 }

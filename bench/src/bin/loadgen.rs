@@ -45,7 +45,11 @@ async fn main() -> anyhow::Result<()> {
     let per = args.series / args.connections;
     let plans: Vec<Vec<Vec<u8>>> = (0..args.connections)
         .map(|c| {
-            let end = if c + 1 == args.connections { args.series } else { (c + 1) * per };
+            let end = if c + 1 == args.connections {
+                args.series
+            } else {
+                (c + 1) * per
+            };
             bench::sender_bodies(c * per..end, args.samples, start_ms, args.batch)
         })
         .collect();
@@ -57,7 +61,9 @@ async fn main() -> anyhow::Result<()> {
     for bodies in plans {
         let url = args.url.clone();
         let token = args.token.clone();
-        tasks.push(tokio::spawn(async move { send_all(&url, token, bodies).await }));
+        tasks.push(tokio::spawn(
+            async move { send_all(&url, token, bodies).await },
+        ));
     }
     let mut retries = 0;
     for task in tasks {
@@ -102,7 +108,10 @@ async fn send_all(url: &str, token: Option<String>, bodies: Vec<Vec<u8>>) -> any
             if let Some(token) = &token {
                 request = request.bearer_auth(token);
             }
-            let response = request.send().await.with_context(|| format!("POST {url}"))?;
+            let response = request
+                .send()
+                .await
+                .with_context(|| format!("POST {url}"))?;
             let status = response.status();
             if status.is_success() {
                 break;

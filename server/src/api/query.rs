@@ -47,8 +47,8 @@ pub async fn series_form(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("form body is not UTF-8"))?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("form body is not UTF-8"))?;
     series_of(&state, text)
 }
 
@@ -99,7 +99,11 @@ fn sql_text(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
         std::str::from_utf8(body).map_err(|_| ApiError::bad_request("SQL body is not UTF-8"))?;
     let query = if content_type.starts_with("application/json") {
         serde_json::from_str::<SqlBody>(text)
-            .map_err(|e| ApiError::bad_request(format!("JSON body: {e}; expected {{\"query\": \"SELECT ...\"}}")))?
+            .map_err(|e| {
+                ApiError::bad_request(format!(
+                    "JSON body: {e}; expected {{\"query\": \"SELECT ...\"}}"
+                ))
+            })?
             .query
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
         param(text, "query").ok_or_else(|| ApiError::bad_request("form body has no query="))?
@@ -119,8 +123,7 @@ pub async fn sql(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let query = sql_text(&headers, &body)?;
-    let context =
-        windows::sql::context(Arc::clone(&state.store)).map_err(|e| ApiError::from_error(&e))?;
+    let context = windows::sql::context(Arc::clone(&state.store));
     let frame = context
         .sql(&query)
         .await
@@ -136,7 +139,9 @@ pub async fn sql(
         .await
         .map_err(|e| ApiError::bad_request(format!("SQL: {e}")))?;
     let rows = rows_json(&batches)?;
-    Ok(success(serde_json::json!({ "columns": columns, "rows": rows })))
+    Ok(success(
+        serde_json::json!({ "columns": columns, "rows": rows }),
+    ))
 }
 
 fn rows_json(batches: &[RecordBatch]) -> Result<serde_json::Value, ApiError> {

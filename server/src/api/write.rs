@@ -126,7 +126,9 @@ async fn decode_into_windows(
         .collect()
         .await
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 too_large()
             } else {
                 ApiError::bad_request(format!("reading request body: {e}"))
@@ -158,12 +160,14 @@ async fn decode_into_windows(
     if protocol == Protocol::V2 {
         let headers = response.headers_mut();
         headers.insert(SAMPLES_WRITTEN, HeaderValue::from(outcome.appended as u64));
-        headers.insert(HISTOGRAMS_WRITTEN, HeaderValue::from(stats.histograms as u64));
+        headers.insert(
+            HISTOGRAMS_WRITTEN,
+            HeaderValue::from(stats.histograms as u64),
+        );
         headers.insert(EXEMPLARS_WRITTEN, HeaderValue::from(0u64));
     }
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }

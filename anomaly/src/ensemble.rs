@@ -1,0 +1,138 @@
+//! The default detector: robust level, step and range-novelty evidence fused into one score,
+//! with a rest period after an alarm so one anomaly is reported once, not for every sample.
+
+use crate::StreamingDetector;
+use crate::error::AnomalyError;
+use crate::params::{ParamReader, Params};
+use crate::stats::{EwStats, squash};
+
+/// Fuses three kinds of evidence per sample, all measured in samples so any sampling rate works:
+/// the value's distance from a slow baseline (in spreads), the step from the previous value (in
+/// typical steps), and how far the value leaves the range seen so far (in ranges). The strongest
+/// counts. After a strong score the detector rests for `rest` samples, damping repeats.
+#[derive(Debug, Clone)]
+pub struct Ensemble {
+    level: EwStats,
+    step: EwStats,
+    prev: Option<f64>,
+    hi: f64,
+    lo: f64,
+    range_decay: f64,
+    seen: u64,
+    warmup: u64,
+    level_z: f64,
+    step_z: f64,
+    novelty: f64,
+    half: f64,
+    alarm: f64,
+    rest: u32,
+    resting: u32,
+    damp: f64,
+    expected: Option<f64>,
+}
+
+impl Ensemble {
+    pub const NAME: &'static str = "ensemble";
+
+    /// Params (defaults tuned once for all series, never per file): `alpha` (baseline weight,
+    /// 0.005), `step_alpha` (0.02), `level_z` (6), `step_z` (8), `novelty` (0.2 ranges),
+    /// `range_decay` (per-sample shrink of the seen range, 1e-4), `half` (strength scored 0.5,
+    /// 1), `alarm` (score that starts a rest, 0.5), `rest` (samples, 100), `damp` (score factor
+    /// while resting, 0.5), `warmup` (samples scored 0, 50).
+    pub fn from_params(params: &Params) -> Result<Self, AnomalyError> {
+        let mut r = ParamReader::new(Self::NAME, params);
+        let alpha = r.get("alpha", 0.005, 1e-6, 1.0)?;
+        let step_alpha = r.get("step_alpha", 0.02, 1e-6, 1.0)?;
+        let level_z = r.get("level_z", 6.0, 1e-3, 1e3)?;
+        let step_z = r.get("step_z", 8.0, 1e-3, 1e3)?;
+        let novelty = r.get("novelty", 0.2, 1e-6, 1e3)?;
+        let range_decay = r.get("range_decay", 1e-4, 0.0, 1.0)?;
+        let half = r.get("half", 1.0, 1e-6, 1e6)?;
+        let alarm = r.get("alarm", 0.5, 0.0, 1.0)?;
+        let rest = r.count("rest", 100, 0, 1 << 24)? as u32;
+        let damp = r.get("damp", 0.5, 0.0, 1.0)?;
+        let warmup = r.count("warmup", 50, 0, 1 << 24)? as u64;
+        r.finish()?;
+        Ok(Self {
+            level: EwStats::new(alpha),
+            step: EwStats::new(step_alpha),
+            prev: None,
+            hi: f64::NEG_INFINITY,
+            lo: f64::INFINITY,
+            range_decay,
+            seen: 0,
+            warmup,
+            level_z,
+            step_z,
+            novelty,
+            half,
+            alarm,
+            rest,
+            resting: 0,
+            damp,
+            expected: None,
+        })
+    }
+
+    fn strength(&self, value: f64) -> f64 {
+        let mean = self.level.mean();
+        let floor = 1e-3 * mean.abs() + 1e-9;
+        let level = (value - mean).abs() / self.level.std().max(floor) / self.level_z;
+        let step = match self.prev {
+            Some(prev) => {
+                (value - prev).abs() / (self.step.mean() + self.step.std()).max(floor) / self.step_z
+            }
+            None => 0.0,
+        };
+        let range = (self.hi - self.lo).max(floor);
+        let beyond = (value - self.hi).max(self.lo - value).max(0.0) / range / self.novelty;
+        level.max(step).max(beyond)
+    }
+
+    fn learn(&mut self, value: f64) {
+        self.level.push(value);
+        if let Some(prev) = self.prev {
+            self.step.push((value - prev).abs());
+        }
+        self.prev = Some(value);
+        if value > self.hi {
+            self.hi = value;
+        }
+        if value < self.lo {
+            self.lo = value;
+        }
+        let mean = self.level.mean();
+        self.hi -= (self.hi - mean) * self.range_decay;
+        self.lo += (mean - self.lo) * self.range_decay;
+        self.seen += 1;
+    }
+}
+
+impl StreamingDetector for Ensemble {
+    fn update(&mut self, _timestamp_ms: i64, value: f64) -> f64 {
+        if !value.is_finite() {
+            return 0.0;
+        }
+        let mut score = 0.0;
+        if self.seen >= self.warmup.max(2) {
+            self.expected = Some(self.level.mean());
+            score = squash(self.strength(value), self.half);
+            if self.resting > 0 {
+                self.resting -= 1;
+                score *= self.damp;
+            } else if score >= self.alarm {
+                self.resting = self.rest;
+            }
+        }
+        self.learn(value);
+        score
+    }
+
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    fn expected(&self) -> Option<f64> {
+        self.expected
+    }
+}

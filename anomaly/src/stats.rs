@@ -1,0 +1,118 @@
+//! Small constant-memory statistics the detectors share: exponentially weighted moments, a
+//! score squashing map into `[0, 1)`, and the normal tail function.
+
+/// Exponentially weighted mean and variance with a warm-up that starts as a plain average.
+#[derive(Debug, Clone)]
+pub(crate) struct EwStats {
+    alpha: f64,
+    mean: f64,
+    var: f64,
+    n: u64,
+}
+
+impl EwStats {
+    pub(crate) fn new(alpha: f64) -> Self {
+        Self {
+            alpha,
+            mean: 0.0,
+            var: 0.0,
+            n: 0,
+        }
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        self.n
+    }
+
+    pub(crate) fn mean(&self) -> f64 {
+        self.mean
+    }
+
+    pub(crate) fn std(&self) -> f64 {
+        self.var.max(0.0).sqrt()
+    }
+
+    /// Adds a value; early on the weight is `1/n` so the first samples are not under-weighted.
+    pub(crate) fn push(&mut self, x: f64) {
+        self.n += 1;
+        let a = self.alpha.max(1.0 / self.n as f64);
+        let d = x - self.mean;
+        self.mean += a * d;
+        self.var = (1.0 - a) * (self.var + a * d * d);
+    }
+
+    /// Moves the mean to `x` (after a confirmed change) and keeps the spread.
+    pub(crate) fn reset_mean(&mut self, x: f64) {
+        self.mean = x;
+    }
+}
+
+/// Maps a non-negative strength to `[0, 1)`: `s / (s + half)`, so `half` maps to 0.5. Strictly
+/// increasing, so it never saturates into ties that a threshold cannot separate.
+pub(crate) fn squash(strength: f64, half: f64) -> f64 {
+    if !strength.is_finite() {
+        return if strength.is_nan() {
+            0.0
+        } else {
+            1.0 - f64::EPSILON
+        };
+    }
+    let s = strength.max(0.0);
+    s / (s + half)
+}
+
+/// Complementary error function (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7).
+pub(crate) fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let r = t * poly.exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+/// Probability that a standard normal variable exceeds `z` (the Q function).
+pub(crate) fn normal_tail(z: f64) -> f64 {
+    0.5 * erfc(z / std::f64::consts::SQRT_2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn tail_matches_known_values() {
+        assert!((normal_tail(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_tail(1.0) - 0.158_655_25).abs() < 1e-7);
+        assert!((normal_tail(3.0) - 0.001_349_898).abs() < 1e-8);
+        assert!((normal_tail(-2.0) - 0.977_249_87).abs() < 1e-7);
+    }
+
+    proptest! {
+        #[test]
+        fn ew_stats_match_a_plain_mean_while_warming_up(xs in proptest::collection::vec(-1e3f64..1e3, 1..20)) {
+            let mut stats = EwStats::new(1e-6);
+            for &x in &xs {
+                stats.push(x);
+            }
+            let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
+            prop_assert!((stats.mean() - mean).abs() < 1e-6 * (1.0 + mean.abs()));
+            prop_assert!((stats.std().powi(2) - var).abs() < 1e-6 * (1.0 + var));
+        }
+
+        #[test]
+        fn squash_is_monotone_and_bounded(a in 0f64..1e9, b in 0f64..1e9) {
+            let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+            prop_assert!(squash(lo, 1.0) <= squash(hi, 1.0));
+            prop_assert!((0.0..1.0).contains(&squash(hi, 1.0)));
+        }
+    }
+}

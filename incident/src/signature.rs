@@ -1,0 +1,215 @@
+//! Stable candidate signatures and topology keys: what makes two findings "the same", and
+//! which node, namespace or workload a finding touches. Never reads free-text fields.
+
+use model::{IncidentCandidate, Scope};
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+
+/// A stable, hex-encoded hash of the identifying fields of a candidate: type, scope,
+/// namespace and target. Detector names, confidence, severity, times and evidence (all of
+/// which may vary between two sightings of the same problem) are deliberately left out.
+pub fn signature(candidate: &IncidentCandidate) -> String {
+    hash_hex(&[
+        "sig/v1",
+        candidate.incident_type.as_str(),
+        scope_name(candidate.scope),
+        candidate.namespace.as_deref().unwrap_or(""),
+        &candidate.target,
+    ])
+}
+
+/// Hashes parts (NUL-separated, so `["a","bc"]` and `["ab","c"]` differ) to 16 bytes of hex.
+pub(crate) fn hash_hex(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    let digest = hasher.finalize();
+    let mut out = String::with_capacity(32);
+    for byte in &digest[..16] {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+pub(crate) fn scope_name(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Cluster => "cluster",
+        Scope::Node => "node",
+        Scope::Namespace => "namespace",
+        Scope::Service => "service",
+        Scope::Deployment => "deployment",
+        Scope::Pod => "pod",
+        Scope::Container => "container",
+        Scope::Job => "job",
+        Scope::Series => "series",
+    }
+}
+
+/// How broad a scope is; broader findings are more likely the cause than the symptom.
+pub(crate) fn scope_breadth(scope: Scope) -> u8 {
+    match scope {
+        Scope::Cluster => 8,
+        Scope::Node => 7,
+        Scope::Namespace => 6,
+        Scope::Service => 5,
+        Scope::Deployment => 4,
+        Scope::Job => 3,
+        Scope::Pod => 2,
+        Scope::Container => 1,
+        Scope::Series => 0,
+    }
+}
+
+/// The workload a pod or container name belongs to: Kubernetes names pods
+/// `<deployment>-<replicaset hash>-<suffix>` (or `<statefulset>-<ordinal>` for stateful sets,
+/// which is left as is), so the last one or two generated segments are dropped.
+/// A container target written `pod/container` is reduced to its pod first.
+pub fn workload_of(scope: Scope, target: &str) -> &str {
+    match scope {
+        Scope::Pod | Scope::Container => {
+            let pod = match (scope, target.split_once('/')) {
+                (Scope::Container, Some((pod, _container))) => pod,
+                _ => target,
+            };
+            let Some((rest, suffix)) = pod.rsplit_once('-') else {
+                return pod;
+            };
+            if !is_generated(suffix, 4, 5) {
+                return pod;
+            }
+            match rest.rsplit_once('-') {
+                Some((base, hash)) if !base.is_empty() && is_generated(hash, 6, 10) => base,
+                _ if !rest.is_empty() => rest,
+                _ => pod,
+            }
+        }
+        _ => target,
+    }
+}
+
+/// Lower-case alphanumeric of the given length range with at least one digit: the shape
+/// of Kubernetes-generated name segments (a plain word such as `api` is not one).
+fn is_generated(segment: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&segment.len())
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && segment.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// A topology key: findings link when one offers a key the other seeks, close in time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Key {
+    /// A workload (deployment, service, job, stateful set) in a namespace.
+    Workload { namespace: String, name: String },
+    /// A problem of the node itself.
+    NodeAnchor(String),
+    /// Anything running on (or being) the node.
+    OnNode(String),
+    /// A problem of the namespace itself.
+    NamespaceAnchor(String),
+    /// Anything in the namespace.
+    InNamespace(String),
+}
+
+/// Keys a candidate is found by.
+pub(crate) fn offers(candidate: &IncidentCandidate) -> Vec<Key> {
+    let mut keys = Vec::with_capacity(4);
+    if let Some(key) = workload_key(candidate) {
+        keys.push(key);
+    }
+    if let Some(node) = node_anchor(candidate) {
+        keys.push(Key::NodeAnchor(node.to_owned()));
+    }
+    if let Some(node) = on_node(candidate) {
+        keys.push(Key::OnNode(node.to_owned()));
+    }
+    if let Some(namespace) = namespace_anchor(candidate) {
+        keys.push(Key::NamespaceAnchor(namespace.to_owned()));
+    }
+    if let Some(namespace) = in_namespace(candidate) {
+        keys.push(Key::InNamespace(namespace.to_owned()));
+    }
+    keys
+}
+
+/// Keys a candidate looks for in existing incidents. The relation is symmetric: `a` seeks
+/// a key `b` offers exactly when `b` seeks a key `a` offers.
+pub(crate) fn seeks(candidate: &IncidentCandidate) -> Vec<Key> {
+    let mut keys = Vec::with_capacity(4);
+    if let Some(key) = workload_key(candidate) {
+        keys.push(key);
+    }
+    if let Some(node) = node_anchor(candidate) {
+        keys.push(Key::OnNode(node.to_owned()));
+    } else if let Some(node) = on_node(candidate) {
+        keys.push(Key::NodeAnchor(node.to_owned()));
+    }
+    if let Some(namespace) = namespace_anchor(candidate) {
+        keys.push(Key::InNamespace(namespace.to_owned()));
+    } else if let Some(namespace) = in_namespace(candidate) {
+        keys.push(Key::NamespaceAnchor(namespace.to_owned()));
+    }
+    keys
+}
+
+fn workload_key(candidate: &IncidentCandidate) -> Option<Key> {
+    let name = match candidate.scope {
+        Scope::Node | Scope::Namespace => return None,
+        Scope::Cluster => format!("cluster:{}", candidate.target),
+        Scope::Series => format!("series:{}", candidate.target),
+        scope => workload_of(scope, &candidate.target).to_owned(),
+    };
+    Some(Key::Workload {
+        namespace: candidate.namespace.clone().unwrap_or_default(),
+        name,
+    })
+}
+
+fn node_anchor(candidate: &IncidentCandidate) -> Option<&str> {
+    (candidate.scope == Scope::Node).then_some(candidate.target.as_str())
+}
+
+fn on_node(candidate: &IncidentCandidate) -> Option<&str> {
+    node_anchor(candidate).or(candidate.node.as_deref())
+}
+
+fn namespace_anchor(candidate: &IncidentCandidate) -> Option<&str> {
+    (candidate.scope == Scope::Namespace).then_some(candidate.target.as_str())
+}
+
+fn in_namespace(candidate: &IncidentCandidate) -> Option<&str> {
+    namespace_anchor(candidate).or(candidate.namespace.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_names_reduce_to_their_workload() {
+        assert_eq!(
+            workload_of(Scope::Pod, "payments-api-7d9c5b0f-x0q0"),
+            "payments-api"
+        );
+        assert_eq!(
+            workload_of(Scope::Pod, "checkout-5f6d8c7b9-abc12"),
+            "checkout"
+        );
+        assert_eq!(
+            workload_of(Scope::Container, "checkout-5f6d8c7b9-abc12/app"),
+            "checkout"
+        );
+        assert_eq!(workload_of(Scope::Pod, "redis-0"), "redis-0");
+        assert_eq!(workload_of(Scope::Pod, "web-api"), "web-api");
+        assert_eq!(workload_of(Scope::Deployment, "a-1234-x1y2"), "a-1234-x1y2");
+    }
+
+    #[test]
+    fn hash_separates_parts() {
+        assert_ne!(hash_hex(&["a", "bc"]), hash_hex(&["ab", "c"]));
+        assert_eq!(hash_hex(&["x"]).len(), 32);
+    }
+}

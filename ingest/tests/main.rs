@@ -1,0 +1,10 @@
+//! Integration tests of the remote_write decoders, in one binary.
+
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+mod common;
+mod fixtures;
+mod histograms;
+mod refusals;
+mod roundtrip;
+mod v2;
