@@ -2,6 +2,8 @@
 //! series through axum, decode, validate and append, against a bare axum handler that only
 //! reads the body (the HTTP floor), measured in the same run.
 
+#![allow(clippy::unwrap_used)]
+
 use axum::Router;
 use axum::routing::post;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};

@@ -2,6 +2,8 @@
 //! against a trivial baseline that only splits each line into whitespace tokens, in one run.
 //! A one-shot timing before criterion prints lines/s of both and their ratio.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::time::Instant;
 

@@ -509,10 +509,10 @@ pub fn write_results(dir: &Path, report: &NabEvalReport, runs: &[FileRun]) -> Re
             labels[a..=b.min(last)].iter_mut().for_each(|l| *l = 1);
         }
         let mut out = String::from("timestamp,value,anomaly_score,label\n");
-        for i in 0..run.scores.len() {
+        for (i, (score, label)) in run.scores.iter().zip(&labels).enumerate() {
             out.push_str(&format!(
                 "{},{},{},{}\n",
-                run.file.raw_timestamps[i], run.file.values[i], run.scores[i], labels[i]
+                run.file.raw_timestamps[i], run.file.values[i], score, label
             ));
         }
         std::fs::write(&path, out).map_err(io_err(&path))?;

@@ -1,4 +1,6 @@
 //! Integration tests of the datasets crate.
 
+#![allow(clippy::unwrap_used)]
+
 mod loghub_eval;
 mod sockshop_eval;

@@ -149,10 +149,10 @@ impl Detector {
         }
         .to_owned();
         let key = (rule.name.clone(), target.clone());
-        if let (Some(cooldown), Some(last)) = (rule.cooldown, self.last_fired.get(&key)) {
-            if at_ms - last < cooldown.ms {
-                return None;
-            }
+        if let (Some(cooldown), Some(last)) = (rule.cooldown, self.last_fired.get(&key))
+            && at_ms - last < cooldown.ms
+        {
+            return None;
         }
         self.last_fired.insert(key, at_ms);
         let margin = ((observed - expected).abs() / expected.abs().max(1e-9)).min(1.0);
@@ -219,10 +219,10 @@ fn fired(
             value,
         } => {
             for row in rows {
-                if let Some(v) = aggregate.of(&row.aggregates) {
-                    if op.holds(v, *value) {
-                        out.push((row.labels, v, *value, aggregate.name()));
-                    }
+                if let Some(v) = aggregate.of(&row.aggregates)
+                    && op.holds(v, *value)
+                {
+                    out.push((row.labels, v, *value, aggregate.name()));
                 }
             }
         }
@@ -240,12 +240,12 @@ fn fired(
             for row in rows {
                 let now = aggregate.of(&row.aggregates);
                 let then = before.get(&row.labels).and_then(|a| aggregate.of(a));
-                if let (Some(now), Some(then)) = (now, then) {
-                    if then.abs() > 0.0 {
-                        let change = (now - then) / then.abs();
-                        if change > *above {
-                            out.push((row.labels, change, *above, "relative_change"));
-                        }
+                if let (Some(now), Some(then)) = (now, then)
+                    && then.abs() > 0.0
+                {
+                    let change = (now - then) / then.abs();
+                    if change > *above {
+                        out.push((row.labels, change, *above, "relative_change"));
                     }
                 }
             }
@@ -322,10 +322,12 @@ fn fired(
             for row in rows {
                 let now = aggregate.of(&row.aggregates);
                 let base = before.get(&row.labels).and_then(|a| aggregate.of(a));
-                if let (Some(now), Some(base)) = (now, base) {
-                    if base > 0.0 && now >= *min && now / base > *above {
-                        out.push((row.labels, now, base * above, aggregate.name()));
-                    }
+                if let (Some(now), Some(base)) = (now, base)
+                    && base > 0.0
+                    && now >= *min
+                    && now / base > *above
+                {
+                    out.push((row.labels, now, base * above, aggregate.name()));
                 }
             }
         }
@@ -365,10 +367,10 @@ fn fired(
             for row in rows {
                 let this = aggregate.of(&row.aggregates);
                 let that = others.get(&row.labels).and_then(|a| aggregate.of(a));
-                if let (Some(this), Some(that)) = (this, that) {
-                    if op.holds(this, that) {
-                        out.push((row.labels, this, that, aggregate.name()));
-                    }
+                if let (Some(this), Some(that)) = (this, that)
+                    && op.holds(this, that)
+                {
+                    out.push((row.labels, this, that, aggregate.name()));
                 }
             }
         }

@@ -410,10 +410,10 @@ impl RuleSet {
                     rule.name, rule.target.label, rule.by
                 ));
             }
-            if let Condition::Slope { min_fit, .. } = rule.condition {
-                if !(0.0..=1.0).contains(&min_fit) {
-                    problem(format!("rule {:?}: min_fit must be within 0..1", rule.name));
-                }
+            if let Condition::Slope { min_fit, .. } = rule.condition
+                && !(0.0..=1.0).contains(&min_fit)
+            {
+                problem(format!("rule {:?}: min_fit must be within 0..1", rule.name));
             }
             for (key, value) in &rule.labels {
                 if let Some(reason) = forbidden(key, value) {
@@ -437,14 +437,12 @@ impl RuleSet {
 
 /// The built-in rule pack (`detect/rules/builtin.toml`), covering the seed incident classes.
 pub fn builtin_rules() -> RuleSet {
-    match RuleSet::parse(
+    // The pack is checked by a unit test; an invalid pack cannot ship.
+    RuleSet::parse(
         include_str!("../rules/builtin.toml"),
         Path::new("builtin.toml"),
-    ) {
-        Ok(rules) => rules,
-        // The pack is checked by a unit test; an invalid pack cannot ship.
-        Err(_) => RuleSet::default(),
-    }
+    )
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub enum ConfigError {
 /// Everything `srebot serve` can be told.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct Config {
     /// How the process listens and where it keeps its state.
     pub server: ServerConfig,
@@ -36,17 +37,6 @@ pub struct Config {
     pub windows: windows::StoreConfig,
     /// Text-exposition targets to scrape (pull mode).
     pub scrape: ScrapeConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            ingest: IngestConfig::default(),
-            windows: windows::StoreConfig::default(),
-            scrape: ScrapeConfig::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,10 +9,10 @@ pub async fn run(args: &SqlArgs) -> anyhow::Result<()> {
     let mut request = reqwest::Client::new()
         .post(format!("{}/api/v1/sql", args.url.trim_end_matches('/')))
         .json(&serde_json::json!({ "query": args.query }));
-    if let Some(path) = &args.token_file {
-        if let Some(token) = Tokens::from_file(path)?.read_write {
-            request = request.bearer_auth(token);
-        }
+    if let Some(path) = &args.token_file
+        && let Some(token) = Tokens::from_file(path)?.read_write
+    {
+        request = request.bearer_auth(token);
     }
     let response = request
         .send()

@@ -1,6 +1,8 @@
 //! Integration tests of the `srebot` server: HTTP API in-process and over sockets, bad input,
 //! overload, and end to end with Debian's real Prometheus sending remote_write.
 
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
 mod common;
 mod http_api;
 mod overload;

@@ -108,7 +108,8 @@ fn group_by_pools_samples_and_sums_series() {
         at_ms: Some(30_000),
         by: Some(vec!["job".to_owned()]),
     });
-    let groups: Vec<(String, usize, Option<f64>, Option<f64>, Option<f64>)> = result
+    type Group = (String, usize, Option<f64>, Option<f64>, Option<f64>);
+    let groups: Vec<Group> = result
         .series
         .iter()
         .map(|r| {

@@ -120,11 +120,11 @@ pub fn sweep_file(
                 window: window.map(|k| first_window_id + k - skipped),
             });
         }
-        if let Some(k) = current {
-            if windows[k].1 == i {
-                previous = Some((i, (windows[k].1 - windows[k].0 + 1) as f64));
-                current = None;
-            }
+        if let Some(k) = current
+            && windows[k].1 == i
+        {
+            previous = Some((i, (windows[k].1 - windows[k].0 + 1) as f64));
+            current = None;
         }
     }
     (points, windows.len() - skipped)
