@@ -35,7 +35,7 @@ fn garbage_is_not_snappy() {
     ));
     assert_eq!(error.class(), ErrorClass::InvalidInput);
     assert!(
-        text.starts_with("body is not valid snappy block format: snappy: corrupt input"),
+        text.starts_with("body is not valid snappy block format: snappy: "),
         "{text}"
     );
     let (_, text) = refuse(Protocol::V1, b"");

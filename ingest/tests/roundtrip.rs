@@ -88,7 +88,14 @@ fn expected(series: &[Gen], v2: bool) -> Vec<Seen> {
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str()))
                 .collect();
-            let mut seen = Seen::new(&labels, &s.samples);
+            // prost, the reference encoder, omits a value equal to its default, and -0.0 is
+            // equal to 0.0: what arrives is +0.0.
+            let samples: Vec<(i64, f64)> = s
+                .samples
+                .iter()
+                .map(|&(t, v)| (t, if v == 0.0 { 0.0 } else { v }))
+                .collect();
+            let mut seen = Seen::new(&labels, &samples);
             if v2 {
                 seen.metric_type = s.metric_type;
                 seen.unit = s.unit.clone();
