@@ -169,6 +169,10 @@ pub struct ScenarioReport {
     pub faults: usize,
     pub healthy_with_candidates: usize,
     pub healthy: usize,
+    /// Raw candidates over all scenarios.
+    pub candidates: usize,
+    /// Incidents opened over all scenarios.
+    pub incidents: usize,
     /// Samples replayed per second of wall time (ingest, windows and detectors together).
     pub samples_per_sec: f64,
 }
@@ -183,17 +187,62 @@ pub struct ScenarioLine {
     pub time_to_detect_s: Option<f64>,
     pub candidates: usize,
     pub unexpected: usize,
+    /// Incidents the correlator opened from the candidates.
+    pub incidents: usize,
+    /// Whether exactly one incident per expected one was opened, of the right type.
+    pub right_incidents: bool,
+}
+
+/// Runs candidates through the incident correlator in event time (ticking at every distinct
+/// detection time) and returns the incidents left standing (merged ones folded away).
+pub fn correlate(candidates: &[IncidentCandidate]) -> Vec<incident::Incident> {
+    let mut correlator = incident::Correlator::new(incident::CorrelatorConfig::default());
+    let mut latest: std::collections::BTreeMap<String, incident::Incident> = Default::default();
+    let mut sorted: Vec<&IncidentCandidate> = candidates.iter().collect();
+    sorted.sort_by_key(|c| c.detected_at_ms);
+    let mut last_tick = None;
+    for candidate in sorted {
+        if last_tick != Some(candidate.detected_at_ms) {
+            for change in correlator.tick(candidate.detected_at_ms) {
+                latest.insert(change.incident.id.clone(), change.incident);
+            }
+            last_tick = Some(candidate.detected_at_ms);
+        }
+        for change in correlator.ingest(candidate.clone()) {
+            latest.insert(change.incident.id.clone(), change.incident);
+        }
+    }
+    latest
+        .into_values()
+        .filter(|i| i.merged_into.is_none())
+        .collect()
 }
 
 impl ScenarioReport {
+    /// Raw candidates per incident opened.
+    pub fn compression(&self) -> f64 {
+        self.candidates as f64 / self.incidents.max(1) as f64
+    }
+
+    /// One JSON object for scripts: the totals and every scenario's line.
+    pub fn json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<26} {:>8} {:>9} {:>12} {:>10} {:>10}\n",
-            "scenario", "healthy", "detected", "detect (s)", "candidates", "unexpected"
+            "{:<26} {:>8} {:>9} {:>12} {:>10} {:>10} {:>9}\n",
+            "scenario",
+            "healthy",
+            "detected",
+            "detect (s)",
+            "candidates",
+            "unexpected",
+            "incidents"
         );
         for line in &self.scenarios {
             out.push_str(&format!(
-                "{:<26} {:>8} {:>9} {:>12} {:>10} {:>10}\n",
+                "{:<26} {:>8} {:>9} {:>12} {:>10} {:>10} {:>9}\n",
                 line.scenario,
                 if line.healthy { "yes" } else { "no" },
                 if line.healthy {
@@ -206,12 +255,21 @@ impl ScenarioReport {
                 line.time_to_detect_s
                     .map_or("-".to_owned(), |s| format!("{s:.0}")),
                 line.candidates,
-                line.unexpected
+                line.unexpected,
+                line.incidents
             ));
         }
         out.push_str(&format!(
-            "faults detected with the right type and target: {}/{}; healthy scenarios with candidates: {}/{}; {:.0} samples/s\n",
-            self.faults_detected, self.faults, self.healthy_with_candidates, self.healthy, self.samples_per_sec
+            "faults detected with the right type and target: {}/{}; healthy scenarios with candidates: {}/{}; \
+             {} candidates became {} incidents ({:.1}:1); {:.0} samples/s\n",
+            self.faults_detected,
+            self.faults,
+            self.healthy_with_candidates,
+            self.healthy,
+            self.candidates,
+            self.incidents,
+            self.compression(),
+            self.samples_per_sec
         ));
         out
     }
@@ -244,6 +302,13 @@ pub fn evaluate_scenarios(
         seconds += started.elapsed().as_secs_f64();
         samples += outcome.samples;
         let s = score(&scenario, &outcome.candidates);
+        let incidents = correlate(&outcome.candidates);
+        let right_incidents = incidents.len() == scenario.meta.expected.len()
+            && scenario
+                .meta
+                .expected
+                .iter()
+                .all(|e| incidents.iter().any(|i| i.incident_type == e.incident_type));
         if let Some(dir) = out_dir {
             std::fs::create_dir_all(dir).map_err(|source| crate::scenarios::ScenarioError::Io {
                 path: dir.to_owned(),
@@ -260,6 +325,8 @@ pub fn evaluate_scenarios(
             time_to_detect_s: s.time_to_detect_ms.map(|ms| ms as f64 / 1000.0),
             candidates: s.candidates,
             unexpected: s.unexpected,
+            incidents: incidents.len(),
+            right_incidents,
         });
         progress.inc(1);
     }
@@ -276,6 +343,8 @@ pub fn evaluate_scenarios(
             .filter(|l| l.healthy && l.candidates > 0)
             .count(),
         healthy: lines.len() - faults,
+        candidates: lines.iter().map(|l| l.candidates).sum(),
+        incidents: lines.iter().map(|l| l.incidents).sum(),
         samples_per_sec: if seconds > 0.0 {
             samples as f64 / seconds
         } else {

@@ -5,6 +5,8 @@ use crate::api;
 use crate::auth::{self, Tokens};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::pipeline::{Pipeline, load_rules};
+use anyhow::Context;
 use axum::Router;
 use axum::routing::{get, post};
 use std::sync::Arc;
@@ -24,14 +26,36 @@ pub struct AppState {
     /// Bytes the windows held at the last refresh (kept cheap to read on the write path).
     pub bytes_held: AtomicU64,
     pub ready: AtomicBool,
+    /// Rules and incidents, advanced in event time by the detection loop.
+    pub pipeline: Pipeline,
 }
 
 impl AppState {
-    pub fn new(config: Config, tokens: Tokens) -> Arc<Self> {
+    /// Opens the ledger (SQLite in the data dir, or `incidents.ledger_url`), loads the rules and
+    /// builds the state.
+    pub async fn open(config: Config, tokens: Tokens) -> anyhow::Result<Arc<Self>> {
+        let ledger = match &config.incidents.ledger_url {
+            Some(url) => incident::Ledger::connect(url)
+                .await
+                .context("connecting to the incident ledger")?,
+            None => incident::Ledger::open_dir(&config.server.data_dir)
+                .await
+                .with_context(|| {
+                    format!(
+                        "opening the incident ledger in {}",
+                        config.server.data_dir.display()
+                    )
+                })?,
+        };
+        let engine = incident::IncidentEngine::open(ledger, config.incidents.correlation.clone())
+            .await
+            .context("restoring open incidents from the ledger")?;
+        let rules = load_rules(config.detect.rules_file.as_deref()).context("loading rules")?;
+        let pipeline = Pipeline::new(rules, &config.detect, engine);
         let store = Arc::new(Store::new(config.windows.clone()));
         let metrics = Metrics::new(Arc::clone(&store));
         let ingest_slots = Semaphore::new(config.ingest.max_inflight);
-        Arc::new(Self {
+        Ok(Arc::new(Self {
             config,
             store,
             metrics,
@@ -39,7 +63,8 @@ impl AppState {
             ingest_slots,
             bytes_held: AtomicU64::new(0),
             ready: AtomicBool::new(true),
-        })
+            pipeline,
+        }))
     }
 
     /// Re-reads the bytes the windows hold (called by a background tick and after writes).
@@ -59,6 +84,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/windows", get(api::query::windows))
         .route("/api/v1/sql", post(api::query::sql))
+        .route("/api/v1/status", get(api::incidents::status))
+        .route("/api/v1/incidents", get(api::incidents::list))
+        .route("/api/v1/incidents/{id}", get(api::incidents::detail))
+        .route("/api/v1/candidates", get(api::incidents::candidates))
+        .route(
+            "/api/v1/alerts/alertmanager",
+            post(api::incidents::alertmanager),
+        )
+        .route("/api/v1/rules/reload", post(api::incidents::reload_rules))
         .route("/metrics", get(api::ops::metrics))
         .route("/healthz", get(api::ops::healthz))
         .route("/readyz", get(api::ops::readyz))

@@ -21,6 +21,123 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run SQL over a running server's `windows` and `samples` tables.
     Sql(SqlArgs),
+    /// List a running server's incidents.
+    Incidents(IncidentsArgs),
+    /// Push a recorded dataset (or a built-in scenario) through ingest, windows, detectors and
+    /// incidents, faster than real time, and print the incidents it opened.
+    Replay(ReplayArgs),
+    /// Evaluate detectors, log parsing and root-cause ranking on datasets.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Write the labelled scenario datasets (series + expected incidents) to a folder.
+    Scenarios(ScenariosArgs),
+}
+
+/// Where a command finds a running server.
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// The server to ask.
+    #[arg(long, env = "SREBOT_URL", default_value = "http://127.0.0.1:9710")]
+    pub url: String,
+    /// File with the bearer token, if the server needs one.
+    #[arg(long, env = "SREBOT_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl Remote {
+    pub fn token(&self) -> anyhow::Result<Option<String>> {
+        Ok(match &self.token_file {
+            Some(path) => crate::auth::Tokens::from_file(path)?.read_write,
+            None => None,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentsArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    /// Only incidents in this status (observed, triaged, contained, escalated, recovering,
+    /// resolved, suppressed).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only this severity (info, warning, critical).
+    #[arg(long)]
+    pub severity: Option<String>,
+    /// Only this domain (e.g. infrastructure, application).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A dataset folder (scenario.json + series.jsonl, see `srebot scenarios`) or the name of
+    /// a built-in scenario, e.g. `memory-leak`.
+    pub dataset: String,
+    /// Push into this running server instead of one started in this process.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// File with the bearer token of the server at `--url`.
+    #[arg(long, env = "SREBOT_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Move the recording in time so it ends now (needed when the server already holds
+    /// live data, whose watermark would make the recording too late).
+    #[arg(long)]
+    pub shift_to_now: bool,
+    /// Seed of a built-in scenario.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Print the incidents as the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Every labelled scenario through the rule detectors and the correlator: detected or
+    /// not, right type and target, time to detect, incidents on healthy scenarios.
+    Scenarios(EvalScenariosArgs),
+    /// Log template mining on Loghub-2k: group accuracy per system, lines/s.
+    Logparse(EvalDataArgs),
+    /// Root-cause ranking on the Sock Shop benchmark: AC@1, AC@3, Avg@5.
+    Rca(EvalDataArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalScenariosArgs {
+    /// Folder for the per-scenario plots (SVG).
+    #[arg(long, default_value = "eval-out/scenarios")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// End with one JSON line of the results.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalDataArgs {
+    /// The dataset folder, e.g. ../shared/datasets/loghub/.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Folder for plots and tables.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// End with one JSON line of the results.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScenariosArgs {
+    /// Folder to write one sub-folder per scenario into.
+    #[arg(long, default_value = "datasets-out")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -89,5 +206,9 @@ pub fn run() -> anyhow::Result<()> {
             runtime.block_on(crate::serve::run(config))
         }
         Command::Sql(args) => runtime.block_on(crate::sql_client::run(&args)),
+        Command::Incidents(args) => runtime.block_on(crate::commands::incidents(&args)),
+        Command::Replay(args) => runtime.block_on(crate::commands::replay(&args)),
+        Command::Eval(command) => crate::commands::eval(&command),
+        Command::Scenarios(args) => crate::commands::scenarios(&args),
     }
 }

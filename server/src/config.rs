@@ -37,6 +37,43 @@ pub struct Config {
     pub windows: windows::StoreConfig,
     /// Text-exposition targets to scrape (pull mode).
     pub scrape: ScrapeConfig,
+    /// Rule detection over the windows.
+    pub detect: DetectConfig,
+    /// Incident correlation, lifecycle and the ledger.
+    pub incidents: IncidentsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Operator rules (TOML) laid over the built-in pack; a rule with a built-in rule's name
+    /// replaces it. Reloaded on SIGHUP and `POST /api/v1/rules/reload`.
+    pub rules_file: Option<PathBuf>,
+    /// Which rules are enabled: `demo`, `staging` or `prod`.
+    pub environment: detect::Environment,
+    /// Event time between two evaluations of every rule, e.g. `15s`.
+    #[serde(with = "duration_text")]
+    pub tick: Duration,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self {
+            rules_file: None,
+            environment: detect::Environment::Prod,
+            tick: Duration::from_secs(15),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IncidentsConfig {
+    /// `postgres://user:pass@host/db` keeps the ledger in PostgreSQL; unset, it is SQLite in
+    /// the data dir (`incidents.db`).
+    pub ledger_url: Option<String>,
+    /// How findings merge into incidents and when incidents resolve (event-time ms).
+    pub correlation: incident::CorrelatorConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +193,9 @@ impl Config {
         }
         if self.ingest.max_body_bytes == 0 || self.ingest.max_decoded_bytes == 0 {
             return Err(invalid("ingest.max_body_bytes", "limits must be above 0"));
+        }
+        if self.detect.tick < Duration::from_secs(1) {
+            return Err(invalid("detect.tick", "must be at least 1s"));
         }
         if self.scrape.interval < Duration::from_millis(100) {
             return Err(invalid("scrape.interval", "must be at least 100ms"));

@@ -53,7 +53,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("binding {}", config.server.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     let self_scrape = config.scrape.self_scrape;
-    let state = AppState::new(config, tokens);
+    let state = AppState::open(config, tokens).await?;
 
     let accounting = Arc::clone(&state);
     tokio::spawn(async move {
@@ -63,6 +63,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             accounting.refresh_bytes_held();
         }
     });
+    spawn_detection(&state);
+    spawn_reload_on_sighup(&state);
     scrape::spawn(
         &state,
         self_scrape.then(|| format!("http://{addr}/metrics")),
@@ -79,6 +81,58 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     });
     tracing::info!(%addr, "srebot listening: remote_write to http://{addr}/api/v1/write");
     Ok(RunningServer { addr, state, task })
+}
+
+/// Every second of wall time, evaluates the rules at every event-time tick the watermark has
+/// passed and feeds the incident engine.
+fn spawn_detection(state: &Arc<AppState>) {
+    let state = Arc::clone(state);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {},
+                () = state.pipeline.wake.notified() => {},
+            }
+            // A full pass means a backlog: go on at once.
+            loop {
+                match state.pipeline.catch_up(&state.store).await {
+                    Ok(n) if n >= 240 => continue,
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::error!(error = %crate::error::chain(&error), "detection tick failed; retrying");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// SIGHUP re-reads the rules file; a bad file is logged and the old rules stay.
+fn spawn_reload_on_sighup(state: &Arc<AppState>) {
+    #[cfg(unix)]
+    {
+        let state = Arc::clone(state);
+        tokio::spawn(async move {
+            let kind = tokio::signal::unix::SignalKind::hangup();
+            let Ok(mut hangups) = tokio::signal::unix::signal(kind) else {
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                match crate::pipeline::load_rules(state.config.detect.rules_file.as_deref()) {
+                    Ok(rules) => {
+                        let count = state.pipeline.reload(rules);
+                        tracing::info!(rules = count, "rules reloaded on SIGHUP");
+                    }
+                    Err(error) => {
+                        tracing::error!(error = %crate::error::chain(&error), "rules not reloaded");
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 async fn shutdown_signal() {

@@ -117,7 +117,7 @@ async fn bad_input_is_refused_clearly_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.ingest.max_body_bytes = 64 * 1024;
-    let state = AppState::new(config, Tokens::default());
+    let state = AppState::open(config, Tokens::default()).await.unwrap();
     let app = router(Arc::clone(&state));
     let pb = "application/x-protobuf";
 
@@ -228,7 +228,9 @@ async fn bad_input_is_refused_clearly_and_loses_nothing() {
 #[tokio::test]
 async fn bad_queries_answer_400() {
     let dir = tempfile::tempdir().unwrap();
-    let state = AppState::new(test_config(dir.path()), Tokens::default());
+    let state = AppState::open(test_config(dir.path()), Tokens::default())
+        .await
+        .unwrap();
     let app = router(state);
     for uri in [
         "/api/v1/series",

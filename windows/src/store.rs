@@ -552,6 +552,8 @@ pub struct Store {
     symbols: RwLock<Symbols>,
     metadata: RwLock<HashMap<String, MetricMetadata>>,
     newest_ms: AtomicI64,
+    /// Oldest timestamp ever accepted: where event-time processing of this store begins.
+    oldest_ms: AtomicI64,
     /// Event time at which the next maintenance pass (sealing, retention) is due.
     next_maintenance_ms: AtomicI64,
     series_count: AtomicUsize,
@@ -585,6 +587,7 @@ impl Store {
             symbols: RwLock::new(Symbols::default()),
             metadata: RwLock::new(HashMap::new()),
             newest_ms: AtomicI64::new(i64::MIN),
+            oldest_ms: AtomicI64::new(i64::MAX),
             next_maintenance_ms: AtomicI64::new(i64::MIN),
             series_count: AtomicUsize::new(0),
             dropped: Default::default(),
@@ -600,6 +603,13 @@ impl Store {
     pub fn watermark_ms(&self) -> Option<i64> {
         let newest = self.newest_ms.load(Ordering::Acquire);
         (newest != i64::MIN).then(|| newest.saturating_sub(self.config.lateness_ms))
+    }
+
+    /// The oldest timestamp ever accepted (not forgotten by retention); `None` before the
+    /// first sample. Event-time consumers start from it, so replays begin where the data does.
+    pub fn first_timestamp_ms(&self) -> Option<i64> {
+        let oldest = self.oldest_ms.load(Ordering::Acquire);
+        (oldest != i64::MAX).then_some(oldest)
     }
 
     fn hash(&self, labels: &[(&str, &str)]) -> u64 {
@@ -675,6 +685,7 @@ impl Store {
             stored.metric_type = series.metric_type;
         }
         let mut newest = i64::MIN;
+        let mut oldest = i64::MAX;
         let mut drops = [0usize; 4];
         for sample in series.samples {
             let reason = if sample.timestamp_ms < judge.retention_floor {
@@ -684,6 +695,7 @@ impl Store {
             } else if stored.insert(*sample) {
                 outcome.appended += 1;
                 newest = newest.max(sample.timestamp_ms);
+                oldest = oldest.min(sample.timestamp_ms);
                 continue;
             } else {
                 DropReason::DuplicateTimestamp
@@ -703,6 +715,9 @@ impl Store {
         }
         if newest > self.newest_ms.load(Ordering::Relaxed) {
             self.newest_ms.fetch_max(newest, Ordering::AcqRel);
+        }
+        if oldest < self.oldest_ms.load(Ordering::Relaxed) {
+            self.oldest_ms.fetch_min(oldest, Ordering::AcqRel);
         }
     }
 

@@ -146,6 +146,9 @@ async fn decode_into_windows(
         })
         .map_err(|e| ApiError::from_error(&e))?;
     let outcome = appender.finish();
+    if outcome.appended > 0 {
+        state.pipeline.wake.notify_one();
+    }
     let protocol_name = match protocol {
         Protocol::V1 => "v1",
         Protocol::V2 => "v2",

@@ -1,0 +1,170 @@
+//! The command-line commands other than `serve` and `sql`: incidents, replay, evaluations and
+//! dataset writing. Each one calls the library that does the work and prints its report.
+
+use crate::cli::{EvalCommand, IncidentsArgs, ReplayArgs, ScenariosArgs};
+use crate::config::Config;
+use crate::replay::{Sender, incident_table, load};
+use anyhow::Context;
+use std::path::Path;
+
+/// `srebot incidents`.
+pub async fn incidents(args: &IncidentsArgs) -> anyhow::Result<()> {
+    let sender = Sender::new(&args.remote.url, args.remote.token()?)?;
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in [
+        ("status", &args.status),
+        ("severity", &args.severity),
+        ("domain", &args.domain),
+    ] {
+        if let Some(value) = value {
+            query.append_pair(key, value);
+        }
+    }
+    let incidents = sender
+        .incidents(&query.finish())
+        .await
+        .with_context(|| format!("asking {}", args.remote.url))?;
+    if args.json {
+        println!("{}", serde_json::Value::Array(incidents));
+    } else {
+        print!("{}", incident_table(&incidents));
+    }
+    Ok(())
+}
+
+/// `srebot replay DATASET`.
+pub async fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
+    let scenario = load(&args.dataset, args.seed)?;
+    let shift_ms = if args.shift_to_now {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        now - scenario.meta.end_ms
+    } else {
+        0
+    };
+    // Without --url: a server of our own on a loopback port, state in a temporary folder.
+    let mut own = None;
+    let (url, token) = match &args.url {
+        Some(url) => {
+            let token = match &args.token_file {
+                Some(path) => crate::auth::Tokens::from_file(path)?.read_write,
+                None => None,
+            };
+            (url.clone(), token)
+        }
+        None => {
+            let dir = tempfile::tempdir().context("creating a temporary data dir")?;
+            let mut config = Config::default();
+            config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            config.server.data_dir = dir.path().to_owned();
+            config.scrape.self_scrape = false;
+            let server = crate::serve::start(config).await?;
+            let url = server.url();
+            own = Some((server, dir));
+            (url, None)
+        }
+    };
+    let sender = Sender::new(&url, token)?;
+    let started = std::time::Instant::now();
+    let pushed = sender.push(&scenario, shift_ms).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let incidents = sender.incidents("").await?;
+    if args.json {
+        println!("{}", serde_json::Value::Array(incidents));
+    } else {
+        let recorded_s = (scenario.meta.end_ms - scenario.meta.start_ms) as f64 / 1000.0;
+        println!(
+            "replayed {} ({} samples in {} requests, {:.0} s of recording) in {:.1} s: {:.0}x real time",
+            scenario.meta.name,
+            pushed.samples,
+            pushed.requests,
+            recorded_s,
+            seconds,
+            recorded_s / seconds.max(1e-9)
+        );
+        for expected in &scenario.meta.expected {
+            println!(
+                "expected: {} on {}",
+                expected.incident_type.as_str(),
+                expected.target
+            );
+        }
+        print!("{}", incident_table(&incidents));
+    }
+    drop(own);
+    Ok(())
+}
+
+fn create_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
+/// `srebot eval ...`.
+pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
+    match command {
+        EvalCommand::Scenarios(args) => {
+            create_dir(&args.out)?;
+            let report = datasets::replay::evaluate_scenarios(Some(&args.out), args.seed)
+                .context("evaluating scenarios")?;
+            print!("{}", report.table());
+            println!("plots: {}", args.out.display());
+            if args.json {
+                println!("{}", report.json_line());
+            }
+        }
+        EvalCommand::Logparse(args) => {
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| "eval-out/logparse".into());
+            create_dir(&out)?;
+            let report = datasets::loghub::evaluate(&args.data, Some(&out))
+                .with_context(|| format!("evaluating log parsing on {}", args.data.display()))?;
+            print!("{}", report.table());
+            println!("plots: {}", out.display());
+            if args.json {
+                println!("{}", report.json_line());
+            }
+        }
+        EvalCommand::Rca(args) => {
+            let out = args.out.clone().unwrap_or_else(|| "eval-out/rca".into());
+            create_dir(&out)?;
+            let report = datasets::sockshop::evaluate(&args.data, Some(&out))
+                .with_context(|| format!("evaluating RCA on {}", args.data.display()))?;
+            print!("{}", report.table());
+            println!("plots: {}", out.display());
+            if args.json {
+                println!("{}", report.json_line());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `srebot scenarios --out DIR`.
+pub fn scenarios(args: &ScenariosArgs) -> anyhow::Result<()> {
+    for scenario in datasets::scenarios::all(args.seed) {
+        let dir = args.out.join(&scenario.meta.name);
+        scenario
+            .write(&dir)
+            .with_context(|| format!("writing {}", dir.display()))?;
+        println!(
+            "{:<28} {:>7} samples  expected: {}",
+            dir.display(),
+            scenario.sample_count(),
+            if scenario.is_healthy() {
+                "nothing".to_owned()
+            } else {
+                scenario
+                    .meta
+                    .expected
+                    .iter()
+                    .map(|e| format!("{} on {}", e.incident_type.as_str(), e.target))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
+    }
+    Ok(())
+}
