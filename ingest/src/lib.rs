@@ -21,6 +21,8 @@
 
 mod decoder;
 mod error;
+pub mod loki;
+pub mod loki_query;
 mod negotiate;
 pub mod proto;
 mod shape;

@@ -5,6 +5,9 @@
 mod common;
 mod fixtures;
 mod histograms;
+mod loki_push;
+mod loki_query;
+mod loki_support;
 mod refusals;
 mod roundtrip;
 mod v2;

@@ -5,6 +5,7 @@
 //! Invariants: a [`LabelSet`] is sorted by name with unique names; timestamps are Unix
 //! milliseconds (`i64`); a candidate's evidence names the series, window and values it rests on.
 
+pub mod action;
 pub mod candidate;
 pub mod error;
 pub mod incident;
@@ -12,6 +13,7 @@ pub mod labels;
 pub mod sample;
 pub mod taxonomy;
 
+pub use action::{Action, ActionFamily, PodPhase, ProposedAction, RiskClass, Target, TargetKind};
 pub use candidate::{EventEvidence, Evidence, IncidentCandidate, MetricEvidence, Scope};
 pub use error::{Classify, ErrorClass};
 pub use incident::IncidentStatus;

@@ -6,27 +6,50 @@
 //! - [`context`] de-noises, collapses, ranks and budgets log lines for an incident window;
 //!   [`patterns`] turns known failure signatures into `model::EventEvidence`.
 //! - [`ranking`] ranks candidate root-cause services from normal-vs-anomalous metric series.
+//! - [`draft`] builds the deterministic root-cause draft from the [`catalogue`] of causes;
+//!   [`interpret`] optionally asks a model ([`llm`]) to rephrase it, through a fenced,
+//!   [`redact`]ed [`prompt`], keeping only [`grounding`]-checked claims.
 //!
 //! Invariants: one miner configuration for every log source (no per-source regexes); template
 //! ids, once returned, stay valid (joined templates alias the older id); everything here is
-//! deterministic for the same input order, and nothing panics on input.
+//! deterministic for the same input order, and nothing panics on input. A draft cites only its
+//! own evidence bundle; a model can never add an action or an uncited claim.
 
+pub mod catalogue;
 pub mod context;
+pub mod draft;
 pub mod error;
 pub mod format;
+pub mod grounding;
+pub mod interpret;
+pub mod llm;
 pub mod mask;
 pub mod miner;
 pub mod patterns;
+pub mod prompt;
 pub mod ranking;
+pub mod redact;
 
 pub use context::{
     CollapsedEntry, ContextChunk, ContextConfig, Level, LogContext, LogContextBuilder, LogLine,
 };
+pub use draft::{
+    Change, ChangeKind, Draft, DraftConfig, DraftInput, Drafter, EvidenceKind, EvidenceRef,
+    Hypothesis, IncidentView, InvestigationStep, PastIncident, RecommendedAction, SimilarIncident,
+    TargetRef,
+};
 pub use error::RcaError;
 pub use format::LogFormat;
+pub use grounding::{AnswerError, Claim, Grounder, Interpretation};
+pub use interpret::{Fallback, Interpreter, RcaReport};
+pub use llm::{
+    Backend, ChatMessage, ChatReply, JsonMode, JsonSchema, LlmClient, LlmConfig, LlmError, Role,
+};
 pub use miner::{MinerConfig, ParsedLine, TemplateId, TemplateInfo, TemplateMiner};
 pub use patterns::{KnownPattern, PatternLibrary};
+pub use prompt::{Prompt, PromptBuilder};
 pub use ranking::{
     RankConfig, RankedService, ServiceSeries, rank_services, rank_services_with, series_score,
     series_score_with,
 };
+pub use redact::{Redacted, Redactor};

@@ -1,0 +1,493 @@
+//! The Kubernetes executor: exactly the typed operations, through `kube`, and only for actions
+//! carrying an [`Authorization`] (an automatic decision or an approval with a valid token).
+//!
+//! Rollout restart patches the pod-template annotation as `kubectl rollout restart` does; scale
+//! goes through the `/scale` subresource; rollback puts back a previous ReplicaSet's template;
+//! jobs are created from a CronJob's template; pods are deleted by finished phase; CronJobs are
+//! suspended; nodes are cordoned and drained through the Eviction API. In dry-run mode every
+//! mutating request carries `dryRun=All`. Every execution and every refusal is audited.
+
+use crate::approval::Authorization;
+use crate::audit::{AuditError, AuditKind, AuditLog, AuditRecord};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use model::{Action, ProposedAction};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Field manager named on every write.
+pub const FIELD_MANAGER: &str = "srebot";
+/// Annotation `kubectl rollout restart` sets on the pod template.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+const REVISION: &str = "deployment.kubernetes.io/revision";
+
+/// Why an execution did not happen or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("refused: {reason}")]
+    NotAuthorized { reason: String },
+    #[error("{action} is not executed against the Kubernetes API")]
+    Unsupported { action: &'static str },
+    #[error("Kubernetes API call failed: {operation}")]
+    Kube {
+        operation: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{deployment}: no ReplicaSet has revision {revision}")]
+    RevisionNotFound { deployment: String, revision: u64 },
+    #[error("{object}: {problem}")]
+    BadObject {
+        object: String,
+        problem: &'static str,
+    },
+    #[error("cannot write the audit log")]
+    Audit {
+        #[source]
+        source: AuditError,
+    },
+}
+
+impl model::Classify for ExecError {
+    fn class(&self) -> model::ErrorClass {
+        match self {
+            ExecError::NotAuthorized { .. } | ExecError::Unsupported { .. } => {
+                model::ErrorClass::InvalidInput
+            }
+            ExecError::RevisionNotFound { .. } => model::ErrorClass::NotFound,
+            ExecError::Kube { .. } => model::ErrorClass::Unavailable {
+                retry_after_secs: 10,
+            },
+            ExecError::BadObject { .. } | ExecError::Audit { .. } => model::ErrorClass::Internal,
+        }
+    }
+}
+
+/// What an execution did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Execution {
+    pub action: ProposedAction,
+    pub dry_run: bool,
+    pub before: Value,
+    pub after: Value,
+    /// Sequence number of the audit entry.
+    pub audit_seq: u64,
+}
+
+/// Runs authorized actions against one cluster.
+#[derive(Clone)]
+pub struct Executor {
+    client: Client,
+    audit: Arc<Mutex<AuditLog>>,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor").finish_non_exhaustive()
+    }
+}
+
+fn kube_err(operation: &'static str) -> impl FnOnce(kube::Error) -> ExecError {
+    move |source| ExecError::Kube { operation, source }
+}
+
+fn namespace_of(proposed: &ProposedAction) -> Result<&str, ExecError> {
+    proposed
+        .target
+        .effective_namespace()
+        .ok_or_else(|| ExecError::BadObject {
+            object: proposed.target.path(),
+            problem: "needs a namespace",
+        })
+}
+
+fn rfc3339(now_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(now_ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn deployment_summary(d: &Deployment) -> Value {
+    let template = &d.spec.template;
+    json!({
+        "replicas": d.spec.replicas,
+        "revision": d.annotations().get(REVISION),
+        "restarted_at": template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get(RESTARTED_AT)),
+        "images": template
+            .spec
+            .as_ref()
+            .map(|s| s.containers.iter().map(|c| c.image.clone()).collect::<Vec<_>>()),
+    })
+}
+
+impl Executor {
+    pub fn new(client: Client, audit: Arc<Mutex<AuditLog>>) -> Self {
+        Executor { client, audit }
+    }
+
+    fn write_audit(&self, record: AuditRecord) -> Result<u64, ExecError> {
+        let mut log = self.audit.lock().unwrap_or_else(|p| p.into_inner());
+        log.append(record)
+            .map(|e| e.seq)
+            .map_err(|source| ExecError::Audit { source })
+    }
+
+    /// Executes `proposed` if `authorization` covers exactly it; refuses (and audits the
+    /// refusal) otherwise, without any request to the cluster.
+    pub async fn execute(
+        &self,
+        proposed: &ProposedAction,
+        authorization: Option<&Authorization>,
+        now_ms: i64,
+    ) -> Result<Execution, ExecError> {
+        let refusal = match authorization {
+            None => Some("no policy decision: the action was never decided or approved"),
+            Some(auth) if !auth.covers(proposed) => {
+                Some("the authorization was given for another action or other parameters")
+            }
+            Some(_) => None,
+        };
+        let Some(auth) = authorization.filter(|_| refusal.is_none()) else {
+            let reason = refusal.unwrap_or("not authorized").to_owned();
+            self.write_audit(AuditRecord {
+                at_ms: now_ms,
+                who: proposed.proposed_by.clone(),
+                kind: AuditKind::Refused,
+                incident_id: Some(proposed.incident_id.clone()),
+                action: Some(proposed.clone()),
+                why: "executor.authorization".into(),
+                detail: reason.clone(),
+                evidence_ids: proposed.evidence_ids.clone(),
+                before: None,
+                after: None,
+            })?;
+            return Err(ExecError::NotAuthorized { reason });
+        };
+        let dry_run = auth.dry_run();
+        let who = match auth.approval() {
+            Some(a) => format!("{} ({})", a.approver.name, a.approver.role),
+            None => "robot".to_owned(),
+        };
+        let result = self.run(proposed, dry_run, now_ms).await;
+        let decision = auth.decision();
+        match result {
+            Ok((before, after)) => {
+                let audit_seq = self.write_audit(AuditRecord {
+                    at_ms: now_ms,
+                    who,
+                    kind: AuditKind::Executed,
+                    incident_id: Some(proposed.incident_id.clone()),
+                    action: Some(proposed.clone()),
+                    why: decision.clause.clone(),
+                    detail: if dry_run {
+                        "server-side dry run".into()
+                    } else {
+                        decision.reason.clone()
+                    },
+                    evidence_ids: proposed.evidence_ids.clone(),
+                    before: Some(before.clone()),
+                    after: Some(after.clone()),
+                })?;
+                Ok(Execution {
+                    action: proposed.clone(),
+                    dry_run,
+                    before,
+                    after,
+                    audit_seq,
+                })
+            }
+            Err(err) => {
+                self.write_audit(AuditRecord {
+                    at_ms: now_ms,
+                    who,
+                    kind: AuditKind::ExecutionFailed,
+                    incident_id: Some(proposed.incident_id.clone()),
+                    action: Some(proposed.clone()),
+                    why: decision.clause.clone(),
+                    detail: err.to_string(),
+                    evidence_ids: proposed.evidence_ids.clone(),
+                    before: None,
+                    after: None,
+                })?;
+                Err(err)
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        proposed: &ProposedAction,
+        dry_run: bool,
+        now_ms: i64,
+    ) -> Result<(Value, Value), ExecError> {
+        let name = proposed.target.name.as_str();
+        let mut pp = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        let mut post = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        let mut dp = DeleteParams::default();
+        if dry_run {
+            pp = pp.dry_run();
+            post.dry_run = true;
+            dp = dp.dry_run();
+        }
+        match &proposed.action {
+            Action::RestartDeployment => {
+                let api: Api<Deployment> =
+                    Api::namespaced(self.client.clone(), namespace_of(proposed)?);
+                let before = api.get(name).await.map_err(kube_err("get deployment"))?;
+                let patch = json!({"spec": {"template": {"metadata": {"annotations": {
+                    RESTARTED_AT: rfc3339(now_ms)
+                }}}}});
+                let after = api
+                    .patch(name, &pp, &Patch::Strategic(patch))
+                    .await
+                    .map_err(kube_err("patch deployment"))?;
+                Ok((deployment_summary(&before), deployment_summary(&after)))
+            }
+            Action::ScaleDeployment { replicas } => {
+                let api: Api<Deployment> =
+                    Api::namespaced(self.client.clone(), namespace_of(proposed)?);
+                let before = api.get_scale(name).await.map_err(kube_err("get scale"))?;
+                let patch = json!({"spec": {"replicas": replicas}});
+                let after = api
+                    .patch_scale(name, &pp, &Patch::Merge(patch))
+                    .await
+                    .map_err(kube_err("patch scale"))?;
+                Ok((
+                    json!({"replicas": before.spec.and_then(|s| s.replicas)}),
+                    json!({"replicas": after.spec.and_then(|s| s.replicas)}),
+                ))
+            }
+            Action::RollbackDeployment { to_revision } => {
+                let ns = namespace_of(proposed)?;
+                let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+                let mut deployment = api.get(name).await.map_err(kube_err("get deployment"))?;
+                let before = deployment_summary(&deployment);
+                let selector = deployment
+                    .spec
+                    .selector
+                    .match_labels
+                    .as_ref()
+                    .filter(|labels| !labels.is_empty())
+                    .ok_or_else(|| ExecError::BadObject {
+                        object: proposed.target.path(),
+                        problem: "has no matchLabels selector",
+                    })?;
+                let selector = selector
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let rs_api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
+                let sets = rs_api
+                    .list(&ListParams::default().labels(&selector))
+                    .await
+                    .map_err(kube_err("list replicasets"))?;
+                let uid = deployment.uid();
+                let wanted = to_revision.to_string();
+                let found = sets.items.into_iter().find(|rs| {
+                    let owned = rs.owner_references().iter().any(|o| {
+                        o.kind == "Deployment"
+                            && o.name == name
+                            && uid.as_ref().is_none_or(|u| *u == o.uid)
+                    });
+                    owned && rs.annotations().get(REVISION) == Some(&wanted)
+                });
+                let Some(mut template) = found.and_then(|rs| rs.spec.template) else {
+                    return Err(ExecError::RevisionNotFound {
+                        deployment: proposed.target.path(),
+                        revision: *to_revision,
+                    });
+                };
+                if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+                    labels.remove("pod-template-hash");
+                }
+                deployment.spec.template = template;
+                deployment.metadata.managed_fields = None;
+                let after = api
+                    .replace(name, &post, &deployment)
+                    .await
+                    .map_err(kube_err("replace deployment"))?;
+                Ok((before, deployment_summary(&after)))
+            }
+            Action::RunJob { template } => {
+                let ns = namespace_of(proposed)?;
+                let cron_api: Api<CronJob> = Api::namespaced(self.client.clone(), ns);
+                let cron = cron_api
+                    .get(template)
+                    .await
+                    .map_err(kube_err("get cronjob"))?;
+                let job_template = cron.spec.job_template.clone();
+                let template_meta = job_template.metadata.unwrap_or_default();
+                let mut annotations = template_meta.annotations.unwrap_or_default();
+                annotations.insert("cronjob.kubernetes.io/instantiate".into(), "manual".into());
+                let job = Job {
+                    metadata: ObjectMeta {
+                        name: Some(name.to_owned()),
+                        namespace: Some(ns.to_owned()),
+                        labels: template_meta.labels,
+                        annotations: Some(annotations),
+                        owner_references: cron.uid().map(|uid| {
+                            vec![OwnerReference {
+                                api_version: "batch/v1".into(),
+                                kind: "CronJob".into(),
+                                name: template.clone(),
+                                uid,
+                                controller: Some(true),
+                                block_owner_deletion: None,
+                            }]
+                        }),
+                        ..ObjectMeta::default()
+                    },
+                    spec: job_template.spec,
+                    status: None,
+                };
+                let api: Api<Job> = Api::namespaced(self.client.clone(), ns);
+                let created = api
+                    .create(&post, &job)
+                    .await
+                    .map_err(kube_err("create job"))?;
+                Ok((
+                    json!({"cron_job": template, "job": null}),
+                    json!({"job": created.name_any(), "uid": created.uid()}),
+                ))
+            }
+            Action::DeletePods { phase } => {
+                let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace_of(proposed)?);
+                let lp = ListParams::default().fields(&format!("status.phase={}", phase.as_str()));
+                let pods = api.list(&lp).await.map_err(kube_err("list pods"))?;
+                let names: Vec<String> = pods.items.iter().map(|p| p.name_any()).collect();
+                let deleted = api
+                    .delete_collection(&dp, &lp)
+                    .await
+                    .map_err(kube_err("delete pods"))?;
+                let deleted: Vec<String> = deleted
+                    .left()
+                    .map(|list| list.items.iter().map(|p| p.name_any()).collect())
+                    .unwrap_or_else(|| names.clone());
+                Ok((
+                    json!({"phase": phase.as_str(), "pods": names}),
+                    json!({"deleted": deleted}),
+                ))
+            }
+            Action::SuspendCronJob => {
+                let api: Api<CronJob> =
+                    Api::namespaced(self.client.clone(), namespace_of(proposed)?);
+                let before = api.get(name).await.map_err(kube_err("get cronjob"))?;
+                let after = api
+                    .patch(name, &pp, &Patch::Merge(json!({"spec": {"suspend": true}})))
+                    .await
+                    .map_err(kube_err("patch cronjob"))?;
+                let suspend = |c: &CronJob| c.spec.suspend;
+                Ok((
+                    json!({"suspend": suspend(&before)}),
+                    json!({"suspend": suspend(&after)}),
+                ))
+            }
+            Action::CordonNode => {
+                let (before, after) = self.cordon(name, &pp).await?;
+                Ok((
+                    json!({"unschedulable": before}),
+                    json!({"unschedulable": after}),
+                ))
+            }
+            Action::DrainNode => {
+                let (before, after) = self.cordon(name, &pp).await?;
+                let all: Api<Pod> = Api::all(self.client.clone());
+                let pods = all
+                    .list(&ListParams::default().fields(&format!("spec.nodeName={name}")))
+                    .await
+                    .map_err(kube_err("list pods on node"))?;
+                let mut evicted = Vec::new();
+                let mut skipped = Vec::new();
+                for pod in &pods.items {
+                    let ns = pod.namespace().unwrap_or_default();
+                    let id = format!("{ns}/{}", pod.name_any());
+                    let daemon = pod.owner_references().iter().any(|o| o.kind == "DaemonSet");
+                    let mirror = pod
+                        .annotations()
+                        .contains_key("kubernetes.io/config.mirror");
+                    let finished = pod
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.phase.as_deref())
+                        .is_some_and(|p| p == "Succeeded" || p == "Failed");
+                    if daemon || mirror || finished {
+                        skipped.push(id);
+                        continue;
+                    }
+                    let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+                    // A policy/v1 Eviction as kubectl drain sends it (respects disruption
+                    // budgets); dry-run rides in both the query and deleteOptions.
+                    let mut eviction = json!({
+                        "apiVersion": "policy/v1",
+                        "kind": "Eviction",
+                        "metadata": {"name": pod.name_any(), "namespace": ns},
+                    });
+                    if dry_run {
+                        eviction["deleteOptions"] = json!({"dryRun": ["All"]});
+                    }
+                    let _: kube::core::Status = api
+                        .create_subresource("eviction", &pod.name_any(), &post, &eviction)
+                        .await
+                        .map_err(kube_err("evict pod"))?;
+                    evicted.push(id);
+                }
+                Ok((
+                    json!({"unschedulable": before, "pods": pods.items.len()}),
+                    json!({"unschedulable": after, "evicted": evicted, "skipped": skipped}),
+                ))
+            }
+            Action::PatchConfig { key, value } => {
+                let api: Api<ConfigMap> =
+                    Api::namespaced(self.client.clone(), namespace_of(proposed)?);
+                let before = api.get(name).await.map_err(kube_err("get configmap"))?;
+                let mut data = BTreeMap::new();
+                data.insert(key.clone(), value.clone());
+                let after = api
+                    .patch(name, &pp, &Patch::Merge(json!({"data": data})))
+                    .await
+                    .map_err(kube_err("patch configmap"))?;
+                let get = |c: &ConfigMap| c.data.as_ref().and_then(|d| d.get(key)).cloned();
+                Ok((json!({ key: get(&before) }), json!({ key: get(&after) })))
+            }
+            other => Err(ExecError::Unsupported {
+                action: other.name(),
+            }),
+        }
+    }
+
+    async fn cordon(
+        &self,
+        name: &str,
+        pp: &PatchParams,
+    ) -> Result<(Option<bool>, Option<bool>), ExecError> {
+        let api: Api<Node> = Api::all(self.client.clone());
+        let before = api.get(name).await.map_err(kube_err("get node"))?;
+        let after = api
+            .patch(
+                name,
+                pp,
+                &Patch::Merge(json!({"spec": {"unschedulable": true}})),
+            )
+            .await
+            .map_err(kube_err("patch node"))?;
+        let flag = |n: &Node| n.spec.as_ref().and_then(|s| s.unschedulable);
+        Ok((flag(&before), flag(&after)))
+    }
+}

@@ -1,0 +1,131 @@
+//! The optional model layer over a draft: prompt, call, ground, and fall back to the draft
+//! alone when the model is absent, slow, failing or answers nothing usable.
+//!
+//! An [`RcaReport`] is what the ledger stores and the API serves: the draft always, the
+//! interpretation when there is one, and why there is none otherwise.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::draft::Draft;
+use crate::grounding::{Grounder, Interpretation};
+use crate::llm::{ChatMessage, LlmClient, LlmConfig, LlmError};
+use crate::prompt::PromptBuilder;
+
+/// Why a report carries no interpretation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fallback {
+    /// Stable failure kind (`timeout`, `status`, `wire`, `answer`, ...).
+    pub kind: String,
+    pub reason: String,
+    pub model: String,
+    pub latency_ms: u64,
+}
+
+/// The draft and, when a model answered usefully, its grounded interpretation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RcaReport {
+    pub draft: Draft,
+    #[serde(default)]
+    pub interpretation: Option<Interpretation>,
+    #[serde(default)]
+    pub fallback: Option<Fallback>,
+}
+
+impl RcaReport {
+    /// The draft alone (no model configured).
+    pub fn draft_only(draft: Draft) -> Self {
+        Self {
+            draft,
+            interpretation: None,
+            fallback: None,
+        }
+    }
+}
+
+/// Asks a model to interpret drafts, within the grounding rules.
+#[derive(Debug, Clone)]
+pub struct Interpreter {
+    client: LlmClient,
+    prompts: PromptBuilder,
+    grounder: Grounder,
+}
+
+/// Full error text with its sources.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+impl Interpreter {
+    pub fn new(config: LlmConfig) -> Result<Self, LlmError> {
+        Ok(Self {
+            client: LlmClient::new(config)?,
+            prompts: PromptBuilder::default(),
+            grounder: Grounder::default(),
+        })
+    }
+
+    pub fn with_parts(client: LlmClient, prompts: PromptBuilder, grounder: Grounder) -> Self {
+        Self {
+            client,
+            prompts,
+            grounder,
+        }
+    }
+
+    pub fn client(&self) -> &LlmClient {
+        &self.client
+    }
+
+    /// Prompts the model with `draft` and grounds its answer.
+    pub async fn interpret(&self, draft: &Draft) -> Result<Interpretation, LlmError> {
+        let prompt = self.prompts.build(draft);
+        let messages = [
+            ChatMessage::system(prompt.system),
+            ChatMessage::user(prompt.user),
+        ];
+        let reply = self.client.chat(&messages, &prompt.schema).await?;
+        let mut out = self
+            .grounder
+            .ground(&reply.content, draft)
+            .map_err(|source| LlmError::Answer { source })?;
+        out.model = reply.model;
+        out.latency_ms = reply.latency_ms;
+        out.attempts = reply.attempts;
+        out.redactions = prompt.redactions;
+        Ok(out)
+    }
+
+    /// The draft with an interpretation, or with the reason there is none.
+    pub async fn report(&self, draft: Draft) -> RcaReport {
+        let started = Instant::now();
+        match self.interpret(&draft).await {
+            Ok(interpretation) => RcaReport {
+                draft,
+                interpretation: Some(interpretation),
+                fallback: None,
+            },
+            Err(e) => {
+                tracing::warn!(error = %chain(&e), "model interpretation failed; draft only");
+                RcaReport {
+                    draft,
+                    interpretation: None,
+                    fallback: Some(Fallback {
+                        kind: e.kind().to_owned(),
+                        reason: chain(&e),
+                        model: self.client.config().model.clone(),
+                        latency_ms: started.elapsed().as_millis() as u64,
+                    }),
+                }
+            }
+        }
+    }
+}

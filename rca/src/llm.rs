@@ -1,0 +1,561 @@
+//! Chat clients for a language model: Ollama's `POST /api/chat` and the OpenAI-compatible
+//! `POST /v1/chat/completions`, non-streaming, with a JSON-schema constrained answer.
+//!
+//! Each attempt has a timeout; timeouts, connection failures, 429 and 5xx are retried a bounded
+//! number of times with exponential backoff; everything else fails at once with a typed error.
+
+use std::time::{Duration, Instant};
+
+use model::{Classify, ErrorClass};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Which wire format the model server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// `POST {url}/api/chat`.
+    Ollama,
+    /// `POST {url}/v1/chat/completions`.
+    Openai,
+}
+
+/// How an OpenAI-compatible server is asked for JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JsonMode {
+    /// `response_format: {type: json_schema, json_schema: {...}}`.
+    JsonSchema,
+    /// `response_format: {type: json_object}` (servers without schema support).
+    JsonObject,
+}
+
+/// Model endpoint settings.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// Wire format of the server.
+    pub backend: Backend,
+    /// Base URL, e.g. `http://127.0.0.1:11434` (no trailing path).
+    pub url: String,
+    /// Model name, e.g. `llama3.2:3b`.
+    pub model: String,
+    /// Sent as `Authorization: Bearer <key>` when set.
+    pub api_key: Option<String>,
+    /// Timeout of one attempt, connect to last byte.
+    pub timeout_ms: u64,
+    /// Retries after the first attempt (timeouts, connection errors, 429, 5xx).
+    pub max_retries: u32,
+    /// First backoff; doubles per retry.
+    pub backoff_ms: u64,
+    /// Backoff ceiling (also caps a server's Retry-After).
+    pub max_backoff_ms: u64,
+    /// Sampling temperature (0 = most deterministic).
+    pub temperature: f64,
+    /// Most tokens generated.
+    pub max_tokens: u32,
+    /// JSON mode for OpenAI-compatible servers.
+    pub json_mode: JsonMode,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Ollama,
+            url: "http://127.0.0.1:11434".to_owned(),
+            model: "llama3.2:3b".to_owned(),
+            api_key: None,
+            timeout_ms: 60_000,
+            max_retries: 2,
+            backoff_ms: 250,
+            max_backoff_ms: 5_000,
+            temperature: 0.0,
+            max_tokens: 600,
+            json_mode: JsonMode::JsonSchema,
+        }
+    }
+}
+
+impl std::fmt::Debug for LlmConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmConfig")
+            .field("backend", &self.backend)
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("timeout_ms", &self.timeout_ms)
+            .field("max_retries", &self.max_retries)
+            .field("backoff_ms", &self.backoff_ms)
+            .field("max_backoff_ms", &self.max_backoff_ms)
+            .field("temperature", &self.temperature)
+            .field("max_tokens", &self.max_tokens)
+            .field("json_mode", &self.json_mode)
+            .finish()
+    }
+}
+
+/// The JSON schema subset answers are constrained with; serialises with properties in the
+/// given order (grammar-constrained models generate fields in schema order).
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonSchema {
+    Object {
+        properties: Vec<(String, JsonSchema)>,
+    },
+    Array {
+        items: Box<JsonSchema>,
+        max_items: Option<usize>,
+    },
+    /// A string, limited to `one_of` when that is not empty.
+    String { one_of: Vec<String> },
+}
+
+impl JsonSchema {
+    /// As a `serde_json::Value` (object keys then sort by name).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+impl Serialize for JsonSchema {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Props<'a>(&'a [(String, JsonSchema)]);
+        impl Serialize for Props<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(self.0.len()))?;
+                for (k, v) in self.0 {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+        let mut map = serializer.serialize_map(None)?;
+        match self {
+            JsonSchema::Object { properties } => {
+                map.serialize_entry("type", "object")?;
+                map.serialize_entry("properties", &Props(properties))?;
+                let required: Vec<&str> = properties.iter().map(|(k, _)| k.as_str()).collect();
+                map.serialize_entry("required", &required)?;
+                map.serialize_entry("additionalProperties", &false)?;
+            }
+            JsonSchema::Array { items, max_items } => {
+                map.serialize_entry("type", "array")?;
+                map.serialize_entry("items", items)?;
+                if let Some(n) = max_items {
+                    map.serialize_entry("maxItems", n)?;
+                }
+            }
+            JsonSchema::String { one_of } => {
+                map.serialize_entry("type", "string")?;
+                if !one_of.is_empty() {
+                    map.serialize_entry("enum", one_of)?;
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+/// Speaker of a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn system(content: impl Into<String>) -> Self {
+        Self {
+            role: Role::System,
+            content: content.into(),
+        }
+    }
+
+    pub fn user(content: impl Into<String>) -> Self {
+        Self {
+            role: Role::User,
+            content: content.into(),
+        }
+    }
+}
+
+/// The model's answer text and how it was obtained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatReply {
+    pub content: String,
+    /// Model name the server reported (else the configured one).
+    pub model: String,
+    pub attempts: u32,
+    pub latency_ms: u64,
+}
+
+/// Failures talking to the model server.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("HTTP client could not be built")]
+    Client {
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("model endpoint `{url}` timed out after {timeout_ms} ms ({attempts} attempts)")]
+    Timeout {
+        url: String,
+        timeout_ms: u64,
+        attempts: u32,
+    },
+    #[error("model endpoint `{url}` could not be reached ({attempts} attempts)")]
+    Transport {
+        url: String,
+        attempts: u32,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("model endpoint `{url}` answered HTTP {status} ({attempts} attempts): {body}")]
+    Status {
+        url: String,
+        status: u16,
+        attempts: u32,
+        /// Start of the response body.
+        body: String,
+    },
+    #[error("model endpoint `{url}` answered a body that is not the {backend:?} wire format")]
+    Wire {
+        url: String,
+        backend: Backend,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("model endpoint `{url}` answered no message content")]
+    EmptyAnswer { url: String },
+    #[error("the model's answer is unusable")]
+    Answer {
+        #[source]
+        source: crate::grounding::AnswerError,
+    },
+}
+
+impl LlmError {
+    /// Short stable name for ledgers and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LlmError::Client { .. } => "client",
+            LlmError::Timeout { .. } => "timeout",
+            LlmError::Transport { .. } => "transport",
+            LlmError::Status { .. } => "status",
+            LlmError::Wire { .. } => "wire",
+            LlmError::EmptyAnswer { .. } => "empty_answer",
+            LlmError::Answer { .. } => "answer",
+        }
+    }
+}
+
+impl Classify for LlmError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            LlmError::Timeout { .. } | LlmError::Transport { .. } => ErrorClass::Unavailable {
+                retry_after_secs: 5,
+            },
+            LlmError::Status { status: 429, .. } => ErrorClass::RateLimited {
+                retry_after_secs: 5,
+            },
+            LlmError::Status { status, .. } if *status >= 500 => ErrorClass::Unavailable {
+                retry_after_secs: 5,
+            },
+            LlmError::Client { .. }
+            | LlmError::Status { .. }
+            | LlmError::Wire { .. }
+            | LlmError::EmptyAnswer { .. }
+            | LlmError::Answer { .. } => ErrorClass::Internal,
+        }
+    }
+}
+
+/// Ollama `/api/chat` non-streaming response (fields used).
+#[derive(Debug, Deserialize)]
+struct OllamaResponse {
+    #[serde(default)]
+    model: Option<String>,
+    message: Option<OllamaMessage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OllamaMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+/// OpenAI `chat.completion` response (fields used).
+#[derive(Debug, Deserialize)]
+struct OpenAiResponse {
+    #[serde(default)]
+    model: Option<String>,
+    choices: Vec<OpenAiChoice>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OpenAiChoice {
+    message: OpenAiMessage,
+}
+
+#[derive(Debug, Deserialize)]
+struct OpenAiMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+/// Ollama `/api/chat` request.
+#[derive(Serialize)]
+struct OllamaRequest<'a> {
+    model: &'a str,
+    messages: &'a [ChatMessage],
+    stream: bool,
+    format: &'a JsonSchema,
+    options: OllamaOptions,
+}
+
+#[derive(Serialize)]
+struct OllamaOptions {
+    temperature: f64,
+    num_predict: u32,
+}
+
+/// OpenAI `/v1/chat/completions` request.
+#[derive(Serialize)]
+struct OpenAiRequest<'a> {
+    model: &'a str,
+    messages: &'a [ChatMessage],
+    stream: bool,
+    temperature: f64,
+    max_tokens: u32,
+    response_format: ResponseFormat<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ResponseFormat<'a> {
+    JsonSchema { json_schema: NamedSchema<'a> },
+    JsonObject,
+}
+
+#[derive(Serialize)]
+struct NamedSchema<'a> {
+    name: &'static str,
+    strict: bool,
+    schema: &'a JsonSchema,
+}
+
+/// One attempt's outcome.
+enum Attempt {
+    Done(ChatReply),
+    Retry(LlmError, Option<Duration>),
+    Fail(LlmError),
+}
+
+/// A chat client for one model endpoint.
+#[derive(Debug, Clone)]
+pub struct LlmClient {
+    config: LlmConfig,
+    http: reqwest::Client,
+    endpoint: String,
+}
+
+impl LlmClient {
+    pub fn new(config: LlmConfig) -> Result<Self, LlmError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms.max(1)))
+            .connect_timeout(Duration::from_millis(config.timeout_ms.clamp(1, 10_000)))
+            .build()
+            .map_err(|source| LlmError::Client { source })?;
+        let base = config.url.trim_end_matches('/');
+        let endpoint = match config.backend {
+            Backend::Ollama => format!("{base}/api/chat"),
+            Backend::Openai if base.ends_with("/v1") => format!("{base}/chat/completions"),
+            Backend::Openai => format!("{base}/v1/chat/completions"),
+        };
+        Ok(Self {
+            config,
+            http,
+            endpoint,
+        })
+    }
+
+    pub fn config(&self) -> &LlmConfig {
+        &self.config
+    }
+
+    /// The URL requests go to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The request body for `messages`, constrained to `schema` (fields in schema order).
+    pub fn request_body(&self, messages: &[ChatMessage], schema: &JsonSchema) -> String {
+        let c = &self.config;
+        let body = match c.backend {
+            Backend::Ollama => serde_json::to_string(&OllamaRequest {
+                model: &c.model,
+                messages,
+                stream: false,
+                format: schema,
+                options: OllamaOptions {
+                    temperature: c.temperature,
+                    num_predict: c.max_tokens,
+                },
+            }),
+            Backend::Openai => serde_json::to_string(&OpenAiRequest {
+                model: &c.model,
+                messages,
+                stream: false,
+                temperature: c.temperature,
+                max_tokens: c.max_tokens,
+                response_format: match c.json_mode {
+                    JsonMode::JsonSchema => ResponseFormat::JsonSchema {
+                        json_schema: NamedSchema {
+                            name: "rca_interpretation",
+                            strict: true,
+                            schema,
+                        },
+                    },
+                    JsonMode::JsonObject => ResponseFormat::JsonObject,
+                },
+            }),
+        };
+        // Plain structs of strings and numbers: serialisation cannot fail.
+        body.unwrap_or_default()
+    }
+
+    /// Sends `messages` and returns the answer text, retrying transient failures.
+    pub async fn chat(
+        &self,
+        messages: &[ChatMessage],
+        schema: &JsonSchema,
+    ) -> Result<ChatReply, LlmError> {
+        let body = self.request_body(messages, schema);
+        let started = Instant::now();
+        let attempts_max = self.config.max_retries.saturating_add(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.attempt(&body, attempt, started).await {
+                Attempt::Done(reply) => return Ok(reply),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry(e, _) if attempt >= attempts_max => return Err(e),
+                Attempt::Retry(e, retry_after) => {
+                    let delay = self.backoff(attempt, retry_after);
+                    tracing::debug!(error = %e, attempt, delay_ms = delay.as_millis() as u64, "model call retried");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let cap = self.config.max_backoff_ms;
+        let exp = self
+            .config
+            .backoff_ms
+            .saturating_mul(1u64 << (attempt - 1).min(16))
+            .min(cap);
+        let jitter = if exp > 0 {
+            rand::rng().random_range(0..=exp / 5)
+        } else {
+            0
+        };
+        let server = retry_after.map_or(0, |d| (d.as_millis() as u64).min(cap));
+        Duration::from_millis((exp + jitter).max(server))
+    }
+
+    async fn attempt(&self, body: &str, attempt: u32, started: Instant) -> Attempt {
+        let url = self.endpoint.clone();
+        let mut request = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned());
+        if let Some(key) = &self.config.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return Attempt::Retry(self.transport_error(e, attempt), None),
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = match response.text().await {
+            Ok(t) => t,
+            Err(e) => return Attempt::Retry(self.transport_error(e, attempt), None),
+        };
+        if !status.is_success() {
+            let error = LlmError::Status {
+                url,
+                status: status.as_u16(),
+                attempts: attempt,
+                body: text.chars().take(300).collect(),
+            };
+            return if status.as_u16() == 429 || status.is_server_error() {
+                Attempt::Retry(error, retry_after)
+            } else {
+                Attempt::Fail(error)
+            };
+        }
+        let wire = |source| LlmError::Wire {
+            url: url.clone(),
+            backend: self.config.backend,
+            source,
+        };
+        let (model, content) = match self.config.backend {
+            Backend::Ollama => match serde_json::from_str::<OllamaResponse>(&text) {
+                Ok(r) => (r.model, r.message.and_then(|m| m.content)),
+                Err(e) => return Attempt::Fail(wire(e)),
+            },
+            Backend::Openai => match serde_json::from_str::<OpenAiResponse>(&text) {
+                Ok(r) => (
+                    r.model,
+                    r.choices.into_iter().next().and_then(|c| c.message.content),
+                ),
+                Err(e) => return Attempt::Fail(wire(e)),
+            },
+        };
+        match content {
+            Some(content) if !content.trim().is_empty() => Attempt::Done(ChatReply {
+                content,
+                model: model
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| self.config.model.clone()),
+                attempts: attempt,
+                latency_ms: started.elapsed().as_millis() as u64,
+            }),
+            _ => Attempt::Fail(LlmError::EmptyAnswer { url }),
+        }
+    }
+
+    fn transport_error(&self, e: reqwest::Error, attempts: u32) -> LlmError {
+        if e.is_timeout() {
+            LlmError::Timeout {
+                url: self.endpoint.clone(),
+                timeout_ms: self.config.timeout_ms,
+                attempts,
+            }
+        } else {
+            LlmError::Transport {
+                url: self.endpoint.clone(),
+                attempts,
+                source: e,
+            }
+        }
+    }
+}
