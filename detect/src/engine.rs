@@ -289,7 +289,24 @@ fn fired(
             }
         }
         Condition::PredictToFull { toward, horizon } => {
+            // A prediction needs most of the window too: two fresh samples make no trend.
+            let mut spans: BTreeMap<LabelSet, (i64, i64)> = BTreeMap::new();
+            for (labels, points) in store.samples(selector, at_ms - rule.window.ms, at_ms) {
+                let (Some(first), Some(last)) = (points.first(), points.last()) else {
+                    continue;
+                };
+                let span = spans
+                    .entry(group_key(&labels, &rule.by))
+                    .or_insert((i64::MAX, i64::MIN));
+                span.0 = span.0.min(first.timestamp_ms);
+                span.1 = span.1.max(last.timestamp_ms);
+            }
+            let needed = rule.window.ms as f64 * 0.8;
             for row in rows {
+                let covered = spans.get(&row.labels).map_or(0, |(a, b)| b - a);
+                if (covered as f64) < needed {
+                    continue;
+                }
                 let (Some(last), Some(slope)) = (row.aggregates.last, row.aggregates.slope) else {
                     continue;
                 };

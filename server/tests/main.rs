@@ -5,5 +5,6 @@
 
 mod common;
 mod http_api;
+mod incidents_e2e;
 mod overload;
 mod prometheus_e2e;

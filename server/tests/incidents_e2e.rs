@@ -1,0 +1,138 @@
+//! Incidents end to end over real sockets: a recorded fault pushed as remote_write 2.0 opens
+//! exactly one incident of its type, a healthy recording opens none, and Debian's real
+//! Alertmanager posting its webhook joins the same correlation.
+
+use crate::common::*;
+use datasets::scenarios::{Fault, generate};
+use server::replay::Sender;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_over_remote_write_opens_exactly_one_incident_of_its_type() {
+    for (fault, expect_one) in [(Fault::CrashLoop, true), (Fault::HealthyGcSawtooth, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(test_config(dir.path())).await;
+        let scenario = generate(fault, 7);
+        let sender = Sender::new(&server.url(), None).unwrap();
+        let pushed = sender.push(&scenario, 0).await.unwrap();
+        assert_eq!(pushed.samples, scenario.sample_count());
+
+        let incidents = sender.incidents("").await.unwrap();
+        if !expect_one {
+            assert!(incidents.is_empty(), "{}: {incidents:?}", fault.name());
+            continue;
+        }
+        assert_eq!(incidents.len(), 1, "{}: {incidents:#?}", fault.name());
+        let incident = &incidents[0];
+        let expected = &scenario.meta.expected[0];
+        assert_eq!(incident["type"], expected.incident_type.as_str());
+        assert_eq!(incident["target"]["name"], expected.target.as_str());
+        assert!(incident["candidate_count"].as_u64().unwrap() > 1);
+        for key in [
+            "id",
+            "type",
+            "domain",
+            "severity",
+            "status",
+            "target",
+            "opened_at",
+            "updated_at",
+            "summary",
+            "candidate_count",
+        ] {
+            assert!(incident.get(key).is_some(), "summary lacks {key}");
+        }
+
+        let client = client();
+        let id = incident["id"].as_str().unwrap();
+        let detail = get_data(&client, &format!("{}/api/v1/incidents/{id}", server.url())).await;
+        let findings = detail["findings"].as_array().unwrap();
+        assert!(!findings.is_empty());
+        let evidence = &findings[0]["candidate"]["evidence"]["metrics"][0];
+        assert!(evidence["rule"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(evidence["window"].as_str().is_some());
+        assert!(!detail["timeline"].as_array().unwrap().is_empty());
+
+        let filtered = get_data(
+            &client,
+            &format!("{}/api/v1/incidents?status=resolved", server.url()),
+        )
+        .await;
+        assert_eq!(filtered.as_array().unwrap().len(), 0);
+        let bad = client
+            .get(format!("{}/api/v1/incidents?severity=dire", server.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+        assert!(bad.text().await.unwrap().contains("dire"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_alertmanager_webhooks_become_one_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(test_config(dir.path())).await;
+    let port = free_port();
+    let cluster_port = free_port();
+    let config = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: srebot\n  group_by: ['alertname', 'namespace', 'pod']\n  \
+             group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+             receivers:\n  - name: srebot\n    webhook_configs:\n      - url: {}/api/v1/alerts/alertmanager\n        send_resolved: true\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let _alertmanager = spawn(
+        "prometheus-alertmanager",
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--storage.path={}", dir.path().join("am").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--cluster.listen-address=127.0.0.1:{cluster_port}"),
+        ],
+        &dir.path().join("alertmanager.log"),
+    );
+    let client = client();
+    let am = format!("http://127.0.0.1:{port}");
+    wait_for("alertmanager to start", Duration::from_secs(30), || async {
+        let ready = client.get(format!("{am}/-/ready")).send().await.ok()?;
+        ready.status().is_success().then_some(())
+    })
+    .await;
+
+    // Two alerts about the same crash-looping pod: one incident, both findings in it.
+    let alerts = serde_json::json!([
+        {"labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-7d4b9c6f5-x2x9q", "container": "cart", "severity": "warning"},
+         "annotations": {"summary": "Pod shop/cart is crash looping"}},
+        {"labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-7d4b9c6f5-x2x9q", "container": "sidecar", "severity": "critical"},
+         "annotations": {"summary": "Pod shop/cart sidecar is crash looping"}}
+    ]);
+    let posted = client
+        .post(format!("{am}/api/v2/alerts"))
+        .json(&alerts)
+        .send()
+        .await
+        .unwrap();
+    assert!(posted.status().is_success(), "{}", posted.status());
+
+    let url = format!("{}/api/v1/incidents", server.url());
+    let incidents = wait_for(
+        "an incident from Alertmanager",
+        Duration::from_secs(60),
+        || async {
+            let data = get_data(&client, &url).await;
+            let list = data.as_array()?.clone();
+            (!list.is_empty()).then_some(list)
+        },
+    )
+    .await;
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert_eq!(incidents[0]["type"], "crash_loop");
+    assert_eq!(incidents[0]["target"]["namespace"], "shop");
+    let log = std::fs::read_to_string(dir.path().join("alertmanager.log")).unwrap_or_default();
+    assert!(!log.contains("level=error"), "{log}");
+}
