@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, first installing what the tests use (Debian's real
-# Prometheus, node_exporter and Alertmanager) when they are missing.
+# Prometheus, node_exporter, Alertmanager and PostgreSQL, and the python-logging-loki client)
+# when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,11 +10,14 @@ needs=(
   prometheus:prometheus
   prometheus-node-exporter:prometheus-node-exporter
   prometheus-alertmanager:prometheus-alertmanager
+  pip3:python3-pip
 )
 missing=()
 for pair in "${needs[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
+# PostgreSQL: the ledger tests start their own cluster on loopback with its initdb.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   sudo_cmd=()
@@ -21,6 +25,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# A real Loki client for the push receiver's tests (they say SKIPPED without it).
+python3 -c 'import logging_loki' 2>/dev/null \
+  || pip3 install -q --break-system-packages python-logging-loki 2>/dev/null \
+  || echo "python-logging-loki not installed: its live test will be skipped"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
