@@ -28,6 +28,8 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// Rules and incidents, advanced in event time by the detection loop.
     pub pipeline: Pipeline,
+    /// Log templates and per-template line counts of pushed logs.
+    pub logs: parking_lot::Mutex<api::logs::LogState>,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
             bytes_held: AtomicU64::new(0),
             ready: AtomicBool::new(true),
             pipeline,
+            logs: parking_lot::Mutex::new(api::logs::LogState::default()),
         }))
     }
 
@@ -93,6 +96,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(api::incidents::alertmanager),
         )
         .route("/api/v1/rules/reload", post(api::incidents::reload_rules))
+        .route("/loki/api/v1/push", post(api::logs::push))
         .route("/metrics", get(api::ops::metrics))
         .route("/healthz", get(api::ops::healthz))
         .route("/readyz", get(api::ops::readyz))

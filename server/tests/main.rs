@@ -6,5 +6,6 @@
 mod common;
 mod http_api;
 mod incidents_e2e;
+mod logs;
 mod overload;
 mod prometheus_e2e;

@@ -2,6 +2,7 @@
 //! Handlers translate HTTP to library calls and errors to [`crate::error::ApiError`].
 
 pub mod incidents;
+pub mod logs;
 pub mod ops;
 pub mod query;
 pub mod write;

@@ -1,0 +1,101 @@
+//! `POST /loki/api/v1/push`: Loki's push protocol (JSON or protobuf + snappy). Every line is
+//! mined into a template, and per stream and template a `srebot_log_lines_total` counter is
+//! appended to the windows at the lines' event time, so rules and detectors watch logs too.
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use model::{MetricType, Sample, SeriesRef, SeriesVisitor};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// The series log lines are counted in.
+pub const LOG_LINES_METRIC: &str = "srebot_log_lines_total";
+
+/// Templates learned from every stream, and the running count per (stream, template).
+#[derive(Debug, Default)]
+pub struct LogState {
+    miner: Option<rca::TemplateMiner>,
+    counts: HashMap<(String, rca::TemplateId), u64>,
+}
+
+/// `POST /loki/api/v1/push`: 204 once every line is counted in the windows.
+pub async fn push(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let batch = ingest::loki::decode_push(
+        text(header::CONTENT_TYPE),
+        text(header::CONTENT_ENCODING),
+        &body,
+        state.config.ingest.max_decoded_bytes,
+    )
+    .map_err(|e| ApiError::from_error(&e))?;
+
+    // (stream labels + template) → (timestamp ms → running count at it).
+    let mut points: BTreeMap<Vec<(String, String)>, BTreeMap<i64, u64>> = BTreeMap::new();
+    {
+        let mut logs = state.logs.lock();
+        let logs = &mut *logs;
+        let miner = logs
+            .miner
+            .get_or_insert_with(|| rca::TemplateMiner::new(rca::MinerConfig::default()));
+        for stream in &batch.streams {
+            let key = stream.labels.to_string();
+            for entry in &stream.entries {
+                let added = miner.add(&entry.line);
+                let template = miner.group(added);
+                let count = logs.counts.entry((key.clone(), template)).or_default();
+                *count += 1;
+                let mut labels: Vec<(String, String)> = stream
+                    .labels
+                    .iter()
+                    .filter(|(n, _)| *n != model::METRIC_NAME && *n != "template")
+                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                    .collect();
+                labels.push((model::METRIC_NAME.to_owned(), LOG_LINES_METRIC.to_owned()));
+                labels.push(("template".to_owned(), template.to_string()));
+                labels.sort();
+                points
+                    .entry(labels)
+                    .or_default()
+                    .insert(entry.timestamp_ns.div_euclid(1_000_000), *count);
+            }
+        }
+    }
+    let mut appender = state.store.appender();
+    for (labels, counts) in &points {
+        let pairs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let samples: Vec<Sample> = counts
+            .iter()
+            .map(|(&timestamp_ms, &count)| Sample {
+                timestamp_ms,
+                value: count as f64,
+            })
+            .collect();
+        let Ok(()) = appender.series(SeriesRef {
+            labels: &pairs,
+            samples: &samples,
+            metric_type: MetricType::Counter,
+            unit: "",
+            help: "Log lines per stream and template",
+            created_timestamp_ms: 0,
+        });
+    }
+    let outcome = appender.finish();
+    if let Some(refusal) = outcome.refusal() {
+        return Err(ApiError::bad_request(refusal));
+    }
+    if outcome.appended > 0 {
+        state.pipeline.wake.notify_one();
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
