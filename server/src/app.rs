@@ -90,6 +90,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status", get(api::incidents::status))
         .route("/api/v1/incidents", get(api::incidents::list))
         .route("/api/v1/incidents/{id}", get(api::incidents::detail))
+        .route(
+            "/api/v1/incidents/{id}/rca",
+            get(api::rca::get).post(api::rca::regenerate),
+        )
         .route("/api/v1/candidates", get(api::incidents::candidates))
         .route(
             "/api/v1/alerts/alertmanager",

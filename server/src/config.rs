@@ -41,6 +41,16 @@ pub struct Config {
     pub detect: DetectConfig,
     /// Incident correlation, lifecycle and the ledger.
     pub incidents: IncidentsConfig,
+    /// Root-cause drafts and their optional model interpretation.
+    pub rca: RcaConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RcaConfig {
+    /// A local model (Ollama `/api/chat` or an OpenAI-compatible `/v1/chat/completions`) that
+    /// rephrases and ranks within the draft's evidence; unset, the draft stands alone.
+    pub llm: Option<rca::LlmConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -53,6 +53,28 @@ async fn a_fault_over_remote_write_opens_exactly_one_incident_of_its_type() {
         assert!(evidence["window"].as_str().is_some());
         assert!(!detail["timeline"].as_array().unwrap().is_empty());
 
+        // The draft cites only evidence it carries, and offers typed actions.
+        let rca = get_data(
+            &client,
+            &format!("{}/api/v1/incidents/{id}/rca", server.url()),
+        )
+        .await;
+        let draft = &rca["draft"];
+        let causes = draft["root_causes"].as_array().unwrap();
+        assert!(!causes.is_empty(), "{rca}");
+        let known: Vec<&str> = draft["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["id"].as_str())
+            .collect();
+        for cause in causes {
+            for cited in cause["evidence"].as_array().unwrap() {
+                assert!(known.contains(&cited.as_str().unwrap()), "{cited} in {rca}");
+            }
+        }
+        assert!(!draft["recommended_actions"].as_array().unwrap().is_empty());
+
         let filtered = get_data(
             &client,
             &format!("{}/api/v1/incidents?status=resolved", server.url()),

@@ -5,6 +5,7 @@ pub mod incidents;
 pub mod logs;
 pub mod ops;
 pub mod query;
+pub mod rca;
 pub mod write;
 
 use axum::Json;
