@@ -22,6 +22,10 @@ pub struct DetectorSpec {
     /// Score at or above which a candidate is raised; the section's threshold when absent.
     #[serde(default)]
     pub threshold: Option<f64>,
+    /// Incident type raised for this family; derived from the metric name when absent (see
+    /// [`incident_type_for`]).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub incident_type: Option<IncidentType>,
 }
 
 fn default_detector() -> String {
@@ -34,6 +38,7 @@ impl Default for DetectorSpec {
             detector: default_detector(),
             params: Params::new(),
             threshold: None,
+            incident_type: None,
         }
     }
 }
@@ -64,6 +69,20 @@ pub struct AnomalyConfig {
     /// Family rules, first match wins.
     #[serde(default = "default_families")]
     pub families: Vec<FamilyRule>,
+    /// Metric-name globs (or `re:` regexes) no detector watches, e.g. histogram buckets.
+    #[serde(default = "default_exclude")]
+    pub exclude: Vec<String>,
+    /// Event time after a candidate during which the same series raises no other, in ms.
+    #[serde(default = "default_cooldown_ms")]
+    pub cooldown_ms: i64,
+}
+
+fn default_exclude() -> Vec<String> {
+    vec!["*_bucket".to_owned()]
+}
+
+fn default_cooldown_ms() -> i64 {
+    300_000
 }
 
 fn yes() -> bool {
@@ -83,6 +102,11 @@ fn default_families() -> Vec<FamilyRule> {
         },
     };
     vec![
+        // Latency and error ratios: sudden departures matter; the default detector.
+        rule("*latency*", DEFAULT_DETECTOR),
+        rule("*duration*", DEFAULT_DETECTOR),
+        rule("*5xx*", DEFAULT_DETECTOR),
+        rule("*error*", DEFAULT_DETECTOR),
         // Request rates follow the time of day.
         rule("*_requests_total", "seasonal"),
         rule("*_http_requests*", "seasonal"),
@@ -99,6 +123,8 @@ impl Default for AnomalyConfig {
             threshold: default_threshold(),
             default: DetectorSpec::default(),
             families: default_families(),
+            exclude: default_exclude(),
+            cooldown_ms: default_cooldown_ms(),
         }
     }
 }
@@ -106,9 +132,23 @@ impl Default for AnomalyConfig {
 /// Compiled configuration: finds the detector spec for a metric and builds detectors.
 #[derive(Debug)]
 pub struct DetectorRegistry {
+    enabled: bool,
     threshold: f64,
+    cooldown_ms: i64,
     default: DetectorSpec,
     families: Vec<(Regex, DetectorSpec)>,
+    exclude: Vec<Regex>,
+}
+
+fn compile(pattern: &str) -> Result<Regex, AnomalyError> {
+    let regex = match pattern.strip_prefix("re:") {
+        Some(re) => re.to_owned(),
+        None => glob_to_regex(pattern),
+    };
+    Regex::new(&regex).map_err(|source| AnomalyError::BadPattern {
+        pattern: pattern.to_owned(),
+        source,
+    })
 }
 
 fn glob_to_regex(glob: &str) -> String {
@@ -130,22 +170,41 @@ impl DetectorRegistry {
         detector_by_name(&config.default.detector, &config.default.params)?;
         let mut families = Vec::with_capacity(config.families.len());
         for rule in &config.families {
-            let pattern = match rule.metric.strip_prefix("re:") {
-                Some(re) => re.to_owned(),
-                None => glob_to_regex(&rule.metric),
-            };
-            let regex = Regex::new(&pattern).map_err(|source| AnomalyError::BadPattern {
-                pattern: rule.metric.clone(),
-                source,
-            })?;
+            let regex = compile(&rule.metric)?;
             detector_by_name(&rule.spec.detector, &rule.spec.params)?;
             families.push((regex, rule.spec.clone()));
         }
+        let exclude = config
+            .exclude
+            .iter()
+            .map(|p| compile(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !(0.0..=1.0).contains(&config.threshold) {
+            return Err(AnomalyError::InvalidParam {
+                detector: "anomaly",
+                param: "threshold",
+                value: config.threshold,
+                reason: "a score threshold lies in [0, 1]",
+            });
+        }
         Ok(Self {
+            enabled: config.enabled,
             threshold: config.threshold,
+            cooldown_ms: config.cooldown_ms.max(0),
             default: config.default.clone(),
             families,
+            exclude,
         })
+    }
+
+    /// Whether the configuration turns ML detection on.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Whether a metric is watched at all (not excluded).
+    pub fn watches(&self, metric: &str) -> bool {
+        !self.exclude.iter().any(|re| re.is_match(metric))
     }
 
     /// The spec for a metric name: first matching family, else the default.
@@ -160,13 +219,66 @@ impl DetectorRegistry {
     pub fn scorer_for(&self, series: LabelSet) -> Result<SeriesScorer, AnomalyError> {
         let spec = self.spec_for(series.metric_name());
         let detector = detector_by_name(&spec.detector, &spec.params)?;
-        Ok(SeriesScorer {
-            detector,
-            threshold: spec.threshold.unwrap_or(self.threshold),
-            series,
-            window: String::new(),
-        })
+        Ok(
+            SeriesScorer::new(detector, spec.threshold.unwrap_or(self.threshold), series)
+                .with_cooldown(self.cooldown_ms)
+                .with_incident_type(spec.incident_type),
+        )
     }
+}
+
+/// The incident type for an anomaly on `series`: the configured one when given, else from the
+/// metric name and the direction of the departure: latency or duration up → `latency_spike`,
+/// 5xx or errors up → `error_rate_spike`, memory up → `memory_leak` for a workload (pod,
+/// container, deployment) and `memory_pressure` for a node, CPU up → `cpu_saturation`;
+/// anything else (including every drop) → `metric_anomaly`.
+pub fn incident_type_for(
+    configured: Option<IncidentType>,
+    series: &LabelSet,
+    observed: f64,
+    expected: Option<f64>,
+) -> IncidentType {
+    if let Some(kind) = configured {
+        return kind;
+    }
+    let up = expected.is_none_or(|e| observed > e);
+    if !up {
+        return IncidentType::MetricAnomaly;
+    }
+    let name = series.metric_name().to_ascii_lowercase();
+    let workload = ["pod", "container", "deployment"]
+        .iter()
+        .any(|k| series.get(k).is_some());
+    if name.contains("latency") || name.contains("duration") {
+        IncidentType::LatencySpike
+    } else if name.contains("5xx") || name.contains("error") {
+        IncidentType::ErrorRateSpike
+    } else if name.contains("memory") {
+        if workload {
+            IncidentType::MemoryLeak
+        } else {
+            IncidentType::MemoryPressure
+        }
+    } else if name.contains("cpu") {
+        IncidentType::CpuSaturation
+    } else {
+        IncidentType::MetricAnomaly
+    }
+}
+
+/// The object a series is about: the most specific workload label it carries.
+fn scope_of(series: &LabelSet) -> (Scope, String) {
+    const KEYS: [(&str, Scope); 6] = [
+        ("deployment", Scope::Deployment),
+        ("pod", Scope::Pod),
+        ("service", Scope::Service),
+        ("job_name", Scope::Job),
+        ("node", Scope::Node),
+        ("instance", Scope::Series),
+    ];
+    KEYS.iter()
+        .find_map(|(key, scope)| series.get(key).map(|v| (*scope, v.to_owned())))
+        .unwrap_or_else(|| (Scope::Series, series.metric_name().to_owned()))
 }
 
 /// One series' detector with its threshold: feeds samples and raises candidates.
@@ -176,6 +288,10 @@ pub struct SeriesScorer {
     threshold: f64,
     series: LabelSet,
     window: String,
+    aggregate: &'static str,
+    incident_type: Option<IncidentType>,
+    cooldown_ms: i64,
+    last_raised_ms: Option<i64>,
 }
 
 impl SeriesScorer {
@@ -186,7 +302,39 @@ impl SeriesScorer {
             threshold,
             series,
             window: String::new(),
+            aggregate: "value",
+            incident_type: None,
+            cooldown_ms: 0,
+            last_raised_ms: None,
         }
+    }
+
+    /// Event time after a candidate during which this series raises no other.
+    pub fn with_cooldown(mut self, cooldown_ms: i64) -> Self {
+        self.cooldown_ms = cooldown_ms.max(0);
+        self
+    }
+
+    /// The incident type to raise; derived from the metric name when `None`.
+    pub fn with_incident_type(mut self, incident_type: Option<IncidentType>) -> Self {
+        self.incident_type = incident_type;
+        self
+    }
+
+    /// Names what the fed values are in the evidence (`value`, or `rate` for counters).
+    pub fn with_aggregate(mut self, aggregate: &'static str) -> Self {
+        self.aggregate = aggregate;
+        self
+    }
+
+    /// The series this scorer watches.
+    pub fn series(&self) -> &LabelSet {
+        &self.series
+    }
+
+    /// Registry name of the detector.
+    pub fn detector_name(&self) -> &str {
+        self.detector.name()
     }
 
     /// Names the window the samples come from (e.g. `1m`) in the evidence.
@@ -195,31 +343,34 @@ impl SeriesScorer {
         self
     }
 
-    /// Feeds one sample; returns its score and, at or over the threshold, a candidate.
+    /// Feeds one sample; returns its score and, at or over the threshold and outside the
+    /// cooldown after the previous one, a candidate.
     pub fn observe(&mut self, timestamp_ms: i64, value: f64) -> (f64, Option<IncidentCandidate>) {
-        let score = self.detector.update(timestamp_ms, value);
-        if score < self.threshold {
+        let score = self.detector.update(timestamp_ms, value).clamp(0.0, 1.0);
+        if score < self.threshold
+            || self
+                .last_raised_ms
+                .is_some_and(|last| timestamp_ms.saturating_sub(last) < self.cooldown_ms)
+        {
             return (score, None);
         }
+        self.last_raised_ms = Some(timestamp_ms);
         let name = self.detector.name().to_owned();
-        let target = ["deployment", "pod", "service", "instance", "job"]
-            .iter()
-            .find_map(|key| self.series.get(key))
-            .unwrap_or_else(|| self.series.metric_name())
-            .to_owned();
+        let expected = self.detector.expected();
+        let (scope, target) = scope_of(&self.series);
         let evidence = MetricEvidence {
             id: "m1".to_owned(),
             series: self.series.clone(),
             window: self.window.clone(),
-            aggregate: "score".to_owned(),
+            aggregate: self.aggregate.to_owned(),
             observed: value,
-            expected: self.detector.expected(),
+            expected,
             rule: name.clone(),
             at_ms: timestamp_ms,
         };
         let candidate = IncidentCandidate {
-            incident_type: IncidentType::MetricAnomaly,
-            scope: Scope::Series,
+            incident_type: incident_type_for(self.incident_type, &self.series, value, expected),
+            scope,
             target,
             namespace: self.series.get("namespace").map(str::to_owned),
             node: self.series.get("node").map(str::to_owned),

@@ -252,7 +252,7 @@ impl Cusum {
     pub const NAME: &'static str = "cusum";
 
     /// Params: `alpha` (baseline weight, 0.01), `k` (slack in sigmas, 0.5), `h` (decision
-    /// interval in sigmas, scored 0.5, 8), `warmup` (30).
+    /// interval in sigmas, scored 2/3, 8), `warmup` (30).
     pub fn from_params(params: &Params) -> Result<Self, AnomalyError> {
         let mut r = ParamReader::new(Self::NAME, params);
         let alpha = r.get("alpha", 0.01, 1e-6, 1.0)?;
@@ -286,7 +286,9 @@ impl StreamingDetector for Cusum {
             self.pos = (self.pos + z - self.k).max(0.0);
             self.neg = (self.neg - z - self.k).max(0.0);
             let stat = self.pos.max(self.neg);
-            score = squash(stat, self.h);
+            // The decision interval scores 2/3, so a change that crosses it (and restarts the
+            // sums) clears the usual thresholds.
+            score = squash(stat, 0.5 * self.h);
             if stat > self.h {
                 self.pos = 0.0;
                 self.neg = 0.0;
@@ -306,14 +308,15 @@ impl StreamingDetector for Cusum {
     }
 }
 
-/// NAB's windowed Gaussian reference detector: the normal tail probability of each value under
-/// the mean and deviation of the previous `window` values (z rounded to 0.1, as NAB's table).
+/// NAB's windowed Gaussian reference detector, as its published results were produced: the
+/// two-sided normal tail `1 - Q(|z|)` of each value under the mean and population deviation
+/// of a window that grows to `window` samples one at a time, then slides by `step` samples.
 #[derive(Debug, Clone)]
 pub struct WindowedGaussian {
-    ring: Vec<f64>,
-    next: usize,
-    sum: f64,
-    sum_sq: f64,
+    window: std::collections::VecDeque<f64>,
+    capacity: usize,
+    step: usize,
+    pending: Vec<f64>,
     mean: f64,
     std: f64,
 }
@@ -321,57 +324,58 @@ pub struct WindowedGaussian {
 impl WindowedGaussian {
     pub const NAME: &'static str = "windowed_gaussian";
 
-    /// Params: `window` (samples, 1000, NAB's tuned value).
+    /// Params: `window` (samples, 6400) and `step` (samples per slide, 100), NAB's values.
     pub fn from_params(params: &Params) -> Result<Self, AnomalyError> {
         let mut r = ParamReader::new(Self::NAME, params);
-        let window = r.count("window", 1000, 1, 1 << 20)?;
+        let capacity = r.count("window", 6400, 1, 1 << 20)?;
+        let step = r.count("step", 100, 1, 1 << 20)?.min(capacity);
         r.finish()?;
         Ok(Self {
-            ring: Vec::with_capacity(window),
-            next: 0,
-            sum: 0.0,
-            sum_sq: 0.0,
+            window: std::collections::VecDeque::with_capacity(capacity),
+            capacity,
+            step,
+            pending: Vec::with_capacity(step),
             mean: 0.0,
             std: 1.0,
         })
     }
 
-    fn tail(&self, x: f64) -> f64 {
-        if x < self.mean {
-            return 1.0 - self.tail(2.0 * self.mean - x);
-        }
-        let steps = (10.0 * (x - self.mean) / self.std).round();
-        if steps > 70.0 {
-            0.0
-        } else {
-            normal_tail(steps / 10.0)
-        }
+    /// Mean and population deviation of the window, two-pass as NumPy computes them.
+    fn refresh(&mut self) {
+        let n = self.window.len() as f64;
+        self.mean = self.window.iter().sum::<f64>() / n;
+        let var = self
+            .window
+            .iter()
+            .map(|x| (x - self.mean).powi(2))
+            .sum::<f64>()
+            / n;
+        self.std = if var > 0.0 { var.sqrt() } else { 1e-6 };
     }
 }
 
 impl StreamingDetector for WindowedGaussian {
     fn update(&mut self, _timestamp_ms: i64, value: f64) -> f64 {
-        let score = if self.ring.is_empty() {
+        if !value.is_finite() {
+            return 0.0;
+        }
+        let score = if self.window.is_empty() {
             0.0
         } else {
-            self.tail(value)
+            1.0 - normal_tail(((value - self.mean) / self.std).abs())
         };
-        let capacity = self.ring.capacity();
-        if self.ring.len() < capacity {
-            self.ring.push(value);
+        if self.window.len() < self.capacity {
+            self.window.push_back(value);
+            self.refresh();
         } else {
-            let old = std::mem::replace(&mut self.ring[self.next], value);
-            self.next = (self.next + 1) % capacity;
-            self.sum -= old;
-            self.sum_sq -= old * old;
+            self.pending.push(value);
+            if self.pending.len() >= self.step {
+                self.window.drain(..self.pending.len());
+                self.window.extend(self.pending.drain(..));
+                self.refresh();
+            }
         }
-        self.sum += value;
-        self.sum_sq += value * value;
-        let n = self.ring.len() as f64;
-        self.mean = self.sum / n;
-        let var = (self.sum_sq / n - self.mean * self.mean).max(0.0);
-        self.std = if var > 0.0 { var.sqrt() } else { 1e-6 };
-        score
+        if score.is_finite() { score } else { 0.0 }
     }
 
     fn name(&self) -> &str {

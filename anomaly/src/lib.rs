@@ -17,14 +17,18 @@ mod config;
 mod detectors;
 mod ensemble;
 mod error;
+mod live;
 mod params;
 mod pca;
 mod stats;
 
-pub use config::{AnomalyConfig, DetectorRegistry, DetectorSpec, FamilyRule, SeriesScorer};
+pub use config::{
+    AnomalyConfig, DetectorRegistry, DetectorSpec, FamilyRule, SeriesScorer, incident_type_for,
+};
 pub use detectors::{Cusum, Ewma, MedianMad, RandomScores, Seasonal, WindowedGaussian};
 pub use ensemble::Ensemble;
 pub use error::AnomalyError;
+pub use live::LiveAnomaly;
 pub use params::Params;
 pub use pca::{Attribution, MultiScore, PcaEmbedding, PcaModel};
 

@@ -1,9 +1,11 @@
-//! linfa PCA reconstruction error over feature vectors: a multi-metric model (the metrics of
-//! one pod, service or node) and a single-series variant over a delay embedding of the series.
+//! PCA reconstruction error over feature vectors: a multi-metric model (the metrics of one pod,
+//! service or node) and a single-series variant over a delay embedding of the series.
+//!
+//! The principal components come from linfa's dense symmetric eigensolver on the covariance of
+//! the remembered history (at most 64 features, so the covariance is small); unlike an
+//! iterative solver it stays finite on flat or rank-deficient histories.
 
-use linfa::DatasetBase;
-use linfa::traits::Fit;
-use linfa_reduction::Pca;
+use linfa_linalg::eigh::Eigh;
 use ndarray::Array2;
 
 use crate::StreamingDetector;
@@ -148,14 +150,45 @@ impl PcaModel {
     }
 
     fn fit(&mut self, rows: usize) {
-        let Ok(records) = Array2::from_shape_vec((rows, self.width), self.history.clone()) else {
+        let width = self.width;
+        let history = &self.history[..rows * width];
+        if rows < 2 || history.iter().any(|x| !x.is_finite()) {
+            return;
+        }
+        let mut mean = vec![0.0; width];
+        for row in history.chunks_exact(width) {
+            for (m, x) in mean.iter_mut().zip(row) {
+                *m += x;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= rows as f64);
+        let mut cov = Array2::<f64>::zeros((width, width));
+        for row in history.chunks_exact(width) {
+            for i in 0..width {
+                let di = row[i] - mean[i];
+                for j in i..width {
+                    cov[[i, j]] += di * (row[j] - mean[j]);
+                }
+            }
+        }
+        for i in 0..width {
+            for j in i..width {
+                let c = cov[[i, j]] / (rows - 1) as f64;
+                cov[[i, j]] = c;
+                cov[[j, i]] = c;
+            }
+        }
+        // A failed decomposition keeps the previous model.
+        let Ok((values, vectors)) = cov.eigh() else {
             return;
         };
-        let dataset = DatasetBase::from(records);
-        // A failed fit (degenerate history) keeps the previous model.
-        if let Ok(pca) = Pca::params(self.components).whiten(false).fit(&dataset) {
-            let mean = pca.mean().to_vec();
-            let comps = pca.components().iter().copied().collect();
+        let mut order: Vec<usize> = (0..width).filter(|&k| values[k].is_finite()).collect();
+        order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+        let mut comps = Vec::with_capacity(self.components * width);
+        for &k in order.iter().take(self.components) {
+            comps.extend(vectors.column(k).iter().copied());
+        }
+        if comps.len() == self.components * width && comps.iter().all(|x| x.is_finite()) {
             self.fitted = Some((mean, comps));
         }
     }

@@ -3,4 +3,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod loghub_eval;
+mod nab_eval;
 mod sockshop_eval;

@@ -29,6 +29,12 @@ pub enum Command {
     /// Evaluate detectors, log parsing and root-cause ranking on datasets.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Check a policy file: every error with file, line and reason; non-zero exit on any.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Verify the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Write the labelled scenario datasets (series + expected incidents) to a folder.
     Scenarios(ScenariosArgs),
 }
@@ -93,6 +99,22 @@ pub struct ReplayArgs {
     /// Print the incidents as the API's JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate FILE (TOML); prints `FILE:LINE: reason` for every error.
+    Check { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Detects any edited, removed or reordered entry of `DATA_DIR/audit.jsonl`.
+    Verify {
+        /// The server's data dir.
+        #[arg(long, env = "SREBOT_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,5 +232,9 @@ pub fn run() -> anyhow::Result<()> {
         Command::Replay(args) => runtime.block_on(crate::commands::replay(&args)),
         Command::Eval(command) => crate::commands::eval(&command),
         Command::Scenarios(args) => crate::commands::scenarios(&args),
+        Command::Policy(PolicyCommand::Check { file }) => crate::commands::policy_check(&file),
+        Command::Audit(AuditCommand::Verify { data_dir }) => {
+            crate::commands::audit_verify(&data_dir)
+        }
     }
 }

@@ -168,3 +168,26 @@ pub fn scenarios(args: &ScenariosArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `srebot policy check FILE`.
+pub fn policy_check(file: &Path) -> anyhow::Result<()> {
+    match policy::check_file(file) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+        Err(errors) => {
+            let text = errors.to_string();
+            eprintln!("{}", text.trim_end());
+            anyhow::bail!("{} error(s) in {}", errors.issues.len(), file.display())
+        }
+    }
+}
+
+/// `srebot audit verify`.
+pub fn audit_verify(data_dir: &Path) -> anyhow::Result<()> {
+    let path = data_dir.join(policy::audit::AUDIT_FILE);
+    let entries = policy::verify(&path).with_context(|| format!("audit log {}", path.display()))?;
+    println!("{}: {entries} entries, chain intact", path.display());
+    Ok(())
+}

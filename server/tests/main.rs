@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
+mod cli;
 mod common;
 mod http_api;
 mod incidents_e2e;
