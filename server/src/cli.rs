@@ -126,6 +126,38 @@ pub enum EvalCommand {
     Logparse(EvalDataArgs),
     /// Root-cause ranking on the Sock Shop benchmark: AC@1, AC@3, Avg@5.
     Rca(EvalDataArgs),
+    /// A streaming anomaly detector on a NAB-format corpus: the three NAB profile scores,
+    /// precision, recall and points/s, with NAB-layout results and a plot per file.
+    Nab(EvalNabArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalNabArgs {
+    /// Corpus root holding `data/` and `labels/`, e.g. ../shared/datasets/nab/.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Detector name (ewma, mad, seasonal, cusum, ensemble, ...).
+    #[arg(long, default_value = anomaly::DEFAULT_DETECTOR)]
+    pub detector: String,
+    /// A detector parameter, `name=value`; repeatable.
+    #[arg(long = "param", value_parser = parse_param)]
+    pub params: Vec<(String, f64)>,
+    /// Where `<detector>/<category>/<detector>_<file>.csv`, the plots and summary.md go.
+    #[arg(long, default_value = "eval-out/nab/results")]
+    pub results_dir: PathBuf,
+    /// End with one JSON line of the results.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_param(text: &str) -> Result<(String, f64), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not name=value"))?;
+    let value: f64 = value
+        .parse()
+        .map_err(|_| format!("`{value}` in `{text}` is not a number"))?;
+    Ok((name.to_owned(), value))
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +211,10 @@ pub struct ServeArgs {
     /// Serve a non-loopback address without a token.
     #[arg(long)]
     pub insecure: bool,
+    /// With nothing pointed at it: replay the built-in demo scenarios (crash loop, memory
+    /// leak, error-rate spike) into this server, ending now, so incidents appear at once.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 impl ServeArgs {
@@ -225,7 +261,11 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = args.resolve()?;
-            runtime.block_on(crate::serve::run(config))
+            if args.demo {
+                runtime.block_on(crate::serve::run_demo(config, 7))
+            } else {
+                runtime.block_on(crate::serve::run(config))
+            }
         }
         Command::Sql(args) => runtime.block_on(crate::sql_client::run(&args)),
         Command::Incidents(args) => runtime.block_on(crate::commands::incidents(&args)),

@@ -138,6 +138,29 @@ pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
                 println!("{}", report.json_line());
             }
         }
+        EvalCommand::Nab(args) => {
+            let mut params = anomaly::Params::new();
+            for (name, value) in &args.params {
+                params.insert(name.clone(), *value);
+            }
+            let options = datasets::nab::NabEvalOptions {
+                data_dir: args.data.clone(),
+                detector: args.detector.clone(),
+                params,
+                results_dir: Some(args.results_dir.clone()),
+            };
+            let report = datasets::nab::run_nab_eval(&options).with_context(|| {
+                format!("evaluating {} on {}", args.detector, args.data.display())
+            })?;
+            print!("{}", report.table());
+            println!(
+                "results: {}",
+                args.results_dir.join(&args.detector).display()
+            );
+            if args.json {
+                println!("{}", report.json_line());
+            }
+        }
     }
     Ok(())
 }

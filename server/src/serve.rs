@@ -163,3 +163,56 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     server.task.await.context("server task")?;
     Ok(())
 }
+
+/// The built-in scenarios `serve --demo` plays, one after the other in event time.
+pub const DEMO_SCENARIOS: [&str; 3] = ["crash-loop", "memory-leak", "error-rate-spike"];
+
+/// `serve --demo`: serves as [`run`] does and, with nothing pointed at it, pushes the demo
+/// scenarios into itself over remote_write, ending at the present, then prints the incidents.
+pub async fn run_demo(config: Config, seed: u64) -> anyhow::Result<()> {
+    let server = start_demo(config, seed).await?;
+    let url = server.url();
+    println!(
+        "demo: serving on {url}; try `curl {url}/api/v1/incidents` or \
+         `srebot incidents --url {url}`; Ctrl-C stops"
+    );
+    server.task.await.context("server task")?;
+    Ok(())
+}
+
+/// Starts the server and plays the demo scenarios into it; returns once they are in.
+pub async fn start_demo(config: Config, seed: u64) -> anyhow::Result<RunningServer> {
+    let server = start(config).await?;
+    let token = server.state.tokens.read_write.clone();
+    let url = server.url();
+    let scenarios = DEMO_SCENARIOS
+        .iter()
+        .map(|name| crate::replay::load(name, seed))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sender = crate::replay::Sender::new(&url, token)?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    // Chained: each scenario starts where the one before ended; the last ends now.
+    let total: i64 = scenarios
+        .iter()
+        .map(|s| s.meta.end_ms - s.meta.start_ms)
+        .sum();
+    let mut start_ms = now_ms - total;
+    for scenario in &scenarios {
+        let shift = start_ms - scenario.meta.start_ms;
+        println!(
+            "demo: replaying {} ({} samples) into {url}",
+            scenario.meta.name,
+            scenario.sample_count()
+        );
+        sender
+            .push(scenario, shift)
+            .await
+            .with_context(|| format!("replaying demo scenario {}", scenario.meta.name))?;
+        start_ms += scenario.meta.end_ms - scenario.meta.start_ms;
+    }
+    let incidents = sender.incidents("").await?;
+    print!("{}", crate::replay::incident_table(&incidents));
+    Ok(server)
+}

@@ -158,3 +158,32 @@ async fn real_alertmanager_webhooks_become_one_incident() {
     let log = std::fs::read_to_string(dir.path().join("alertmanager.log")).unwrap_or_default();
     assert!(!log.contains("level=error"), "{log}");
 }
+
+/// `serve --demo`: with nothing pointed at it, the demo scenarios chained up to the present
+/// open one incident each, of the scenario's type and on its target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_mode_opens_one_incident_per_demo_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server::serve::start_demo(test_config(dir.path()), 7)
+        .await
+        .unwrap();
+    let sender = Sender::new(&server.url(), None).unwrap();
+    let incidents = sender.incidents("").await.unwrap();
+    let mut found: Vec<(String, String)> = incidents
+        .iter()
+        .map(|i| {
+            (
+                i["type"].as_str().unwrap().to_owned(),
+                i["target"]["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    let mut expected: Vec<(String, String)> = server::serve::DEMO_SCENARIOS
+        .iter()
+        .flat_map(|name| server::replay::load(name, 7).unwrap().meta.expected)
+        .map(|e| (e.incident_type.as_str().to_owned(), e.target))
+        .collect();
+    expected.sort();
+    assert_eq!(found, expected, "{incidents:#?}");
+}
