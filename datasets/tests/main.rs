@@ -4,4 +4,5 @@
 
 mod loghub_eval;
 mod nab_eval;
+mod rca_scenarios;
 mod sockshop_eval;
