@@ -31,6 +31,12 @@ python3 -c 'import logging_loki' 2>/dev/null \
   || pip3 install -q --break-system-packages python-logging-loki 2>/dev/null \
   || echo "python-logging-loki not installed: its live test will be skipped"
 
+# The real local model (SmolLM2-135M GGUF served by node-llama-cpp) for the RCA model test
+# (it says SKIPPED without it). Needs npm; best effort.
+if command -v npm >/dev/null 2>&1; then
+  scripts/llm-serve/setup.sh >/dev/null || echo "local model not fetched: its live test will be skipped"
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then

@@ -181,7 +181,11 @@ pub async fn run_demo(config: Config, seed: u64) -> anyhow::Result<()> {
 }
 
 /// Starts the server and plays the demo scenarios into it; returns once they are in.
-pub async fn start_demo(config: Config, seed: u64) -> anyhow::Result<RunningServer> {
+pub async fn start_demo(mut config: Config, seed: u64) -> anyhow::Result<RunningServer> {
+    // Scraped samples carry the wall clock, which would put the recordings behind the
+    // watermark: the demo is for a server nothing else feeds.
+    config.scrape.self_scrape = false;
+    config.scrape.targets.clear();
     let server = start(config).await?;
     let token = server.state.tokens.read_write.clone();
     let url = server.url();

@@ -164,9 +164,11 @@ async fn real_alertmanager_webhooks_become_one_incident() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_mode_opens_one_incident_per_demo_scenario() {
     let dir = tempfile::tempdir().unwrap();
-    let server = server::serve::start_demo(test_config(dir.path()), 7)
-        .await
-        .unwrap();
+    // The defaults a user gets, self-scrape included; only the port and data dir differ.
+    let mut config = server::config::Config::default();
+    config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.server.data_dir = dir.path().to_owned();
+    let server = server::serve::start_demo(config, 7).await.unwrap();
     let sender = Sender::new(&server.url(), None).unwrap();
     let incidents = sender.incidents("").await.unwrap();
     let mut found: Vec<(String, String)> = incidents
