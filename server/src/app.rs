@@ -6,6 +6,7 @@ use crate::auth::{self, Tokens};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, load_rules};
+use crate::remediation::Remediation;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::{get, post};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// Log templates and per-template line counts of pushed logs.
     pub logs: parking_lot::Mutex<api::logs::LogState>,
+    /// Actions under policy, approvals and the audit log; `None` without `policy.file`.
+    pub remediation: Option<Arc<Remediation>>,
 }
 
 impl AppState {
@@ -57,7 +60,10 @@ impl AppState {
         let store = Arc::new(Store::new(config.windows.clone()));
         let metrics = Metrics::new(Arc::clone(&store));
         let ingest_slots = Semaphore::new(config.ingest.max_inflight);
-        Ok(Arc::new(Self {
+        let remediation = Remediation::open(&config.policy, &config.server.data_dir)
+            .context("starting remediation under policy")?
+            .map(Arc::new);
+        let state = Arc::new(Self {
             config,
             store,
             metrics,
@@ -67,7 +73,12 @@ impl AppState {
             ready: AtomicBool::new(true),
             pipeline,
             logs: parking_lot::Mutex::new(api::logs::LogState::default()),
-        }))
+            remediation,
+        });
+        if let Some(remediation) = &state.remediation {
+            remediation.spawn(&state);
+        }
+        Ok(state)
     }
 
     /// Re-reads the bytes the windows hold (called by a background tick and after writes).
@@ -94,12 +105,35 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/incidents/{id}/rca",
             get(api::rca::get).post(api::rca::regenerate),
         )
+        .route("/api/v1/incidents/{id}/logs", get(api::rca::logs))
         .route("/api/v1/candidates", get(api::incidents::candidates))
         .route(
             "/api/v1/alerts/alertmanager",
             post(api::incidents::alertmanager),
         )
         .route("/api/v1/rules/reload", post(api::incidents::reload_rules))
+        .route("/api/v1/actions", get(api::remediation::actions))
+        .route("/api/v1/approvals", get(api::remediation::approvals))
+        .route(
+            "/api/v1/approvals/{id}/token",
+            post(api::remediation::issue_token),
+        )
+        .route(
+            "/api/v1/approvals/{id}/approve",
+            post(api::remediation::approve),
+        )
+        .route(
+            "/api/v1/approvals/{id}/reject",
+            post(api::remediation::reject),
+        )
+        .route(
+            "/api/v1/approvals/{id}/modify",
+            post(api::remediation::modify),
+        )
+        .route("/api/v1/robot", get(api::remediation::robot))
+        .route("/api/v1/robot/pause", post(api::remediation::pause))
+        .route("/api/v1/robot/resume", post(api::remediation::resume))
+        .route("/api/v1/audit", get(api::remediation::audit))
         .route("/loki/api/v1/push", post(api::logs::push))
         .route("/metrics", get(api::ops::metrics))
         .route("/healthz", get(api::ops::healthz))

@@ -1,5 +1,6 @@
 //! Bearer-token checks: every endpoint needs the token when one is configured; a server on a
-//! non-loopback address refuses to start without one unless told `--insecure`.
+//! non-loopback address refuses to start without one unless told `--insecure`. Approver
+//! credentials (`policy.approvers_file`) are accepted everywhere and alone may answer approvals.
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -36,7 +37,7 @@ impl Tokens {
 }
 
 /// Constant-time comparison so a token cannot be guessed byte by byte from timings.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -57,8 +58,14 @@ pub async fn require_token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match presented {
-        Some(token) if same(token.trim().as_bytes(), expected.as_bytes()) => {
+    let approver = |token: &str| {
+        state
+            .remediation
+            .as_ref()
+            .is_some_and(|r| r.approver(token).is_some())
+    };
+    match presented.map(str::trim) {
+        Some(token) if same(token.as_bytes(), expected.as_bytes()) || approver(token) => {
             next.run(request).await
         }
         Some(_) => unauthorized("bearer token does not match"),

@@ -105,6 +105,9 @@ pub struct ReplayArgs {
 pub enum PolicyCommand {
     /// Validate FILE (TOML); prints `FILE:LINE: reason` for every error.
     Check { file: PathBuf },
+    /// Replay the ledger's incidents through a policy: what would have run on its own, asked,
+    /// or been denied.
+    Simulate(crate::policy_cmd::SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,11 +127,28 @@ pub enum EvalCommand {
     Scenarios(EvalScenariosArgs),
     /// Log template mining on Loghub-2k: group accuracy per system, lines/s.
     Logparse(EvalDataArgs),
-    /// Root-cause ranking on the Sock Shop benchmark: AC@1, AC@3, Avg@5.
-    Rca(EvalDataArgs),
+    /// Root-cause ranking: without --data on the labelled fault scenarios (top-1, top-3,
+    /// citations that resolve); with --data on the Sock Shop benchmark (AC@1, AC@3, Avg@5).
+    Rca(EvalRcaArgs),
     /// A streaming anomaly detector on a NAB-format corpus: the three NAB profile scores,
     /// precision, recall and points/s, with NAB-layout results and a plot per file.
     Nab(EvalNabArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalRcaArgs {
+    /// A Sock Shop layout folder, e.g. ../shared/datasets/rca-sockshop/; without it, the
+    /// built-in fault scenarios.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Folder for plots and tables.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// End with one JSON line of the results.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -273,6 +293,9 @@ pub fn run() -> anyhow::Result<()> {
         Command::Eval(command) => crate::commands::eval(&command),
         Command::Scenarios(args) => crate::commands::scenarios(&args),
         Command::Policy(PolicyCommand::Check { file }) => crate::commands::policy_check(&file),
+        Command::Policy(PolicyCommand::Simulate(args)) => {
+            runtime.block_on(crate::policy_cmd::simulate(&args))
+        }
         Command::Audit(AuditCommand::Verify { data_dir }) => {
             crate::commands::audit_verify(&data_dir)
         }

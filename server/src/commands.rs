@@ -128,10 +128,18 @@ pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
             }
         }
         EvalCommand::Rca(args) => {
+            let Some(data) = &args.data else {
+                let report = datasets::rca_eval::evaluate(args.seed);
+                print!("{}", report.table());
+                if args.json {
+                    println!("{}", report.json_line());
+                }
+                return Ok(());
+            };
             let out = args.out.clone().unwrap_or_else(|| "eval-out/rca".into());
             create_dir(&out)?;
-            let report = datasets::sockshop::evaluate(&args.data, Some(&out))
-                .with_context(|| format!("evaluating RCA on {}", args.data.display()))?;
+            let report = datasets::sockshop::evaluate(data, Some(&out))
+                .with_context(|| format!("evaluating RCA on {}", data.display()))?;
             print!("{}", report.table());
             println!("plots: {}", out.display());
             if args.json {

@@ -43,6 +43,52 @@ pub struct Config {
     pub incidents: IncidentsConfig,
     /// Root-cause drafts and their optional model interpretation.
     pub rca: RcaConfig,
+    /// Remediation under policy: the policy file, approvers and the Kubernetes executor.
+    pub policy: PolicyConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// The policy file (TOML, see `policy/examples/`); unset, no action is proposed or run.
+    pub file: Option<PathBuf>,
+    /// Approver credentials: TOML `[[approver]]` tables with `name`, `role` and `token`
+    /// (mode 0600). A request carrying one of these bearer tokens acts as that approver.
+    pub approvers_file: Option<PathBuf>,
+    /// How long an approval request and its tokens stay valid, e.g. `1h`.
+    #[serde(with = "duration_text")]
+    pub approval_ttl: Duration,
+    /// Event time an executed action's incident has to recover in before it is escalated.
+    #[serde(with = "duration_text")]
+    pub verify_within: Duration,
+    /// The Kubernetes API server actions run against; unset, decided actions are recorded
+    /// as dry runs and nothing is sent anywhere.
+    pub kube: Option<KubeConfig>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            approvers_file: None,
+            approval_ttl: Duration::from_secs(3600),
+            verify_within: Duration::from_secs(30 * 60),
+            kube: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubeConfig {
+    /// API server URL, e.g. `https://10.0.0.1:6443`; unset with `in_cluster`, the pod's own.
+    pub url: Option<String>,
+    /// File holding the ServiceAccount bearer token.
+    pub token_file: Option<PathBuf>,
+    /// PEM file of the API server's certificate authority.
+    pub ca_file: Option<PathBuf>,
+    /// Use the pod's ServiceAccount (`KUBERNETES_SERVICE_HOST`, mounted token and CA).
+    pub in_cluster: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -210,6 +256,18 @@ impl Config {
         if self.scrape.interval < Duration::from_millis(100) {
             return Err(invalid("scrape.interval", "must be at least 100ms"));
         }
+        if let Some(kube) = &self.policy.kube
+            && kube.url.is_none()
+            && !kube.in_cluster
+        {
+            return Err(invalid(
+                "policy.kube.url",
+                "give a URL or in_cluster = true",
+            ));
+        }
+        if self.policy.approval_ttl < Duration::from_millis(1) {
+            return Err(invalid("policy.approval_ttl", "must be above 0"));
+        }
         for target in &self.scrape.targets {
             if !(target.url.starts_with("http://") || target.url.starts_with("https://")) {
                 return Err(ConfigError::Invalid {
@@ -276,6 +334,21 @@ mod tests {
         assert!(err.contains("ingest.max_inflight"), "{err}");
         let err = Config::parse("[scrape]\ninterval = \"5 parsecs\"\n").unwrap_err();
         assert!(err.contains("interval"), "{err}");
+    }
+
+    #[test]
+    fn policy_section() {
+        let config = Config::parse(
+            "[policy]\nfile = \"prod.toml\"\napproval_ttl = \"15m\"\n\
+             [policy.kube]\nurl = \"https://10.0.0.1:6443\"\ntoken_file = \"sa.token\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.policy.approval_ttl, Duration::from_secs(900));
+        assert_eq!(config.policy.verify_within, Duration::from_secs(1800));
+        let kube = config.policy.kube.unwrap();
+        assert_eq!(kube.url.as_deref(), Some("https://10.0.0.1:6443"));
+        let err = Config::parse("[policy.kube]\ntoken_file = \"t\"\n").unwrap_err();
+        assert!(err.contains("policy.kube.url"), "{err}");
     }
 
     #[test]

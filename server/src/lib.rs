@@ -13,6 +13,8 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod pipeline;
+pub mod policy_cmd;
+pub mod remediation;
 pub mod replay;
 pub mod scrape;
 pub mod serve;

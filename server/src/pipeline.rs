@@ -10,7 +10,9 @@ use incident::{Change, IncidentEngine};
 use model::IncidentCandidate;
 use parking_lot::Mutex;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use tokio::sync::mpsc;
 use windows::Store;
 
 /// Most ticks evaluated in one catch-up pass, so a long backlog does not hold the loop.
@@ -34,6 +36,15 @@ pub fn load_rules(file: Option<&Path>) -> Result<RuleSet, detect::RuleError> {
     Ok(rules)
 }
 
+/// What the pipeline tells its observer: committed incident changes and, for a tick, the
+/// event time it was evaluated at.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub changes: Vec<Change>,
+    /// The tick's event time; `None` for candidates submitted from outside the rules.
+    pub tick_ms: Option<i64>,
+}
+
 /// Rule detector and incident engine, advanced together in event time.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -45,6 +56,8 @@ pub struct Pipeline {
     pub ticks_total: AtomicU64,
     /// Poked after samples arrive, so detection follows a fast sender without waiting.
     pub wake: tokio::sync::Notify,
+    /// Where committed changes go once someone observes them (remediation).
+    observer: OnceLock<mpsc::UnboundedSender<Observed>>,
 }
 
 impl Pipeline {
@@ -59,6 +72,25 @@ impl Pipeline {
             candidates_total: AtomicU64::new(0),
             ticks_total: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
+            observer: OnceLock::new(),
+        }
+    }
+
+    /// Receives every committed change from now on; only the first caller gets them.
+    pub fn observe(&self) -> Option<mpsc::UnboundedReceiver<Observed>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.observer.set(tx).ok().map(|()| rx)
+    }
+
+    fn publish(&self, changes: &[Change], tick_ms: Option<i64>) {
+        if let Some(tx) = self.observer.get()
+            && (!changes.is_empty() || tick_ms.is_some())
+        {
+            // A closed receiver means nobody observes any more; that is not an error here.
+            let _ = tx.send(Observed {
+                changes: changes.to_vec(),
+                tick_ms,
+            });
         }
     }
 
@@ -86,7 +118,9 @@ impl Pipeline {
     ) -> Result<Vec<Change>, incident::Error> {
         self.candidates_total
             .fetch_add(candidates.len() as u64, Ordering::Relaxed);
-        self.engine.submit(candidates).await
+        let changes = self.engine.submit(candidates).await?;
+        self.publish(&changes, None);
+        Ok(changes)
     }
 
     /// The next event time to evaluate: after the last one, or the first tick after the oldest
@@ -124,7 +158,8 @@ impl Pipeline {
             if !candidates.is_empty() {
                 self.submit(candidates).await?;
             }
-            self.engine.tick(next).await?;
+            let changes = self.engine.tick(next).await?;
+            self.publish(&changes, Some(next));
             self.evaluated_through.store(next, Ordering::Release);
             self.ticks_total.fetch_add(1, Ordering::Relaxed);
             done += 1;

@@ -57,3 +57,101 @@ async fn pushed_lines_become_template_counters_in_the_windows() {
     let text = bad.text().await.unwrap();
     assert!(text.contains("not-a-time"), "{text}");
 }
+
+/// Logs pushed for a crash-looping deployment's pods: the incident's log context separates
+/// the usual templates (seen before the incident) from the novel ones, and the draft cites the
+/// known failure signature the lines matched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_log_context_ranks_novel_templates_and_feeds_the_draft() {
+    use datasets::scenarios::{Fault, generate};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(test_config(dir.path())).await;
+    let scenario = generate(Fault::CrashLoop, 7);
+    let sender = server::replay::Sender::new(&server.url(), None).unwrap();
+    sender.push(&scenario, 0).await.unwrap();
+    let incidents = sender.incidents("").await.unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    let id = incidents[0]["id"].as_str().unwrap();
+    let opened =
+        incident::record::rfc3339::parse(incidents[0]["opened_at"].as_str().unwrap()).unwrap();
+    let target = scenario.meta.expected[0].target.clone();
+
+    let client = client();
+    let pod = format!("{target}-6c9f7b-abcde");
+    let ns = |ms: i64| (ms * 1_000_000).to_string();
+    let mut values = Vec::new();
+    for i in 0..20 {
+        let at = opened - 30 * 60_000 + i * 30_000;
+        values.push(serde_json::json!([
+            ns(at),
+            format!("order {} placed in {} ms", 1000 + i, 10 + i)
+        ]));
+    }
+    for i in 0..6 {
+        let at = opened + i * 20_000;
+        values.push(serde_json::json!([
+            ns(at),
+            format!("order {} placed in {} ms", 2000 + i, 12 + i)
+        ]));
+        values.push(serde_json::json!([
+            ns(at + 1_000),
+            format!("dial tcp 10.0.3.{i}:5432: connect: connection refused")
+        ]));
+    }
+    let other = serde_json::json!([ns(opened), "unrelated stream line with connection refused"]);
+    let body = serde_json::json!({"streams": [
+        {"stream": {"namespace": "shop", "pod": pod, "container": target}, "values": values},
+        {"stream": {"namespace": "shop", "pod": "someone-else-1"}, "values": [other]},
+    ]});
+    let pushed = client
+        .post(format!("{}/loki/api/v1/push", server.url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), 204, "{}", pushed.text().await.unwrap());
+
+    let context = get_data(
+        &client,
+        &format!("{}/api/v1/incidents/{id}/logs", server.url()),
+    )
+    .await;
+    let chunks = context["chunks"].as_array().unwrap();
+    assert_eq!(chunks.len(), 1, "only the target's stream: {context:#}");
+    assert_eq!(chunks[0]["labels"]["pod"], pod.as_str());
+    let entries = chunks[0]["entries"].as_array().unwrap();
+    let refused = entries
+        .iter()
+        .find(|e| {
+            e["template"]
+                .as_str()
+                .unwrap()
+                .contains("connection refused")
+        })
+        .unwrap_or_else(|| panic!("no refused template: {context:#}"));
+    assert_eq!(refused["count"], 6);
+    assert_eq!(refused["novel"], true);
+    let usual = entries
+        .iter()
+        .find(|e| e["template"].as_str().unwrap().contains("placed"))
+        .unwrap_or_else(|| panic!("no order template: {context:#}"));
+    assert_eq!(usual["novel"], false);
+    assert_eq!(usual["count"], 6, "baseline lines are not in the window");
+    assert_eq!(
+        entries[0]["template"], refused["template"],
+        "novel errors rank first"
+    );
+
+    let rca = get_data(
+        &client,
+        &format!("{}/api/v1/incidents/{id}/rca", server.url()),
+    )
+    .await;
+    let evidence = rca["draft"]["evidence"].as_array().unwrap();
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e["id"].as_str().unwrap().starts_with("log-")),
+        "{rca:#}"
+    );
+}

@@ -5,8 +5,10 @@
 
 mod cli;
 mod common;
+mod fake_k8s;
 mod http_api;
 mod incidents_e2e;
 mod logs;
 mod overload;
 mod prometheus_e2e;
+mod remediation;

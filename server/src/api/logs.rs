@@ -9,17 +9,67 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use model::{MetricType, Sample, SeriesRef, SeriesVisitor};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// The series log lines are counted in.
 pub const LOG_LINES_METRIC: &str = "srebot_log_lines_total";
 
-/// Templates learned from every stream, and the running count per (stream, template).
+/// Most recent lines kept verbatim for incidents' log context; older ones are forgotten.
+pub const RECENT_LINES: usize = 50_000;
+
+/// How far before an incident opened its log window starts; lines before it are the baseline.
+const CONTEXT_LEAD_MS: i64 = 10 * 60_000;
+
+/// Templates learned from every stream, the running count per (stream, template), and the
+/// most recent lines for incidents' log context.
 #[derive(Debug, Default)]
 pub struct LogState {
     miner: Option<rca::TemplateMiner>,
     counts: HashMap<(String, rca::TemplateId), u64>,
+    recent: VecDeque<rca::LogLine>,
+}
+
+impl LogState {
+    /// The compact log context of an incident on `target` opened at `opened_at_ms`: lines of
+    /// the target's streams from [`CONTEXT_LEAD_MS`] before it opened on, de-noised, collapsed
+    /// into templates and ranked, with the streams' earlier lines as the baseline. `None` when
+    /// no kept line belongs to the target.
+    pub fn context(&self, target: &rca::TargetRef, opened_at_ms: i64) -> Option<rca::LogContext> {
+        let mut builder = rca::LogContextBuilder::new(
+            rca::ContextConfig::default(),
+            rca::PatternLibrary::sre_default(),
+        )
+        .ok()?;
+        let from = opened_at_ms - CONTEXT_LEAD_MS;
+        let mut any = false;
+        for line in self.recent.iter().filter(|l| belongs_to(&l.labels, target)) {
+            any = true;
+            if line.at_ms < from {
+                builder.baseline(line);
+            } else {
+                builder.push(line);
+            }
+        }
+        any.then(|| builder.build())
+    }
+}
+
+/// Whether a stream is the target's: same namespace when both have one, and a pod, app,
+/// service, job, container, node or instance label naming the target (pods by prefix).
+fn belongs_to(labels: &model::LabelSet, target: &rca::TargetRef) -> bool {
+    if let (Some(want), Some(have)) = (target.namespace.as_deref(), labels.get("namespace"))
+        && want != have
+    {
+        return false;
+    }
+    let name = target.name.as_str();
+    labels.iter().any(|(label, value)| match label {
+        "pod" | "pod_name" => value == name || value.starts_with(&format!("{name}-")),
+        "app" | "service" | "service_name" | "job" | "container" | "deployment" | "node"
+        | "instance" | "host" => value == name,
+        _ => false,
+    })
 }
 
 /// `POST /loki/api/v1/push`: 204 once every line is counted in the windows.
@@ -48,6 +98,14 @@ pub async fn push(
         for stream in &batch.streams {
             let key = stream.labels.to_string();
             for entry in &stream.entries {
+                if logs.recent.len() == RECENT_LINES {
+                    logs.recent.pop_front();
+                }
+                logs.recent.push_back(rca::LogLine::new(
+                    entry.timestamp_ns.div_euclid(1_000_000),
+                    stream.labels.clone(),
+                    entry.line.clone(),
+                ));
                 let added = miner.add(&entry.line);
                 let template = miner.group(added);
                 let count = logs.counts.entry((key.clone(), template)).or_default();

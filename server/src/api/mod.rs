@@ -6,6 +6,7 @@ pub mod logs;
 pub mod ops;
 pub mod query;
 pub mod rca;
+pub mod remediation;
 pub mod write;
 
 use axum::Json;

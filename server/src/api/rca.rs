@@ -7,11 +7,16 @@ use crate::error::ApiError;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use model::ErrorClass;
-use rca::{DraftInput, Drafter, EvidenceRef, IncidentView, RcaReport, TargetRef};
+use rca::{Drafter, EvidenceRef, RcaReport, TargetRef};
 use std::sync::Arc;
 
-async fn report(state: &AppState, id: &str) -> Result<RcaReport, ApiError> {
-    let ledger = state.pipeline.engine.ledger();
+/// The deterministic draft of one incident, from its findings and evidence in the ledger and,
+/// when given, the log context of pushed logs.
+pub async fn draft(
+    ledger: &incident::Ledger,
+    logs: Option<&parking_lot::Mutex<super::logs::LogState>>,
+    id: &str,
+) -> Result<rca::Draft, ApiError> {
     let incident = ledger
         .incident(id)
         .await
@@ -21,36 +26,54 @@ async fn report(state: &AppState, id: &str) -> Result<RcaReport, ApiError> {
         .findings(id)
         .await
         .map_err(|e| ApiError::from_error(&e))?;
-    let target = &incident.target;
-    let mut input = DraftInput::new(IncidentView {
-        id: incident.id.clone(),
-        incident_type: incident.incident_type,
-        severity: incident.severity,
-        target: TargetRef::new(
-            target.kind,
-            target.namespace.as_deref(),
-            target.name.clone(),
-        ),
-        opened_at_ms: incident.opened_at_ms,
-        signature: Some(incident.signature.clone()),
-        node: findings.iter().find_map(|f| f.candidate.node.clone()),
+    let mut input = datasets::rca_eval::draft_input(&incident, &findings);
+    input.log_context = logs.and_then(|l| {
+        l.lock()
+            .context(&input.incident.target, incident.opened_at_ms)
     });
-    for (n, finding) in findings.iter().enumerate() {
-        let evidence = &finding.candidate.evidence;
-        for metric in &evidence.metrics {
-            input.evidence.push(EvidenceRef::from_metric(
-                format!("f{}-{}", n + 1, metric.id),
-                metric,
-            ));
-        }
-        for event in &evidence.events {
-            input.evidence.push(EvidenceRef::from_event(
-                format!("f{}-{}", n + 1, event.id),
-                event,
-            ));
+    if let Some(context) = &input.log_context {
+        for event in &context.evidence {
+            input
+                .evidence
+                .push(EvidenceRef::from_event(format!("log-{}", event.id), event));
         }
     }
-    let draft = Drafter::default().draft(&input);
+    Ok(Drafter::default().draft(&input))
+}
+
+/// `GET /api/v1/incidents/{id}/logs`: the incident's compact log context (templates with
+/// counts, time spans and novelty per stream, within the token budget), from pushed logs.
+pub async fn logs(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let incident = state
+        .pipeline
+        .engine
+        .ledger()
+        .incident(&id)
+        .await
+        .map_err(|e| ApiError::from_error(&e))?
+        .ok_or_else(|| ApiError::new(ErrorClass::NotFound, format!("no incident {id:?}")))?;
+    let target = &incident.target;
+    let target = TargetRef::new(
+        target.kind,
+        target.namespace.as_deref(),
+        target.name.clone(),
+    );
+    let context = state.logs.lock().context(&target, incident.opened_at_ms);
+    Ok(success(context.unwrap_or_else(|| rca::LogContext {
+        chunks: Vec::new(),
+        total_lines: 0,
+        noise_lines: 0,
+        omitted_entries: 0,
+        tokens: 0,
+        evidence: Vec::new(),
+    })))
+}
+
+async fn report(state: &AppState, id: &str) -> Result<RcaReport, ApiError> {
+    let draft = draft(state.pipeline.engine.ledger(), Some(&state.logs), id).await?;
     Ok(match &state.config.rca.llm {
         None => RcaReport::draft_only(draft),
         Some(config) => match rca::Interpreter::new(config.clone()) {

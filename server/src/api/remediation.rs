@@ -1,0 +1,407 @@
+//! Actions, approvals, the pause switch and the audit log over HTTP. Reading needs only the API
+//! token; answering an approval and resuming need an approver credential.
+//!
+//! Refusals answer 4xx with `refusal.code`, the deciding `clause` and the `reason`, and
+//! `Retry-After` when a cooldown or rate limit says when a retry could pass.
+
+use super::success;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::remediation::{AnswerError, Remediation};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use model::{Action, ErrorClass};
+use policy::{ApprovalError, ApprovalStatus, ApproverIdentity};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Largest JSON body an approval answer may have.
+const MAX_BODY: usize = 64 * 1024;
+
+fn remediation(state: &AppState) -> Result<&Arc<Remediation>, ApiError> {
+    state.remediation.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorClass::NotFound,
+            "remediation is off: set [policy] file in the configuration",
+        )
+    })
+}
+
+fn refusal(status: StatusCode, code: &str, message: String, extra: serde_json::Value) -> Response {
+    let mut detail = json!({"code": code, "reason": message});
+    if let (Some(d), Some(e)) = (detail.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    let body = json!({
+        "status": "error",
+        "errorType": "refused",
+        "error": message,
+        "refusal": detail,
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Why a request cannot act as an approver.
+#[derive(Debug, Clone, Copy)]
+enum NotApprover {
+    /// No bearer token at all.
+    Missing,
+    /// A token that carries no approver role.
+    NoRole,
+}
+
+impl IntoResponse for NotApprover {
+    fn into_response(self) -> Response {
+        match self {
+            NotApprover::Missing => {
+                let mut response = refusal(
+                    StatusCode::UNAUTHORIZED,
+                    "approver_required",
+                    "this needs an approver credential: Authorization: Bearer <approver token>"
+                        .to_owned(),
+                    json!({}),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+            }
+            NotApprover::NoRole => refusal(
+                StatusCode::FORBIDDEN,
+                "approver_required",
+                "the bearer token carries no approver role (see policy.approvers_file)".to_owned(),
+                json!({}),
+            ),
+        }
+    }
+}
+
+/// The approver a request's bearer token belongs to.
+fn approver(headers: &HeaderMap, r: &Remediation) -> Result<ApproverIdentity, NotApprover> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(NotApprover::Missing)?;
+    r.approver(bearer).ok_or(NotApprover::NoRole)
+}
+
+fn answer_error(error: AnswerError) -> Response {
+    let (source, retry_after_ms) = match error {
+        AnswerError::Refused {
+            source,
+            retry_after_ms,
+        } => (source, retry_after_ms),
+        AnswerError::Storage { source } => {
+            return ApiError::from_error(&source).into_response();
+        }
+    };
+    let message = source.to_string();
+    let (status, code, extra) = match &source {
+        ApprovalError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found", json!({})),
+        ApprovalError::Expired { expired_at_ms, .. } => (
+            StatusCode::GONE,
+            "expired",
+            json!({"expired_at_ms": expired_at_ms}),
+        ),
+        ApprovalError::Reused { .. } => (StatusCode::CONFLICT, "reused", json!({})),
+        ApprovalError::Tampered { detail, .. } => (
+            StatusCode::BAD_REQUEST,
+            "tampered",
+            json!({"detail": detail}),
+        ),
+        ApprovalError::WrongPermission { role, risk } => (
+            StatusCode::FORBIDDEN,
+            "permission",
+            json!({"role": role, "risk": risk}),
+        ),
+        ApprovalError::AlreadyDecided { status, .. } => (
+            StatusCode::CONFLICT,
+            "already_decided",
+            json!({"approval_status": status}),
+        ),
+        ApprovalError::NotApprovable { .. } => (StatusCode::CONFLICT, "not_approvable", json!({})),
+        ApprovalError::Refused { clause, reason } => {
+            let status = if retry_after_ms.is_some() {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::CONFLICT
+            };
+            let secs = retry_after_ms.map(|ms| (ms.max(0) as u64).div_ceil(1000).max(1));
+            let mut response = refusal(
+                status,
+                "policy",
+                reason.clone(),
+                json!({"clause": clause, "retry_after_secs": secs}),
+            );
+            if let Some(secs) = secs {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            return response;
+        }
+        ApprovalError::InvalidModification { .. } => {
+            (StatusCode::BAD_REQUEST, "invalid_modification", json!({}))
+        }
+        ApprovalError::NoApprover { .. } => (StatusCode::FORBIDDEN, "no_approver", json!({})),
+        ApprovalError::Key { .. } => {
+            return ApiError::new(ErrorClass::Internal, message).into_response();
+        }
+    };
+    refusal(status, code, message, extra)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Answer {
+    token: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    action: Option<Action>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.len() > MAX_BODY {
+        return Err(ApiError::new(
+            ErrorClass::TooLarge,
+            format!("body over {MAX_BODY} bytes"),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("body: {e}")))
+}
+
+/// `GET /api/v1/actions[?incident=ID]`: every proposed action with its decision and fate.
+pub async fn actions(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let Some(r) = &state.remediation else {
+        return Ok(success(json!([])));
+    };
+    let incident = super::param(query.as_deref().unwrap_or(""), "incident");
+    let list: Vec<_> = r
+        .actions()
+        .await
+        .into_iter()
+        .filter(|a| incident.as_ref().is_none_or(|i| *i == a.incident_id))
+        .collect();
+    Ok(success(list))
+}
+
+/// `GET /api/v1/approvals[?status=pending]`.
+pub async fn approvals(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let status = match super::param(query.as_deref().unwrap_or(""), "status").as_deref() {
+        None | Some("") => None,
+        Some("pending") => Some(ApprovalStatus::Pending),
+        Some("approved") => Some(ApprovalStatus::Approved),
+        Some("rejected") => Some(ApprovalStatus::Rejected),
+        Some("expired") => Some(ApprovalStatus::Expired),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "status {other:?} is not one of pending, approved, rejected, expired"
+            )));
+        }
+    };
+    let Some(r) = &state.remediation else {
+        return Ok(success(json!([])));
+    };
+    Ok(success(r.approvals(status).await))
+}
+
+/// `POST /api/v1/approvals/{id}/token`: a fresh single-use token for the caller's role.
+pub async fn issue_token(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let r = remediation(&state)?;
+    let who = match approver(&headers, r) {
+        Ok(who) => who,
+        Err(refused) => return Ok(refused.into_response()),
+    };
+    Ok(match r.issue_token(&id, &who).await {
+        Ok(token) => success(token),
+        Err(error) => answer_error(AnswerError::Refused {
+            source: error,
+            retry_after_ms: None,
+        }),
+    })
+}
+
+async fn answer(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+    kind: &str,
+) -> Result<Response, ApiError> {
+    let r = remediation(state)?;
+    let who = match approver(headers, r) {
+        Ok(who) => who,
+        Err(refused) => return Ok(refused.into_response()),
+    };
+    let answer: Answer = parse(body)?;
+    let result = match kind {
+        "approve" => r.approve(state, id, &answer.token, &who, None).await,
+        "modify" => {
+            let Some(action) = answer.action else {
+                return Err(ApiError::bad_request(
+                    "modify needs \"action\": the action with its new parameters",
+                ));
+            };
+            r.approve(state, id, &answer.token, &who, Some(action))
+                .await
+        }
+        _ => {
+            let reason = answer
+                .reason
+                .unwrap_or_else(|| "rejected by approver".to_owned());
+            r.reject(id, &answer.token, &who, &reason).await
+        }
+    };
+    Ok(match result {
+        Ok(entry) => success(entry),
+        Err(error) => answer_error(error),
+    })
+}
+
+/// `POST /api/v1/approvals/{id}/approve` with `{"token": "..."}`.
+pub async fn approve(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    answer(&state, &id, &headers, &body, "approve").await
+}
+
+/// `POST /api/v1/approvals/{id}/reject` with `{"token": "...", "reason": "..."}`.
+pub async fn reject(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    answer(&state, &id, &headers, &body, "reject").await
+}
+
+/// `POST /api/v1/approvals/{id}/modify` with `{"token": "...", "action": {...}}`.
+pub async fn modify(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    answer(&state, &id, &headers, &body, "modify").await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `GET /api/v1/robot`: the pause switch and what each action achieved so far.
+pub async fn robot(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let r = remediation(&state)?;
+    let pause = r.pause_state().await;
+    Ok(success(json!({
+        "paused": pause.paused,
+        "changed_by": pause.changed_by,
+        "changed_at_ms": pause.changed_at_ms,
+        "reason": pause.reason,
+        "outcomes": r.outcomes().await,
+    })))
+}
+
+/// `POST /api/v1/robot/pause`: anyone who may use the API may stop the robot.
+pub async fn pause(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let r = remediation(&state)?;
+    let body: PauseBody = if body.is_empty() {
+        PauseBody::default()
+    } else {
+        parse(&body)?
+    };
+    let by = approver(&headers, r)
+        .map(|a| format!("{} ({})", a.name, a.role))
+        .unwrap_or_else(|_| "api".to_owned());
+    let done = r
+        .set_paused(true, &by, body.reason)
+        .await
+        .map_err(|e| ApiError::from_error(&e))?;
+    Ok(success(done))
+}
+
+/// `POST /api/v1/robot/resume`: needs an approver.
+pub async fn resume(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let r = remediation(&state)?;
+    let who = match approver(&headers, r) {
+        Ok(who) => who,
+        Err(refused) => return Ok(refused.into_response()),
+    };
+    let body: PauseBody = if body.is_empty() {
+        PauseBody::default()
+    } else {
+        parse(&body)?
+    };
+    let done = r
+        .set_paused(false, &format!("{} ({})", who.name, who.role), body.reason)
+        .await
+        .map_err(|e| ApiError::from_error(&e))?;
+    Ok(success(done))
+}
+
+/// `GET /api/v1/audit[?incident=ID][&limit=N]`: the newest entries and whether the chain holds.
+pub async fn audit(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let r = remediation(&state)?;
+    let query = query.unwrap_or_default();
+    let limit = match super::param(&query, "limit") {
+        None => 500,
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request(format!("limit {text:?} is not a number")))?,
+    };
+    let incident = super::param(&query, "incident");
+    let path = r.audit_path().to_owned();
+    let (verified, entries) = tokio::task::spawn_blocking(move || {
+        let verified = policy::verify(&path);
+        let entries = policy::audit::read_entries(&path);
+        (verified, entries)
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorClass::Internal, format!("audit read: {e}")))?;
+    let mut entries = entries.map_err(|e| ApiError::from_error(&e))?;
+    if let Some(id) = &incident {
+        entries.retain(|e| e.record.incident_id.as_ref() == Some(id));
+    }
+    let total = entries.len();
+    let entries = entries.split_off(total.saturating_sub(limit));
+    let chain = match verified {
+        Ok(n) => json!({"ok": true, "entries": n}),
+        Err(error) => json!({"ok": false, "error": crate::error::chain(&error)}),
+    };
+    Ok(success(
+        json!({"chain": chain, "total": total, "entries": entries}),
+    ))
+}

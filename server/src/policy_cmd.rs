@@ -1,0 +1,166 @@
+//! `srebot policy simulate`: replays the ledger's incidents, with the actions remediation
+//! would propose for them, through a policy file and prints auto / ask / denied per incident.
+//!
+//! Live figures (replicas, pods, nodes) come from the decisions the audit log recorded for the
+//! same incident and action; without them `--replicas` stands in for Deployments, else the
+//! blast radius is unknown and the policy asks, exactly as it would live.
+
+use crate::remediation::{incident_view, proposals};
+use anyhow::Context;
+use clap::Args;
+use incident::{IncidentFilter, Ledger};
+use policy::{AuditKind, LiveObject, SimCase, SimOptions, SimProposal, SimulationReport};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Most incidents replayed.
+const MAX_INCIDENTS: u32 = 100_000;
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The policy file to try.
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// The server's data dir (its SQLite ledger and audit log).
+    #[arg(long, env = "SREBOT_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Read the ledger from PostgreSQL instead (`postgres://...`).
+    #[arg(long)]
+    pub ledger_url: Option<String>,
+    /// Replicas to assume for Deployments the audit log has no live figures for.
+    #[arg(long)]
+    pub replicas: Option<u32>,
+    /// Count asked actions as approved, so they start cooldowns and use rate limits.
+    #[arg(long)]
+    pub assume_approved: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Live objects the audit log recorded at decision time, by incident, action and target.
+fn recorded_live(data_dir: &Path) -> HashMap<(String, String, String), LiveObject> {
+    let path = data_dir.join(policy::audit::AUDIT_FILE);
+    let Ok(entries) = policy::audit::read_entries(&path) else {
+        return HashMap::new();
+    };
+    entries
+        .into_iter()
+        .filter(|e| e.record.kind == AuditKind::Decision)
+        .filter_map(|e| {
+            let action = e.record.action?;
+            let live: LiveObject = serde_json::from_value(e.record.before?).ok()?;
+            Some((
+                (
+                    action.incident_id,
+                    action.action.name().to_owned(),
+                    action.target.path(),
+                ),
+                live,
+            ))
+        })
+        .collect()
+}
+
+/// Builds the cases from the ledger and runs the simulation.
+pub async fn report(args: &SimulateArgs) -> anyhow::Result<SimulationReport> {
+    let policy = match policy::check_file(&args.policy) {
+        Ok(policy) => policy,
+        Err(errors) => {
+            anyhow::bail!(
+                "{}\n{} error(s) in {}",
+                errors.to_string().trim_end(),
+                errors.issues.len(),
+                args.policy.display()
+            )
+        }
+    };
+    let ledger = match &args.ledger_url {
+        Some(url) => Ledger::connect(url)
+            .await
+            .context("connecting to the ledger")?,
+        None => Ledger::open_dir(&args.data_dir)
+            .await
+            .with_context(|| format!("opening the ledger in {}", args.data_dir.display()))?,
+    };
+    let incidents = ledger
+        .incidents(&IncidentFilter::default(), MAX_INCIDENTS)
+        .await
+        .context("reading incidents")?;
+    let live = recorded_live(&args.data_dir);
+    let mut cases = Vec::with_capacity(incidents.len());
+    for incident in &incidents {
+        let draft = crate::api::rca::draft(&ledger, None, &incident.id)
+            .await
+            .ok();
+        let proposals = proposals(incident, draft.as_ref())
+            .into_iter()
+            .map(|proposed| {
+                let key = (
+                    proposed.incident_id.clone(),
+                    proposed.action.name().to_owned(),
+                    proposed.target.path(),
+                );
+                let live = live.get(&key).copied().or_else(|| {
+                    (proposed.target.kind == model::TargetKind::Deployment)
+                        .then_some(args.replicas)
+                        .flatten()
+                        .map(|replicas| LiveObject {
+                            replicas: Some(replicas),
+                            ..LiveObject::default()
+                        })
+                });
+                SimProposal { proposed, live }
+            })
+            .collect();
+        cases.push(SimCase {
+            incident: incident_view(incident),
+            at_ms: incident.opened_at_ms,
+            proposals,
+        });
+    }
+    ledger.close().await;
+    Ok(policy::simulate(
+        &policy,
+        &cases,
+        SimOptions {
+            assume_approved: args.assume_approved,
+        },
+    ))
+}
+
+/// `srebot policy simulate`.
+pub async fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
+    let report = report(args).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!("{report}");
+    let mut per_incident: Vec<(&str, [usize; 3])> = Vec::new();
+    for row in &report.rows {
+        let slot = match per_incident
+            .iter_mut()
+            .find(|(id, _)| *id == row.incident_id)
+        {
+            Some((_, counts)) => counts,
+            None => {
+                per_incident.push((row.incident_id.as_str(), [0; 3]));
+                match per_incident.last_mut() {
+                    Some((_, counts)) => counts,
+                    None => continue,
+                }
+            }
+        };
+        let i = match row.verdict {
+            policy::Verdict::Auto => 0,
+            policy::Verdict::NeedsApproval => 1,
+            policy::Verdict::Denied => 2,
+        };
+        slot[i] += 1;
+    }
+    for (id, [auto, ask, denied]) in per_incident {
+        println!("{id}: auto {auto}, would ask {ask}, denied {denied}");
+    }
+    Ok(())
+}

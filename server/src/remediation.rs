@@ -1,0 +1,1380 @@
+//! Remediation under policy: proposes typed actions for open incidents, lets the policy decide,
+//! audits every decision, runs automatic ones through the executor and opens approvals.
+//!
+//! Only an automatic decision or an approval answered with a valid token reaches the executor;
+//! without a Kubernetes API configured, decided actions are recorded as dry runs and nothing is
+//! sent. Decisions, approvals, cooldown history, outcomes and the pause switch live in the data
+//! dir, so they survive restarts. After a real execution the incident is watched in event time:
+//! resolved means the action worked; still active after `verify_within` means escalated.
+
+use crate::app::AppState;
+use crate::config::{KubeConfig, PolicyConfig};
+use crate::pipeline::Observed;
+use incident::{Change, Incident};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, ListParams};
+use model::{Action, IncidentStatus, IncidentType, ProposedAction, Scope, Target, TargetKind};
+use policy::{
+    ActionRecord, ApprovalError, ApprovalKey, ApprovalRequest, ApprovalState, ApprovalStatus,
+    Approvals, ApproverIdentity, AuditKind, AuditLog, AuditRecord, Authorization, Decision,
+    Executor, History, IncidentView, IssuedToken, LiveObject, PauseState, Policy, Verdict,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+
+/// File name of the remediation state inside the data dir.
+pub const STATE_FILE: &str = "remediation.json";
+
+/// Why remediation could not start or keep its records.
+#[derive(Debug, thiserror::Error)]
+pub enum RemediationError {
+    #[error("policy file {path} is not valid")]
+    Policy {
+        path: PathBuf,
+        #[source]
+        source: policy::PolicyErrors,
+    },
+    #[error("approvers file {path}: {detail}")]
+    Approvers {
+        path: PathBuf,
+        detail: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    #[error("remediation state {path}")]
+    State {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("remediation state {path} is not valid")]
+    StateMalformed {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write the audit log")]
+    Audit {
+        #[source]
+        source: policy::AuditError,
+    },
+    #[error("approval key")]
+    Key {
+        #[source]
+        source: ApprovalError,
+    },
+    #[error("pause state")]
+    Pause {
+        #[source]
+        source: policy::StateError,
+    },
+    #[error("Kubernetes client: {detail}")]
+    Kube {
+        detail: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl model::Classify for RemediationError {
+    fn class(&self) -> model::ErrorClass {
+        model::ErrorClass::Internal
+    }
+}
+
+/// Why an approval step was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// The approval library refused (token, permission, status, or the policy now).
+    #[error("{source}")]
+    Refused {
+        #[source]
+        source: ApprovalError,
+        /// For cooldown and rate-limit refusals: when a retry could pass.
+        retry_after_ms: Option<i64>,
+    },
+    #[error("recording the answer failed")]
+    Storage {
+        #[source]
+        source: RemediationError,
+    },
+}
+
+/// One approver credential: a bearer token that acts as `name` with `role`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproverCredential {
+    pub name: String,
+    pub role: String,
+    token: String,
+}
+
+impl fmt::Debug for ApproverCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApproverCredential")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproversFile {
+    #[serde(default)]
+    approver: Vec<ApproverCredential>,
+}
+
+/// Reads approver credentials; the file must not be readable by group or others, every role
+/// must be an approver role of the policy and every token at least 16 characters and unique.
+pub fn load_approvers(
+    path: &Path,
+    policy: &Policy,
+) -> Result<Vec<ApproverCredential>, RemediationError> {
+    let fail = |detail: String, source| RemediationError::Approvers {
+        path: path.to_owned(),
+        detail,
+        source,
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| fail("cannot read".to_owned(), Some(e)))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| fail("cannot stat".to_owned(), Some(e)))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(fail(
+                "readable by group or others (chmod 600)".to_owned(),
+                None,
+            ));
+        }
+    }
+    let file: ApproversFile = toml::from_str(&text).map_err(|e| fail(e.to_string(), None))?;
+    for (i, a) in file.approver.iter().enumerate() {
+        if !policy.approvers.iter().any(|p| p.role == a.role) {
+            return Err(fail(
+                format!(
+                    "approver {:?} has role {:?}, which the policy does not name",
+                    a.name, a.role
+                ),
+                None,
+            ));
+        }
+        if a.token.trim().len() < 16 {
+            return Err(fail(
+                format!("approver {:?}: token shorter than 16 characters", a.name),
+                None,
+            ));
+        }
+        if file.approver[..i].iter().any(|b| b.token == a.token) {
+            return Err(fail(
+                format!("approver {:?}: token used twice", a.name),
+                None,
+            ));
+        }
+    }
+    Ok(file.approver)
+}
+
+/// Where an action stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// Sent to the cluster and done.
+    Executed,
+    /// Decided to run but only recorded: server-side dry run, or no Kubernetes API configured.
+    DryRun,
+    /// Waiting for an approver.
+    PendingApproval,
+    /// The approval request expired unanswered.
+    Expired,
+    Rejected,
+    Denied,
+    /// Sent to the cluster; the cluster refused or failed.
+    Failed,
+}
+
+/// What the executor did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionView {
+    /// Whether a request reached the cluster.
+    pub sent: bool,
+    pub dry_run: bool,
+    #[serde(default)]
+    pub before: Option<serde_json::Value>,
+    #[serde(default)]
+    pub after: Option<serde_json::Value>,
+    #[serde(default)]
+    pub audit_seq: Option<u64>,
+    pub at_ms: i64,
+    /// Event time of the pipeline when it ran, where the verification period starts.
+    #[serde(default)]
+    pub event_ms: Option<i64>,
+}
+
+/// The outcome of watching an incident after an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Watching,
+    Recovered,
+    Escalated,
+}
+
+/// Verification of an executed action: the incident before and after, in event time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub outcome: Outcome,
+    pub status_before: IncidentStatus,
+    pub candidates_before: u64,
+    #[serde(default)]
+    pub status_after: Option<IncidentStatus>,
+    #[serde(default)]
+    pub candidates_after: Option<u64>,
+    pub deadline_event_ms: i64,
+    #[serde(default)]
+    pub decided_event_ms: Option<i64>,
+}
+
+/// One proposed action and everything that happened to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionEntry {
+    pub id: String,
+    pub incident_id: String,
+    pub incident_type: IncidentType,
+    pub proposed: ProposedAction,
+    /// The latest decision (at proposal, or at approval time).
+    pub decision: Decision,
+    pub status: ActionStatus,
+    #[serde(default)]
+    pub approval_id: Option<String>,
+    #[serde(default)]
+    pub answered_by: Option<ApproverIdentity>,
+    pub proposed_at_ms: i64,
+    pub updated_at_ms: i64,
+    #[serde(default)]
+    pub execution: Option<ExecutionView>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub verification: Option<Verification>,
+}
+
+/// How often an action fixed an incident type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeCount {
+    pub recovered: u64,
+    pub escalated: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Saved {
+    #[serde(default)]
+    approvals: ApprovalState,
+    #[serde(default)]
+    actions: Vec<ActionEntry>,
+    #[serde(default)]
+    history: Vec<ActionRecord>,
+    /// Incident id → reopen count its actions were proposed at.
+    #[serde(default)]
+    proposed: BTreeMap<String, u32>,
+    /// `incident_type/action` → outcomes.
+    #[serde(default)]
+    outcomes: BTreeMap<String, OutcomeCount>,
+}
+
+#[derive(Debug)]
+struct Book {
+    approvals: Approvals,
+    actions: Vec<ActionEntry>,
+    history: Vec<ActionRecord>,
+    proposed: BTreeMap<String, u32>,
+    outcomes: BTreeMap<String, OutcomeCount>,
+    pause: PauseState,
+}
+
+impl Book {
+    fn history(&self) -> History {
+        History {
+            paused: self.pause.paused,
+            records: self.history.clone(),
+        }
+    }
+
+    fn entry_of_approval(&mut self, approval_id: &str) -> Option<&mut ActionEntry> {
+        self.actions
+            .iter_mut()
+            .find(|a| a.approval_id.as_deref() == Some(approval_id))
+    }
+}
+
+/// The remediation loop's state: policy, approvers, audit log, executor and the book.
+pub struct Remediation {
+    policy: Policy,
+    data_dir: PathBuf,
+    approvers: Vec<ApproverCredential>,
+    audit: Arc<std::sync::Mutex<AuditLog>>,
+    audit_path: PathBuf,
+    executor: Option<Executor>,
+    client: Option<kube::Client>,
+    verify_within_ms: i64,
+    book: tokio::sync::Mutex<Book>,
+}
+
+impl fmt::Debug for Remediation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Remediation")
+            .field("data_dir", &self.data_dir)
+            .field("approvers", &self.approvers)
+            .field("executor", &self.executor.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wall-clock milliseconds: approvals expire and cooldowns run in real time.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn kube_client(config: &KubeConfig) -> Result<kube::Client, RemediationError> {
+    let kube_err = |detail: &str, source: Option<Box<dyn std::error::Error + Send + Sync>>| {
+        RemediationError::Kube {
+            detail: detail.to_owned(),
+            source,
+        }
+    };
+    let mut kc = if config.in_cluster {
+        kube::Config::incluster()
+            .map_err(|e| kube_err("not running in a cluster", Some(Box::new(e))))?
+    } else {
+        let url = config.url.as_deref().unwrap_or_default();
+        kube::Config::new(
+            url.parse()
+                .map_err(|e| kube_err("policy.kube.url is not a URL", Some(Box::new(e))))?,
+        )
+    };
+    if let (true, Some(url)) = (config.in_cluster, &config.url) {
+        kc.cluster_url = url
+            .parse()
+            .map_err(|e| kube_err("policy.kube.url is not a URL", Some(Box::new(e))))?;
+    }
+    if let Some(file) = &config.token_file {
+        kc.auth_info.token_file = Some(file.display().to_string());
+    }
+    if let Some(ca) = &config.ca_file {
+        kc.root_cert_file = Some(ca.clone());
+    }
+    kube::Client::try_from(kc).map_err(|e| kube_err("cannot build the client", Some(Box::new(e))))
+}
+
+/// The incident as the policy sees it.
+pub fn incident_view(incident: &Incident) -> IncidentView {
+    IncidentView {
+        id: incident.id.clone(),
+        incident_type: incident.incident_type,
+        severity: incident.severity,
+        namespace: incident.target.namespace.clone(),
+        target: Some(incident.target.name.clone()),
+    }
+}
+
+/// The Deployment an incident is about, when its target is one or a pod of one.
+pub fn deployment_of(incident: &Incident) -> Option<Target> {
+    let t = &incident.target;
+    let ns = t.namespace.as_deref()?;
+    let name = match t.kind {
+        Scope::Deployment => t.name.as_str(),
+        Scope::Pod | Scope::Container => incident::workload_of(t.kind, &t.name),
+        _ => return None,
+    };
+    (!name.is_empty()).then(|| Target::new(TargetKind::Deployment, Some(ns), name))
+}
+
+/// The typed actions to propose for an incident: the draft's recommendations that need no
+/// guessed parameter, then the incident type's standard remedy; informational ones are left
+/// to channels. Deterministic: the same incident and draft give the same proposals.
+pub fn proposals(incident: &Incident, draft: Option<&rca::Draft>) -> Vec<ProposedAction> {
+    let deployment = deployment_of(incident);
+    let node_target = |text: &str| {
+        text.strip_prefix("node/")
+            .filter(|n| !n.is_empty() && !n.contains('/'))
+            .map(|n| Target::new(TargetKind::Node, None, n))
+    };
+    let all_evidence: Vec<String> = draft
+        .map(|d| d.evidence.iter().map(|e| e.id.clone()).collect())
+        .unwrap_or_default();
+    let mut out: Vec<ProposedAction> = Vec::new();
+    let mut add = |action: Action, target: Target, evidence: Vec<String>, by: String| {
+        if out.iter().any(|p| p.action == action && p.target == target) {
+            return;
+        }
+        out.push(ProposedAction {
+            action,
+            target,
+            incident_id: incident.id.clone(),
+            evidence_ids: evidence,
+            proposed_by: by,
+        });
+    };
+    if let Some(draft) = draft {
+        for rec in &draft.recommended_actions {
+            let typed = match rec.action.as_str() {
+                "restart_deployment" => deployment.clone().map(|t| (Action::RestartDeployment, t)),
+                "cordon_node" => node_target(&rec.target).map(|t| (Action::CordonNode, t)),
+                "drain_node" => node_target(&rec.target).map(|t| (Action::DrainNode, t)),
+                _ => None,
+            };
+            let Some((action, target)) = typed else {
+                continue;
+            };
+            let evidence = draft
+                .root_causes
+                .iter()
+                .find(|h| h.id == rec.source)
+                .map_or_else(|| all_evidence.clone(), |h| h.evidence.clone());
+            add(action, target, evidence, format!("rca:{}", rec.source));
+        }
+    }
+    let by_type = format!("rule:{}", incident.incident_type);
+    match incident.incident_type {
+        IncidentType::CrashLoop | IncidentType::MemoryLeak | IncidentType::DeploymentDegraded => {
+            if let Some(target) = deployment {
+                add(Action::RestartDeployment, target, all_evidence, by_type);
+            }
+        }
+        IncidentType::NodeNotReady | IncidentType::NodeDiskPressure
+            if incident.target.kind == Scope::Node =>
+        {
+            let target = Target::new(TargetKind::Node, None, &incident.target.name);
+            add(Action::CordonNode, target, all_evidence, by_type);
+        }
+        _ => {}
+    }
+    out
+}
+
+fn random_id(prefix: &str) -> String {
+    format!("{prefix}-{:016x}", rand::random::<u64>())
+}
+
+/// The audit's `who` of an approver.
+fn who(approver: &ApproverIdentity) -> String {
+    format!("{} ({})", approver.name, approver.role)
+}
+
+fn effective(mut request: ApprovalRequest, now: i64) -> ApprovalRequest {
+    if request.status == ApprovalStatus::Pending && now >= request.expires_ms {
+        request.status = ApprovalStatus::Expired;
+    }
+    request
+}
+
+impl Remediation {
+    /// Loads the policy, approvers, audit log, pause state and saved book; builds the
+    /// Kubernetes client when one is configured.
+    pub fn open(config: &PolicyConfig, data_dir: &Path) -> Result<Option<Self>, RemediationError> {
+        let Some(path) = &config.file else {
+            return Ok(None);
+        };
+        let policy = policy::check_file(path).map_err(|source| RemediationError::Policy {
+            path: path.clone(),
+            source,
+        })?;
+        let approvers = match &config.approvers_file {
+            Some(file) => load_approvers(file, &policy)?,
+            None => Vec::new(),
+        };
+        let audit =
+            AuditLog::open_in(data_dir).map_err(|source| RemediationError::Audit { source })?;
+        let audit_path = audit.path().to_owned();
+        let audit = Arc::new(std::sync::Mutex::new(audit));
+        let key = ApprovalKey::load_or_create(data_dir)
+            .map_err(|source| RemediationError::Key { source })?;
+        let pause =
+            policy::load_pause(data_dir).map_err(|source| RemediationError::Pause { source })?;
+        let saved = load_saved(data_dir)?;
+        let client = config.kube.as_ref().map(kube_client).transpose()?;
+        let executor = client
+            .as_ref()
+            .map(|c| Executor::new(c.clone(), Arc::clone(&audit)));
+        let ttl = duration_ms(config.approval_ttl);
+        Ok(Some(Self {
+            policy,
+            data_dir: data_dir.to_owned(),
+            approvers,
+            audit,
+            audit_path,
+            executor,
+            client,
+            verify_within_ms: duration_ms(config.verify_within),
+            book: tokio::sync::Mutex::new(Book {
+                approvals: Approvals::with_state(key, ttl, saved.approvals),
+                actions: saved.actions,
+                history: saved.history,
+                proposed: saved.proposed,
+                outcomes: saved.outcomes,
+                pause,
+            }),
+        }))
+    }
+
+    /// Follows the pipeline's committed changes until it stops or the server is gone.
+    pub fn spawn(self: &Arc<Self>, state: &Arc<AppState>) {
+        let Some(mut changes) = state.pipeline.observe() else {
+            tracing::warn!("the pipeline is already observed; remediation does not follow it");
+            return;
+        };
+        let me = Arc::clone(self);
+        let state: Weak<AppState> = Arc::downgrade(state);
+        tokio::spawn(async move {
+            while let Some(observed) = changes.recv().await {
+                let Some(state) = state.upgrade() else {
+                    return;
+                };
+                if let Err(error) = me.handle(&state, observed).await {
+                    tracing::error!(error = %crate::error::chain(&error), "remediation step failed");
+                }
+            }
+        });
+    }
+
+    pub fn audit_path(&self) -> &Path {
+        &self.audit_path
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The approver a bearer token belongs to (constant-time comparison).
+    pub fn approver(&self, bearer: &str) -> Option<ApproverIdentity> {
+        self.approvers
+            .iter()
+            .find(|a| crate::auth::same(a.token.as_bytes(), bearer.as_bytes()))
+            .map(|a| ApproverIdentity {
+                name: a.name.clone(),
+                role: a.role.clone(),
+            })
+    }
+
+    fn audit(&self, record: AuditRecord) -> Result<u64, RemediationError> {
+        let mut log = self.audit.lock().unwrap_or_else(|p| p.into_inner());
+        log.append(record)
+            .map(|e| e.seq)
+            .map_err(|source| RemediationError::Audit { source })
+    }
+
+    fn save(&self, book: &Book) -> Result<(), RemediationError> {
+        let saved = SavedRef {
+            approvals: book.approvals.state(),
+            actions: &book.actions,
+            history: &book.history,
+            proposed: &book.proposed,
+            outcomes: &book.outcomes,
+        };
+        let path = self.data_dir.join(STATE_FILE);
+        let tmp = self.data_dir.join(format!("{STATE_FILE}.tmp"));
+        let io = |source| RemediationError::State {
+            path: path.clone(),
+            source,
+        };
+        let bytes = serde_json::to_vec(&saved).map_err(|e| io(std::io::Error::other(e)))?;
+        {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&tmp).map_err(io)?;
+            file.write_all(&bytes)
+                .and_then(|()| file.sync_all())
+                .map_err(io)?;
+        }
+        std::fs::rename(&tmp, &path).map_err(io)
+    }
+
+    /// One batch of committed changes: verification first, then proposals for incidents
+    /// opened or reopened, then escalation of actions whose incident did not recover in time.
+    pub async fn handle(
+        &self,
+        state: &AppState,
+        observed: Observed,
+    ) -> Result<(), RemediationError> {
+        for change in &observed.changes {
+            self.follow_up(change, observed.tick_ms).await?;
+            let incident = &change.incident;
+            if incident.merged_into.is_some() || !incident.status.is_active() {
+                continue;
+            }
+            {
+                let mut book = self.book.lock().await;
+                if book.proposed.get(&incident.id) == Some(&incident.reopen_count) {
+                    continue;
+                }
+                book.proposed
+                    .insert(incident.id.clone(), incident.reopen_count);
+            }
+            let draft = match crate::api::rca::draft(
+                state.pipeline.engine.ledger(),
+                Some(&state.logs),
+                &incident.id,
+            )
+            .await
+            {
+                Ok(draft) => Some(draft),
+                Err(error) => {
+                    tracing::warn!(incident = %incident.id, %error, "no draft; proposing by type");
+                    None
+                }
+            };
+            let event_ms = observed
+                .tick_ms
+                .or_else(|| state.pipeline.evaluated_through());
+            for proposed in proposals(incident, draft.as_ref()) {
+                self.decide_and_act(incident, proposed, event_ms).await?;
+            }
+        }
+        if let Some(tick) = observed.tick_ms {
+            self.escalate_overdue(state, tick).await?;
+        }
+        Ok(())
+    }
+
+    /// The live figures the blast radius needs, read from the cluster; `None` without a
+    /// cluster or when it cannot be read (the policy then asks a person).
+    async fn live(&self, proposed: &ProposedAction) -> Option<LiveObject> {
+        let client = self.client.as_ref()?;
+        let target = &proposed.target;
+        let read = async {
+            match &proposed.action {
+                Action::RestartDeployment
+                | Action::ScaleDeployment { .. }
+                | Action::RollbackDeployment { .. } => {
+                    let api: Api<Deployment> =
+                        Api::namespaced(client.clone(), target.namespace.as_deref()?);
+                    let d = api.get(&target.name).await.ok()?;
+                    Some(LiveObject {
+                        replicas: Some(
+                            d.spec
+                                .replicas
+                                .and_then(|r| u32::try_from(r).ok())
+                                .unwrap_or(1),
+                        ),
+                        ..LiveObject::default()
+                    })
+                }
+                Action::DeletePods { phase } => {
+                    let ns = target.effective_namespace()?;
+                    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+                    let lp =
+                        ListParams::default().fields(&format!("status.phase={}", phase.as_str()));
+                    let pods = api.list(&lp).await.ok()?;
+                    Some(LiveObject {
+                        pods: u32::try_from(pods.items.len()).ok(),
+                        ..LiveObject::default()
+                    })
+                }
+                Action::CordonNode | Action::DrainNode => {
+                    let nodes: Api<Node> = Api::all(client.clone());
+                    let list = nodes.list(&ListParams::default()).await.ok()?;
+                    let unschedulable = list
+                        .items
+                        .iter()
+                        .filter(|n| n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true))
+                        .count();
+                    let pods: Api<Pod> = Api::all(client.clone());
+                    let on_node = pods
+                        .list(
+                            &ListParams::default()
+                                .fields(&format!("spec.nodeName={}", target.name)),
+                        )
+                        .await
+                        .ok()?;
+                    Some(LiveObject {
+                        replicas: None,
+                        pods: u32::try_from(on_node.items.len()).ok(),
+                        nodes_total: u32::try_from(list.items.len()).ok(),
+                        nodes_unschedulable: u32::try_from(unschedulable).ok(),
+                    })
+                }
+                _ => Some(LiveObject::default()),
+            }
+        };
+        let live = read.await;
+        if live.is_none() {
+            tracing::warn!(target = %target, "live object not readable; blast radius unknown");
+        }
+        live
+    }
+
+    async fn decide_and_act(
+        &self,
+        incident: &Incident,
+        proposed: ProposedAction,
+        event_ms: Option<i64>,
+    ) -> Result<(), RemediationError> {
+        let live = self.live(&proposed).await;
+        let view = incident_view(incident);
+        let mut book = self.book.lock().await;
+        let now = now_ms();
+        let decision = policy::decide(
+            &view,
+            &proposed,
+            &self.policy,
+            &book.history(),
+            live.as_ref(),
+            now,
+        );
+        self.audit(AuditRecord {
+            at_ms: now,
+            who: "robot".into(),
+            kind: AuditKind::Decision,
+            incident_id: Some(incident.id.clone()),
+            action: Some(proposed.clone()),
+            why: decision.clause.clone(),
+            detail: format!("{}: {}", decision.verdict, decision.reason),
+            evidence_ids: proposed.evidence_ids.clone(),
+            before: live.map(|l| json!(l)),
+            after: None,
+        })?;
+        let mut entry = ActionEntry {
+            id: random_id("act"),
+            incident_id: incident.id.clone(),
+            incident_type: incident.incident_type,
+            proposed: proposed.clone(),
+            decision: decision.clone(),
+            status: ActionStatus::Denied,
+            approval_id: None,
+            answered_by: None,
+            proposed_at_ms: now,
+            updated_at_ms: now,
+            execution: None,
+            error: None,
+            verification: None,
+        };
+        match decision.verdict {
+            Verdict::Auto => {
+                book.history.push(ActionRecord::of(&proposed, now));
+                match Authorization::automatic(proposed, decision) {
+                    Ok(auth) => self.run(&mut entry, &auth, incident, now, event_ms).await?,
+                    Err(error) => entry.error = Some(error.to_string()),
+                }
+            }
+            Verdict::NeedsApproval => {
+                match book.approvals.request(
+                    view,
+                    proposed.clone(),
+                    decision.clone(),
+                    &self.policy,
+                    now,
+                ) {
+                    Ok((request, tokens)) => {
+                        entry.status = ActionStatus::PendingApproval;
+                        entry.approval_id = Some(request.id.clone());
+                        let roles: Vec<&str> = tokens.iter().map(|t| t.role.as_str()).collect();
+                        self.audit(AuditRecord {
+                            at_ms: now,
+                            who: "robot".into(),
+                            kind: AuditKind::ApprovalRequested,
+                            incident_id: Some(incident.id.clone()),
+                            action: Some(proposed.clone()),
+                            why: decision.clause.clone(),
+                            detail: format!(
+                                "approval {} asked of {}; expires at {}",
+                                request.id,
+                                roles.join(", "),
+                                request.expires_ms
+                            ),
+                            evidence_ids: proposed.evidence_ids.clone(),
+                            before: None,
+                            after: None,
+                        })?;
+                    }
+                    Err(error) => {
+                        entry.error = Some(error.to_string());
+                    }
+                }
+            }
+            Verdict::Denied => {}
+        }
+        book.actions.push(entry);
+        self.save(&book)
+    }
+
+    /// Runs an authorized action (or records it as a dry run without a cluster) and starts
+    /// watching its incident.
+    async fn run(
+        &self,
+        entry: &mut ActionEntry,
+        auth: &Authorization,
+        incident: &Incident,
+        now: i64,
+        event_ms: Option<i64>,
+    ) -> Result<(), RemediationError> {
+        entry.updated_at_ms = now;
+        let Some(executor) = &self.executor else {
+            entry.status = ActionStatus::DryRun;
+            entry.execution = Some(ExecutionView {
+                sent: false,
+                dry_run: true,
+                before: None,
+                after: None,
+                audit_seq: None,
+                at_ms: now,
+                event_ms,
+            });
+            return Ok(());
+        };
+        match executor.execute(auth.proposed(), Some(auth), now).await {
+            Ok(done) => {
+                entry.status = if done.dry_run {
+                    ActionStatus::DryRun
+                } else {
+                    ActionStatus::Executed
+                };
+                if !done.dry_run
+                    && let Some(start) = event_ms
+                {
+                    entry.verification = Some(Verification {
+                        outcome: Outcome::Watching,
+                        status_before: incident.status,
+                        candidates_before: incident.candidate_count,
+                        status_after: None,
+                        candidates_after: None,
+                        deadline_event_ms: start.saturating_add(self.verify_within_ms),
+                        decided_event_ms: None,
+                    });
+                }
+                entry.execution = Some(ExecutionView {
+                    sent: true,
+                    dry_run: done.dry_run,
+                    before: Some(done.before),
+                    after: Some(done.after),
+                    audit_seq: Some(done.audit_seq),
+                    at_ms: now,
+                    event_ms,
+                });
+            }
+            Err(policy::ExecError::Audit { source }) => {
+                return Err(RemediationError::Audit { source });
+            }
+            Err(error) => {
+                entry.status = ActionStatus::Failed;
+                entry.error = Some(crate::error::chain(&error));
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks watched actions of a recovered incident as having worked.
+    async fn follow_up(
+        &self,
+        change: &Change,
+        tick_ms: Option<i64>,
+    ) -> Result<(), RemediationError> {
+        let incident = &change.incident;
+        if incident.status != IncidentStatus::Resolved {
+            return Ok(());
+        }
+        let mut book = self.book.lock().await;
+        let mut records = Vec::new();
+        for entry in book
+            .actions
+            .iter_mut()
+            .filter(|a| a.incident_id == incident.id)
+        {
+            let Some(v) = entry.verification.as_mut() else {
+                continue;
+            };
+            if v.outcome != Outcome::Watching {
+                continue;
+            }
+            v.outcome = Outcome::Recovered;
+            v.status_after = Some(incident.status);
+            v.candidates_after = Some(incident.candidate_count);
+            v.decided_event_ms = tick_ms.or(incident.resolved_at_ms);
+            records.push((entry.proposed.clone(), v.clone(), entry.incident_type));
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        for (proposed, v, incident_type) in records {
+            book.outcomes
+                .entry(format!("{incident_type}/{}", proposed.action.name()))
+                .or_default()
+                .recovered += 1;
+            self.audit(AuditRecord {
+                at_ms: now_ms(),
+                who: "robot".into(),
+                kind: AuditKind::Verified,
+                incident_id: Some(incident.id.clone()),
+                action: Some(proposed.clone()),
+                why: "verification.recovered".into(),
+                detail: format!("incident resolved after {}", proposed.action),
+                evidence_ids: proposed.evidence_ids.clone(),
+                before: Some(json!({"status": v.status_before, "candidates": v.candidates_before})),
+                after: Some(json!({"status": v.status_after, "candidates": v.candidates_after})),
+            })?;
+        }
+        self.save(&book)
+    }
+
+    /// Escalates incidents still active past their verification deadline.
+    async fn escalate_overdue(&self, state: &AppState, tick: i64) -> Result<(), RemediationError> {
+        let overdue: Vec<(String, String)> = {
+            let book = self.book.lock().await;
+            book.actions
+                .iter()
+                .filter_map(|a| {
+                    let v = a.verification.as_ref()?;
+                    (v.outcome == Outcome::Watching && tick >= v.deadline_event_ms)
+                        .then(|| (a.id.clone(), a.incident_id.clone()))
+                })
+                .collect()
+        };
+        for (action_id, incident_id) in overdue {
+            let current = match state.pipeline.engine.ledger().incident(&incident_id).await {
+                Ok(Some(current)) => current,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read incident for verification");
+                    continue;
+                }
+            };
+            if !current.status.is_active() {
+                // Recovering or resolved: the resolution decides.
+                continue;
+            }
+            if current.status != IncidentStatus::Escalated
+                && let Err(error) = state
+                    .pipeline
+                    .engine
+                    .set_status(&incident_id, IncidentStatus::Escalated, tick)
+                    .await
+            {
+                tracing::warn!(%error, incident = %incident_id, "cannot escalate");
+            }
+            tracing::warn!(incident = %incident_id, "action did not help: incident escalated");
+            let mut book = self.book.lock().await;
+            let Some(entry) = book.actions.iter_mut().find(|a| a.id == action_id) else {
+                continue;
+            };
+            let Some(v) = entry.verification.as_mut() else {
+                continue;
+            };
+            v.outcome = Outcome::Escalated;
+            v.status_after = Some(IncidentStatus::Escalated);
+            v.candidates_after = Some(current.candidate_count);
+            v.decided_event_ms = Some(tick);
+            let v = v.clone();
+            let proposed = entry.proposed.clone();
+            let key = format!("{}/{}", entry.incident_type, proposed.action.name());
+            book.outcomes.entry(key).or_default().escalated += 1;
+            self.audit(AuditRecord {
+                at_ms: now_ms(),
+                who: "robot".into(),
+                kind: AuditKind::Verified,
+                incident_id: Some(incident_id.clone()),
+                action: Some(proposed.clone()),
+                why: "verification.not_recovered".into(),
+                detail: format!(
+                    "signals not healthy {}s after {}: escalated",
+                    self.verify_within_ms / 1000,
+                    proposed.action
+                ),
+                evidence_ids: proposed.evidence_ids.clone(),
+                before: Some(json!({"status": v.status_before, "candidates": v.candidates_before})),
+                after: Some(json!({"status": v.status_after, "candidates": v.candidates_after})),
+            })?;
+            self.save(&book)?;
+        }
+        Ok(())
+    }
+
+    /// Every action, newest last; unanswered approvals past expiry show as expired.
+    pub async fn actions(&self) -> Vec<ActionEntry> {
+        let book = self.book.lock().await;
+        let now = now_ms();
+        book.actions
+            .iter()
+            .map(|a| {
+                let mut a = a.clone();
+                if a.status == ActionStatus::PendingApproval
+                    && let Some(id) = &a.approval_id
+                    && book.approvals.get(id).is_some_and(|r| {
+                        effective(r.clone(), now).status == ApprovalStatus::Expired
+                    })
+                {
+                    a.status = ActionStatus::Expired;
+                }
+                a
+            })
+            .collect()
+    }
+
+    /// Outcomes per `incident_type/action`.
+    pub async fn outcomes(&self) -> BTreeMap<String, OutcomeCount> {
+        self.book.lock().await.outcomes.clone()
+    }
+
+    /// Approval requests, optionally of one status.
+    pub async fn approvals(&self, status: Option<ApprovalStatus>) -> Vec<ApprovalRequest> {
+        let book = self.book.lock().await;
+        let now = now_ms();
+        book.approvals
+            .list(status, now)
+            .into_iter()
+            .map(|r| effective(r.clone(), now))
+            .collect()
+    }
+
+    /// A fresh token for a pending request, for the approver's role.
+    pub async fn issue_token(
+        &self,
+        id: &str,
+        approver: &ApproverIdentity,
+    ) -> Result<IssuedToken, ApprovalError> {
+        let book = self.book.lock().await;
+        book.approvals
+            .issue_token(id, &approver.role, &self.policy, now_ms())
+    }
+
+    fn audit_refusal(
+        &self,
+        id: &str,
+        approver: &ApproverIdentity,
+        request: Option<&ApprovalRequest>,
+        error: &ApprovalError,
+        now: i64,
+    ) -> Result<(), RemediationError> {
+        let why = match error {
+            ApprovalError::NotFound { .. } => "approval.not_found",
+            ApprovalError::Expired { .. } => "approval.expired",
+            ApprovalError::Reused { .. } => "approval.reused",
+            ApprovalError::Tampered { .. } => "approval.tampered",
+            ApprovalError::WrongPermission { .. } => "approval.permission",
+            ApprovalError::AlreadyDecided { .. } => "approval.already_decided",
+            ApprovalError::Refused { .. } => "approval.policy",
+            _ => "approval.invalid",
+        };
+        self.audit(AuditRecord {
+            at_ms: now,
+            who: who(approver),
+            kind: AuditKind::Refused,
+            incident_id: request.map(|r| r.incident.id.clone()),
+            action: request.map(|r| r.proposed.clone()),
+            why: why.into(),
+            detail: format!("approval {id}: {error}"),
+            evidence_ids: Vec::new(),
+            before: None,
+            after: None,
+        })
+        .map(|_| ())
+    }
+
+    /// Approves (or, with `modified`, approves changed parameters of) a request: checks the
+    /// token and the approver, decides again with live figures, then runs the action.
+    pub async fn approve(
+        &self,
+        state: &AppState,
+        id: &str,
+        token: &str,
+        approver: &ApproverIdentity,
+        modified: Option<Action>,
+    ) -> Result<ActionEntry, AnswerError> {
+        let storage = |source| AnswerError::Storage { source };
+        let request = self.book.lock().await.approvals.get(id).cloned();
+        let mut probe = request.as_ref().map(|r| r.proposed.clone());
+        if let (Some(p), Some(a)) = (probe.as_mut(), &modified) {
+            p.action = a.clone();
+        }
+        let live = match &probe {
+            Some(p) => self.live(p).await,
+            None => None,
+        };
+        let mut book = self.book.lock().await;
+        let now = now_ms();
+        let history = book.history();
+        let result = match &modified {
+            None => book.approvals.approve(
+                id,
+                token,
+                approver,
+                &self.policy,
+                &history,
+                live.as_ref(),
+                now,
+            ),
+            Some(action) => book.approvals.modify(
+                id,
+                token,
+                approver,
+                action.clone(),
+                &self.policy,
+                &history,
+                live.as_ref(),
+                now,
+            ),
+        };
+        let auth = match result {
+            Ok(auth) => auth,
+            Err(error) => {
+                self.audit_refusal(id, approver, request.as_ref(), &error, now)
+                    .map_err(storage)?;
+                self.save(&book).map_err(storage)?;
+                let retry_after_ms = match (&error, &request, &probe) {
+                    (ApprovalError::Refused { .. }, Some(r), Some(p)) => {
+                        policy::decide(&r.incident, p, &self.policy, &history, live.as_ref(), now)
+                            .retry_after_ms
+                    }
+                    _ => None,
+                };
+                return Err(AnswerError::Refused {
+                    source: error,
+                    retry_after_ms,
+                });
+            }
+        };
+        let proposed = auth.proposed().clone();
+        let decision = auth.decision().clone();
+        self.audit(AuditRecord {
+            at_ms: now,
+            who: who(approver),
+            kind: if modified.is_some() {
+                AuditKind::Modified
+            } else {
+                AuditKind::Approved
+            },
+            incident_id: Some(proposed.incident_id.clone()),
+            action: Some(proposed.clone()),
+            why: decision.clause.clone(),
+            detail: format!("approval {id}: {}: {}", decision.verdict, decision.reason),
+            evidence_ids: proposed.evidence_ids.clone(),
+            before: live.map(|l| json!(l)),
+            after: None,
+        })
+        .map_err(storage)?;
+        book.history.push(ActionRecord::of(&proposed, now));
+        let incident = state
+            .pipeline
+            .engine
+            .ledger()
+            .incident(&proposed.incident_id)
+            .await
+            .ok()
+            .flatten();
+        let event_ms = state.pipeline.evaluated_through();
+        let mut entry = match book.entry_of_approval(id) {
+            Some(entry) => entry.clone(),
+            None => ActionEntry {
+                id: random_id("act"),
+                incident_id: proposed.incident_id.clone(),
+                incident_type: request
+                    .as_ref()
+                    .map_or(IncidentType::MetricAnomaly, |r| r.incident.incident_type),
+                proposed: proposed.clone(),
+                decision: decision.clone(),
+                status: ActionStatus::PendingApproval,
+                approval_id: Some(id.to_owned()),
+                answered_by: None,
+                proposed_at_ms: now,
+                updated_at_ms: now,
+                execution: None,
+                error: None,
+                verification: None,
+            },
+        };
+        entry.proposed = proposed;
+        entry.decision = decision;
+        entry.answered_by = Some(approver.clone());
+        match &incident {
+            Some(incident) => self
+                .run(&mut entry, &auth, incident, now, event_ms)
+                .await
+                .map_err(storage)?,
+            None => {
+                entry.status = ActionStatus::Failed;
+                entry.error = Some(format!("incident {} is gone", entry.incident_id));
+            }
+        }
+        match book.entry_of_approval(id) {
+            Some(slot) => *slot = entry.clone(),
+            None => book.actions.push(entry.clone()),
+        }
+        self.save(&book).map_err(storage)?;
+        Ok(entry)
+    }
+
+    /// Rejects a request with a reason.
+    pub async fn reject(
+        &self,
+        id: &str,
+        token: &str,
+        approver: &ApproverIdentity,
+        reason: &str,
+    ) -> Result<ActionEntry, AnswerError> {
+        let storage = |source| AnswerError::Storage { source };
+        let mut book = self.book.lock().await;
+        let now = now_ms();
+        let request = book.approvals.get(id).cloned();
+        if let Err(error) = book
+            .approvals
+            .reject(id, token, approver, reason, &self.policy, now)
+        {
+            self.audit_refusal(id, approver, request.as_ref(), &error, now)
+                .map_err(storage)?;
+            return Err(AnswerError::Refused {
+                source: error,
+                retry_after_ms: None,
+            });
+        }
+        self.audit(AuditRecord {
+            at_ms: now,
+            who: who(approver),
+            kind: AuditKind::Rejected,
+            incident_id: request.as_ref().map(|r| r.incident.id.clone()),
+            action: request.as_ref().map(|r| r.proposed.clone()),
+            why: "approval.rejected".into(),
+            detail: format!("approval {id}: {reason}"),
+            evidence_ids: Vec::new(),
+            before: None,
+            after: None,
+        })
+        .map_err(storage)?;
+        let entry = book.entry_of_approval(id).map(|entry| {
+            entry.status = ActionStatus::Rejected;
+            entry.answered_by = Some(approver.clone());
+            entry.updated_at_ms = now;
+            entry.error = Some(reason.to_owned());
+            entry.clone()
+        });
+        self.save(&book).map_err(storage)?;
+        entry.ok_or_else(|| AnswerError::Refused {
+            source: ApprovalError::NotFound { id: id.to_owned() },
+            retry_after_ms: None,
+        })
+    }
+
+    pub async fn pause_state(&self) -> PauseState {
+        self.book.lock().await.pause.clone()
+    }
+
+    /// Pauses or resumes every automatic action; persisted and audited.
+    pub async fn set_paused(
+        &self,
+        paused: bool,
+        by: &str,
+        reason: Option<String>,
+    ) -> Result<PauseState, RemediationError> {
+        let mut book = self.book.lock().await;
+        let now = now_ms();
+        let next = PauseState {
+            paused,
+            changed_by: Some(by.to_owned()),
+            changed_at_ms: Some(now),
+            reason: reason.clone(),
+        };
+        policy::save_pause(&self.data_dir, &next)
+            .map_err(|source| RemediationError::Pause { source })?;
+        self.audit(AuditRecord {
+            at_ms: now,
+            who: by.to_owned(),
+            kind: if paused {
+                AuditKind::Paused
+            } else {
+                AuditKind::Resumed
+            },
+            incident_id: None,
+            action: None,
+            why: if paused {
+                "robot.pause"
+            } else {
+                "robot.resume"
+            }
+            .into(),
+            detail: reason.unwrap_or_default(),
+            evidence_ids: Vec::new(),
+            before: Some(json!({"paused": book.pause.paused})),
+            after: Some(json!({"paused": paused})),
+        })?;
+        book.pause = next.clone();
+        Ok(next)
+    }
+}
+
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    approvals: &'a ApprovalState,
+    actions: &'a [ActionEntry],
+    history: &'a [ActionRecord],
+    proposed: &'a BTreeMap<String, u32>,
+    outcomes: &'a BTreeMap<String, OutcomeCount>,
+}
+
+fn load_saved(data_dir: &Path) -> Result<Saved, RemediationError> {
+    let path = data_dir.join(STATE_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|source| RemediationError::StateMalformed { path, source }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Saved::default()),
+        Err(source) => Err(RemediationError::State { path, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::{Domain, Severity};
+
+    fn incident(kind: Scope, name: &str, incident_type: IncidentType) -> Incident {
+        Incident {
+            id: "inc-1".into(),
+            signature: "sig".into(),
+            incident_type,
+            domain: Domain::ApplicationServices,
+            severity: Severity::Critical,
+            status: IncidentStatus::Observed,
+            target: incident::Target {
+                kind,
+                namespace: (kind != Scope::Node).then(|| "shop".to_owned()),
+                name: name.into(),
+            },
+            opened_at_ms: 0,
+            updated_at_ms: 0,
+            resolved_at_ms: None,
+            summary: String::new(),
+            candidate_count: 1,
+            reopen_count: 0,
+            flapping: false,
+            merged_into: None,
+        }
+    }
+
+    #[test]
+    fn a_crash_looping_pod_gets_a_restart_of_its_deployment() {
+        let inc = incident(Scope::Pod, "cart-7d4b9c6f5-x2x9q", IncidentType::CrashLoop);
+        let p = proposals(&inc, None);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].action, Action::RestartDeployment);
+        assert_eq!(p[0].target.path(), "deployment/shop/cart");
+        assert_eq!(p[0].proposed_by, "rule:crash_loop");
+        assert!(p[0].target_fits());
+    }
+
+    #[test]
+    fn node_incidents_get_a_cordon_and_others_nothing() {
+        let inc = incident(Scope::Node, "node-b", IncidentType::NodeNotReady);
+        let p = proposals(&inc, None);
+        assert_eq!(p[0].action, Action::CordonNode);
+        assert_eq!(p[0].target.path(), "node/node-b");
+        let inc = incident(Scope::Service, "db", IncidentType::DependencyUnavailable);
+        assert!(proposals(&inc, None).is_empty());
+    }
+}

@@ -1,0 +1,683 @@
+//! Remediation end to end: a crash loop pushed over remote_write becomes an incident, a proposed
+//! RestartDeployment asks in prod and runs on its own in demo, an approval with a token sends
+//! exactly the rollout-restart PATCH to a loopback Kubernetes API, the incident resolves once
+//! the replayed signals recover, and the audit chain verifies until a line is tampered with.
+//! Cooldown, rate limit, blast radius and pause each refuse a second action with the reason.
+
+use crate::common::*;
+use crate::fake_k8s::{self, Fake};
+use datasets::scenarios::{Fault, generate};
+use serde_json::{Value, json};
+use server::config::{Config, KubeConfig};
+use server::replay::Sender;
+use server::serve::RunningServer;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+const ALICE: &str = "alice-approver-token-0123456789";
+const BOB: &str = "bob-lead-token-0123456789abcdef";
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policy/examples")
+}
+
+/// An example policy, without its time-of-day windows (so the test does not depend on the
+/// hour it runs at) and with `edit` applied to the text.
+fn policy_file(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(examples().join(name)).unwrap();
+    let kept: String = text
+        .split("\n[[")
+        .enumerate()
+        .filter(|(i, part)| *i == 0 || !part.starts_with("windows]]"))
+        .map(|(i, part)| {
+            if i == 0 {
+                part.to_owned()
+            } else {
+                format!("\n[[{part}")
+            }
+        })
+        .collect();
+    let path = dir.join(format!("policy-{name}"));
+    std::fs::write(&path, edit(kept)).unwrap();
+    path
+}
+
+/// Alice is on call; Bob is a platform lead, a role only the prod policy names.
+fn approvers_file(dir: &Path, with_lead: bool) -> PathBuf {
+    let path = dir.join("approvers.toml");
+    let mut text =
+        format!("[[approver]]\nname = \"alice\"\nrole = \"sre-oncall\"\ntoken = \"{ALICE}\"\n");
+    if with_lead {
+        text.push_str(&format!(
+            "\n[[approver]]\nname = \"bob\"\nrole = \"platform-lead\"\ntoken = \"{BOB}\"\n"
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    path
+}
+
+struct Rig {
+    server: RunningServer,
+    fake: Arc<Fake>,
+    client: reqwest::Client,
+    dir: tempfile::TempDir,
+}
+
+impl Rig {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.url())
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        get_data(&self.client, &self.url(path)).await
+    }
+
+    async fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> (u16, Value) {
+        let mut request = self.client.post(self.url(path)).json(&body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn token(&self, approval: &str, bearer: &str) -> String {
+        let (status, body) = self
+            .post(
+                &format!("/api/v1/approvals/{approval}/token"),
+                Some(bearer),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn approve(&self, approval: &str) -> (u16, Value) {
+        let token = self.token(approval, ALICE).await;
+        self.post(
+            &format!("/api/v1/approvals/{approval}/approve"),
+            Some(ALICE),
+            json!({"token": token}),
+        )
+        .await
+    }
+
+    /// Waits for `n` actions to be recorded and returns them all.
+    async fn actions(&self, n: usize) -> Vec<Value> {
+        let url = self.url("/api/v1/actions");
+        let client = &self.client;
+        wait_for("actions", Duration::from_secs(60), || async {
+            let list = get_data(client, &url).await.as_array()?.clone();
+            (list.len() >= n).then_some(list)
+        })
+        .await
+    }
+
+    /// Posts one firing crash-loop alert about Deployment `shop/<deployment>`.
+    async fn alert(&self, deployment: &str, starts_at: &str) {
+        let body = json!({
+            "version": "4", "status": "firing", "receiver": "srebot", "groupKey": deployment,
+            "alerts": [{
+                "status": "firing",
+                "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop",
+                           "deployment": deployment, "severity": "critical"},
+                "annotations": {"summary": format!("{deployment} is crash looping")},
+                "startsAt": starts_at, "fingerprint": format!("fp-{deployment}-{starts_at}")
+            }]
+        });
+        let response = self
+            .client
+            .post(self.url("/api/v1/alerts/alertmanager"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+}
+
+async fn rig(policy: &str, edit: impl Fn(String) -> String) -> Rig {
+    rig_with(policy, edit, |_| {}).await
+}
+
+async fn rig_with(
+    policy: &str,
+    edit: impl Fn(String) -> String,
+    tweak: impl FnOnce(&mut Config),
+) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, kube_url) = fake_k8s::start().await;
+    for name in ["payments-api", "checkout", "catalogue"] {
+        fake.deployment(name, 3);
+    }
+    let mut config: Config = test_config(dir.path());
+    config.policy.file = Some(policy_file(dir.path(), policy, edit));
+    config.policy.approvers_file = Some(approvers_file(dir.path(), policy == "prod.toml"));
+    config.policy.kube = Some(KubeConfig {
+        url: Some(kube_url),
+        ..KubeConfig::default()
+    });
+    tweak(&mut config);
+    let server = start(config).await;
+    Rig {
+        server,
+        fake,
+        client: client(),
+        dir,
+    }
+}
+
+fn srebot() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_srebot"))
+}
+
+fn audit_verify(dir: &Path) -> std::process::Output {
+    srebot()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+const PAYMENTS: &str = "/apis/apps/v1/namespaces/shop/deployments/payments-api";
+
+fn assert_one_restart_patch(fake: &Fake, path: &str) {
+    let writes = fake.writes();
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    let w = &writes[0];
+    assert_eq!((w.method.as_str(), w.path.as_str()), ("PATCH", path));
+    assert_eq!(w.content_type, "application/strategic-merge-patch+json");
+    assert!(!w.query.contains_key("dryRun"));
+    let body = w.body.as_ref().unwrap();
+    let annotations = &body["spec"]["template"]["metadata"]["annotations"];
+    let stamp = annotations["kubectl.kubernetes.io/restartedAt"]
+        .as_str()
+        .unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
+        "{stamp}"
+    );
+    // Exactly the annotation, nothing else in the patch.
+    assert_eq!(
+        body,
+        &json!({"spec": {"template": {"metadata": {"annotations": {
+            "kubectl.kubernetes.io/restartedAt": stamp}}}}})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_loop_asks_in_prod_runs_after_approval_and_resolves() {
+    let rig = rig("prod.toml", |t| t).await;
+    let scenario = generate(Fault::CrashLoop, 7);
+    let sender = Sender::new(&rig.server.url(), None).unwrap();
+    sender.push(&scenario, 0).await.unwrap();
+
+    let actions = rig.actions(1).await;
+    let restart = actions
+        .iter()
+        .find(|a| a["proposed"]["action"]["type"] == "restart_deployment")
+        .unwrap_or_else(|| panic!("no restart proposed: {actions:#?}"));
+    assert_eq!(
+        restart["proposed"]["target"],
+        json!({"kind": "deployment", "namespace": "shop", "name": "payments-api"})
+    );
+    assert_eq!(restart["decision"]["verdict"], "needs_approval");
+    assert_eq!(restart["decision"]["clause"], "actions.restart_deployment");
+    assert_eq!(restart["status"], "pending_approval");
+    assert!(
+        !restart["proposed"]["evidence_ids"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(rig.fake.writes().is_empty(), "nothing runs before approval");
+
+    let pending = rig.get("/api/v1/approvals?status=pending").await;
+    let approval = restart["approval_id"].as_str().unwrap();
+    assert!(
+        pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == approval),
+        "{pending}"
+    );
+
+    // Reading needs no approver; answering does.
+    let (status, body) = rig
+        .post(
+            &format!("/api/v1/approvals/{approval}/approve"),
+            None,
+            json!({"token": "x.y"}),
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["refusal"]["code"], "approver_required");
+
+    let token = rig.token(approval, ALICE).await;
+    // A tampered token (one signature character changed) is refused.
+    let (payload, sig) = token.split_once('.').unwrap();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    let tampered = format!("{payload}.{flipped}{}", &sig[1..]);
+    let (status, body) = rig
+        .post(
+            &format!("/api/v1/approvals/{approval}/approve"),
+            Some(ALICE),
+            json!({"token": tampered}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["refusal"]["code"], "tampered");
+    // A token of another role is refused for this approver.
+    let bob_token = rig.token(approval, BOB).await;
+    let (status, body) = rig
+        .post(
+            &format!("/api/v1/approvals/{approval}/approve"),
+            Some(ALICE),
+            json!({"token": bob_token}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["refusal"]["code"], "permission");
+    assert!(rig.fake.writes().is_empty());
+
+    let (status, body) = rig
+        .post(
+            &format!("/api/v1/approvals/{approval}/approve"),
+            Some(ALICE),
+            json!({"token": token}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "executed");
+    assert_eq!(body["data"]["answered_by"]["name"], "alice");
+    assert_one_restart_patch(&rig.fake, PAYMENTS);
+
+    // The same token again: refused as reused, and nothing more reaches the cluster.
+    let (status, body) = rig
+        .post(
+            &format!("/api/v1/approvals/{approval}/approve"),
+            Some(ALICE),
+            json!({"token": token}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["refusal"]["code"], "reused");
+    assert_eq!(rig.fake.writes().len(), 1);
+
+    // The replayed signals recover: two more hours of healthy data resolve the incident and
+    // the action is recorded as having worked.
+    let healthy = generate(Fault::HealthyGcSawtooth, 7);
+    let shift = scenario.meta.end_ms - healthy.meta.start_ms + 15_000;
+    sender.push(&healthy, shift).await.unwrap();
+    let incident = restart["incident_id"].as_str().unwrap().to_owned();
+    let detail = rig.get(&format!("/api/v1/incidents/{incident}")).await;
+    assert_eq!(detail["status"], "resolved", "{detail}");
+    let verified = wait_for("verification", Duration::from_secs(30), || async {
+        let list = rig.get("/api/v1/actions").await;
+        let entry = list
+            .as_array()?
+            .iter()
+            .find(|a| a["approval_id"] == approval)?
+            .clone();
+        (entry["verification"]["outcome"] == "recovered").then_some(entry)
+    })
+    .await;
+    assert_eq!(verified["verification"]["status_after"], "resolved");
+    let robot = rig.get("/api/v1/robot").await;
+    assert_eq!(
+        robot["outcomes"]["crash_loop/restart_deployment"]["recovered"],
+        1
+    );
+
+    // The audit log holds the decision, the request, the approval, the refusals, the
+    // execution and the verification, and its chain verifies.
+    let audit = rig.get(&format!("/api/v1/audit?incident={incident}")).await;
+    assert_eq!(audit["chain"]["ok"], true, "{audit}");
+    let kinds: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "decision",
+        "approval_requested",
+        "refused",
+        "approved",
+        "executed",
+        "verified",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    let out = audit_verify(rig.dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // What-if: the same ledger under the demo policy would have restarted on its own.
+    let demo = policy_file(rig.dir.path(), "demo.toml", |t| t);
+    let out = srebot()
+        .args(["policy", "simulate", "--json", "--policy"])
+        .arg(&demo)
+        .arg("--data-dir")
+        .arg(rig.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["incident_id"] == incident.as_str() && r["action"] == "restart_deployment")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(row["verdict"], "auto", "{report}");
+    let out = srebot()
+        .args(["policy", "simulate", "--policy"])
+        .arg(examples().join("prod.toml"))
+        .arg("--data-dir")
+        .arg(rig.dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("{incident}: auto 0, would ask 1")),
+        "{text}"
+    );
+
+    // Tamper with one line: verification fails and names it.
+    let path = rig.dir.path().join("audit.jsonl");
+    let log = std::fs::read_to_string(&path).unwrap();
+    let edited = log.replacen("\"who\":\"alice (sre-oncall)\"", "\"who\":\"mallory\"", 1);
+    assert_ne!(log, edited);
+    std::fs::write(&path, edited).unwrap();
+    let out = audit_verify(rig.dir.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("edited"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_loop_restarts_on_its_own_in_demo_and_escalates_when_it_goes_on() {
+    let rig = rig("demo.toml", |t| t).await;
+    let scenario = generate(Fault::CrashLoop, 7);
+    let sender = Sender::new(&rig.server.url(), None).unwrap();
+    sender.push(&scenario, 0).await.unwrap();
+    let actions = rig.actions(1).await;
+    let restart = actions
+        .iter()
+        .find(|a| a["proposed"]["action"]["type"] == "restart_deployment")
+        .unwrap_or_else(|| panic!("{actions:#?}"));
+    assert_eq!(restart["decision"]["verdict"], "auto", "{restart}");
+    assert_eq!(restart["status"], "executed", "{restart}");
+    assert_eq!(restart["execution"]["before"]["replicas"], 3);
+    assert_one_restart_patch(&rig.fake, PAYMENTS);
+    let annotations = &rig.fake.object(PAYMENTS)["spec"]["template"]["metadata"]["annotations"];
+    assert!(annotations["kubectl.kubernetes.io/restartedAt"].is_string());
+    let pending = rig.get("/api/v1/approvals?status=pending").await;
+    assert!(
+        pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["proposed"]["action"]["type"] != "restart_deployment"),
+        "{pending}"
+    );
+    // The crash loop goes on for the rest of the recording, well past the verification
+    // period after the restart: the incident is escalated and the outcome counted.
+    let id = restart["id"].as_str().unwrap();
+    let escalated = wait_for("escalation", Duration::from_secs(30), || async {
+        let list = rig.get("/api/v1/actions").await;
+        let entry = list.as_array()?.iter().find(|a| a["id"] == id)?.clone();
+        (entry["verification"]["outcome"] == "escalated").then_some(entry)
+    })
+    .await;
+    assert_eq!(escalated["verification"]["status_after"], "escalated");
+    let incident = restart["incident_id"].as_str().unwrap();
+    let detail = rig.get(&format!("/api/v1/incidents/{incident}")).await;
+    assert_eq!(detail["status"], "escalated", "{detail}");
+    let robot = rig.get("/api/v1/robot").await;
+    assert_eq!(
+        robot["outcomes"]["crash_loop/restart_deployment"]["escalated"],
+        1
+    );
+    let audit = rig.get("/api/v1/audit").await;
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["why"] == "verification.not_recovered"),
+        "{audit}"
+    );
+    let out = audit_verify(rig.dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The pending approval of the restart of `deployment`.
+async fn pending_restart(rig: &Rig, deployment: &str) -> String {
+    wait_for("a pending restart", Duration::from_secs(30), || async {
+        let list = rig.get("/api/v1/approvals?status=pending").await;
+        list.as_array()?
+            .iter()
+            .find(|r| r["proposed"]["target"]["name"] == deployment)
+            .and_then(|r| r["id"].as_str().map(str::to_owned))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_restart_of_the_same_target_waits_for_the_cooldown() {
+    let rig = rig("prod.toml", |t| t).await;
+    rig.alert("checkout", "2026-01-05T10:00:00Z").await;
+    let first = pending_restart(&rig, "checkout").await;
+    // The same deployment fails again two hours later: a second incident, a second request.
+    rig.alert("checkout", "2026-01-05T12:00:00Z").await;
+    let second = wait_for("a second request", Duration::from_secs(30), || async {
+        let list = rig.get("/api/v1/approvals?status=pending").await;
+        list.as_array()?
+            .iter()
+            .find(|r| r["id"] != first.as_str())
+            .and_then(|r| r["id"].as_str().map(str::to_owned))
+    })
+    .await;
+    let (status, body) = rig.approve(&first).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = rig.approve(&second).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["refusal"]["code"], "policy");
+    assert_eq!(body["refusal"]["clause"], "cooldown.per_target");
+    assert!(
+        body["refusal"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deployment/shop/checkout"),
+        "{body}"
+    );
+    assert!(body["refusal"]["retry_after_secs"].as_u64().unwrap() > 3000);
+    assert_eq!(rig.fake.writes().len(), 1, "only the first restart ran");
+    // The refused request stays pending: it may be approved once the cooldown is over.
+    let pending = rig.get("/api/v1/approvals?status=pending").await;
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_workload_action_in_the_hour_is_rate_limited() {
+    let rig = rig("prod.toml", |t| {
+        t.replace(
+            "workload = { max = 2, per_secs = 3600 }",
+            "workload = { max = 1, per_secs = 3600 }",
+        )
+    })
+    .await;
+    rig.alert("checkout", "2026-01-05T10:00:00Z").await;
+    rig.alert("catalogue", "2026-01-05T10:00:00Z").await;
+    let checkout = pending_restart(&rig, "checkout").await;
+    let catalogue = pending_restart(&rig, "catalogue").await;
+    let (status, body) = rig.approve(&checkout).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = rig.approve(&catalogue).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["refusal"]["clause"], "rate_limits.workload");
+    assert!(
+        body["refusal"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the limit is 1"),
+        "{body}"
+    );
+    assert_eq!(rig.fake.writes().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_touching_too_many_pods_is_refused() {
+    let rig = rig("prod.toml", |t| t).await;
+    rig.alert("checkout", "2026-01-05T10:00:00Z").await;
+    let approval = pending_restart(&rig, "checkout").await;
+    // The deployment was scaled up meanwhile: the live object is read again at approval.
+    rig.fake.deployment("checkout", 30);
+    let (status, body) = rig.approve(&approval).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["refusal"]["clause"], "blast_radius.max_pods_affected");
+    assert!(
+        body["refusal"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("touches 30 pods, over the limit of 10"),
+        "{body}"
+    );
+    // A new incident on a too-large deployment is denied outright.
+    rig.fake.deployment("catalogue", 40);
+    rig.alert("catalogue", "2026-01-05T10:00:00Z").await;
+    let actions = rig.actions(2).await;
+    let denied = actions
+        .iter()
+        .find(|a| a["proposed"]["target"]["name"] == "catalogue")
+        .unwrap();
+    assert_eq!(denied["status"], "denied");
+    assert_eq!(
+        denied["decision"]["clause"],
+        "blast_radius.max_pods_affected"
+    );
+    assert!(rig.fake.writes().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_stops_automatic_actions_but_not_approvals_and_survives_a_restart() {
+    let rig = rig("demo.toml", |t| t).await;
+    // Pausing needs only API access; resuming needs an approver.
+    let (status, body) = rig
+        .post(
+            "/api/v1/robot/pause",
+            None,
+            json!({"reason": "database migration"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["paused"], true);
+    rig.alert("checkout", "2026-01-05T10:00:00Z").await;
+    let actions = rig.actions(1).await;
+    assert_eq!(actions[0]["decision"]["verdict"], "needs_approval");
+    assert_eq!(actions[0]["decision"]["clause"], "robot.paused");
+    assert!(
+        actions[0]["decision"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("paused")
+    );
+    assert!(rig.fake.writes().is_empty(), "nothing ran while paused");
+    // An approval still goes through while paused.
+    let approval = actions[0]["approval_id"].as_str().unwrap();
+    let (status, body) = rig.approve(approval).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(rig.fake.writes().len(), 1);
+
+    let (status, body) = rig.post("/api/v1/robot/resume", None, json!({})).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        policy::load_pause(rig.dir.path()).unwrap().paused,
+        "the pause is on disk"
+    );
+
+    // A server started again on the same data dir is still paused.
+    rig.server.task.abort();
+    let mut config = test_config(rig.dir.path());
+    config.policy.file = Some(rig.dir.path().join("policy-demo.toml"));
+    config.policy.approvers_file = Some(rig.dir.path().join("approvers.toml"));
+    let again = start(config).await;
+    let robot = get_data(&rig.client, &format!("{}/api/v1/robot", again.url())).await;
+    assert_eq!(robot["paused"], true, "{robot}");
+    assert_eq!(robot["reason"], "database migration");
+    let response = rig
+        .client
+        .post(format!("{}/api/v1/robot/resume", again.url()))
+        .bearer_auth(ALICE)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(!policy::load_pause(rig.dir.path()).unwrap().paused);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_refused_and_the_request_shows_expired() {
+    let rig = rig_with(
+        "prod.toml",
+        |t| t,
+        |c| {
+            c.policy.approval_ttl = Duration::from_secs(1);
+        },
+    )
+    .await;
+    rig.alert("checkout", "2026-01-05T10:00:00Z").await;
+    let approval = pending_restart(&rig, "checkout").await;
+    let token = rig.token(&approval, ALICE).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let (status, body) = rig
+        .post(
+            &format!("/api/v1/approvals/{approval}/approve"),
+            Some(ALICE),
+            json!({"token": token}),
+        )
+        .await;
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(body["refusal"]["code"], "expired");
+    assert!(
+        body["error"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+    let expired = rig.get("/api/v1/approvals?status=expired").await;
+    assert_eq!(expired[0]["id"], approval.as_str());
+    let actions = rig.actions(1).await;
+    assert_eq!(actions[0]["status"], "expired");
+    assert!(rig.fake.writes().is_empty());
+    let bad = rig
+        .client
+        .get(rig.url("/api/v1/approvals?status=maybe"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
