@@ -56,7 +56,13 @@ impl AppState {
             .await
             .context("restoring open incidents from the ledger")?;
         let rules = load_rules(config.detect.rules_file.as_deref()).context("loading rules")?;
-        let pipeline = Pipeline::new(rules, &config.detect, engine);
+        let off = anomaly::AnomalyConfig {
+            enabled: false,
+            ..anomaly::AnomalyConfig::default()
+        };
+        let anomaly = anomaly::LiveAnomaly::new(config.anomaly.as_ref().unwrap_or(&off))
+            .context("building the anomaly detectors from [anomaly]")?;
+        let pipeline = Pipeline::new(rules, &config.detect, anomaly, engine);
         let store = Arc::new(Store::new(config.windows.clone()));
         let metrics = Metrics::new(Arc::clone(&store));
         let ingest_slots = Semaphore::new(config.ingest.max_inflight);

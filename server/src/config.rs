@@ -45,6 +45,9 @@ pub struct Config {
     pub rca: RcaConfig,
     /// Remediation under policy: the policy file, approvers and the Kubernetes executor.
     pub policy: PolicyConfig,
+    /// Streaming ML detectors per metric family, beside the rules; they run when the
+    /// section is present (`[anomaly]` alone takes every default).
+    pub anomaly: Option<anomaly::AnomalyConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -49,6 +49,8 @@ pub struct Observed {
 #[derive(Debug)]
 pub struct Pipeline {
     detector: Mutex<Detector>,
+    /// Streaming anomaly detectors, fed every sample up to each tick.
+    anomaly: Mutex<anomaly::LiveAnomaly>,
     pub engine: IncidentEngine,
     tick_ms: i64,
     evaluated_through: AtomicI64,
@@ -61,9 +63,15 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(rules: RuleSet, config: &DetectConfig, engine: IncidentEngine) -> Self {
+    pub fn new(
+        rules: RuleSet,
+        config: &DetectConfig,
+        anomaly: anomaly::LiveAnomaly,
+        engine: IncidentEngine,
+    ) -> Self {
         Self {
             detector: Mutex::new(Detector::new(rules, config.environment)),
+            anomaly: Mutex::new(anomaly),
             engine,
             tick_ms: i64::try_from(config.tick.as_millis())
                 .unwrap_or(15_000)
@@ -154,7 +162,8 @@ impl Pipeline {
             if next > watermark {
                 break;
             }
-            let candidates = self.detector.lock().evaluate(store, next).candidates;
+            let mut candidates = self.detector.lock().evaluate(store, next).candidates;
+            candidates.extend(self.anomaly.lock().tick(store, next));
             if !candidates.is_empty() {
                 self.submit(candidates).await?;
             }

@@ -189,3 +189,38 @@ async fn demo_mode_opens_one_incident_per_demo_scenario() {
     expected.sort();
     assert_eq!(found, expected, "{incidents:#?}");
 }
+
+/// With an `[anomaly]` section the streaming detectors run in the same event-time loop as the
+/// rules, and what they raise joins the same correlation (findings named by detector).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anomaly_detectors_feed_the_same_correlation_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.anomaly = Some(anomaly::AnomalyConfig::default());
+    let server = start(config).await;
+    let scenario = generate(Fault::LatencySpike, 7);
+    let sender = Sender::new(&server.url(), None).unwrap();
+    sender.push(&scenario, 0).await.unwrap();
+    let findings = get_data(
+        &client(),
+        &format!("{}/api/v1/candidates?limit=500", server.url()),
+    )
+    .await;
+    let detectors: Vec<String> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["candidate"]["evidence"]["metrics"][0]["rule"].as_str())
+        .filter(|rule| anomaly::DETECTOR_NAMES.contains(rule))
+        .map(str::to_owned)
+        .collect();
+    assert!(!detectors.is_empty(), "no detector finding: {findings:#}");
+    assert!(
+        server
+            .state
+            .pipeline
+            .candidates_total
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+}
