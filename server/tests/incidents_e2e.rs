@@ -224,3 +224,75 @@ async fn anomaly_detectors_feed_the_same_correlation_when_configured() {
             > 0
     );
 }
+
+/// Operator rules reload by API and by SIGHUP; a bad file is refused with its line and the
+/// rules in force stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_reload_by_api_and_sighup_keeps_the_old_rules_on_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    let rule = |name: &str| {
+        format!(
+            "[[rule]]\nname = \"{name}\"\ntype = \"latency_spike\"\nseverity = \"warning\"\n\
+             select = 'http_request_duration_seconds{{quantile=\"0.99\"}}'\nby = [\"service\"]\n\
+             window = \"5m\"\ncondition = {{ kind = \"threshold\", aggregate = \"max\", op = \">\", value = 2.0 }}\n\
+             target = {{ scope = \"service\", label = \"service\" }}\n\n"
+        )
+    };
+    std::fs::write(&rules, rule("slow_checkout")).unwrap();
+    let mut config = test_config(dir.path());
+    config.detect.rules_file = Some(rules.clone());
+    let server = start(config).await;
+    let client = client();
+    let status = |c: reqwest::Client, url: String| async move {
+        get_data(&c, &format!("{url}/api/v1/status")).await["rules"]
+            .as_u64()
+            .unwrap()
+    };
+    let base = status(client.clone(), server.url()).await;
+
+    std::fs::write(&rules, rule("slow_checkout") + &rule("slow_cart")).unwrap();
+    let reloaded = client
+        .post(format!("{}/api/v1/rules/reload", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reloaded.status(), 200);
+    assert_eq!(status(client.clone(), server.url()).await, base + 1);
+
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"broken\"\nwindow = \"5 parsecs\"\n",
+    )
+    .unwrap();
+    let refused = client
+        .post(format!("{}/api/v1/rules/reload", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("rules.toml:"), "{text}");
+    assert_eq!(status(client.clone(), server.url()).await, base + 1);
+
+    // SIGHUP re-reads the file as the API does.
+    std::fs::write(&rules, rule("slow_checkout")).unwrap();
+    // Our own process: the server installed its SIGHUP handler at start.
+    let pid = std::process::id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut now = 0;
+    for _ in 0..50 {
+        now = status(client.clone(), server.url()).await;
+        if now == base {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(now, base, "SIGHUP did not reload");
+}
