@@ -361,6 +361,18 @@ pub fn generate(fault: Fault, seed: u64) -> Scenario {
 
         for (d, deployment) in DEPLOYMENTS.iter().enumerate() {
             let is_target = d == target_deployment;
+            // A rollout of the target: the faults a bad release causes start with one, and the
+            // healthy redeploy is one.
+            let deployed = is_target
+                && match fault {
+                    Fault::CrashLoop | Fault::ErrorRateSpike => after,
+                    Fault::HealthyDeployRestart => step >= 300,
+                    _ => false,
+                };
+            let image = format!(
+                "registry.local/shop/{deployment}:{}",
+                if deployed { "1.4.3" } else { "1.4.2" }
+            );
             for replica in 0..3 {
                 let pod = pod_name(deployment, replica);
                 let node = node_of(d, replica);
@@ -397,6 +409,10 @@ pub fn generate(fault: Fault, seed: u64) -> Scenario {
                     ts,
                     memory,
                 );
+                let mut info = with_name("kube_pod_container_info");
+                info.push(("image", image.as_str()));
+                info.sort();
+                rec.push(&info, MetricType::Gauge, ts, 1.0);
                 rec.push(
                     &with_name("kube_pod_container_resource_limits_memory_bytes"),
                     MetricType::Gauge,
@@ -505,6 +521,9 @@ pub fn generate(fault: Fault, seed: u64) -> Scenario {
             let mut l = vec![("__name__", "kube_deployment_spec_replicas")];
             l.extend_from_slice(&dep);
             rec.push(&l, MetricType::Gauge, ts, 3.0);
+            let mut l = vec![("__name__", "kube_deployment_metadata_generation")];
+            l.extend_from_slice(&dep);
+            rec.push(&l, MetricType::Gauge, ts, if deployed { 5.0 } else { 4.0 });
             let mut l = vec![("__name__", "kube_deployment_status_replicas_available")];
             l.extend_from_slice(&dep);
             rec.push(&l, MetricType::Gauge, ts, available);

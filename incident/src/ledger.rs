@@ -186,6 +186,28 @@ impl Ledger {
         rows.iter().map(incident_of).collect()
     }
 
+    /// Other incidents with the same signature, most recently opened first: what this
+    /// problem looked like before and how it ended.
+    pub async fn similar(
+        &self,
+        signature: &str,
+        except_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Incident>, Error> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE merged_into IS NULL \
+             AND signature = $1 AND id <> $2 ORDER BY opened_at_ms DESC, id ASC LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(signature)
+            .bind(except_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::db("similar incidents"))?;
+        rows.iter().map(incident_of).collect()
+    }
+
     /// `GET /api/v1/incidents` rows.
     pub async fn summaries(
         &self,

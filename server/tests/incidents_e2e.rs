@@ -296,3 +296,79 @@ async fn rules_reload_by_api_and_sighup_keeps_the_old_rules_on_a_bad_file() {
     }
     assert_eq!(now, base, "SIGHUP did not reload");
 }
+
+/// The live draft reads the rollout that preceded a crash loop from the windows (generation
+/// bump, new image) as a change-impact hypothesis citing it, and a recurrence hours later
+/// recalls the first incident of the same signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft_cites_the_preceding_rollout_and_recalls_the_same_problem_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(test_config(dir.path())).await;
+    let scenario = generate(Fault::CrashLoop, 7);
+    let sender = Sender::new(&server.url(), None).unwrap();
+    sender.push(&scenario, 0).await.unwrap();
+    let first = sender.incidents("").await.unwrap();
+    assert_eq!(first.len(), 1, "{first:#?}");
+    let first_id = first[0]["id"].as_str().unwrap().to_owned();
+
+    let client = client();
+    let rca = get_data(
+        &client,
+        &format!("{}/api/v1/incidents/{first_id}/rca", server.url()),
+    )
+    .await;
+    let draft = &rca["draft"];
+    let changes: Vec<&serde_json::Value> = draft["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["id"].as_str().unwrap().starts_with("chg-"))
+        .collect();
+    let summaries: Vec<&str> = changes
+        .iter()
+        .map(|e| e["summary"].as_str().unwrap())
+        .collect();
+    assert!(
+        summaries.iter().any(|s| s.contains("generation 4 -> 5")),
+        "{summaries:?}"
+    );
+    assert!(
+        summaries.iter().any(|s| s.contains(":1.4.3 first seen")),
+        "{summaries:?}"
+    );
+    let change_hypothesis = draft["root_causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["cause"] == "change_impact")
+        .unwrap_or_else(|| panic!("no change-impact hypothesis: {draft:#}"));
+    assert!(
+        change_hypothesis["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|id| id.as_str().unwrap().starts_with("chg-")),
+        "{change_hypothesis:#}"
+    );
+    assert!(draft["similar_incidents"].as_array().unwrap().is_empty());
+
+    // The same fault again, three recordings later: a new incident, the same signature.
+    let span = scenario.meta.end_ms - scenario.meta.start_ms;
+    sender.push(&scenario, 3 * span).await.unwrap();
+    let all = sender.incidents("").await.unwrap();
+    let second = all
+        .iter()
+        .find(|i| i["id"] != first_id.as_str())
+        .unwrap_or_else(|| panic!("no second incident: {all:#?}"));
+    let second_id = second["id"].as_str().unwrap();
+    let rca = get_data(
+        &client,
+        &format!("{}/api/v1/incidents/{second_id}/rca", server.url()),
+    )
+    .await;
+    let similar = rca["draft"]["similar_incidents"].as_array().unwrap();
+    assert_eq!(similar.len(), 1, "{similar:#?}");
+    assert_eq!(similar[0]["id"], first_id.as_str());
+    assert_eq!(similar[0]["matched_on"], "signature");
+    assert!(similar[0]["fix"].as_str().unwrap().contains("resolved"));
+}

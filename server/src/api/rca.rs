@@ -8,13 +8,42 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use model::ErrorClass;
 use rca::{Drafter, EvidenceRef, RcaReport, TargetRef};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// What a draft may draw on beyond the incident's own findings.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Sources<'a> {
+    /// Pushed logs: the incident's log context and known failure signatures.
+    pub logs: Option<&'a parking_lot::Mutex<super::logs::LogState>>,
+    /// The windows: deploys, scaling, images and config changes before the incident.
+    pub store: Option<&'a windows::Store>,
+    /// Actions that fixed past incidents (incident id → catalogue action names).
+    pub fixes: Option<&'a BTreeMap<String, Vec<String>>>,
+}
 
 /// The deterministic draft of one incident, from its findings and evidence in the ledger and,
 /// when given, the log context of pushed logs.
 pub async fn draft(
     ledger: &incident::Ledger,
     logs: Option<&parking_lot::Mutex<super::logs::LogState>>,
+    id: &str,
+) -> Result<rca::Draft, ApiError> {
+    let sources = Sources {
+        logs,
+        ..Sources::default()
+    };
+    draft_with(ledger, sources, id).await
+}
+
+/// Past incidents of the same signature recalled in a draft.
+const SIMILAR_RECALLED: u32 = 5;
+
+/// The draft from the incident's findings plus whatever `sources` offers: log context,
+/// recent changes to its workload, and similar past incidents with what fixed them.
+pub async fn draft_with(
+    ledger: &incident::Ledger,
+    sources: Sources<'_>,
     id: &str,
 ) -> Result<rca::Draft, ApiError> {
     let incident = ledger
@@ -27,7 +56,7 @@ pub async fn draft(
         .await
         .map_err(|e| ApiError::from_error(&e))?;
     let mut input = datasets::rca_eval::draft_input(&incident, &findings);
-    input.log_context = logs.and_then(|l| {
+    input.log_context = sources.logs.and_then(|l| {
         l.lock()
             .context(&input.incident.target, incident.opened_at_ms)
     });
@@ -38,7 +67,68 @@ pub async fn draft(
                 .push(EvidenceRef::from_event(format!("log-{}", event.id), event));
         }
     }
+    if let Some(store) = sources.store {
+        input.changes =
+            crate::changes::recent_changes(store, &input.incident.target, incident.opened_at_ms);
+    }
+    let similar = ledger
+        .similar(&incident.signature, &incident.id, SIMILAR_RECALLED)
+        .await
+        .map_err(|e| ApiError::from_error(&e))?;
+    input.similar_past = similar
+        .iter()
+        .map(|past| past_incident(past, sources.fixes))
+        .collect();
     Ok(Drafter::default().draft(&input))
+}
+
+/// Incident id → names of the executed actions after which it recovered.
+fn recovered_by(actions: &[crate::remediation::ActionEntry]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for entry in actions {
+        let recovered = entry
+            .verification
+            .as_ref()
+            .is_some_and(|v| v.outcome == crate::remediation::Outcome::Recovered);
+        if recovered {
+            let names = out.entry(entry.incident_id.clone()).or_default();
+            let name = entry.proposed.action.name().to_owned();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// A past incident as the draft recalls it: how it ended and which actions fixed it.
+fn past_incident(
+    past: &incident::Incident,
+    fixes: Option<&BTreeMap<String, Vec<String>>>,
+) -> rca::PastIncident {
+    let actions = fixes
+        .and_then(|f| f.get(&past.id))
+        .cloned()
+        .unwrap_or_default();
+    let ended = match past.resolved_at_ms {
+        Some(at) => format!(
+            "resolved {} min after it opened",
+            (at - past.opened_at_ms).max(0) / 60_000
+        ),
+        None => format!("still {}", past.status.as_str()),
+    };
+    let fix = if actions.is_empty() {
+        format!("{} ({ended}) with no recorded action", past.id)
+    } else {
+        format!("{} ({ended}) after {}", past.id, actions.join(", "))
+    };
+    rca::PastIncident {
+        id: past.id.clone(),
+        signature: past.signature.clone(),
+        templates: Vec::new(),
+        fix,
+        actions,
+    }
 }
 
 /// `GET /api/v1/incidents/{id}/logs`: the incident's compact log context (templates with
@@ -73,7 +163,16 @@ pub async fn logs(
 }
 
 async fn report(state: &AppState, id: &str) -> Result<RcaReport, ApiError> {
-    let draft = draft(state.pipeline.engine.ledger(), Some(&state.logs), id).await?;
+    let fixes = match &state.remediation {
+        Some(remediation) => recovered_by(&remediation.actions().await),
+        None => BTreeMap::new(),
+    };
+    let sources = Sources {
+        logs: Some(&state.logs),
+        store: Some(&state.store),
+        fixes: Some(&fixes),
+    };
+    let draft = draft_with(state.pipeline.engine.ledger(), sources, id).await?;
     Ok(match &state.config.rca.llm {
         None => RcaReport::draft_only(draft),
         Some(config) => match rca::Interpreter::new(config.clone()) {
