@@ -437,30 +437,3 @@ fn config_parses_and_hides_the_key() {
     assert!(!format!("{cfg:?}").contains("sk-secret"));
     assert!(serde_json::from_value::<LlmConfig>(json!({"bogus": 1})).is_err());
 }
-
-/// An `https://` endpoint (a hosted model) is spoken to in TLS: the first bytes the client
-/// sends are a TLS handshake record (content type 22, version 3.x). The listener is no TLS
-/// server, so the report falls back to the draft, saying why.
-#[tokio::test]
-async fn https_endpoints_are_spoken_to_in_tls() {
-    use tokio::io::AsyncReadExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("https://{}", listener.local_addr().unwrap());
-    let first_bytes = tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        let mut head = [0u8; 3];
-        socket.read_exact(&mut head).await.unwrap();
-        head
-    });
-    let mut cfg = config(Backend::Openai, &url);
-    cfg.max_retries = 0;
-    let r = report(cfg).await;
-    let head = tokio::time::timeout(Duration::from_secs(5), first_bytes)
-        .await
-        .expect("the client never connected")
-        .unwrap();
-    assert_eq!(head[0], 0x16, "not a TLS handshake: {head:?}");
-    assert_eq!(head[1], 0x03, "not a TLS handshake: {head:?}");
-    assert!(r.interpretation.is_none());
-    assert!(r.fallback.is_some());
-}
