@@ -33,6 +33,8 @@ pub struct AppState {
     pub logs: parking_lot::Mutex<api::logs::LogState>,
     /// Actions under policy, approvals and the audit log; `None` without `policy.file`.
     pub remediation: Option<Arc<Remediation>>,
+    /// Loki client for incidents' log context, from `[rca.loki]`.
+    pub loki: Option<ingest::loki_query::LokiClient>,
 }
 
 impl AppState {
@@ -66,6 +68,10 @@ impl AppState {
         let store = Arc::new(Store::new(config.windows.clone()));
         let metrics = Metrics::new(Arc::clone(&store));
         let ingest_slots = Semaphore::new(config.ingest.max_inflight);
+        let loki = match &config.rca.loki {
+            Some(section) => Some(loki_client(section)?),
+            None => None,
+        };
         let remediation = Remediation::open(&config.policy, &config.server.data_dir)
             .context("starting remediation under policy")?
             .map(Arc::new);
@@ -80,6 +86,7 @@ impl AppState {
             pipeline,
             logs: parking_lot::Mutex::new(api::logs::LogState::default()),
             remediation,
+            loki,
         });
         if let Some(remediation) = &state.remediation {
             remediation.spawn(&state);
@@ -92,6 +99,28 @@ impl AppState {
         self.bytes_held
             .store(self.store.stats().bytes as u64, Ordering::Relaxed);
     }
+}
+
+/// The Loki query client of `[rca.loki]`.
+fn loki_client(
+    section: &crate::config::LokiSection,
+) -> anyhow::Result<ingest::loki_query::LokiClient> {
+    let bearer_token = match &section.token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading rca.loki.token_file {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    ingest::loki_query::LokiClient::new(ingest::loki_query::LokiConfig {
+        base_url: section.url.clone(),
+        tenant: section.tenant.clone(),
+        bearer_token,
+        ..ingest::loki_query::LokiConfig::default()
+    })
+    .context("building the Loki client of [rca.loki]")
 }
 
 /// The whole HTTP API.

@@ -100,6 +100,36 @@ pub struct RcaConfig {
     /// A local model (Ollama `/api/chat` or an OpenAI-compatible `/v1/chat/completions`) that
     /// rephrases and ranks within the draft's evidence; unset, the draft stands alone.
     pub llm: Option<rca::LlmConfig>,
+    /// Loki to pull an incident's logs from when none were pushed for its target.
+    pub loki: Option<LokiSection>,
+}
+
+/// `[rca.loki]`: where the incident log context is pulled from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LokiSection {
+    /// Base URL, e.g. `http://loki:3100`.
+    pub url: String,
+    /// Sent as `X-Scope-OrgID` (multi-tenant Loki).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// File holding a bearer token.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Stream label carrying the workload (service, deployment) name; `app` by default.
+    #[serde(default = "default_service_label")]
+    pub service_label: String,
+    /// Most lines pulled per incident.
+    #[serde(default = "default_max_lines")]
+    pub max_lines: usize,
+}
+
+fn default_service_label() -> String {
+    "app".to_owned()
+}
+
+fn default_max_lines() -> usize {
+    5_000
 }
 
 #[derive(Debug, Clone, Deserialize)]

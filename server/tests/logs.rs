@@ -155,3 +155,105 @@ async fn incident_log_context_ranks_novel_templates_and_feeds_the_draft() {
         "{rca:#}"
     );
 }
+
+/// With `[rca.loki]` and no pushed lines for the target, the incident's log context is pulled
+/// from Loki's `query_range` (a loopback stand-in answering Loki's documented JSON): scoped to
+/// the namespace and workload, with the tenant header, baseline before the incident window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_context_is_pulled_from_loki_when_nothing_was_pushed() {
+    use axum::extract::{Query, State};
+    use axum::http::HeaderMap;
+    use datasets::scenarios::{Fault, generate};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    type Seen = Arc<Mutex<Vec<(HashMap<String, String>, Option<String>)>>>;
+    let seen: Seen = Arc::default();
+    let scenario = generate(Fault::CrashLoop, 7);
+    let fault_ms = scenario.meta.expected[0].fault_start_ms;
+    let handler = |State((seen, fault_ms)): State<(Seen, i64)>,
+                   headers: HeaderMap,
+                   Query(params): Query<HashMap<String, String>>| async move {
+        let tenant = headers
+            .get("x-scope-orgid")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        seen.lock().unwrap().push((params, tenant));
+        let ns = |ms: i64| (ms * 1_000_000).to_string();
+        let mut values = Vec::new();
+        for i in 0..10 {
+            values.push(serde_json::json!([
+                ns(fault_ms - 40 * 60_000 + i * 60_000),
+                format!("order {i} placed")
+            ]));
+        }
+        for i in 0..5 {
+            values.push(serde_json::json!([
+                ns(fault_ms + i * 30_000),
+                format!("dial tcp 10.0.0.{i}:5432: connect: connection refused")
+            ]));
+        }
+        axum::Json(serde_json::json!({
+            "status": "success",
+            "data": {
+                "resultType": "streams",
+                "result": [{
+                    "stream": {"namespace": "shop", "app": "payments-api", "pod": "payments-api-1"},
+                    "values": values
+                }],
+                "stats": {}
+            }
+        }))
+    };
+    let app = axum::Router::new()
+        .route("/loki/api/v1/query_range", axum::routing::get(handler))
+        .with_state((Arc::clone(&seen), fault_ms));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let loki_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.rca.loki = Some(server::config::LokiSection {
+        url: loki_url,
+        tenant: Some("team-a".to_owned()),
+        token_file: None,
+        service_label: "app".to_owned(),
+        max_lines: 5_000,
+    });
+    let server = start(config).await;
+    let sender = server::replay::Sender::new(&server.url(), None).unwrap();
+    sender.push(&scenario, 0).await.unwrap();
+    let incidents = sender.incidents("").await.unwrap();
+    let id = incidents[0]["id"].as_str().unwrap();
+
+    let context = get_data(
+        &client(),
+        &format!("{}/api/v1/incidents/{id}/logs", server.url()),
+    )
+    .await;
+    let entries = context["chunks"][0]["entries"].as_array().unwrap();
+    let refused = entries
+        .iter()
+        .find(|e| {
+            e["template"]
+                .as_str()
+                .unwrap()
+                .contains("connection refused")
+        })
+        .unwrap_or_else(|| panic!("{context:#}"));
+    assert_eq!(refused["count"], 5);
+    assert_eq!(refused["novel"], true);
+
+    let seen = seen.lock().unwrap();
+    let (params, tenant) = seen.first().expect("Loki was not asked");
+    assert_eq!(tenant.as_deref(), Some("team-a"));
+    let query = &params["query"];
+    assert!(query.contains(r#"namespace="shop""#), "{query}");
+    assert!(query.contains(r#"app="payments-api""#), "{query}");
+    let start: i64 = params["start"].parse().unwrap();
+    assert!(
+        start < (fault_ms - 10 * 60_000) * 1_000_000,
+        "no baseline asked for"
+    );
+}

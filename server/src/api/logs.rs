@@ -36,23 +36,104 @@ impl LogState {
     /// into templates and ranked, with the streams' earlier lines as the baseline. `None` when
     /// no kept line belongs to the target.
     pub fn context(&self, target: &rca::TargetRef, opened_at_ms: i64) -> Option<rca::LogContext> {
-        let mut builder = rca::LogContextBuilder::new(
-            rca::ContextConfig::default(),
-            rca::PatternLibrary::sre_default(),
-        )
-        .ok()?;
-        let from = opened_at_ms - CONTEXT_LEAD_MS;
-        let mut any = false;
-        for line in self.recent.iter().filter(|l| belongs_to(&l.labels, target)) {
-            any = true;
-            if line.at_ms < from {
-                builder.baseline(line);
-            } else {
-                builder.push(line);
-            }
-        }
-        any.then(|| builder.build())
+        let mine: Vec<&rca::LogLine> = self
+            .recent
+            .iter()
+            .filter(|l| belongs_to(&l.labels, target))
+            .collect();
+        (!mine.is_empty()).then(|| context_of(mine, opened_at_ms))
     }
+}
+
+/// Lines from [`CONTEXT_LEAD_MS`] before `opened_at_ms` on are the incident's; earlier ones
+/// teach the baseline.
+fn context_of<'a>(
+    lines: impl IntoIterator<Item = &'a rca::LogLine>,
+    opened_at_ms: i64,
+) -> rca::LogContext {
+    let Ok(mut builder) = rca::LogContextBuilder::new(
+        rca::ContextConfig::default(),
+        rca::PatternLibrary::sre_default(),
+    ) else {
+        return empty_context();
+    };
+    let from = opened_at_ms - CONTEXT_LEAD_MS;
+    for line in lines {
+        if line.at_ms < from {
+            builder.baseline(line);
+        } else {
+            builder.push(line);
+        }
+    }
+    builder.build()
+}
+
+/// A context with nothing in it.
+pub fn empty_context() -> rca::LogContext {
+    rca::LogContext {
+        chunks: Vec::new(),
+        total_lines: 0,
+        noise_lines: 0,
+        omitted_entries: 0,
+        tokens: 0,
+        evidence: Vec::new(),
+    }
+}
+
+/// How far before the incident window Loki is asked for baseline lines.
+const PULL_BASELINE_MS: i64 = 20 * 60_000;
+/// How far after the incident opened Loki is asked for lines.
+const PULL_AFTER_MS: i64 = 15 * 60_000;
+
+/// The incident's log context pulled from Loki: the target's streams (namespace plus pod,
+/// or the workload by `section.service_label`) from a baseline before the incident window to
+/// a while after it opened. `None` when Loki has nothing or cannot be reached (logged).
+pub async fn pull_context(
+    client: &ingest::loki_query::LokiClient,
+    section: &crate::config::LokiSection,
+    target: &rca::TargetRef,
+    opened_at_ms: i64,
+) -> Option<rca::LogContext> {
+    use ingest::loki_query::{LogQuery, LogScope, ScopeLabels, StreamSelector};
+    let scope = LogScope::for_target(target.kind, &target.name, target.namespace.as_deref());
+    let labels = ScopeLabels {
+        service: section.service_label.clone(),
+        ..ScopeLabels::default()
+    };
+    let query = LogQuery {
+        selector: StreamSelector::for_scope(&scope, &labels),
+        filters: Vec::new(),
+        start_ns: (opened_at_ms - CONTEXT_LEAD_MS - PULL_BASELINE_MS).saturating_mul(1_000_000),
+        end_ns: (opened_at_ms + PULL_AFTER_MS).saturating_mul(1_000_000),
+        max_entries: section.max_lines,
+    };
+    let pull = match client.query_range(&query).await {
+        Ok(pull) => pull,
+        Err(error) => {
+            tracing::warn!(error = %crate::error::chain(&error), "no log context from Loki");
+            return None;
+        }
+    };
+    let mut lines: Vec<rca::LogLine> = pull
+        .batch
+        .streams
+        .into_iter()
+        .flat_map(|stream| {
+            let labels = stream.labels;
+            stream.entries.into_iter().map(move |entry| {
+                rca::LogLine::new(
+                    entry.timestamp_ns.div_euclid(1_000_000),
+                    labels.clone(),
+                    entry.line,
+                )
+            })
+        })
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    lines.sort_by_key(|l| l.at_ms);
+    Some(context_of(&lines, opened_at_ms))
 }
 
 /// Whether a stream is the target's: same namespace when both have one, and a pod, app,

@@ -20,6 +20,29 @@ pub struct Sources<'a> {
     pub store: Option<&'a windows::Store>,
     /// Actions that fixed past incidents (incident id → catalogue action names).
     pub fixes: Option<&'a BTreeMap<String, Vec<String>>>,
+    /// Loki, asked for the log context when no pushed lines belong to the target.
+    pub loki: Option<(
+        &'a ingest::loki_query::LokiClient,
+        &'a crate::config::LokiSection,
+    )>,
+}
+
+/// The incident's log context: from pushed lines, else pulled from Loki.
+async fn log_context(
+    sources: &Sources<'_>,
+    target: &TargetRef,
+    opened_at_ms: i64,
+) -> Option<rca::LogContext> {
+    let pushed = sources
+        .logs
+        .and_then(|l| l.lock().context(target, opened_at_ms));
+    match (pushed, sources.loki) {
+        (Some(context), _) => Some(context),
+        (None, Some((client, section))) => {
+            super::logs::pull_context(client, section, target, opened_at_ms).await
+        }
+        (None, None) => None,
+    }
 }
 
 /// The deterministic draft of one incident, from its findings and evidence in the ledger and,
@@ -56,10 +79,7 @@ pub async fn draft_with(
         .await
         .map_err(|e| ApiError::from_error(&e))?;
     let mut input = datasets::rca_eval::draft_input(&incident, &findings);
-    input.log_context = sources.logs.and_then(|l| {
-        l.lock()
-            .context(&input.incident.target, incident.opened_at_ms)
-    });
+    input.log_context = log_context(&sources, &input.incident.target, incident.opened_at_ms).await;
     if let Some(context) = &input.log_context {
         for event in &context.evidence {
             input
@@ -151,15 +171,19 @@ pub async fn logs(
         target.namespace.as_deref(),
         target.name.clone(),
     );
-    let context = state.logs.lock().context(&target, incident.opened_at_ms);
-    Ok(success(context.unwrap_or_else(|| rca::LogContext {
-        chunks: Vec::new(),
-        total_lines: 0,
-        noise_lines: 0,
-        omitted_entries: 0,
-        tokens: 0,
-        evidence: Vec::new(),
-    })))
+    let sources = Sources {
+        logs: Some(&state.logs),
+        loki: loki_of(&state),
+        ..Sources::default()
+    };
+    let context = log_context(&sources, &target, incident.opened_at_ms).await;
+    Ok(success(context.unwrap_or_else(super::logs::empty_context)))
+}
+
+fn loki_of(
+    state: &AppState,
+) -> Option<(&ingest::loki_query::LokiClient, &crate::config::LokiSection)> {
+    state.loki.as_ref().zip(state.config.rca.loki.as_ref())
 }
 
 async fn report(state: &AppState, id: &str) -> Result<RcaReport, ApiError> {
@@ -171,6 +195,7 @@ async fn report(state: &AppState, id: &str) -> Result<RcaReport, ApiError> {
         logs: Some(&state.logs),
         store: Some(&state.store),
         fixes: Some(&fixes),
+        loki: loki_of(state),
     };
     let draft = draft_with(state.pipeline.engine.ledger(), sources, id).await?;
     Ok(match &state.config.rca.llm {
