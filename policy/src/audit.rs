@@ -35,6 +35,10 @@ pub enum AuditKind {
     Paused,
     Resumed,
     Verified,
+    /// The policy file was read again and replaced the running policy.
+    PolicyReloaded,
+    /// A policy reload was refused (invalid file); the running policy stayed.
+    PolicyReloadRefused,
 }
 
 /// What the caller records; the log adds sequence and hashes.

@@ -84,6 +84,13 @@ pub fn blast_radius(action: &Action, live: Option<&LiveObject>) -> Option<BlastR
                 node_share: f64::from(after.min(total)) / f64::from(total),
             })
         }
+        // A reconcile may upgrade every workload the chart renders: the live figure is the
+        // pods running in the release's namespace (see `executor::release_live`); 1 when the
+        // release was read but its pods were not. Unread release: unknown, a person judges.
+        Action::ReconcileRelease => Some(BlastRadius {
+            pods_affected: live?.pods.unwrap_or(1),
+            ..none
+        }),
         _ => Some(none),
     }
 }
@@ -562,6 +569,12 @@ mod tests {
             blast_radius(&Action::SuspendCronJob, None),
             Some(BlastRadius::default())
         );
+        let release = blast_radius(&Action::ReconcileRelease, Some(&live)).unwrap();
+        assert_eq!(release.pods_affected, 7);
+        let unread_pods = LiveObject::default();
+        let release = blast_radius(&Action::ReconcileRelease, Some(&unread_pods)).unwrap();
+        assert_eq!(release.pods_affected, 1);
+        assert!(blast_radius(&Action::ReconcileRelease, None).is_none());
         let _ = TargetKind::Deployment;
     }
 }

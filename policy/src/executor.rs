@@ -4,16 +4,22 @@
 //! Rollout restart patches the pod-template annotation as `kubectl rollout restart` does; scale
 //! goes through the `/scale` subresource; rollback puts back a previous ReplicaSet's template;
 //! jobs are created from a CronJob's template; pods are deleted by finished phase; CronJobs are
-//! suspended; nodes are cordoned and drained through the Eviction API. In dry-run mode every
-//! mutating request carries `dryRun=All`. Every execution and every refusal is audited.
+//! suspended; nodes are cordoned and drained through the Eviction API; a Flux `HelmRelease` is
+//! asked to reconcile with the annotation `flux reconcile helmrelease` sets (the GitOps way: the
+//! controller, not the robot, runs Helm). In dry-run mode every mutating request carries
+//! `dryRun=All`. Every execution and every refusal is audited.
 
 use crate::approval::Authorization;
 use crate::audit::{AuditError, AuditKind, AuditLog, AuditRecord};
+use crate::decide::LiveObject;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
+};
 use kube::{Client, ResourceExt};
 use model::{Action, ProposedAction};
 use serde::Serialize;
@@ -26,6 +32,83 @@ pub const FIELD_MANAGER: &str = "srebot";
 /// Annotation `kubectl rollout restart` sets on the pod template.
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 const REVISION: &str = "deployment.kubernetes.io/revision";
+/// Annotation asking Flux to reconcile an object now, as `flux reconcile` sets it.
+pub const RECONCILE_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+/// Annotation asking Flux's helm-controller for a one-off forced install or upgrade; it acts
+/// only when its value equals [`RECONCILE_REQUESTED_AT`]'s (`flux reconcile hr --force`).
+pub const RECONCILE_FORCE_AT: &str = "reconcile.fluxcd.io/forceAt";
+
+/// Flux's `HelmRelease` (`helm.toolkit.fluxcd.io/v2`, plural `helmreleases`).
+pub fn helm_release_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
+        "helmreleases",
+    )
+}
+
+/// The merge patch asking Flux to reconcile a release at `requested_at`; with `force`, a
+/// one-off forced upgrade at the same instant (both annotations carry the same value).
+pub fn reconcile_request_patch(requested_at: &str, force: bool) -> Value {
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(RECONCILE_REQUESTED_AT.to_owned(), json!(requested_at));
+    if force {
+        annotations.insert(RECONCILE_FORCE_AT.to_owned(), json!(requested_at));
+    }
+    json!({"metadata": {"annotations": annotations}})
+}
+
+/// What the audit keeps of a HelmRelease: the reconcile request, what the controller last
+/// handled, the deployed Helm revision (what `helm rollback` would go back to) and readiness.
+fn release_summary(hr: &DynamicObject) -> Value {
+    let status = &hr.data["status"];
+    let ready = status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"));
+    let latest = &status["history"][0];
+    json!({
+        "requested_at": hr.annotations().get(RECONCILE_REQUESTED_AT),
+        "force_at": hr.annotations().get(RECONCILE_FORCE_AT),
+        "last_handled_reconcile_at": status["lastHandledReconcileAt"],
+        "revision": latest["version"],
+        "chart_version": latest["chartVersion"],
+        "ready": ready.map(|c| json!({"status": c["status"], "reason": c["reason"]})),
+    })
+}
+
+/// The live figures for the blast radius of reconciling HelmRelease `namespace/name`: the
+/// pods not yet finished in the namespace its workloads run in (`spec.targetNamespace`, else
+/// its own). Every such pod is counted, whether the chart owns it or not: an upgrade may roll
+/// any workload the chart renders, and the over-count errs on the side of asking. The release
+/// must be readable; when its pods are not, `pods` is `None` (a radius of 1 pod).
+pub async fn release_live(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<LiveObject, ExecError> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &helm_release_resource());
+    let hr = api.get(name).await.map_err(kube_err("get helmrelease"))?;
+    let workloads = hr.data["spec"]["targetNamespace"]
+        .as_str()
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or(namespace);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), workloads);
+    let running = pods.list(&ListParams::default()).await.ok().map(|list| {
+        let n = list
+            .items
+            .iter()
+            .filter(|p| {
+                let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+                !matches!(phase, Some("Succeeded" | "Failed"))
+            })
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    });
+    Ok(LiveObject {
+        pods: running,
+        ..LiveObject::default()
+    })
+}
 
 /// Why an execution did not happen or failed.
 #[derive(Debug, thiserror::Error)]
@@ -465,6 +548,27 @@ impl Executor {
                     .map_err(kube_err("patch configmap"))?;
                 let get = |c: &ConfigMap| c.data.as_ref().and_then(|d| d.get(key)).cloned();
                 Ok((json!({ key: get(&before) }), json!({ key: get(&after) })))
+            }
+            Action::ReconcileRelease => {
+                let api: Api<DynamicObject> = Api::namespaced_with(
+                    self.client.clone(),
+                    namespace_of(proposed)?,
+                    &helm_release_resource(),
+                );
+                let before = api.get(name).await.map_err(kube_err("get helmrelease"))?;
+                if before.data["spec"]["suspend"].as_bool() == Some(true) {
+                    return Err(ExecError::BadObject {
+                        object: proposed.target.path(),
+                        problem: "is suspended: Flux ignores reconcile requests until it is resumed",
+                    });
+                }
+                // The action carries no force flag: a plain reconcile request.
+                let patch = reconcile_request_patch(&rfc3339(now_ms), false);
+                let after = api
+                    .patch(name, &pp, &Patch::Merge(patch))
+                    .await
+                    .map_err(kube_err("patch helmrelease"))?;
+                Ok((release_summary(&before), release_summary(&after)))
             }
             other => Err(ExecError::Unsupported {
                 action: other.name(),

@@ -348,17 +348,42 @@ impl model::Classify for PolicyErrors {
 
 /// Reads and validates a policy file.
 pub fn check_file(path: &Path) -> Result<Policy, PolicyErrors> {
+    read_file(path).policy
+}
+
+/// A policy file read once: the SHA-256 of the bytes that were validated, and the result.
+#[derive(Debug, Clone)]
+pub struct PolicyRead {
+    /// Hex SHA-256 of the file's bytes; `None` when it could not be read.
+    pub sha256: Option<String>,
+    pub policy: Result<Policy, PolicyErrors>,
+}
+
+/// Reads a policy file once, hashes it and validates it (for reloads that record which file
+/// replaced which).
+pub fn read_file(path: &Path) -> PolicyRead {
+    use sha2::{Digest, Sha256};
     let file = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => validate(&text, &file),
-        Err(err) => Err(PolicyErrors {
-            issues: vec![PolicyIssue {
-                file,
-                line: 0,
-                kind: IssueKind::Io,
-                reason: format!("cannot read the policy file: {err}"),
-            }],
-        }),
+    let io = |reason: String| PolicyErrors {
+        issues: vec![PolicyIssue {
+            file: file.clone(),
+            line: 0,
+            kind: IssueKind::Io,
+            reason,
+        }],
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => PolicyRead {
+            sha256: Some(hex::encode(Sha256::digest(&bytes))),
+            policy: match String::from_utf8(bytes) {
+                Ok(text) => validate(&text, &file),
+                Err(_) => Err(io("the policy file is not UTF-8 text".to_owned())),
+            },
+        },
+        Err(err) => PolicyRead {
+            sha256: None,
+            policy: Err(io(format!("cannot read the policy file: {err}"))),
+        },
     }
 }
 

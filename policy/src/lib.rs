@@ -24,10 +24,13 @@ pub use decide::{
     ActionRecord, BlastRadius, Decision, History, IncidentView, LiveObject, Verdict, action_digest,
     blast_radius, decide,
 };
-pub use executor::{ExecError, Execution, Executor};
+pub use executor::{
+    ExecError, Execution, Executor, helm_release_resource, reconcile_request_patch, release_live,
+};
 pub use file::{
     Approver, Autonomy, BlastRadiusLimits, Cooldowns, DEFAULT_RATE_LIMIT, Environment, IssueKind,
-    Mode, Policy, PolicyErrors, PolicyIssue, RateLimit, Window, WindowKind, WindowTime, check_file,
+    Mode, Policy, PolicyErrors, PolicyIssue, PolicyRead, RateLimit, Window, WindowKind, WindowTime,
+    check_file, read_file,
 };
 pub use simulate::{SimCase, SimOptions, SimProposal, SimRow, SimulationReport, simulate};
 pub use state::{PauseState, StateError, load_pause, save_pause};

@@ -1,7 +1,7 @@
 //! The executor against a loopback fake API server: each typed action sends exactly the
 //! expected request, dry-run mode sends `dryRun=All`, and nothing runs without a decision.
 
-use crate::fake_k8s::{self, Fake};
+use crate::fake_k8s::{self, Fake, HELM_RELEASE};
 use model::{Action, IncidentType, PodPhase, ProposedAction, Severity, Target, TargetKind};
 use policy::{
     ApprovalKey, Approvals, ApproverIdentity, AuditKind, AuditLog, Authorization, ExecError,
@@ -27,7 +27,7 @@ environment = "demo"
 autonomy = "extended"
 [allow]
 namespaces = ["shop"]
-resources = ["deployment/shop/*", "namespace/shop", "cron_job/shop/*", "job/shop/*", "config_map/shop/*", "node/*"]
+resources = ["deployment/shop/*", "namespace/shop", "cron_job/shop/*", "job/shop/*", "config_map/shop/*", "node/*", "release/shop/*"]
 [actions]
 restart_deployment = "auto"
 scale_deployment = "auto"
@@ -38,6 +38,7 @@ suspend_cron_job = "auto"
 cordon_node = "auto"
 drain_node = "auto"
 patch_config = "auto"
+reconcile_release = "auto"
 [[approvers]]
 role = "sre-oncall"
 may_approve = ["auto", "approval"]
@@ -65,6 +66,7 @@ fn propose(action: Action, target: Target) -> ProposedAction {
 
 struct Rig {
     fake: Arc<Fake>,
+    url: String,
     executor: Executor,
     audit_path: PathBuf,
     _dir: tempfile::TempDir,
@@ -78,6 +80,7 @@ async fn rig() -> Rig {
     let executor = Executor::new(fake_k8s::client(&url), Arc::new(Mutex::new(audit)));
     Rig {
         fake,
+        url,
         executor,
         audit_path,
         _dir: dir,
@@ -525,8 +528,217 @@ async fn suspend_cordon_drain_and_config() {
     assert_eq!(verify(&r.audit_path).unwrap(), 3);
 }
 
+fn release() -> ProposedAction {
+    propose(
+        Action::ReconcileRelease,
+        Target::new(TargetKind::Release, Some("shop"), "cart"),
+    )
+}
+
 #[tokio::test]
-async fn read_only_and_release_actions_are_not_cluster_operations() {
+async fn reconcile_release_sends_the_flux_reconcile_request() {
+    let r = rig().await;
+    let proposed = release();
+    let done = r
+        .executor
+        .execute(&proposed, Some(&auto(&everything(), &proposed)), NOW)
+        .await
+        .unwrap();
+    let writes = r.fake.writes();
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    let w = &writes[0];
+    assert_eq!(
+        (w.method.as_str(), w.path.as_str()),
+        ("PATCH", HELM_RELEASE)
+    );
+    assert_eq!(
+        w.path,
+        "/apis/helm.toolkit.fluxcd.io/v2/namespaces/shop/helmreleases/cart"
+    );
+    assert_eq!(w.content_type, "application/merge-patch+json");
+    assert_eq!(
+        w.body.as_ref().unwrap(),
+        &json!({"metadata": {"annotations": {
+            "reconcile.fluxcd.io/requestedAt": "2026-11-23T10:00:00Z"
+        }}})
+    );
+    assert_eq!(
+        w.query.get("fieldManager").map(String::as_str),
+        Some("srebot")
+    );
+    assert!(!w.query.contains_key("dryRun"));
+    // The GET before it is the only other request.
+    let reads: Vec<_> = r
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "GET")
+        .map(|q| q.path)
+        .collect();
+    assert_eq!(reads, vec![HELM_RELEASE.to_owned()]);
+    assert_eq!(done.before["requested_at"], json!("2026-11-22T17:01:40Z"));
+    assert_eq!(done.after["requested_at"], json!("2026-11-23T10:00:00Z"));
+    assert_eq!(done.before["revision"], json!(4), "{:#}", done.before);
+    assert_eq!(done.before["chart_version"], json!("1.4.2"));
+    assert_eq!(
+        done.before["ready"],
+        json!({"status": "True", "reason": "UpgradeSucceeded"})
+    );
+    assert_eq!(done.after["force_at"], json!(null));
+    let stored = r.fake.object(HELM_RELEASE);
+    assert_eq!(
+        stored["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"],
+        json!("2026-11-23T10:00:00Z")
+    );
+    assert_eq!(
+        stored["metadata"]["generation"],
+        json!(4),
+        "an annotation is not a new generation"
+    );
+    assert_eq!(stored["spec"]["chart"]["spec"]["version"], json!("1.4.x"));
+    let entries = policy::audit::read_entries(&r.audit_path).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].record.kind, AuditKind::Executed);
+    assert_eq!(entries[0].record.why, "actions.reconcile_release");
+    assert_eq!(
+        entries[0].record.before.as_ref().unwrap()["revision"],
+        json!(4)
+    );
+}
+
+#[tokio::test]
+async fn reconcile_release_in_dry_run_changes_nothing() {
+    let r = rig().await;
+    let mut p = everything();
+    p.dry_run = true;
+    let proposed = release();
+    let done = r
+        .executor
+        .execute(&proposed, Some(&auto(&p, &proposed)), NOW)
+        .await
+        .unwrap();
+    assert!(done.dry_run);
+    let writes = r.fake.writes();
+    assert_eq!(writes.len(), 1);
+    assert_eq!(writes[0].path, HELM_RELEASE);
+    assert_eq!(
+        writes[0].query.get("dryRun").map(String::as_str),
+        Some("All")
+    );
+    assert_eq!(done.after["requested_at"], json!("2026-11-23T10:00:00Z"));
+    assert_eq!(
+        r.fake.object(HELM_RELEASE)["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"],
+        json!("2026-11-22T17:01:40Z"),
+        "nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn a_suspended_release_is_not_asked_to_reconcile() {
+    let r = rig().await;
+    r.fake
+        .objects
+        .lock()
+        .unwrap()
+        .get_mut(HELM_RELEASE)
+        .unwrap()["spec"]["suspend"] = json!(true);
+    let proposed = release();
+    let err = r
+        .executor
+        .execute(&proposed, Some(&auto(&everything(), &proposed)), NOW)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("release/shop/cart: is suspended"),
+        "{err}"
+    );
+    assert!(r.fake.writes().is_empty());
+    let entries = policy::audit::read_entries(&r.audit_path).unwrap();
+    assert_eq!(entries[0].record.kind, AuditKind::ExecutionFailed);
+}
+
+#[test]
+fn a_forced_reconcile_sets_force_at_to_the_requested_time() {
+    assert_eq!(
+        policy::reconcile_request_patch("2026-11-23T10:00:00Z", true),
+        json!({"metadata": {"annotations": {
+            "reconcile.fluxcd.io/requestedAt": "2026-11-23T10:00:00Z",
+            "reconcile.fluxcd.io/forceAt": "2026-11-23T10:00:00Z"
+        }}})
+    );
+    assert_eq!(
+        policy::reconcile_request_patch("2026-11-23T10:00:00Z", false)["metadata"]["annotations"]
+            .as_object()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_release_touches_the_running_pods_of_its_namespace() {
+    let (fake, url) = fake_k8s::start().await;
+    let client = fake_k8s::client(&url);
+    // shop has two running pods and two failed ones.
+    let live = policy::release_live(&client, "shop", "cart").await.unwrap();
+    assert_eq!(live.pods, Some(2));
+    let radius = policy::blast_radius(&Action::ReconcileRelease, Some(&live)).unwrap();
+    assert_eq!(radius.pods_affected, 2);
+    // A release installing into another namespace counts the pods there.
+    {
+        let mut objects = fake.objects.lock().unwrap();
+        objects.get_mut(HELM_RELEASE).unwrap()["spec"]["targetNamespace"] = json!("payments");
+        let mut pods = objects["/api/v1/namespaces/shop/pods"].clone();
+        pods["items"].as_array_mut().unwrap().truncate(3);
+        objects.insert("/api/v1/namespaces/payments/pods".into(), pods);
+    }
+    let live = policy::release_live(&client, "shop", "cart").await.unwrap();
+    assert_eq!(live.pods, Some(1));
+    assert!(
+        policy::release_live(&client, "shop", "absent")
+            .await
+            .is_err()
+    );
+    // Pods that cannot be listed: a radius of one pod.
+    fake.objects.lock().unwrap().get_mut(HELM_RELEASE).unwrap()["spec"]["targetNamespace"] =
+        json!("nowhere");
+    let live = policy::release_live(&client, "shop", "cart").await.unwrap();
+    assert_eq!(live.pods, None);
+    let radius = policy::blast_radius(&Action::ReconcileRelease, Some(&live)).unwrap();
+    assert_eq!(radius.pods_affected, 1);
+    // Under prod's limit of 10 pods it asks; over it, it is denied; unread, a person judges.
+    let mut prod =
+        check_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/prod.toml")).unwrap();
+    prod.resources.push("release/shop/*".into());
+    let decide_with = |pods: Option<u32>, known: bool| {
+        let live = policy::LiveObject {
+            pods,
+            ..policy::LiveObject::default()
+        };
+        decide(
+            &incident(),
+            &release(),
+            &prod,
+            &History::default(),
+            known.then_some(&live),
+            NOW,
+        )
+    };
+    let asks = decide_with(Some(2), true);
+    assert_eq!(asks.verdict, Verdict::NeedsApproval, "{asks:?}");
+    assert_eq!(asks.blast_radius.unwrap().pods_affected, 2);
+    let denied = decide_with(Some(11), true);
+    assert_eq!(denied.verdict, Verdict::Denied, "{denied:?}");
+    assert_eq!(denied.clause, "blast_radius.max_pods_affected");
+    assert_eq!(
+        decide_with(None, true).blast_radius.unwrap().pods_affected,
+        1
+    );
+    assert!(decide_with(None, false).blast_radius.is_none());
+}
+
+#[tokio::test]
+async fn read_only_actions_are_not_cluster_operations() {
     let r = rig().await;
     let mut p = everything();
     p.actions.insert("notify".into(), policy::Mode::Auto);
@@ -693,6 +905,58 @@ async fn kubectl_agrees_with_the_fake_and_sends_the_same_patches() {
     theirs["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
         json!("2026-11-23T10:00:00Z");
     assert_eq!(ours, theirs);
+
+    // The Flux HelmRelease is found through discovery (short name `hr`) and annotated with a
+    // merge patch of exactly the shape the executor sends for a reconcile request.
+    let url2 = url.clone();
+    let (shown, annotated) = tokio::task::spawn_blocking(move || {
+        let shown = kubectl(&url2, &["-n", "shop", "get", "hr", "cart", "-o", "json"]).unwrap();
+        let annotated = kubectl(
+            &url2,
+            &[
+                "-n",
+                "shop",
+                "annotate",
+                "--overwrite",
+                "helmrelease/cart",
+                "reconcile.fluxcd.io/requestedAt=2026-11-23T10:00:00Z",
+            ],
+        )
+        .unwrap();
+        (shown, annotated)
+    })
+    .await
+    .unwrap();
+    for out in [&shown, &annotated] {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let hr: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(hr["apiVersion"], json!("helm.toolkit.fluxcd.io/v2"));
+    assert_eq!(hr["status"]["history"][0]["version"], json!(4));
+    let theirs = fake
+        .writes()
+        .into_iter()
+        .find(|w| w.path == HELM_RELEASE)
+        .unwrap();
+    assert_eq!(theirs.method, "PATCH");
+    assert_eq!(theirs.content_type, "application/merge-patch+json");
+    let proposed = release();
+    r.executor
+        .execute(&proposed, Some(&auto(&everything(), &proposed)), NOW)
+        .await
+        .unwrap();
+    let ours = r
+        .fake
+        .writes()
+        .into_iter()
+        .find(|w| w.path == HELM_RELEASE)
+        .unwrap();
+    assert_eq!(ours.content_type, theirs.content_type);
+    assert_eq!(ours.body, theirs.body);
 }
 
 /// The RBAC manifest grants each (group, resource) exactly the verbs the executor sends,
@@ -763,7 +1027,15 @@ async fn rbac_grants_exactly_the_verbs_the_executor_uses() {
             },
             Target::new(TargetKind::ConfigMap, Some("shop"), "cart-config"),
         ),
+        propose(
+            Action::ReconcileRelease,
+            Target::new(TargetKind::Release, Some("shop"), "cart"),
+        ),
     ];
+    // The live read for a release's blast radius runs under the same identity.
+    policy::release_live(&fake_k8s::client(&r.url), "shop", "cart")
+        .await
+        .unwrap();
     for a in &actions {
         r.executor
             .execute(a, Some(&auto(&p, a)), NOW)

@@ -1,6 +1,6 @@
-//! A loopback fake of the Kubernetes API server for executor tests: it serves recorded
-//! apps/v1, batch/v1 and v1 objects, applies merge patches, honours `dryRun=All`, and records
-//! every request (method, path, query, content type, body).
+//! A loopback fake of the Kubernetes API server for executor tests: it serves recorded apps/v1,
+//! batch/v1, v1 and Flux helm.toolkit.fluxcd.io/v2 objects, applies merge patches, honours
+//! `dryRun=All`, and records every request (method, path, query, content type, body).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -47,6 +47,9 @@ pub(crate) fn merge(target: &mut Value, patch: &Value) {
 }
 
 const DEPLOY: &str = "/apis/apps/v1/namespaces/shop/deployments/cart";
+/// Flux HelmRelease `shop/cart`.
+pub(crate) const HELM_RELEASE: &str =
+    "/apis/helm.toolkit.fluxcd.io/v2/namespaces/shop/helmreleases/cart";
 
 impl Fake {
     fn seeded() -> Self {
@@ -75,6 +78,7 @@ impl Fake {
                 "/api/v1/namespaces/shop/configmaps/cart-config".into(),
                 fixture("configmap-cart.json"),
             );
+            o.insert(HELM_RELEASE.into(), fixture("helmrelease-cart.json"));
         }
         fake
     }
@@ -167,8 +171,14 @@ async fn handle(
                 return status(404, "NotFound", &format!("{path} not found"));
             };
             let mut next = current;
-            merge(&mut next, parsed.as_ref().unwrap());
-            if let Some(g) = next.pointer("/metadata/generation").and_then(Value::as_i64) {
+            let patch = parsed.as_ref().unwrap();
+            merge(&mut next, patch);
+            // As the API server does: only a spec change is a new generation.
+            if let Some(g) = next
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .filter(|_| patch.get("spec").is_some())
+            {
                 next["metadata"]["generation"] = json!(g + 1);
             }
             if !dry {
@@ -236,16 +246,17 @@ fn discovery(path: &str) -> Option<Value> {
         "update",
         "watch",
     ];
-    let group = |name: &str| {
-        json!({"name": name, "versions": [{"groupVersion": format!("{name}/v1"), "version": "v1"}],
-               "preferredVersion": {"groupVersion": format!("{name}/v1"), "version": "v1"}})
+    let group_at = |name: &str, version: &str| {
+        json!({"name": name, "versions": [{"groupVersion": format!("{name}/{version}"), "version": version}],
+               "preferredVersion": {"groupVersion": format!("{name}/{version}"), "version": version}})
     };
+    let group = |name: &str| group_at(name, "v1");
     Some(match path {
         "/api" => {
             json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]})
         }
         "/apis" => {
-            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group("apps"), group("batch"), group("policy")]})
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group("apps"), group("batch"), group("policy"), group_at("helm.toolkit.fluxcd.io", "v2")]})
         }
         "/api/v1" => json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
             res("pods", "Pod", true, &rw), res("pods/eviction", "Eviction", true, &["create"]),
@@ -259,6 +270,14 @@ fn discovery(path: &str) -> Option<Value> {
         "/apis/batch/v1" => {
             json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "batch/v1", "resources": [
             res("jobs", "Job", true, &rw), res("cronjobs", "CronJob", true, &rw)]})
+        }
+        "/apis/helm.toolkit.fluxcd.io/v2" => {
+            let mut hr = res("helmreleases", "HelmRelease", true, &rw);
+            hr["singularName"] = json!("helmrelease");
+            hr["shortNames"] = json!(["hr"]);
+            hr["categories"] = json!(["all", "flux"]);
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "helm.toolkit.fluxcd.io/v2", "resources": [
+            hr, res("helmreleases/status", "HelmRelease", true, &["get", "patch", "update"])]})
         }
         "/apis/policy/v1" => {
             json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "policy/v1", "resources": []})

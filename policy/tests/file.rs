@@ -54,6 +54,28 @@ fn missing_file_is_one_io_error() {
 }
 
 #[test]
+fn read_file_hashes_the_bytes_it_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    let text = std::fs::read_to_string(example("prod.toml")).unwrap();
+    std::fs::write(&path, &text).unwrap();
+    let good = policy::read_file(&path);
+    assert!(good.policy.is_ok());
+    let hash = good.sha256.unwrap();
+    assert_eq!(hash.len(), 64);
+    assert_eq!(policy::read_file(&path).sha256.unwrap(), hash, "stable");
+    // One byte more: another hash; a bad file is still hashed, and refused with its line.
+    std::fs::write(&path, format!("{text}\nshell = \"rm -rf /\"\n")).unwrap();
+    let bad = policy::read_file(&path);
+    assert_ne!(bad.sha256.as_deref(), Some(hash.as_str()));
+    let err = bad.policy.unwrap_err().to_string();
+    assert!(err.contains("p.toml:"), "{err}");
+    let gone = policy::read_file(&dir.path().join("gone.toml"));
+    assert!(gone.sha256.is_none());
+    assert_eq!(gone.policy.unwrap_err().issues[0].kind, IssueKind::Io);
+}
+
+#[test]
 fn every_boundary_is_refused_with_its_line() {
     let text = r#"environment = "prod"
 autonomy = "safe"

@@ -169,6 +169,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/robot/pause", post(api::remediation::pause))
         .route("/api/v1/robot/resume", post(api::remediation::resume))
         .route("/api/v1/audit", get(api::remediation::audit))
+        .route(
+            "/api/v1/policy/reload",
+            post(api::remediation::reload_policy),
+        )
         .route("/loki/api/v1/push", post(api::logs::push))
         .route("/metrics", get(api::ops::metrics))
         .route("/healthz", get(api::ops::healthz))

@@ -6,8 +6,8 @@
 
 pub mod api;
 pub mod app;
-pub mod changes;
 pub mod auth;
+pub mod changes;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -6,6 +6,8 @@
 //! sent. Decisions, approvals, cooldown history, outcomes and the pause switch live in the data
 //! dir, so they survive restarts. After a real execution the incident is watched in event time:
 //! resolved means the action worked; still active after `verify_within` means escalated.
+//! The policy is replaced whole on reload (API or SIGHUP): a bad file is refused with its
+//! `FILE:LINE: reason` and the running policy stays; both outcomes are audited with file hashes.
 
 use crate::app::AppState;
 use crate::config::{KubeConfig, PolicyConfig};
@@ -130,6 +132,16 @@ struct ApproversFile {
     approver: Vec<ApproverCredential>,
 }
 
+/// The first approver whose role the policy does not name.
+fn unnamed_role<'a>(
+    approvers: &'a [ApproverCredential],
+    policy: &Policy,
+) -> Option<&'a ApproverCredential> {
+    approvers
+        .iter()
+        .find(|a| !policy.approvers.iter().any(|p| p.role == a.role))
+}
+
 /// Reads approver credentials; the file must not be readable by group or others, every role
 /// must be an approver role of the policy and every token at least 16 characters and unique.
 pub fn load_approvers(
@@ -155,16 +167,16 @@ pub fn load_approvers(
         }
     }
     let file: ApproversFile = toml::from_str(&text).map_err(|e| fail(e.to_string(), None))?;
+    if let Some(a) = unnamed_role(&file.approver, policy) {
+        return Err(fail(
+            format!(
+                "approver {:?} has role {:?}, which the policy does not name",
+                a.name, a.role
+            ),
+            None,
+        ));
+    }
     for (i, a) in file.approver.iter().enumerate() {
-        if !policy.approvers.iter().any(|p| p.role == a.role) {
-            return Err(fail(
-                format!(
-                    "approver {:?} has role {:?}, which the policy does not name",
-                    a.name, a.role
-                ),
-                None,
-            ));
-        }
         if a.token.trim().len() < 16 {
             return Err(fail(
                 format!("approver {:?}: token shorter than 16 characters", a.name),
@@ -313,9 +325,58 @@ impl Book {
     }
 }
 
+/// A validated policy and the SHA-256 of the file bytes it was read from.
+#[derive(Debug, Clone)]
+struct LoadedPolicy {
+    policy: Arc<Policy>,
+    sha256: String,
+}
+
+/// What a policy reload did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyReload {
+    pub file: PathBuf,
+    pub old_sha256: String,
+    pub new_sha256: String,
+    /// Whether the file's bytes differ from the running policy's.
+    pub changed: bool,
+    pub audit_seq: u64,
+}
+
+/// Why a policy reload was refused; the running policy stays in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file is unreadable or invalid; displayed as `FILE:LINE: reason` lines.
+    #[error("{errors}")]
+    Invalid {
+        errors: policy::PolicyErrors,
+        new_sha256: Option<String>,
+    },
+    /// The new policy no longer names a role the loaded approvers have.
+    #[error("approver {name:?} has role {role:?}, which the new policy does not name")]
+    ApproverRole { name: String, role: String },
+    #[error("recording the reload failed")]
+    Audit {
+        #[source]
+        source: RemediationError,
+    },
+}
+
+impl model::Classify for ReloadError {
+    fn class(&self) -> model::ErrorClass {
+        match self {
+            ReloadError::Invalid { errors, .. } => errors.class(),
+            ReloadError::ApproverRole { .. } => model::ErrorClass::InvalidInput,
+            ReloadError::Audit { .. } => model::ErrorClass::Internal,
+        }
+    }
+}
+
 /// The remediation loop's state: policy, approvers, audit log, executor and the book.
 pub struct Remediation {
-    policy: Policy,
+    /// The running policy and the hash of the file it came from; replaced whole on reload.
+    policy: std::sync::RwLock<LoadedPolicy>,
+    policy_file: PathBuf,
     data_dir: PathBuf,
     approvers: Vec<ApproverCredential>,
     audit: Arc<std::sync::Mutex<AuditLog>>,
@@ -487,10 +548,12 @@ impl Remediation {
         let Some(path) = &config.file else {
             return Ok(None);
         };
-        let policy = policy::check_file(path).map_err(|source| RemediationError::Policy {
+        let read = policy::read_file(path);
+        let policy = read.policy.map_err(|source| RemediationError::Policy {
             path: path.clone(),
             source,
         })?;
+        let sha256 = read.sha256.unwrap_or_default();
         let approvers = match &config.approvers_file {
             Some(file) => load_approvers(file, &policy)?,
             None => Vec::new(),
@@ -510,7 +573,11 @@ impl Remediation {
             .map(|c| Executor::new(c.clone(), Arc::clone(&audit)));
         let ttl = duration_ms(config.approval_ttl);
         Ok(Some(Self {
-            policy,
+            policy: std::sync::RwLock::new(LoadedPolicy {
+                policy: Arc::new(policy),
+                sha256,
+            }),
+            policy_file: path.clone(),
             data_dir: data_dir.to_owned(),
             approvers,
             audit,
@@ -553,8 +620,134 @@ impl Remediation {
         &self.audit_path
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    /// Verifies the audit chain and reads its entries with no append under way (an entry
+    /// and the head are written one after the other). Blocking: call it off the async workers.
+    pub fn audit_snapshot(
+        &self,
+    ) -> (
+        Result<usize, policy::AuditError>,
+        Result<Vec<policy::AuditEntry>, policy::AuditError>,
+    ) {
+        let _appends = self.audit.lock().unwrap_or_else(|p| p.into_inner());
+        (
+            policy::verify(&self.audit_path),
+            policy::audit::read_entries(&self.audit_path),
+        )
+    }
+
+    /// The running policy (a snapshot: a reload replaces it, never changes it in place).
+    pub fn policy(&self) -> Arc<Policy> {
+        let loaded = self.policy.read().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(&loaded.policy)
+    }
+
+    /// SHA-256 of the policy file bytes the running policy was read from.
+    pub fn policy_sha256(&self) -> String {
+        let loaded = self.policy.read().unwrap_or_else(|p| p.into_inner());
+        loaded.sha256.clone()
+    }
+
+    /// Reads `policy.file` again and, when it is valid and still names every loaded
+    /// approver's role, makes it the running policy. Refused or done, the attempt is audited
+    /// with `who` and the old and new file hashes. Blocking (file I/O and an audit append):
+    /// call it off the async workers.
+    pub fn reload_policy(&self, who: &str) -> Result<PolicyReload, ReloadError> {
+        let mut loaded = self.policy.write().unwrap_or_else(|p| p.into_inner());
+        let read = policy::read_file(&self.policy_file);
+        let old_sha256 = loaded.sha256.clone();
+        let now = now_ms();
+        let file = self.policy_file.display().to_string();
+        let new = read.policy.map_err(|errors| ReloadError::Invalid {
+            errors,
+            new_sha256: read.sha256.clone(),
+        });
+        let new = new.and_then(|p| match unnamed_role(&self.approvers, &p) {
+            Some(a) => Err(ReloadError::ApproverRole {
+                name: a.name.clone(),
+                role: a.role.clone(),
+            }),
+            None => Ok(p),
+        });
+        let summary = |p: &Policy, sha: &str| json!({"file": file, "sha256": sha, "environment": p.environment, "dry_run": p.dry_run});
+        let before = summary(&loaded.policy, &old_sha256);
+        match new {
+            Err(error) => {
+                let reason = match &error {
+                    ReloadError::Invalid { errors, .. } => errors
+                        .issues
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    other => other.to_string(),
+                };
+                self.audit(AuditRecord {
+                    at_ms: now,
+                    who: who.to_owned(),
+                    kind: AuditKind::PolicyReloadRefused,
+                    incident_id: None,
+                    action: None,
+                    why: "policy.reload".into(),
+                    detail: format!("kept the running policy: {reason}"),
+                    evidence_ids: Vec::new(),
+                    before: Some(before),
+                    after: Some(json!({"file": file, "sha256": read.sha256})),
+                })
+                .map_err(|source| ReloadError::Audit { source })?;
+                Err(error)
+            }
+            Ok(policy) => {
+                let new_sha256 = read.sha256.unwrap_or_default();
+                let changed = new_sha256 != old_sha256;
+                let audit_seq = self
+                    .audit(AuditRecord {
+                        at_ms: now,
+                        who: who.to_owned(),
+                        kind: AuditKind::PolicyReloaded,
+                        incident_id: None,
+                        action: None,
+                        why: "policy.reload".into(),
+                        detail: if changed {
+                            format!("{file}: sha256 {old_sha256} -> {new_sha256}")
+                        } else {
+                            format!("{file}: unchanged (sha256 {new_sha256})")
+                        },
+                        evidence_ids: Vec::new(),
+                        before: Some(before),
+                        after: Some(summary(&policy, &new_sha256)),
+                    })
+                    .map_err(|source| ReloadError::Audit { source })?;
+                *loaded = LoadedPolicy {
+                    policy: Arc::new(policy),
+                    sha256: new_sha256.clone(),
+                };
+                Ok(PolicyReload {
+                    file: self.policy_file.clone(),
+                    old_sha256,
+                    new_sha256,
+                    changed,
+                    audit_seq,
+                })
+            }
+        }
+    }
+
+    /// [`Remediation::reload_policy`] on a blocking thread, with the outcome logged (SIGHUP).
+    pub async fn reload_policy_logged(self: &Arc<Self>, who: &str) {
+        let me = Arc::clone(self);
+        let by = who.to_owned();
+        match tokio::task::spawn_blocking(move || me.reload_policy(&by)).await {
+            Ok(Ok(done)) => tracing::info!(
+                file = %done.file.display(),
+                sha256 = %done.new_sha256,
+                changed = done.changed,
+                "policy reloaded"
+            ),
+            Ok(Err(error)) => {
+                tracing::error!(error = %crate::error::chain(&error), "policy not reloaded; the running policy stays");
+            }
+            Err(error) => tracing::error!(%error, "policy reload task failed"),
+        }
     }
 
     /// The approver a bearer token belongs to (constant-time comparison).
@@ -704,6 +897,11 @@ impl Remediation {
                         nodes_unschedulable: u32::try_from(unschedulable).ok(),
                     })
                 }
+                Action::ReconcileRelease => {
+                    policy::release_live(client, target.namespace.as_deref()?, &target.name)
+                        .await
+                        .ok()
+                }
                 _ => Some(LiveObject::default()),
             }
         };
@@ -727,7 +925,7 @@ impl Remediation {
         let decision = policy::decide(
             &view,
             &proposed,
-            &self.policy,
+            &self.policy(),
             &book.history(),
             live.as_ref(),
             now,
@@ -772,7 +970,7 @@ impl Remediation {
                     view,
                     proposed.clone(),
                     decision.clone(),
-                    &self.policy,
+                    &self.policy(),
                     now,
                 ) {
                     Ok((request, tokens)) => {
@@ -1043,7 +1241,7 @@ impl Remediation {
     ) -> Result<IssuedToken, ApprovalError> {
         let book = self.book.lock().await;
         book.approvals
-            .issue_token(id, &approver.role, &self.policy, now_ms())
+            .issue_token(id, &approver.role, &self.policy(), now_ms())
     }
 
     fn audit_refusal(
@@ -1107,7 +1305,7 @@ impl Remediation {
                 id,
                 token,
                 approver,
-                &self.policy,
+                &self.policy(),
                 &history,
                 live.as_ref(),
                 now,
@@ -1117,7 +1315,7 @@ impl Remediation {
                 token,
                 approver,
                 action.clone(),
-                &self.policy,
+                &self.policy(),
                 &history,
                 live.as_ref(),
                 now,
@@ -1131,7 +1329,7 @@ impl Remediation {
                 self.save(&book).map_err(storage)?;
                 let retry_after_ms = match (&error, &request, &probe) {
                     (ApprovalError::Refused { .. }, Some(r), Some(p)) => {
-                        policy::decide(&r.incident, p, &self.policy, &history, live.as_ref(), now)
+                        policy::decide(&r.incident, p, &self.policy(), &history, live.as_ref(), now)
                             .retry_after_ms
                     }
                     _ => None,
@@ -1226,7 +1424,7 @@ impl Remediation {
         let request = book.approvals.get(id).cloned();
         if let Err(error) = book
             .approvals
-            .reject(id, token, approver, reason, &self.policy, now)
+            .reject(id, token, approver, reason, &self.policy(), now)
         {
             self.audit_refusal(id, approver, request.as_ref(), &error, now)
                 .map_err(storage)?;

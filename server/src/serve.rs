@@ -108,7 +108,8 @@ fn spawn_detection(state: &Arc<AppState>) {
     });
 }
 
-/// SIGHUP re-reads the rules file; a bad file is logged and the old rules stay.
+/// SIGHUP re-reads the rules file and the policy file; a bad file is logged and the old rules
+/// or policy stay.
 fn spawn_reload_on_sighup(state: &Arc<AppState>) {
     #[cfg(unix)]
     {
@@ -127,6 +128,9 @@ fn spawn_reload_on_sighup(state: &Arc<AppState>) {
                     Err(error) => {
                         tracing::error!(error = %crate::error::chain(&error), "rules not reloaded");
                     }
+                }
+                if let Some(remediation) = &state.remediation {
+                    remediation.reload_policy_logged("SIGHUP").await;
                 }
             }
         });

@@ -681,3 +681,305 @@ async fn an_expired_token_is_refused_and_the_request_shows_expired() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+/// The line (1-based) of the first line of `path` starting with `prefix`.
+fn line_of(path: &Path, prefix: &str) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with(prefix))
+        .unwrap()
+        + 1
+}
+
+/// The audit entries of policy reloads, oldest first.
+async fn reload_entries(rig: &Rig) -> Vec<Value> {
+    let audit = rig.get("/api/v1/audit").await;
+    assert_eq!(audit["chain"]["ok"], true, "{audit}");
+    audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["why"] == "policy.reload")
+        .cloned()
+        .collect()
+}
+
+fn sha256_of(path: &Path) -> String {
+    policy::read_file(path).sha256.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_reload_by_api_needs_an_approver_and_keeps_the_old_policy_on_a_bad_file() {
+    let rig = rig("prod.toml", |t| t).await;
+    let file = rig.dir.path().join("policy-prod.toml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let first = sha256_of(&file);
+
+    let (status, body) = rig.post("/api/v1/policy/reload", None, json!({})).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = rig
+        .post(
+            "/api/v1/policy/reload",
+            Some("not-an-approver-token"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+
+    // The same bytes: reloaded, unchanged.
+    let (status, body) = rig
+        .post("/api/v1/policy/reload", Some(ALICE), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["changed"], false);
+    assert_eq!(body["data"]["old_sha256"], first.as_str());
+    assert_eq!(body["data"]["new_sha256"], first.as_str());
+
+    // A restart made automatic in prod is refused with its file and line.
+    std::fs::write(
+        &file,
+        original.replace(
+            "restart_deployment = \"approval\"",
+            "restart_deployment = \"auto\"",
+        ),
+    )
+    .unwrap();
+    let bad = sha256_of(&file);
+    let line = line_of(&file, "restart_deployment");
+    let (status, body) = rig
+        .post("/api/v1/policy/reload", Some(BOB), json!({}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["refusal"]["code"], "invalid_policy");
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("policy-prod.toml:{line}: ")),
+        "{message}"
+    );
+    assert_eq!(body["refusal"]["issues"][0]["line"], line);
+    assert_eq!(body["refusal"]["sha256"], bad.as_str());
+    // The old policy runs on: the restart asks instead of running.
+    rig.alert("checkout", "2026-01-05T10:00:00Z").await;
+    let pending = pending_restart(&rig, "checkout").await;
+    assert!(rig.fake.writes().is_empty(), "nothing ran on its own");
+
+    // A valid change (at most 2 pods touched) is taken: a 3-replica restart is now denied.
+    let tight = original.replace("max_pods_affected = 10", "max_pods_affected = 2");
+    std::fs::write(&file, &tight).unwrap();
+    let second = sha256_of(&file);
+    let (status, body) = rig
+        .post("/api/v1/policy/reload", Some(ALICE), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["changed"], true);
+    assert_eq!(body["data"]["old_sha256"], first.as_str());
+    assert_eq!(body["data"]["new_sha256"], second.as_str());
+    rig.alert("catalogue", "2026-01-05T10:00:00Z").await;
+    let actions = rig.actions(2).await;
+    let catalogue = actions
+        .iter()
+        .find(|a| a["proposed"]["target"]["name"] == "catalogue")
+        .unwrap();
+    assert_eq!(catalogue["status"], "denied", "{catalogue}");
+    assert_eq!(
+        catalogue["decision"]["clause"],
+        "blast_radius.max_pods_affected"
+    );
+    // The approval asked under the old policy is decided again under the new one.
+    let (status, body) = rig.approve(&pending).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["refusal"]["clause"], "blast_radius.max_pods_affected");
+    assert!(rig.fake.writes().is_empty());
+
+    // Every attempt is audited: who, and the old and new file hashes.
+    let entries = reload_entries(&rig).await;
+    let seen: Vec<(&str, &str, &str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["who"].as_str().unwrap(),
+                e["before"]["sha256"].as_str().unwrap(),
+                e["after"]["sha256"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("policy_reloaded", "alice (sre-oncall)", &*first, &*first),
+            (
+                "policy_reload_refused",
+                "bob (platform-lead)",
+                &*first,
+                &*bad
+            ),
+            ("policy_reloaded", "alice (sre-oncall)", &*first, &*second),
+        ]
+    );
+    assert!(
+        entries[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("policy-prod.toml:{line}:")),
+        "{}",
+        entries[1]
+    );
+    let out = audit_verify(rig.dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_reload_on_sighup_keeps_the_old_policy_on_a_bad_file() {
+    let rig = rig("prod.toml", |t| t).await;
+    let file = rig.dir.path().join("policy-prod.toml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let first = sha256_of(&file);
+    let hangup = || {
+        // Our own process: the server installed its SIGHUP handler at start.
+        let pid = std::process::id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    let rig = &rig;
+    let wait_entries = |n: usize| async move {
+        wait_for("policy reload entries", Duration::from_secs(10), || async {
+            let entries = reload_entries(rig).await;
+            (entries.len() >= n).then_some(entries)
+        })
+        .await
+    };
+
+    let tight = original.replace("max_pods_affected = 10", "max_pods_affected = 2");
+    std::fs::write(&file, &tight).unwrap();
+    let second = sha256_of(&file);
+    hangup();
+    let entries = wait_entries(1).await;
+    assert_eq!(entries[0]["kind"], "policy_reloaded");
+    assert_eq!(entries[0]["who"], "SIGHUP");
+    assert_eq!(entries[0]["before"]["sha256"], first.as_str());
+    assert_eq!(entries[0]["after"]["sha256"], second.as_str());
+
+    // A file that is not even TOML: refused, logged, audited; the reloaded policy stays.
+    std::fs::write(&file, format!("{tight}\n[blast_radius\n")).unwrap();
+    hangup();
+    let entries = wait_entries(2).await;
+    assert_eq!(entries[1]["kind"], "policy_reload_refused");
+    assert_eq!(entries[1]["who"], "SIGHUP");
+    assert_eq!(entries[1]["before"]["sha256"], second.as_str());
+    assert!(
+        entries[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("policy-prod.toml:"),
+        "{}",
+        entries[1]
+    );
+    rig.alert("checkout", "2026-01-05T10:00:00Z").await;
+    let actions = rig.actions(1).await;
+    assert_eq!(actions[0]["status"], "denied", "{}", actions[0]);
+    assert_eq!(
+        actions[0]["decision"]["clause"],
+        "blast_radius.max_pods_affected"
+    );
+    assert!(rig.fake.writes().is_empty());
+}
+
+/// What the RCA layer proposes carries no authority: no route takes an action in directly, a
+/// made-up approval or token is refused, a smuggled-in human-only action is refused, and the
+/// cluster sees nothing until the policy's decision is approved with an issued token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rca_proposal_reaches_the_cluster_only_through_a_decision() {
+    let rig = rig("prod.toml", |t| t).await;
+    rig.alert("checkout", "2026-01-05T10:00:00Z").await;
+    let approval = pending_restart(&rig, "checkout").await;
+    let actions = rig.actions(1).await;
+    assert_eq!(actions[0]["decision"]["verdict"], "needs_approval");
+    assert_eq!(
+        actions[0]["decision"]["clause"],
+        "actions.restart_deployment"
+    );
+    // The same restart as the RCA/LLM layer would phrase it, with a decision record copied in.
+    let mut proposed = actions[0]["proposed"].clone();
+    proposed["proposed_by"] = json!("rca:llm");
+
+    // No route executes a proposal handed in from outside.
+    for path in [
+        "/api/v1/actions",
+        "/api/v1/actions/execute",
+        "/api/v1/execute",
+    ] {
+        let response = rig
+            .client
+            .post(rig.url(path))
+            .bearer_auth(ALICE)
+            .json(&json!({"proposed": proposed, "decision": actions[0]["decision"]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            [404, 405].contains(&response.status().as_u16()),
+            "{path}: {}",
+            response.status()
+        );
+    }
+    // A made-up approval, and a made-up token for the real one, are refused.
+    let (status, body) = rig
+        .post(
+            "/api/v1/approvals/apr-made-up/approve",
+            Some(ALICE),
+            json!({"token": "v1.apr-made-up.sre-oncall.0.deadbeef"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = rig
+        .post(
+            &format!("/api/v1/approvals/{approval}/approve"),
+            Some(ALICE),
+            json!({"token": format!("v1.{approval}.sre-oncall.9999999999999.00")}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["refusal"]["code"], "tampered");
+    // An issued token does not stretch to a human-only action slipped in by modify.
+    let token = rig.token(&approval, ALICE).await;
+    let (status, body) = rig
+        .post(
+            &format!("/api/v1/approvals/{approval}/modify"),
+            Some(ALICE),
+            json!({"token": token, "action": {"type": "delete_namespace"}}),
+        )
+        .await;
+    assert!((400..500).contains(&status), "{status} {body}");
+    assert!(rig.fake.writes().is_empty(), "{:#?}", rig.fake.writes());
+    let audit = rig.get("/api/v1/audit").await;
+    let kinds: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(!kinds.contains(&"executed"), "{kinds:?}");
+    assert!(
+        kinds.iter().filter(|k| **k == "refused").count() >= 3,
+        "{kinds:?}"
+    );
+
+    // The decided path still works: an issued token approves exactly the decided action.
+    let (status, body) = rig.approve(&approval).await;
+    assert_eq!(status, 200, "{body}");
+    assert_one_restart_patch(
+        &rig.fake,
+        "/apis/apps/v1/namespaces/shop/deployments/checkout",
+    );
+}

@@ -1,5 +1,5 @@
-//! Actions, approvals, the pause switch and the audit log over HTTP. Reading needs only the API
-//! token; answering an approval and resuming need an approver credential.
+//! Actions, approvals, the pause switch, policy reload and the audit log over HTTP. Reading
+//! needs only the API token; answering an approval, resuming and reloading need an approver.
 //!
 //! Refusals answer 4xx with `refusal.code`, the deciding `clause` and the `reason`, and
 //! `Retry-After` when a cooldown or rate limit says when a retry could pass.
@@ -7,7 +7,7 @@
 use super::success;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::remediation::{AnswerError, Remediation};
+use crate::remediation::{AnswerError, ReloadError, Remediation};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -369,6 +369,41 @@ pub async fn resume(
     Ok(success(done))
 }
 
+/// `POST /api/v1/policy/reload`: an approver has `policy.file` read again. A bad file answers
+/// 400 with every problem as `FILE:LINE: reason` (also in `refusal.issues`) and the running
+/// policy stays; either way the attempt is audited with the old and new file hashes.
+pub async fn reload_policy(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let r = remediation(&state)?;
+    let who = match approver(&headers, r) {
+        Ok(who) => who,
+        Err(refused) => return Ok(refused.into_response()),
+    };
+    let me = Arc::clone(r);
+    let by = format!("{} ({})", who.name, who.role);
+    let result = tokio::task::spawn_blocking(move || me.reload_policy(&by))
+        .await
+        .map_err(|e| ApiError::new(ErrorClass::Internal, format!("policy reload: {e}")))?;
+    Ok(match result {
+        Ok(done) => success(done),
+        Err(ReloadError::Invalid { errors, new_sha256 }) => refusal(
+            StatusCode::BAD_REQUEST,
+            "invalid_policy",
+            errors.to_string(),
+            json!({"issues": errors.issues, "sha256": new_sha256}),
+        ),
+        Err(error @ ReloadError::ApproverRole { .. }) => refusal(
+            StatusCode::BAD_REQUEST,
+            "approver_role",
+            error.to_string(),
+            json!({}),
+        ),
+        Err(error) => ApiError::from_error(&error).into_response(),
+    })
+}
+
 /// `GET /api/v1/audit[?incident=ID][&limit=N]`: the newest entries and whether the chain holds.
 pub async fn audit(
     State(state): State<Arc<AppState>>,
@@ -383,14 +418,10 @@ pub async fn audit(
             .map_err(|_| ApiError::bad_request(format!("limit {text:?} is not a number")))?,
     };
     let incident = super::param(&query, "incident");
-    let path = r.audit_path().to_owned();
-    let (verified, entries) = tokio::task::spawn_blocking(move || {
-        let verified = policy::verify(&path);
-        let entries = policy::audit::read_entries(&path);
-        (verified, entries)
-    })
-    .await
-    .map_err(|e| ApiError::new(ErrorClass::Internal, format!("audit read: {e}")))?;
+    let me = Arc::clone(r);
+    let (verified, entries) = tokio::task::spawn_blocking(move || me.audit_snapshot())
+        .await
+        .map_err(|e| ApiError::new(ErrorClass::Internal, format!("audit read: {e}")))?;
     let mut entries = entries.map_err(|e| ApiError::from_error(&e))?;
     if let Some(id) = &incident {
         entries.retain(|e| e.record.incident_id.as_ref() == Some(id));
