@@ -67,6 +67,9 @@ pub struct PolicyConfig {
     /// The Kubernetes API server actions run against; unset, decided actions are recorded
     /// as dry runs and nothing is sent anywhere.
     pub kube: Option<KubeConfig>,
+    /// Incoming-webhook URL told about approvals waiting and escalations, as
+    /// `{"text": "..."}` (Slack's shape; Mattermost and others accept it).
+    pub notify_webhook: Option<String>,
 }
 
 impl Default for PolicyConfig {
@@ -77,6 +80,7 @@ impl Default for PolicyConfig {
             approval_ttl: Duration::from_secs(3600),
             verify_within: Duration::from_secs(30 * 60),
             kube: None,
+            notify_webhook: None,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 pub mod policy_cmd;
 pub mod remediation;

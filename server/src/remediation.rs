@@ -35,6 +35,11 @@ pub const STATE_FILE: &str = "remediation.json";
 /// Why remediation could not start or keep its records.
 #[derive(Debug, thiserror::Error)]
 pub enum RemediationError {
+    #[error("the notification webhook client could not be built")]
+    Notifier {
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("policy file {path} is not valid")]
     Policy {
         path: PathBuf,
@@ -385,6 +390,8 @@ pub struct Remediation {
     client: Option<kube::Client>,
     verify_within_ms: i64,
     book: tokio::sync::Mutex<Book>,
+    /// Where approvals waiting and escalations are announced.
+    notifier: Option<crate::notify::Notifier>,
 }
 
 impl fmt::Debug for Remediation {
@@ -572,7 +579,15 @@ impl Remediation {
             .as_ref()
             .map(|c| Executor::new(c.clone(), Arc::clone(&audit)));
         let ttl = duration_ms(config.approval_ttl);
+        let notifier = match &config.notify_webhook {
+            Some(url) => Some(
+                crate::notify::Notifier::new(url)
+                    .map_err(|source| RemediationError::Notifier { source })?,
+            ),
+            None => None,
+        };
         Ok(Some(Self {
+            notifier,
             policy: std::sync::RwLock::new(LoadedPolicy {
                 policy: Arc::new(policy),
                 sha256,
@@ -994,6 +1009,17 @@ impl Remediation {
                             before: None,
                             after: None,
                         })?;
+                        self.notify(format!(
+                            "Approval needed ({}): {} for incident {} ({} on {}), because {}. \
+                             Approve with POST /api/v1/approvals/{}/token then …/approve.",
+                            roles.join(", "),
+                            proposed.action,
+                            incident.id,
+                            incident.incident_type.as_str(),
+                            incident.target.name,
+                            decision.clause,
+                            request.id
+                        ));
                     }
                     Err(error) => {
                         entry.error = Some(error.to_string());
@@ -1124,6 +1150,13 @@ impl Remediation {
         self.save(&book)
     }
 
+    /// Tells operators, when a webhook is configured.
+    fn notify(&self, text: String) {
+        if let Some(notifier) = &self.notifier {
+            notifier.send(text);
+        }
+    }
+
     /// Escalates incidents still active past their verification deadline.
     async fn escalate_overdue(&self, state: &AppState, tick: i64) -> Result<(), RemediationError> {
         let overdue: Vec<(String, String)> = {
@@ -1160,6 +1193,13 @@ impl Remediation {
                 tracing::warn!(%error, incident = %incident_id, "cannot escalate");
             }
             tracing::warn!(incident = %incident_id, "action did not help: incident escalated");
+            self.notify(format!(
+                "Escalated: incident {incident_id} ({} on {}) is still failing {} s after the \
+                 robot's action; a person is needed.",
+                current.incident_type.as_str(),
+                current.target.name,
+                self.verify_within_ms / 1000
+            ));
             let mut book = self.book.lock().await;
             let Some(entry) = book.actions.iter_mut().find(|a| a.id == action_id) else {
                 continue;

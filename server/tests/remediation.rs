@@ -983,3 +983,85 @@ async fn an_rca_proposal_reaches_the_cluster_only_through_a_decision() {
         "/apis/apps/v1/namespaces/shop/deployments/checkout",
     );
 }
+
+/// A loopback stand-in for a Slack incoming webhook: keeps every `{"text": ...}` posted.
+async fn webhook() -> (String, Arc<parking_lot::Mutex<Vec<String>>>) {
+    use axum::extract::State;
+    type Texts = Arc<parking_lot::Mutex<Vec<String>>>;
+    let texts: Texts = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/services/T000/B000/XXXX",
+            axum::routing::post(
+                |State(texts): State<Texts>, axum::Json(body): axum::Json<Value>| async move {
+                    texts
+                        .lock()
+                        .push(body["text"].as_str().unwrap_or_default().to_owned());
+                    "ok"
+                },
+            ),
+        )
+        .with_state(Arc::clone(&texts));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/services/T000/B000/XXXX",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, texts)
+}
+
+/// Approvers hear of a waiting approval (prod), and operators of an escalation when the
+/// robot's own restart did not help (demo), on the configured incoming webhook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_waiting_and_escalations_are_announced_on_the_webhook() {
+    let (url, texts) = webhook().await;
+    let hook = url.clone();
+    let rig = rig_with(
+        "prod.toml",
+        |t| t,
+        move |c| c.policy.notify_webhook = Some(hook),
+    )
+    .await;
+    let sender = Sender::new(&rig.server.url(), None).unwrap();
+    sender
+        .push(&generate(Fault::CrashLoop, 7), 0)
+        .await
+        .unwrap();
+    let approval = pending_restart(&rig, "payments-api").await;
+    let asked = wait_for("approval message", Duration::from_secs(10), || async {
+        texts
+            .lock()
+            .iter()
+            .find(|t| t.starts_with("Approval needed"))
+            .cloned()
+    })
+    .await;
+    assert!(asked.contains(&approval), "{asked}");
+    assert!(asked.contains("payments-api"), "{asked}");
+
+    let (url, texts) = webhook().await;
+    let rig = rig_with(
+        "demo.toml",
+        |t| t,
+        move |c| c.policy.notify_webhook = Some(url),
+    )
+    .await;
+    let sender = Sender::new(&rig.server.url(), None).unwrap();
+    sender
+        .push(&generate(Fault::CrashLoop, 7), 0)
+        .await
+        .unwrap();
+    let escalated = wait_for("escalation message", Duration::from_secs(30), || async {
+        texts
+            .lock()
+            .iter()
+            .find(|t| t.starts_with("Escalated"))
+            .cloned()
+    })
+    .await;
+    assert!(
+        escalated.contains("crash_loop on payments-api"),
+        "{escalated}"
+    );
+}
