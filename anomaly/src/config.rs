@@ -13,7 +13,7 @@ use crate::{DEFAULT_DETECTOR, StreamingDetector, detector_by_name};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectorSpec {
-    /// Registry name, e.g. `ensemble`, `ewma`, `mad`, `seasonal`, `cusum`, `pca`.
+    /// Registry name, e.g. `likelihood`, `ensemble`, `ewma`, `mad`, `seasonal`, `cusum`, `pca`.
     #[serde(default = "default_detector")]
     pub detector: String,
     /// Detector parameters by name; missing ones take the detector's defaults.

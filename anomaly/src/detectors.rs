@@ -85,12 +85,12 @@ pub struct MedianMad {
 impl MedianMad {
     pub const NAME: &'static str = "mad";
 
-    /// Params: `window` (samples, 128), `refresh` (samples between recomputations, 8),
+    /// Params: `window` (samples, 512), `refresh` (samples between recomputations, 32),
     /// `half_z` (robust z-score scored 0.5, 5).
     pub fn from_params(params: &Params) -> Result<Self, AnomalyError> {
         let mut r = ParamReader::new(Self::NAME, params);
-        let window = r.count("window", 128, 8, 1 << 16)?;
-        let refresh = r.count("refresh", 8, 1, 1 << 16)?;
+        let window = r.count("window", 512, 8, 1 << 16)?;
+        let refresh = r.count("refresh", 32, 1, 1 << 16)?;
         let half_z = r.get("half_z", 5.0, 1e-3, 1e3)?;
         r.finish()?;
         Ok(Self {
@@ -116,9 +116,13 @@ impl MedianMad {
         for x in &mut self.scratch {
             *x = (*x - median).abs();
         }
+        let mean_ad = self.scratch.iter().sum::<f64>() / self.scratch.len() as f64;
         let (_, mad, _) = self.scratch.select_nth_unstable_by(mid, f64::total_cmp);
         self.median = median;
-        self.mad = *mad;
+        // Scaled to a normal deviation. Over half the window at the median (flat or quantised
+        // series) gives a MAD of 0, which would score every ripple as infinitely far: fall back
+        // to the mean absolute deviation then (the modified z-score's rule).
+        self.mad = (1.4826 * *mad).max(1.2533 * mean_ad);
         self.ready = true;
     }
 }
@@ -129,7 +133,7 @@ impl StreamingDetector for MedianMad {
             return 0.0;
         }
         let score = if self.ready {
-            let scale = (1.4826 * self.mad).max(spread_floor(self.median));
+            let scale = self.mad.max(spread_floor(self.median));
             squash((value - self.median).abs() / scale, self.half_z)
         } else {
             0.0
@@ -417,5 +421,28 @@ impl StreamingDetector for RandomScores {
 
     fn name(&self) -> &str {
         Self::NAME
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mad_keeps_a_scale_on_quantised_series() {
+        // Most samples sit on the median, so the MAD is 0; the regular dips must not look
+        // infinitely far while a real spike still stands out.
+        let mut det = MedianMad::from_params(&Params::new()).expect("defaults");
+        let cycle = [0.1, 0.1, 0.102, 0.1, 0.068];
+        let mut ripple = 0.0f64;
+        for i in 0..2000 {
+            let s = det.update(i, cycle[i as usize % cycle.len()]);
+            if i > 600 {
+                ripple = ripple.max(s);
+            }
+        }
+        let spike = det.update(2000, 1.0);
+        assert!(ripple < 0.6, "ripple scored {ripple}");
+        assert!(spike > 0.9, "spike scored {spike}");
     }
 }

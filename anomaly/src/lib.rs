@@ -17,10 +17,12 @@ mod config;
 mod detectors;
 mod ensemble;
 mod error;
+mod likelihood;
 mod live;
 mod params;
 mod pca;
 mod stats;
+mod surprise;
 
 pub use config::{
     AnomalyConfig, DetectorRegistry, DetectorSpec, FamilyRule, SeriesScorer, incident_type_for,
@@ -28,9 +30,11 @@ pub use config::{
 pub use detectors::{Cusum, Ewma, MedianMad, RandomScores, Seasonal, WindowedGaussian};
 pub use ensemble::Ensemble;
 pub use error::AnomalyError;
+pub use likelihood::{AnomalyLikelihood, log_scale};
 pub use live::LiveAnomaly;
 pub use params::Params;
 pub use pca::{Attribution, MultiScore, PcaEmbedding, PcaModel};
+pub use surprise::Surprise;
 
 use std::fmt::Debug;
 
@@ -50,10 +54,11 @@ pub trait StreamingDetector: Send + Debug {
 }
 
 /// The detector used when the configuration names none: the best on NAB among ours.
-pub const DEFAULT_DETECTOR: &str = Ensemble::NAME;
+pub const DEFAULT_DETECTOR: &str = Surprise::NAME;
 
 /// Every name [`detector_by_name`] accepts.
 pub const DETECTOR_NAMES: &[&str] = &[
+    Surprise::NAME,
     Ensemble::NAME,
     Ewma::NAME,
     MedianMad::NAME,
@@ -71,6 +76,7 @@ pub fn detector_by_name(
 ) -> Result<Box<dyn StreamingDetector>, AnomalyError> {
     Ok(match name {
         Ensemble::NAME => Box::new(Ensemble::from_params(params)?),
+        Surprise::NAME => Box::new(Surprise::from_params(params)?),
         Ewma::NAME => Box::new(Ewma::from_params(params)?),
         MedianMad::NAME => Box::new(MedianMad::from_params(params)?),
         Seasonal::NAME => Box::new(Seasonal::from_params(params)?),
@@ -81,7 +87,7 @@ pub fn detector_by_name(
         _ => {
             return Err(AnomalyError::UnknownDetector {
                 name: name.to_owned(),
-                known: "ensemble, ewma, mad, seasonal, cusum, pca, windowed_gaussian, random",
+                known: "likelihood, ensemble, ewma, mad, seasonal, cusum, pca, windowed_gaussian, random",
             });
         }
     })

@@ -86,9 +86,9 @@ fn latency_spike_raises_a_latency_candidate_with_evidence() {
     assert_eq!(c.target, "payments-api");
     assert_eq!(c.namespace.as_deref(), Some("shop"));
     assert!(c.confidence >= 0.6 && c.confidence <= 1.0);
-    assert_eq!(c.detector, "ensemble");
+    assert_eq!(c.detector, anomaly::DEFAULT_DETECTOR);
     let e = &c.evidence.metrics[0];
-    assert_eq!(e.rule, "ensemble");
+    assert_eq!(e.rule, anomaly::DEFAULT_DETECTOR);
     assert_eq!(e.series.get("deployment"), Some("payments-api"));
     assert_eq!(e.observed, points[500].1);
     let expected = e.expected.unwrap();

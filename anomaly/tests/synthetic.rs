@@ -1,7 +1,7 @@
 //! Each detector on synthetic series with a known anomaly: quiet before it, a high score at it
 //! (or soon after, for drifts and seasonal breaks).
 
-use anomaly::{DETECTOR_NAMES, Params, detector_by_name};
+use anomaly::{DEFAULT_DETECTOR, DETECTOR_NAMES, Params, detector_by_name};
 
 use crate::support::{Planted, series};
 
@@ -47,13 +47,18 @@ fn the_default_detector_finds_every_planted_kind() {
             120,
         ),
     ];
-    for (planted, after) in cases {
-        let (before, during) = scores_around("ensemble", planted, 900, after);
-        assert!(during >= 0.5, "{planted:?}: missed, best {during}");
-        assert!(
-            during > before,
-            "{planted:?}: before {before}, during {during}"
-        );
+    for detector in [DEFAULT_DETECTOR, "ensemble"] {
+        for (planted, after) in cases {
+            let (before, during) = scores_around(detector, planted, 900, after);
+            assert!(
+                during >= 0.5,
+                "{detector} {planted:?}: missed, best {during}"
+            );
+            assert!(
+                during > before,
+                "{detector} {planted:?}: before {before}, during {during}"
+            );
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! A loopback fake of the Kubernetes API server for executor tests: it serves recorded apps/v1,
 //! batch/v1, v1 and Flux helm.toolkit.fluxcd.io/v2 objects, applies merge patches, honours
-//! `dryRun=All`, and records every request (method, path, query, content type, body).
+//! `dryRun=All`, records every request (method, path, query, content type, body), and takes
+//! added Deployments by name. The server's tests include this same file.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -27,7 +28,15 @@ pub(crate) struct Fake {
 }
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/data/k8s/{name}", env!("CARGO_MANIFEST_DIR"));
+    // The fixtures beside this file, whichever crate's tests include it.
+    let here = std::path::Path::new(file!())
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(here)
+        .join("data/k8s")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -97,6 +106,18 @@ impl Fake {
 
     pub(crate) fn object(&self, path: &str) -> Value {
         self.objects.lock().unwrap()[path].clone()
+    }
+
+    /// Adds (or replaces) Deployment `shop/<name>` with `replicas`, shaped like the recorded one.
+    pub(crate) fn deployment(&self, name: &str, replicas: u32) {
+        let mut d = fixture("deployment-cart.json");
+        d["metadata"]["name"] = json!(name);
+        d["metadata"]["labels"]["app"] = json!(name);
+        d["spec"]["replicas"] = json!(replicas);
+        self.objects.lock().unwrap().insert(
+            format!("/apis/apps/v1/namespaces/shop/deployments/{name}"),
+            d,
+        );
     }
 }
 
