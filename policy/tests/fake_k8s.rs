@@ -108,7 +108,9 @@ impl Fake {
         self.objects.lock().unwrap()[path].clone()
     }
 
-    /// Adds (or replaces) Deployment `shop/<name>` with `replicas`, shaped like the recorded one.
+    /// Adds (or replaces) Deployment `shop/<name>` with `replicas`, shaped like the recorded one
+    /// (the server's tests seed theirs with it).
+    #[allow(dead_code)]
     pub(crate) fn deployment(&self, name: &str, replicas: u32) {
         let mut d = fixture("deployment-cart.json");
         d["metadata"]["name"] = json!(name);
