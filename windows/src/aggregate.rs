@@ -188,18 +188,39 @@ pub(crate) fn increase(samples: &[Sample], start_ms: i64, end_ms: i64) -> Option
     Some(result * (sampled + to_start + to_end) / sampled)
 }
 
+/// Buffers [`aggregate_with`] reuses from one series to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    present: Vec<Sample>,
+    values: Vec<f64>,
+}
+
 /// Aggregates of time-ordered `samples` in the window `(end − span, end]`.
 ///
 /// NaN samples (Prometheus stale markers among them) are not values: every aggregate,
 /// `count` and `last` included, is over the other samples. Infinities are values; aggregates
 /// they make undefined serialise as `null`.
 pub fn aggregate(samples: &[Sample], span: WindowSpan, end_ms: i64, counter: bool) -> Aggregates {
+    aggregate_with(samples, span, end_ms, counter, &mut Scratch::default())
+}
+
+/// [`aggregate`] with buffers kept across calls.
+pub(crate) fn aggregate_with(
+    samples: &[Sample],
+    span: WindowSpan,
+    end_ms: i64,
+    counter: bool,
+    scratch: &mut Scratch,
+) -> Aggregates {
     let start_ms = end_ms.saturating_sub(span.ms);
-    let present: Vec<Sample> = samples
-        .iter()
-        .copied()
-        .filter(|s| !s.value.is_nan())
-        .collect();
+    let Scratch { present, values } = scratch;
+    let present: &[Sample] = if samples.iter().any(|s| s.value.is_nan()) {
+        present.clear();
+        present.extend(samples.iter().copied().filter(|s| !s.value.is_nan()));
+        present
+    } else {
+        samples
+    };
     let mut out = Aggregates {
         count: present.len(),
         last: present.last().map(|s| s.value),
@@ -208,22 +229,25 @@ pub fn aggregate(samples: &[Sample], span: WindowSpan, end_ms: i64, counter: boo
     if present.is_empty() {
         return out;
     }
-    let mut values: Vec<f64> = present.iter().map(|s| s.value).collect();
+    values.clear();
+    values.extend(present.iter().map(|s| s.value));
     let n = values.len() as f64;
     let sum: f64 = values.iter().sum();
     let mean = sum / n;
     out.sum = Some(sum);
     out.avg = Some(mean);
     out.stddev = Some((values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt());
-    values.sort_by(f64::total_cmp);
+    if !values.is_sorted_by(|a, b| a.total_cmp(b).is_le()) {
+        values.sort_by(f64::total_cmp);
+    }
     out.min = values.first().copied();
     out.max = values.last().copied();
-    out.p50 = percentile(&values, 0.5);
-    out.p95 = percentile(&values, 0.95);
-    out.p99 = percentile(&values, 0.99);
+    out.p50 = percentile(values, 0.5);
+    out.p95 = percentile(values, 0.95);
+    out.p99 = percentile(values, 0.99);
     out.slope = slope(present.iter().map(|s| (s.timestamp_ms, s.value)));
     if counter {
-        out.increase = increase(&present, start_ms, end_ms);
+        out.increase = increase(present, start_ms, end_ms);
         out.rate = out.increase.map(|i| i / (span.ms as f64 / 1000.0));
     }
     out

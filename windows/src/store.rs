@@ -22,15 +22,18 @@
 //! values; its slope is the sum of its series' slopes, which is the slope of the summed series
 //! when their timestamps align.
 
-use crate::aggregate::{Aggregates, WindowResult, WindowRow, WindowSpan, aggregate};
-use crate::chunk::{CHUNK_SAMPLES, Chunk, Encoder, encode_all};
-use crate::selector::Selector;
-use crate::symbols::Symbols;
+use crate::aggregate::{
+    Aggregates, Scratch, WindowResult, WindowRow, WindowSpan, aggregate, aggregate_with,
+};
+use crate::chunk::{Chunk, Encoder, encode_all};
+use crate::selector::{MatchOp, Matcher, Selector};
+use crate::symbols::{Symbols, map_bytes};
 use model::{LabelSet, MetricMetadata, MetricType, Sample, SeriesRef, SeriesVisitor};
 use parking_lot::RwLock;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::ops::Range;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 const SHARDS: usize = 16;
@@ -238,19 +241,24 @@ fn index_key(hash: u64) -> u32 {
     (hash >> 32) as u32
 }
 
-// A boxed Vec is one pointer wide where a bare Vec is three: it keeps idle series small.
-#[allow(clippy::box_collection)]
+/// What a series rarely needs, boxed together: sealed chunks (none for its first 120
+/// samples) and out-of-order samples (most series never have any).
+#[derive(Debug, Default)]
+struct Extra {
+    /// Sealed chunks, oldest first.
+    sealed: Vec<Chunk>,
+    /// Out-of-order samples not older than the watermark, sorted by timestamp.
+    late: Vec<Sample>,
+}
+
 #[derive(Debug)]
 struct Series {
-    /// Label name and value symbol ids, alternating, sorted by name.
+    /// Label pair ids (see [`Symbols::intern_pair`]), in the order the labels arrived:
+    /// sorted by name.
     labels: Box<[u32]>,
     metric_type: MetricType,
-    /// Sealed chunks, oldest first (boxed: a series needs none for its first 120 samples).
-    sealed: Option<Box<Vec<Chunk>>>,
     open: Encoder,
-    /// Out-of-order samples not older than the watermark, sorted by timestamp (boxed: most
-    /// series never have any).
-    late: Option<Box<Vec<Sample>>>,
+    extra: Option<Box<Extra>>,
 }
 
 impl Series {
@@ -258,22 +266,32 @@ impl Series {
         Self {
             labels,
             metric_type: MetricType::Unknown,
-            sealed: None,
             open: Encoder::default(),
-            late: None,
+            extra: None,
         }
     }
 
     fn sealed(&self) -> &[Chunk] {
-        self.sealed.as_deref().map_or(&[], Vec::as_slice)
+        self.extra.as_deref().map_or(&[], |e| e.sealed.as_slice())
     }
 
     fn sealed_mut(&mut self) -> &mut Vec<Chunk> {
-        self.sealed.get_or_insert_with(Box::default)
+        &mut self.extra.get_or_insert_with(Box::default).sealed
     }
 
     fn late(&self) -> &[Sample] {
-        self.late.as_deref().map_or(&[], Vec::as_slice)
+        self.extra.as_deref().map_or(&[], |e| e.late.as_slice())
+    }
+
+    /// Frees the boxed part once it holds nothing.
+    fn tidy(&mut self) {
+        if self
+            .extra
+            .as_deref()
+            .is_some_and(|e| e.sealed.is_empty() && e.late.is_empty())
+        {
+            self.extra = None;
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -299,18 +317,18 @@ impl Series {
     }
 
     fn labels_eq(&self, symbols: &Symbols, labels: &[(&str, &str)]) -> bool {
-        self.labels.len() == labels.len() * 2
+        self.labels.len() == labels.len()
             && self
                 .labels
-                .chunks_exact(2)
+                .iter()
                 .zip(labels)
-                .all(|(ids, (n, v))| symbols.resolve(ids[0]) == *n && symbols.resolve(ids[1]) == *v)
+                .all(|(&id, &(n, v))| symbols.pair_text(id) == (n, v))
     }
 
     fn pairs<'s>(&self, symbols: &'s Symbols) -> Vec<(&'s str, &'s str)> {
         self.labels
-            .chunks_exact(2)
-            .map(|ids| (symbols.resolve(ids[0]), symbols.resolve(ids[1])))
+            .iter()
+            .map(|&id| symbols.pair_text(id))
             .collect()
     }
 
@@ -334,7 +352,7 @@ impl Series {
             .chunk_last_ms()
             .is_none_or(|last| sample.timestamp_ms > last);
         if in_order {
-            if self.open.count() >= CHUNK_SAMPLES {
+            if self.open.is_full() {
                 let full = std::mem::take(&mut self.open);
                 self.sealed_mut().push(full.seal());
             }
@@ -350,7 +368,7 @@ impl Series {
         {
             return false;
         }
-        let late = self.late.get_or_insert_with(Box::default);
+        let late = &mut self.extra.get_or_insert_with(Box::default).late;
         late.insert(at, sample);
         if late.len() > LATE_MAX {
             self.fold_late();
@@ -365,74 +383,80 @@ impl Series {
         };
         let keep = self.sealed().partition_point(|c| c.last_ms < oldest);
         let open = std::mem::take(&mut self.open);
-        let mut older: Vec<Sample> = self
-            .sealed_mut()
+        let extra = self.extra.get_or_insert_with(Box::default);
+        let mut older: Vec<Sample> = extra
+            .sealed
             .drain(keep..)
             .flat_map(|c| c.iter().collect::<Vec<_>>())
             .collect();
         older.extend(open.iter());
-        let late = self.late.take().map(|b| *b).unwrap_or_default();
+        let late = std::mem::take(&mut extra.late);
         let merged = merge_sorted(&older, &late);
         let (sealed, open) = encode_all(&merged);
-        if !sealed.is_empty() {
-            self.sealed_mut().extend(sealed);
-        }
-        if self.sealed().is_empty() {
-            self.sealed = None;
-        }
+        extra.sealed.extend(sealed);
         self.open = open;
+        self.tidy();
     }
 
     /// Drops whole chunks (and late samples) older than `floor`.
     fn trim(&mut self, floor: i64) {
-        let expired = self.sealed().partition_point(|c| c.last_ms < floor);
-        if expired > 0 {
-            self.sealed_mut().drain(..expired);
-            if self.sealed().is_empty() {
-                self.sealed = None;
-            }
+        if let Some(extra) = &mut self.extra {
+            let expired = extra.sealed.partition_point(|c| c.last_ms < floor);
+            extra.sealed.drain(..expired);
+            extra.late.retain(|s| s.timestamp_ms >= floor);
         }
+        self.tidy();
         if self.sealed().is_empty() && !self.open.is_empty() && self.open.last_ms() < floor {
             self.open = Encoder::default();
         }
-        if let Some(late) = &mut self.late {
-            late.retain(|s| s.timestamp_ms >= floor);
-            if late.is_empty() {
-                self.late = None;
-            }
+    }
+
+    /// Appends the samples in `(start_ms, end_ms]` to `out`, in time order; only chunks that
+    /// overlap the window are decoded, each only up to its end.
+    fn window_into(&self, start_ms: i64, end_ms: i64, out: &mut Vec<Sample>) {
+        let base = out.len();
+        let overlapping = self
+            .sealed()
+            .iter()
+            .filter(|c| c.last_ms > start_ms && c.first_ms <= end_ms)
+            .map(Chunk::iter);
+        let open = (!self.open.is_empty()
+            && self.open.last_ms() > start_ms
+            && self.open.first_ms() <= end_ms)
+            .then(|| self.open.iter());
+        for decoder in overlapping.chain(open) {
+            decoder.window_into(start_ms, end_ms, out);
+        }
+        let late: Vec<Sample> = self
+            .late()
+            .iter()
+            .copied()
+            .filter(|s| s.timestamp_ms > start_ms && s.timestamp_ms <= end_ms)
+            .collect();
+        if !late.is_empty() {
+            let merged = merge_sorted(&out[base..], &late);
+            out.truncate(base);
+            out.extend(merged);
         }
     }
 
     /// Samples in `(start_ms, end_ms]`, in time order.
+    #[cfg(test)]
     fn window(&self, start_ms: i64, end_ms: i64) -> Vec<Sample> {
-        let inside = |s: &Sample| s.timestamp_ms > start_ms && s.timestamp_ms <= end_ms;
-        let mut out: Vec<Sample> = self
-            .sealed()
-            .iter()
-            .filter(|c| c.last_ms > start_ms && c.first_ms <= end_ms)
-            .flat_map(Chunk::iter)
-            .filter(inside)
-            .collect();
-        if !self.open.is_empty() && self.open.last_ms() > start_ms && self.open.first_ms() <= end_ms
-        {
-            out.extend(self.open.iter().filter(inside));
-        }
-        if self.late().is_empty() {
-            return out;
-        }
-        let late: Vec<Sample> = self.late().iter().copied().filter(inside).collect();
-        merge_sorted(&out, &late)
+        let mut out = Vec::new();
+        self.window_into(start_ms, end_ms, &mut out);
+        out
     }
 
+    /// Heap bytes held: label ids, the open chunk's buffer and the boxed rest.
     fn heap_bytes(&self) -> usize {
         self.labels.len() * 4
-            + self.sealed.as_ref().map_or(0, |v| {
-                std::mem::size_of::<Vec<Chunk>>() + v.capacity() * std::mem::size_of::<Chunk>()
-            })
-            + self.sealed().iter().map(Chunk::heap_bytes).sum::<usize>()
             + self.open.heap_bytes()
-            + self.late.as_ref().map_or(0, |l| {
-                std::mem::size_of::<Vec<Sample>>() + l.capacity() * std::mem::size_of::<Sample>()
+            + self.extra.as_deref().map_or(0, |e| {
+                std::mem::size_of::<Extra>()
+                    + e.sealed.capacity() * std::mem::size_of::<Chunk>()
+                    + e.sealed.iter().map(Chunk::heap_bytes).sum::<usize>()
+                    + e.late.capacity() * std::mem::size_of::<Sample>()
             })
     }
 }
@@ -536,7 +560,13 @@ impl Shard {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.index.capacity() * (std::mem::size_of::<(u32, u32)>() + 1)
+        map_bytes(&self.index)
+            + map_bytes(&self.collided)
+            + self
+                .collided
+                .values()
+                .map(|v| v.capacity() * 4)
+                .sum::<usize>()
             + self.slots.capacity() * std::mem::size_of::<Option<Series>>()
             + self.free.capacity() * 4
             + self.series().map(Series::heap_bytes).sum::<usize>()
@@ -672,7 +702,7 @@ impl Store {
                     series
                         .labels
                         .iter()
-                        .flat_map(|(n, v)| [symbols.intern(n), symbols.intern(v)])
+                        .map(|(n, v)| symbols.intern_pair(n, v))
                         .collect()
                 };
                 shard.add(hash, Series::new(labels))
@@ -847,37 +877,131 @@ impl Store {
         metric_name.ends_with("_total")
     }
 
-    /// Calls `f` with the labels of each series any selector matches, under the shard lock.
-    fn each_selected(&self, selectors: &[Selector], mut f: impl FnMut(LabelSet, &Series)) {
+    /// The selected series (any selector matching), gathered shard by shard under its lock:
+    /// label pair ids, samples held, and with `window` the samples in `(start, end]`.
+    /// Matchers compare symbol ids, so no label text is read or copied here.
+    fn gather(&self, selectors: &[Selector], window: Option<(i64, i64)>) -> Gathered {
+        let mut bound: Vec<Vec<Bound<'_>>> = selectors
+            .iter()
+            .map(|s| s.matchers.iter().map(Bound::new).collect())
+            .collect();
+        let mut out = Gathered::default();
         for shard in &self.shards {
             let shard = shard.read();
             let symbols = self.symbols.read();
+            bound.iter_mut().flatten().for_each(|b| b.bind(&symbols));
             for series in shard.series() {
-                let pairs = series.pairs(&symbols);
-                if selectors.iter().any(|s| s.matches_pairs(&pairs)) {
-                    f(LabelSet::from_pairs(pairs).unwrap_or_default(), series);
+                let selected = bound.iter_mut().any(|matchers| {
+                    matchers
+                        .iter_mut()
+                        .all(|m| m.matches(&symbols, &series.labels))
+                });
+                if !selected {
+                    continue;
                 }
+                let labels = out.labels.len();
+                out.labels.extend_from_slice(&series.labels);
+                let samples = out.samples.len();
+                if let Some((start, end)) = window {
+                    series.window_into(start, end, &mut out.samples);
+                }
+                out.rows.push(GatheredRow {
+                    labels: labels..out.labels.len(),
+                    samples: samples..out.samples.len(),
+                    metric_type: series.metric_type,
+                    held: series.len(),
+                });
             }
         }
+        out
+    }
+
+    /// The gathered rows in label order, each with its label set and whether it is a counter.
+    ///
+    /// Sorting compares the ranks of label pairs (ranked once by name, then value, as
+    /// [`LabelSet`] orders its labels), so no label text is compared per row.
+    fn resolve(&self, gathered: &Gathered) -> Vec<(usize, LabelSet, bool)> {
+        let symbols = self.symbols.read();
+        let mut rank = Ranks::new(symbols.pair_count(), gathered.labels.len());
+        let mut distinct: Vec<u32> = Vec::new();
+        for &pair in &gathered.labels {
+            if rank.get(pair).is_none() {
+                rank.set(pair, 0);
+                distinct.push(pair);
+            }
+        }
+        distinct.sort_unstable_by(|a, b| symbols.pair_text(*a).cmp(&symbols.pair_text(*b)));
+        for (i, pair) in distinct.iter().enumerate() {
+            rank.set(*pair, i as u32);
+        }
+        let mut ranked: Vec<u32> = gathered
+            .labels
+            .iter()
+            .map(|&pair| rank.get(pair).unwrap_or(0))
+            .collect();
+        for row in &gathered.rows {
+            if let Some(labels) = ranked.get_mut(row.labels.clone()) {
+                labels.sort_unstable();
+            }
+        }
+        let ranks = |row: usize| {
+            gathered
+                .rows
+                .get(row)
+                .and_then(|r| ranked.get(r.labels.clone()))
+                .unwrap_or(&[])
+        };
+        let mut order: Vec<usize> = (0..gathered.rows.len()).collect();
+        order.sort_unstable_by(|&a, &b| ranks(a).cmp(ranks(b)));
+
+        let name = symbols.lookup(model::METRIC_NAME);
+        let mut counters: HashMap<u32, bool, ahash::RandomState> = HashMap::default();
+        order
+            .into_iter()
+            .map(|row| {
+                let pairs = ranks(row)
+                    .iter()
+                    .map(|&r| distinct.get(r as usize).copied().unwrap_or(u32::MAX));
+                let labels = LabelSet::from_pairs(pairs.clone().map(|p| symbols.pair_text(p)))
+                    .unwrap_or_default();
+                let metric_type = gathered
+                    .rows
+                    .get(row)
+                    .map_or(MetricType::Unknown, |r| r.metric_type);
+                let counter = if metric_type == MetricType::Unknown {
+                    let metric = pairs
+                        .map(|p| symbols.pair(p))
+                        .find(|(n, _)| Some(*n) == name)
+                        .map_or(u32::MAX, |(_, v)| v);
+                    *counters.entry(metric).or_insert_with(|| {
+                        self.is_counter(symbols.resolve(metric), MetricType::Unknown)
+                    })
+                } else {
+                    metric_type.is_counter()
+                };
+                (row, labels, counter)
+            })
+            .collect()
     }
 
     /// Series matching a selector, sorted by labels.
     pub fn select(&self, selector: &Selector) -> Vec<SeriesInfo> {
-        let mut out = Vec::new();
-        self.each_selected(std::slice::from_ref(selector), |labels, s| {
-            out.push((labels, s.metric_type, s.len()));
-        });
-        let mut out: Vec<SeriesInfo> = out
+        let gathered = self.gather(std::slice::from_ref(selector), None);
+        self.resolve(&gathered)
             .into_iter()
-            .map(|(labels, metric_type, samples)| SeriesInfo {
-                counter: self.is_counter(labels.metric_name(), metric_type),
-                labels,
-                metric_type,
-                samples,
+            .map(|(row, labels, counter)| {
+                let (metric_type, samples) = gathered
+                    .rows
+                    .get(row)
+                    .map_or((MetricType::Unknown, 0), |r| (r.metric_type, r.held));
+                SeriesInfo {
+                    labels,
+                    metric_type,
+                    counter,
+                    samples,
+                }
             })
-            .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        out
+            .collect()
     }
 
     /// Samples of the selected series in `(start_ms, end_ms]`, sorted by labels.
@@ -887,12 +1011,11 @@ impl Store {
         start_ms: i64,
         end_ms: i64,
     ) -> Vec<(LabelSet, Vec<Sample>)> {
-        let mut out = Vec::new();
-        self.each_selected(std::slice::from_ref(selector), |labels, s| {
-            out.push((labels, s.window(start_ms, end_ms)));
-        });
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        let gathered = self.gather(std::slice::from_ref(selector), Some((start_ms, end_ms)));
+        self.resolve(&gathered)
+            .into_iter()
+            .map(|(row, labels, _)| (labels, gathered.samples_of(row).to_vec()))
+            .collect()
     }
 
     /// Aggregates of every selected series (or group) over the trailing window
@@ -900,32 +1023,39 @@ impl Store {
     pub fn window(&self, query: &WindowQuery) -> WindowResult {
         let watermark = self.watermark_ms();
         let at = query.at_ms.or(watermark);
-        let mut rows: Vec<Selected> = Vec::new();
-        if let Some(end) = at {
-            let start = end.saturating_sub(query.window.ms);
-            let mut taken = Vec::new();
-            self.each_selected(&query.selectors, |labels, s| {
-                taken.push((labels, s.window(start, end), s.metric_type));
-            });
-            rows = taken
-                .into_iter()
-                .map(|(labels, samples, metric_type)| {
-                    let counter = self.is_counter(labels.metric_name(), metric_type);
-                    (labels, samples, counter)
-                })
-                .collect();
-        }
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        let end = at.unwrap_or(0);
-        let series = match &query.by {
-            None => rows
-                .into_iter()
-                .map(|(labels, samples, counter)| WindowRow {
-                    labels,
-                    aggregates: aggregate(&samples, query.window, end, counter),
-                })
-                .collect(),
-            Some(by) => group(rows, by, query.window, end),
+        let series = match at {
+            None => Vec::new(),
+            Some(end) => {
+                let start = end.saturating_sub(query.window.ms);
+                let gathered = self.gather(&query.selectors, Some((start, end)));
+                let rows = self.resolve(&gathered);
+                match &query.by {
+                    None => {
+                        let mut scratch = Scratch::default();
+                        rows.into_iter()
+                            .map(|(row, labels, counter)| WindowRow {
+                                labels,
+                                aggregates: aggregate_with(
+                                    gathered.samples_of(row),
+                                    query.window,
+                                    end,
+                                    counter,
+                                    &mut scratch,
+                                ),
+                            })
+                            .collect()
+                    }
+                    Some(by) => {
+                        let rows = rows
+                            .into_iter()
+                            .map(|(row, labels, counter)| {
+                                (labels, gathered.samples_of(row).to_vec(), counter)
+                            })
+                            .collect();
+                        group(rows, by, query.window, end)
+                    }
+                }
+            }
         };
         WindowResult {
             watermark,
@@ -935,18 +1065,32 @@ impl Store {
         }
     }
 
-    /// What the store holds, its size and its drops.
+    /// What the store holds, its size and its drops. `bytes` is every heap and inline byte
+    /// the store holds for its series: the store itself, shards, series slots, indexes
+    /// (every bucket of their tables), label ids, chunks, late samples, the symbol table and
+    /// the metadata; not the allocator's own bookkeeping per allocation.
     pub fn stats(&self) -> StoreStats {
-        let mut stats = StoreStats::default();
+        let mut stats = StoreStats {
+            bytes: std::mem::size_of::<Store>()
+                + self.shards.capacity() * std::mem::size_of::<RwLock<Shard>>(),
+            ..StoreStats::default()
+        };
         for shard in &self.shards {
             let shard = shard.read();
             for series in shard.series() {
                 stats.active_series += 1;
                 stats.samples += series.len();
             }
-            stats.bytes += shard.heap_bytes() + std::mem::size_of::<RwLock<Shard>>();
+            stats.bytes += shard.heap_bytes();
         }
         stats.bytes += self.symbols.read().heap_bytes();
+        let metadata = self.metadata.read();
+        stats.bytes += map_bytes(&*metadata)
+            + metadata
+                .iter()
+                .map(|(family, m)| family.capacity() + m.unit.capacity() + m.help.capacity())
+                .sum::<usize>();
+        drop(metadata);
         for reason in DropReason::ALL {
             stats
                 .dropped
@@ -954,6 +1098,127 @@ impl Store {
         }
         stats.refused_series = self.refused.load(Ordering::Relaxed);
         stats
+    }
+}
+
+/// A matcher bound to the symbol table: it compares symbol ids, and remembers its regex's
+/// answer per value symbol.
+#[derive(Debug)]
+struct Bound<'q> {
+    matcher: &'q Matcher,
+    /// Symbol of the label name; `None` while no series has the name.
+    name: Option<u32>,
+    /// Symbol of the matcher's value (for `=` and `!=`); `None` while no label has it.
+    value: Option<u32>,
+    /// Whether a series without the label matches (its value counts as `""`).
+    absent: bool,
+    answers: HashMap<u32, bool, ahash::RandomState>,
+}
+
+impl<'q> Bound<'q> {
+    fn new(matcher: &'q Matcher) -> Self {
+        Self {
+            matcher,
+            name: None,
+            value: None,
+            absent: matcher.matches_value(""),
+            answers: HashMap::default(),
+        }
+    }
+
+    /// Looks the name and value up again (the table may have grown since).
+    fn bind(&mut self, symbols: &Symbols) {
+        self.name = symbols.lookup(&self.matcher.name);
+        self.value = symbols.lookup(&self.matcher.value);
+    }
+
+    /// Whether a series with these label pairs matches, as [`Matcher::matches_value`] says.
+    fn matches(&mut self, symbols: &Symbols, labels: &[u32]) -> bool {
+        let Some(name) = self.name else {
+            return self.absent;
+        };
+        let Some(value) = labels
+            .iter()
+            .map(|&pair| symbols.pair(pair))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+        else {
+            return self.absent;
+        };
+        match self.matcher.op {
+            MatchOp::Equal => self.value == Some(value),
+            MatchOp::NotEqual => self.value != Some(value),
+            MatchOp::Regex | MatchOp::NotRegex => *self
+                .answers
+                .entry(value)
+                .or_insert_with(|| self.matcher.matches_value(symbols.resolve(value))),
+        }
+    }
+}
+
+/// The rank of each label pair a query met: in a vector indexed by pair id while the table
+/// of pairs is small next to what the query gathered, else in a map.
+#[derive(Debug)]
+enum Ranks {
+    Dense(Vec<u32>),
+    Sparse(HashMap<u32, u32, ahash::RandomState>),
+}
+
+impl Ranks {
+    fn new(pairs: usize, gathered: usize) -> Self {
+        if pairs <= 16 * gathered + 4096 {
+            Ranks::Dense(vec![u32::MAX; pairs])
+        } else {
+            Ranks::Sparse(HashMap::default())
+        }
+    }
+
+    fn get(&self, pair: u32) -> Option<u32> {
+        match self {
+            Ranks::Dense(ranks) => ranks.get(pair as usize).copied().filter(|&r| r != u32::MAX),
+            Ranks::Sparse(ranks) => ranks.get(&pair).copied(),
+        }
+    }
+
+    fn set(&mut self, pair: u32, rank: u32) {
+        match self {
+            Ranks::Dense(ranks) => {
+                if let Some(slot) = ranks.get_mut(pair as usize) {
+                    *slot = rank;
+                }
+            }
+            Ranks::Sparse(ranks) => {
+                ranks.insert(pair, rank);
+            }
+        }
+    }
+}
+
+/// What a query gathered under the shard locks, in flat buffers.
+#[derive(Debug, Default)]
+struct Gathered {
+    rows: Vec<GatheredRow>,
+    /// Label pair ids of every row.
+    labels: Vec<u32>,
+    /// Window samples of every row.
+    samples: Vec<Sample>,
+}
+
+#[derive(Debug)]
+struct GatheredRow {
+    labels: Range<usize>,
+    samples: Range<usize>,
+    metric_type: MetricType,
+    /// Samples the series holds.
+    held: usize,
+}
+
+impl Gathered {
+    fn samples_of(&self, row: usize) -> &[Sample] {
+        self.rows
+            .get(row)
+            .and_then(|r| self.samples.get(r.samples.clone()))
+            .unwrap_or(&[])
     }
 }
 
@@ -1068,7 +1333,7 @@ mod tests {
         assert!(!series.insert(s(1000, 1.0)), "duplicate in a chunk");
         assert_eq!(series.window(i64::MIN, i64::MAX), all);
         series.fold_late();
-        assert!(series.late.is_none());
+        assert!(series.late().is_empty());
         assert_eq!(series.window(i64::MIN, i64::MAX), all);
         assert_eq!(series.window(10_000, 12_000), all[11..=12].to_vec());
         series.trim(150_000);

@@ -178,3 +178,66 @@ fn window_json_has_the_api_shape_and_nulls_for_non_finite() {
     assert_eq!(row["min"], 1.0);
     assert_eq!(row["labels"]["__name__"], "x");
 }
+
+#[test]
+fn answers_come_in_label_set_order_and_match_as_selectors_do() {
+    // Names and values chosen so that order by text differs from order of arrival and from
+    // order by symbol id: prefixes, extra labels, shared values under different names.
+    let store = store(3_600_000, 3_600_000);
+    let series: Vec<Vec<(&str, &str)>> = vec![
+        vec![("__name__", "b"), ("x", "ab")],
+        vec![("__name__", "b"), ("x", "a")],
+        vec![("__name__", "a"), ("y", "a")],
+        vec![("__name__", "b"), ("x", "a"), ("y", "")],
+        vec![("__name__", "ab")],
+        vec![("__name__", "b")],
+        vec![("__name__", "b"), ("w", "zz"), ("x", "a")],
+        vec![("__name__", "a"), ("x", "b")],
+    ];
+    for (i, labels) in series.iter().enumerate() {
+        append(&store, labels, &[s(10_000, i as f64)], MetricType::Gauge);
+    }
+    let all: Vec<model::LabelSet> = series
+        .iter()
+        .map(|l| model::LabelSet::from_pairs(l.iter().copied()).unwrap())
+        .collect();
+    for text in [
+        r#"{__name__=~".+"}"#,
+        r#"b"#,
+        r#"{x="a"}"#,
+        r#"{x!="a"}"#,
+        r#"{x=~"a.*"}"#,
+        r#"{x!~"a"}"#,
+        r#"{y=""}"#,
+        r#"{y!=""}"#,
+        r#"{w=~"z+",x="a"}"#,
+        r#"{missing="nothing"}"#,
+    ] {
+        let selector = Selector::parse(text).unwrap();
+        let mut want: Vec<model::LabelSet> = all
+            .iter()
+            .filter(|l| selector.matches(l))
+            .cloned()
+            .collect();
+        want.sort();
+        let selected: Vec<model::LabelSet> = store
+            .select(&selector)
+            .into_iter()
+            .map(|s| s.labels)
+            .collect();
+        assert_eq!(selected, want, "select {text}");
+        let windowed: Vec<model::LabelSet> = store
+            .window(&query(&[text], "1m", Some(30_000)))
+            .series
+            .into_iter()
+            .map(|r| r.labels)
+            .collect();
+        assert_eq!(windowed, want, "window {text}");
+        let sampled: Vec<model::LabelSet> = store
+            .samples(&selector, 0, 30_000)
+            .into_iter()
+            .map(|(l, _)| l)
+            .collect();
+        assert_eq!(sampled, want, "samples {text}");
+    }
+}
