@@ -10,11 +10,18 @@ pub const WILDCARD: &str = "<*>";
 /// sizes, durations, paths with numbers) or is a long hex-looking string. Letter-only tokens are
 /// left for the miner to generalise by position.
 pub fn is_parameter(token: &str) -> bool {
-    let bytes = token.as_bytes();
-    if bytes.iter().any(u8::is_ascii_digit) {
-        return true;
+    token.bytes().any(|b| b.is_ascii_digit()) || is_digitless_parameter(token)
+}
+
+/// Whether a token known to hold no digit is a parameter (long hex-looking string or a
+/// calendar word): the rest of [`is_parameter`] for a lexer that has seen the digits already.
+#[inline]
+pub(crate) fn is_digitless_parameter(token: &str) -> bool {
+    match token.len() {
+        3 => is_calendar_word(token),
+        n if n >= 8 => is_hexish(token.as_bytes()),
+        _ => false,
     }
-    is_hexish(bytes) || is_calendar_word(token)
 }
 
 /// Month and weekday names, which only occur in logs as parts of timestamps.

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::mask::{WILDCARD, is_parameter};
+use crate::hash::FastMap;
+use crate::intern::Interner;
+use crate::mask::{WILDCARD, is_digitless_parameter};
 
 /// Token id of the wildcard `<*>`.
 const WILD: u32 = 0;
@@ -54,7 +56,7 @@ struct Cluster {
 
 #[derive(Debug, Default)]
 struct Node {
-    children: HashMap<u32, Node>,
+    children: FastMap<u32, Node>,
     clusters: Vec<TemplateId>,
 }
 
@@ -92,11 +94,10 @@ pub struct Token<'a> {
 #[derive(Debug)]
 pub struct TemplateMiner {
     config: MinerConfig,
-    intern: HashMap<Box<str>, u32>,
-    texts: Vec<Box<str>>,
+    words: Interner,
     clusters: Vec<Cluster>,
-    by_length: HashMap<usize, Node>,
-    by_constants: HashMap<Vec<u32>, TemplateId>,
+    by_length: FastMap<usize, Node>,
+    by_constants: FastMap<Vec<u32>, TemplateId>,
     scratch_tokens: Vec<u32>,
     scratch_words: Vec<(usize, usize, bool)>,
 }
@@ -111,11 +112,10 @@ impl TemplateMiner {
     pub fn new(config: MinerConfig) -> Self {
         Self {
             config,
-            intern: HashMap::new(),
-            texts: vec![WILDCARD.into()],
+            words: Interner::new(WILDCARD),
             clusters: Vec::new(),
-            by_length: HashMap::new(),
-            by_constants: HashMap::new(),
+            by_length: FastMap::default(),
+            by_constants: FastMap::default(),
             scratch_tokens: Vec::new(),
             scratch_words: Vec::new(),
         }
@@ -148,7 +148,7 @@ impl TemplateMiner {
             let id = if parameter {
                 WILD
             } else {
-                self.intern(&content[s..e])
+                self.words.intern(&content[s..e])
             };
             ids.push(id);
         }
@@ -167,7 +167,7 @@ impl TemplateMiner {
             ids.push(if parameter {
                 WILD
             } else {
-                self.intern(&content[s..e])
+                self.words.intern(&content[s..e])
             });
         }
         let cluster = self.learn(&ids);
@@ -196,7 +196,7 @@ impl TemplateMiner {
                 if parameter {
                     Some(WILD)
                 } else {
-                    self.intern.get(&content[s..e]).copied()
+                    self.words.get(&content[s..e])
                 }
             })
             .collect();
@@ -281,19 +281,9 @@ impl TemplateMiner {
             if i > 0 {
                 s.push(' ');
             }
-            s.push_str(&self.texts[*t as usize]);
+            s.push_str(self.words.text(*t));
         }
         s
-    }
-
-    fn intern(&mut self, word: &str) -> u32 {
-        if let Some(id) = self.intern.get(word) {
-            return *id;
-        }
-        let id = self.texts.len() as u32;
-        self.texts.push(word.into());
-        self.intern.insert(word.into(), id);
-        id
     }
 
     fn leaf(&self, ids: &[u32]) -> Option<&Node> {
@@ -428,14 +418,81 @@ fn is_unit(word: &str) -> bool {
     UNITS.contains(&core)
 }
 
-/// Splits on whitespace into `(start, end, is_parameter)` spans; a unit after a parameter is
-/// absorbed into it.
+/// Position of the `=` in `key=value` where `key` starts with a letter and is made of
+/// letters, digits, `_`, `-` and `.`, and `value` is not empty.
+fn key_value_split(word: &str) -> Option<usize> {
+    let bytes = word.as_bytes();
+    let eq = bytes.iter().position(|b| *b == b'=')?;
+    (eq > 0
+        && bytes[0].is_ascii_alphabetic()
+        && eq + 1 < bytes.len()
+        && bytes[..eq]
+            .iter()
+            .all(|b| CLASS[usize::from(*b)] & KEY != 0))
+    .then_some(eq)
+}
+
+/// Byte classes of the lexer: the ASCII white space `split_ascii_whitespace` splits on,
+/// digits, and the bytes a `key=` may be made of.
+const WS: u8 = 1;
+const DIGIT: u8 = 2;
+const KEY: u8 = 4;
+const EQ: u8 = 8;
+
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut class = 0;
+        if matches!(b, b' ' | b'\t' | b'\n' | b'\x0c' | b'\r') {
+            class |= WS;
+        }
+        if b.is_ascii_digit() {
+            class |= DIGIT;
+        }
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') {
+            class |= KEY;
+        }
+        if b == b'=' {
+            class |= EQ;
+        }
+        table[i] = class;
+        i += 1;
+    }
+    table
+};
+
+/// Splits on ASCII white space into `(start, end, is_parameter)` spans in one pass over the
+/// bytes; `key=value` splits after the `=` (see [`crate::mask::is_parameter`] for which tokens
+/// are parameters), and a unit after a parameter is absorbed into it.
 fn lex(content: &str, out: &mut Vec<(usize, usize, bool)>) {
     out.clear();
-    let base = content.as_ptr() as usize;
-    for word in content.split_ascii_whitespace() {
-        let start = word.as_ptr() as usize - base;
-        let end = start + word.len();
+    let bytes = content.as_bytes();
+    let n = bytes.len();
+    let mut i = 0;
+    while i < n {
+        if CLASS[usize::from(bytes[i])] & WS != 0 {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        // The union of the token's byte classes: whether it holds a digit or a `=`.
+        let mut seen = 0u8;
+        while i < n {
+            let class = CLASS[usize::from(bytes[i])];
+            if class & WS != 0 {
+                break;
+            }
+            seen |= class;
+            i += 1;
+        }
+        let digit = seen & DIGIT != 0;
+        let end = i;
+        // Token bounds are ASCII white space or the ends, hence character boundaries.
+        let Some(word) = content.get(start..end) else {
+            continue;
+        };
         if let Some(last) = out.last_mut()
             && last.2
             && is_unit(word)
@@ -443,26 +500,21 @@ fn lex(content: &str, out: &mut Vec<(usize, usize, bool)>) {
             last.1 = end;
             continue;
         }
-        if let Some(eq) = key_value_split(word) {
+        if seen & EQ != 0
+            && let Some(eq) = key_value_split(word)
+        {
+            let value = word.get(eq + 1..).unwrap_or_default();
+            let value_digit = value.bytes().any(|b| b.is_ascii_digit());
             out.push((start, start + eq + 1, false));
-            out.push((start + eq + 1, end, is_parameter(&word[eq + 1..])));
+            out.push((
+                start + eq + 1,
+                end,
+                value_digit || is_digitless_parameter(value),
+            ));
             continue;
         }
-        out.push((start, end, is_parameter(word)));
+        out.push((start, end, digit || is_digitless_parameter(word)));
     }
-}
-
-/// Position of the `=` in `key=value` where `key` is an identifier and `value` is not empty.
-fn key_value_split(word: &str) -> Option<usize> {
-    let eq = word.find('=')?;
-    let key = &word[..eq];
-    let first = key.chars().next()?;
-    (first.is_ascii_alphabetic()
-        && eq + 1 < word.len()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
-    .then_some(eq)
 }
 
 #[cfg(test)]
@@ -532,5 +584,61 @@ mod tests {
         assert_eq!(m.group(a), m.group(b));
         assert_eq!(m.len(), 1);
         assert_eq!(m.count(a), 2);
+    }
+
+    /// The lexer written the plain way: split, then classify each word.
+    fn lex_reference(content: &str) -> Vec<(usize, usize, bool)> {
+        let mut out: Vec<(usize, usize, bool)> = Vec::new();
+        let base = content.as_ptr() as usize;
+        for word in content.split_ascii_whitespace() {
+            let start = word.as_ptr() as usize - base;
+            let end = start + word.len();
+            if let Some(last) = out.last_mut()
+                && last.2
+                && is_unit(word)
+            {
+                last.1 = end;
+                continue;
+            }
+            let kv = word.find('=').filter(|&eq| {
+                let key = &word[..eq];
+                key.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && eq + 1 < word.len()
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            });
+            if let Some(eq) = kv {
+                out.push((start, start + eq + 1, false));
+                out.push((
+                    start + eq + 1,
+                    end,
+                    crate::mask::is_parameter(&word[eq + 1..]),
+                ));
+                continue;
+            }
+            out.push((start, end, crate::mask::is_parameter(word)));
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+        #[test]
+        fn one_pass_lexer_matches_the_plain_one(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    " ", "  ", "\t", "\r\n", "\u{a0}", "=", "==", "a", "key", "x_1", "-", ".",
+                    "7", "42", "ms", "KB)", "(1.5", "deadbeef", "cafebabe12", "Jan", "Mon", "é",
+                    "<*>", "a=b", "=3", "k.v=", ":", "ff:ee:dd:cc:bb",
+                ]),
+                0..30,
+            ),
+        ) {
+            let line: String = pieces.concat();
+            let mut fast = Vec::new();
+            lex(&line, &mut fast);
+            proptest::prop_assert_eq!(fast, lex_reference(&line), "{:?}", line);
+        }
     }
 }
