@@ -45,6 +45,15 @@ async fn log_context(
     }
 }
 
+/// The incident `id` from the ledger; 404 when there is none.
+async fn find_incident(ledger: &incident::Ledger, id: &str) -> Result<incident::Incident, ApiError> {
+    ledger
+        .incident(id)
+        .await
+        .map_err(|e| ApiError::from_error(&e))?
+        .ok_or_else(|| ApiError::new(ErrorClass::NotFound, format!("no incident {id:?}")))
+}
+
 /// The deterministic draft of one incident, from its findings and evidence in the ledger and,
 /// when given, the log context of pushed logs.
 pub async fn draft(
@@ -69,11 +78,7 @@ pub async fn draft_with(
     sources: Sources<'_>,
     id: &str,
 ) -> Result<rca::Draft, ApiError> {
-    let incident = ledger
-        .incident(id)
-        .await
-        .map_err(|e| ApiError::from_error(&e))?
-        .ok_or_else(|| ApiError::new(ErrorClass::NotFound, format!("no incident {id:?}")))?;
+    let incident = find_incident(ledger, id).await?;
     let findings = ledger
         .findings(id)
         .await
@@ -157,14 +162,7 @@ pub async fn logs(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let incident = state
-        .pipeline
-        .engine
-        .ledger()
-        .incident(&id)
-        .await
-        .map_err(|e| ApiError::from_error(&e))?
-        .ok_or_else(|| ApiError::new(ErrorClass::NotFound, format!("no incident {id:?}")))?;
+    let incident = find_incident(state.pipeline.engine.ledger(), &id).await?;
     let target = &incident.target;
     let target = TargetRef::new(
         target.kind,
