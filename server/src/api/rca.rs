@@ -46,7 +46,10 @@ async fn log_context(
 }
 
 /// The incident `id` from the ledger; 404 when there is none.
-async fn find_incident(ledger: &incident::Ledger, id: &str) -> Result<incident::Incident, ApiError> {
+async fn find_incident(
+    ledger: &incident::Ledger,
+    id: &str,
+) -> Result<incident::Incident, ApiError> {
     ledger
         .incident(id)
         .await
