@@ -68,14 +68,3 @@ fn real_prometheus_bodies_decode_as_prost_reads_them() {
     // Prometheus sends metadata in requests of its own once a minute; these captures hold
     // samples only, and metadata decoding is covered by the v2 tests and the e2e test.
 }
-
-#[test]
-#[ignore]
-fn print_capture_stats() {
-    for entry in std::fs::read_dir("/tmp/more").unwrap() {
-        let path = entry.unwrap().path();
-        let body = std::fs::read(&path).unwrap();
-        let (stats, _) = decode(Protocol::V1, &body).unwrap();
-        println!("{} {:?}", path.display(), stats);
-    }
-}
