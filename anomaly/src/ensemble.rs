@@ -4,7 +4,7 @@
 use crate::StreamingDetector;
 use crate::error::AnomalyError;
 use crate::params::{ParamReader, Params};
-use crate::stats::{EwStats, squash};
+use crate::stats::{Baseline, squash};
 
 /// Fuses three kinds of evidence per sample, all measured in samples so any sampling rate works:
 /// the value's distance from a slow baseline (in spreads), the step from the previous value (in
@@ -12,13 +12,7 @@ use crate::stats::{EwStats, squash};
 /// counts. After a strong score the detector rests for `rest` samples, damping repeats.
 #[derive(Debug, Clone)]
 pub struct Ensemble {
-    level: EwStats,
-    step: EwStats,
-    prev: Option<f64>,
-    hi: f64,
-    lo: f64,
-    range_decay: f64,
-    seen: u64,
+    base: Baseline,
     warmup: u64,
     level_z: f64,
     step_z: f64,
@@ -54,13 +48,7 @@ impl Ensemble {
         let warmup = r.count("warmup", 50, 0, 1 << 24)? as u64;
         r.finish()?;
         Ok(Self {
-            level: EwStats::new(alpha),
-            step: EwStats::new(step_alpha),
-            prev: None,
-            hi: f64::NEG_INFINITY,
-            lo: f64::INFINITY,
-            range_decay,
-            seen: 0,
+            base: Baseline::new(alpha, step_alpha, range_decay),
             warmup,
             level_z,
             step_z,
@@ -75,36 +63,18 @@ impl Ensemble {
     }
 
     fn strength(&self, value: f64) -> f64 {
-        let mean = self.level.mean();
-        let floor = 1e-3 * mean.abs() + 1e-9;
-        let level = (value - mean).abs() / self.level.std().max(floor) / self.level_z;
-        let step = match self.prev {
+        let b = &self.base;
+        let floor = b.floor();
+        let level = b.level_spreads(value) / self.level_z;
+        let step = match b.prev {
             Some(prev) => {
-                (value - prev).abs() / (self.step.mean() + self.step.std()).max(floor) / self.step_z
+                (value - prev).abs() / (b.step.mean() + b.step.std()).max(floor) / self.step_z
             }
             None => 0.0,
         };
-        let range = (self.hi - self.lo).max(floor);
-        let beyond = (value - self.hi).max(self.lo - value).max(0.0) / range / self.novelty;
+        let range = (b.hi - b.lo).max(floor);
+        let beyond = (value - b.hi).max(b.lo - value).max(0.0) / range / self.novelty;
         level.max(step).max(beyond)
-    }
-
-    fn learn(&mut self, value: f64) {
-        self.level.push(value);
-        if let Some(prev) = self.prev {
-            self.step.push((value - prev).abs());
-        }
-        self.prev = Some(value);
-        if value > self.hi {
-            self.hi = value;
-        }
-        if value < self.lo {
-            self.lo = value;
-        }
-        let mean = self.level.mean();
-        self.hi -= (self.hi - mean) * self.range_decay;
-        self.lo += (mean - self.lo) * self.range_decay;
-        self.seen += 1;
     }
 }
 
@@ -114,8 +84,8 @@ impl StreamingDetector for Ensemble {
             return 0.0;
         }
         let mut score = 0.0;
-        if self.seen >= self.warmup.max(2) {
-            self.expected = Some(self.level.mean());
+        if self.base.seen >= self.warmup.max(2) {
+            self.expected = Some(self.base.level.mean());
             score = squash(self.strength(value), self.half);
             if self.resting > 0 {
                 self.resting -= 1;
@@ -124,7 +94,7 @@ impl StreamingDetector for Ensemble {
                 self.resting = self.rest;
             }
         }
-        self.learn(value);
+        self.base.learn(value);
         score
     }
 

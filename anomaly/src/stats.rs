@@ -47,6 +47,58 @@ impl EwStats {
     }
 }
 
+/// A series' slow level, typical step and seen range (which shrinks slowly toward the level),
+/// all counted in samples: what the level, step and range views measure a new value against.
+#[derive(Debug, Clone)]
+pub(crate) struct Baseline {
+    pub(crate) level: EwStats,
+    pub(crate) step: EwStats,
+    pub(crate) prev: Option<f64>,
+    pub(crate) hi: f64,
+    pub(crate) lo: f64,
+    range_decay: f64,
+    pub(crate) seen: u64,
+}
+
+impl Baseline {
+    pub(crate) fn new(alpha: f64, step_alpha: f64, range_decay: f64) -> Self {
+        Self {
+            level: EwStats::new(alpha),
+            step: EwStats::new(step_alpha),
+            prev: None,
+            hi: f64::NEG_INFINITY,
+            lo: f64::INFINITY,
+            range_decay,
+            seen: 0,
+        }
+    }
+
+    /// The smallest spread or step a value is measured in: a thousandth of the level.
+    pub(crate) fn floor(&self) -> f64 {
+        1e-3 * self.level.mean().abs() + 1e-9
+    }
+
+    /// How many spreads `value` lies from the level.
+    pub(crate) fn level_spreads(&self, value: f64) -> f64 {
+        (value - self.level.mean()).abs() / self.level.std().max(self.floor())
+    }
+
+    /// Learns `value`: level, step from the previous value, and the seen range.
+    pub(crate) fn learn(&mut self, value: f64) {
+        self.level.push(value);
+        if let Some(prev) = self.prev {
+            self.step.push((value - prev).abs());
+        }
+        self.prev = Some(value);
+        self.hi = self.hi.max(value);
+        self.lo = self.lo.min(value);
+        let mean = self.level.mean();
+        self.hi -= (self.hi - mean) * self.range_decay;
+        self.lo += (mean - self.lo) * self.range_decay;
+        self.seen += 1;
+    }
+}
+
 /// Maps a non-negative strength to `[0, 1)`: `s / (s + half)`, so `half` maps to 0.5. Strictly
 /// increasing, so it never saturates into ties that a threshold cannot separate.
 pub(crate) fn squash(strength: f64, half: f64) -> f64 {

@@ -5,7 +5,7 @@ use crate::StreamingDetector;
 use crate::error::AnomalyError;
 use crate::likelihood::{AnomalyLikelihood, log_scale};
 use crate::params::{ParamReader, Params};
-use crate::stats::EwStats;
+use crate::stats::Baseline;
 
 /// Value bins of the transition table.
 const BINS: usize = 16;
@@ -24,17 +24,11 @@ const OUTPUT_GAMMA: f64 = 0.736_965_594_166_206;
 /// rests for `rest` samples so an anomaly is reported once. A red likelihood scores 0.6.
 #[derive(Debug, Clone)]
 pub struct Surprise {
-    level: EwStats,
-    step: EwStats,
-    prev: Option<f64>,
+    base: Baseline,
     prev_bin: usize,
-    hi: f64,
-    lo: f64,
-    range_decay: f64,
     transitions: Vec<f32>,
     transition_decay: f32,
     likelihood: AnomalyLikelihood,
-    seen: u64,
     warmup: u64,
     level_z: f64,
     step_z: f64,
@@ -75,17 +69,11 @@ impl Surprise {
         let rest = r.count("rest", 50, 0, 1 << 24)? as u32;
         r.finish()?;
         Ok(Self {
-            level: EwStats::new(alpha),
-            step: EwStats::new(step_alpha),
-            prev: None,
+            base: Baseline::new(alpha, step_alpha, range_decay),
             prev_bin: 0,
-            hi: f64::NEG_INFINITY,
-            lo: f64::INFINITY,
-            range_decay,
             transitions: vec![0.0; BINS * BINS],
             transition_decay,
             likelihood: AnomalyLikelihood::new(short, history, learning),
-            seen: 0,
             warmup: learning,
             level_z,
             step_z,
@@ -99,20 +87,20 @@ impl Surprise {
     }
 
     fn bin(&self, value: f64) -> usize {
-        let range = self.hi - self.lo;
+        let range = self.base.hi - self.base.lo;
         if range.is_nan() || range <= 0.0 {
             return 0;
         }
-        (((value - self.lo) / range * BINS as f64).floor()).clamp(0.0, (BINS - 1) as f64) as usize
+        (((value - self.base.lo) / range * BINS as f64).floor()).clamp(0.0, (BINS - 1) as f64)
+            as usize
     }
 
     /// Raw surprise of `value` before learning it.
     fn raw(&self, value: f64, bin: usize) -> f64 {
-        let mean = self.level.mean();
-        let floor = 1e-3 * mean.abs() + 1e-9;
-        let level = (value - mean).abs() / self.level.std().max(floor) / self.level_z;
-        let step = match self.prev {
-            Some(prev) => (value - prev).abs() / self.step.mean().max(floor) / self.step_z,
+        let b = &self.base;
+        let level = b.level_spreads(value) / self.level_z;
+        let step = match b.prev {
+            Some(prev) => (value - prev).abs() / b.step.mean().max(b.floor()) / self.step_z,
             None => 0.0,
         };
         let strength = level.max(step);
@@ -128,9 +116,7 @@ impl Surprise {
     }
 
     fn learn(&mut self, value: f64, bin: usize) {
-        self.level.push(value);
-        if let Some(prev) = self.prev {
-            self.step.push((value - prev).abs());
+        if self.base.prev.is_some() {
             let keep = 1.0 - self.transition_decay;
             let row = &mut self.transitions[self.prev_bin * BINS..(self.prev_bin + 1) * BINS];
             for c in row.iter_mut() {
@@ -138,18 +124,8 @@ impl Surprise {
             }
             row[bin] += 1.0;
         }
-        self.prev = Some(value);
         self.prev_bin = bin;
-        if value > self.hi {
-            self.hi = value;
-        }
-        if value < self.lo {
-            self.lo = value;
-        }
-        let mean = self.level.mean();
-        self.hi -= (self.hi - mean) * self.range_decay;
-        self.lo += (mean - self.lo) * self.range_decay;
-        self.seen += 1;
+        self.base.learn(value);
     }
 }
 
@@ -159,16 +135,16 @@ impl StreamingDetector for Surprise {
             return 0.0;
         }
         let bin = self.bin(value);
-        let raw = if self.seen >= 2 {
+        let raw = if self.base.seen >= 2 {
             self.raw(value, bin)
         } else {
             0.0
         };
         let mut score = self.likelihood.log_score(raw);
-        if self.seen >= self.warmup.max(2) {
-            self.expected = Some(self.level.mean());
-            let range = self.hi - self.lo;
-            let beyond = (value - self.hi).max(self.lo - value);
+        if self.base.seen >= self.warmup.max(2) {
+            self.expected = Some(self.base.level.mean());
+            let range = self.base.hi - self.base.lo;
+            let beyond = (value - self.base.hi).max(self.base.lo - value);
             if range > 0.0 && beyond > self.tolerance * range {
                 // Out of the range seen so far: as strong as the evidence gets, graded by how far.
                 score = score.max(log_scale(1.0 - 1e-5 * (-beyond / range).exp()));

@@ -4,13 +4,11 @@
 //! [`draft_input`] is how the live server turns a ledger incident into the draft's input, so the
 //! evaluation measures the very draft `GET /api/v1/incidents/{id}/rca` serves.
 
-use crate::replay::replay;
+use crate::replay::{correlate_with_findings, replay};
 use crate::scenarios::{Fault, generate};
-use incident::{Correlator, CorrelatorConfig, Finding, Incident};
-use model::IncidentCandidate;
+use incident::{Finding, Incident};
 use rca::{Draft, DraftInput, Drafter, EvidenceRef, IncidentView, TargetRef};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use windows::Store;
 
 /// The draft's input for one incident and its findings: incident view and the evidence of
@@ -46,58 +44,6 @@ pub fn draft_input(incident: &Incident, findings: &[Finding]) -> DraftInput {
         }
     }
     input
-}
-
-/// Standing incidents with their findings, from candidates run through the correlator in
-/// event time.
-pub fn correlate_with_findings(candidates: &[IncidentCandidate]) -> Vec<(Incident, Vec<Finding>)> {
-    let mut correlator = Correlator::new(CorrelatorConfig::default());
-    let mut incidents: BTreeMap<String, Incident> = BTreeMap::new();
-    let mut findings: BTreeMap<String, Finding> = BTreeMap::new();
-    let mut sorted: Vec<&IncidentCandidate> = candidates.iter().collect();
-    sorted.sort_by_key(|c| c.detected_at_ms);
-    let mut last_tick = None;
-    let mut absorb = |changes: Vec<incident::Change>| {
-        for change in changes {
-            for finding in change.findings {
-                findings.insert(finding.id.clone(), finding);
-            }
-            for (retired, _) in &change.retired_findings {
-                findings.remove(retired);
-            }
-            incidents.insert(change.incident.id.clone(), change.incident);
-        }
-    };
-    for candidate in sorted {
-        if last_tick != Some(candidate.detected_at_ms) {
-            absorb(correlator.tick(candidate.detected_at_ms));
-            last_tick = Some(candidate.detected_at_ms);
-        }
-        absorb(correlator.ingest(candidate.clone()));
-    }
-    // Findings of merged incidents follow them into the survivor.
-    let survivor = |mut id: String| {
-        while let Some(next) = incidents.get(&id).and_then(|i| i.merged_into.clone()) {
-            id = next;
-        }
-        id
-    };
-    let mut by_incident: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
-    for finding in findings.into_values() {
-        by_incident
-            .entry(survivor(finding.incident_id.clone()))
-            .or_default()
-            .push(finding);
-    }
-    incidents
-        .values()
-        .filter(|i| i.merged_into.is_none())
-        .map(|i| {
-            let mut found = by_incident.remove(&i.id).unwrap_or_default();
-            found.sort_by_key(|f| f.first_seen_ms);
-            (i.clone(), found)
-        })
-        .collect()
 }
 
 /// One fault scenario's line.

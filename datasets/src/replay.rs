@@ -4,7 +4,9 @@
 
 use crate::scenarios::Scenario;
 use detect::Detector;
+use incident::{Finding, Incident};
 use model::{IncidentCandidate, Sample, SeriesRef};
+use std::collections::BTreeMap;
 use windows::Store;
 
 /// What a replay produced.
@@ -195,26 +197,62 @@ pub struct ScenarioLine {
 
 /// Runs candidates through the incident correlator in event time (ticking at every distinct
 /// detection time) and returns the incidents left standing (merged ones folded away).
-pub fn correlate(candidates: &[IncidentCandidate]) -> Vec<incident::Incident> {
+pub fn correlate(candidates: &[IncidentCandidate]) -> Vec<Incident> {
+    correlate_with_findings(candidates)
+        .into_iter()
+        .map(|(incident, _)| incident)
+        .collect()
+}
+
+/// Standing incidents with their findings, from candidates run through the correlator in
+/// event time.
+pub fn correlate_with_findings(candidates: &[IncidentCandidate]) -> Vec<(Incident, Vec<Finding>)> {
     let mut correlator = incident::Correlator::new(incident::CorrelatorConfig::default());
-    let mut latest: std::collections::BTreeMap<String, incident::Incident> = Default::default();
+    let mut incidents: BTreeMap<String, Incident> = BTreeMap::new();
+    let mut findings: BTreeMap<String, Finding> = BTreeMap::new();
     let mut sorted: Vec<&IncidentCandidate> = candidates.iter().collect();
     sorted.sort_by_key(|c| c.detected_at_ms);
     let mut last_tick = None;
+    let mut absorb = |changes: Vec<incident::Change>| {
+        for change in changes {
+            for finding in change.findings {
+                findings.insert(finding.id.clone(), finding);
+            }
+            for (retired, _) in &change.retired_findings {
+                findings.remove(retired);
+            }
+            incidents.insert(change.incident.id.clone(), change.incident);
+        }
+    };
     for candidate in sorted {
         if last_tick != Some(candidate.detected_at_ms) {
-            for change in correlator.tick(candidate.detected_at_ms) {
-                latest.insert(change.incident.id.clone(), change.incident);
-            }
+            absorb(correlator.tick(candidate.detected_at_ms));
             last_tick = Some(candidate.detected_at_ms);
         }
-        for change in correlator.ingest(candidate.clone()) {
-            latest.insert(change.incident.id.clone(), change.incident);
-        }
+        absorb(correlator.ingest(candidate.clone()));
     }
-    latest
-        .into_values()
+    // Findings of merged incidents follow them into the survivor.
+    let survivor = |mut id: String| {
+        while let Some(next) = incidents.get(&id).and_then(|i| i.merged_into.clone()) {
+            id = next;
+        }
+        id
+    };
+    let mut by_incident: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
+    for finding in findings.into_values() {
+        by_incident
+            .entry(survivor(finding.incident_id.clone()))
+            .or_default()
+            .push(finding);
+    }
+    incidents
+        .values()
         .filter(|i| i.merged_into.is_none())
+        .map(|i| {
+            let mut found = by_incident.remove(&i.id).unwrap_or_default();
+            found.sort_by_key(|f| f.first_seen_ms);
+            (i.clone(), found)
+        })
         .collect()
 }
 

@@ -119,18 +119,5 @@ fn quote(value: &str) -> String {
 
 /// A literal inside a quoted regex matcher.
 fn regex_quote(value: &str) -> String {
-    quote(&regex_syntax_escape(value))
-}
-
-fn regex_syntax_escape(value: &str) -> String {
-    value
-        .chars()
-        .flat_map(|c| {
-            let special = "\\.+*?()|[]{}^$".contains(c);
-            special
-                .then_some('\\')
-                .into_iter()
-                .chain(std::iter::once(c))
-        })
-        .collect()
+    quote(&regex::escape(value))
 }

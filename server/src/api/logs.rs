@@ -178,6 +178,13 @@ pub async fn push(
             .get_or_insert_with(|| rca::TemplateMiner::new(rca::MinerConfig::default()));
         for stream in &batch.streams {
             let key = stream.labels.to_string();
+            let mut base: Vec<(String, String)> = stream
+                .labels
+                .iter()
+                .filter(|(n, _)| *n != model::METRIC_NAME && *n != "template")
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect();
+            base.push((model::METRIC_NAME.to_owned(), LOG_LINES_METRIC.to_owned()));
             for entry in &stream.entries {
                 if logs.recent.len() == RECENT_LINES {
                     logs.recent.pop_front();
@@ -191,13 +198,7 @@ pub async fn push(
                 let template = miner.group(added);
                 let count = logs.counts.entry((key.clone(), template)).or_default();
                 *count += 1;
-                let mut labels: Vec<(String, String)> = stream
-                    .labels
-                    .iter()
-                    .filter(|(n, _)| *n != model::METRIC_NAME && *n != "template")
-                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
-                    .collect();
-                labels.push((model::METRIC_NAME.to_owned(), LOG_LINES_METRIC.to_owned()));
+                let mut labels = base.clone();
                 labels.push(("template".to_owned(), template.to_string()));
                 labels.sort();
                 points
