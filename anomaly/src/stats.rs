@@ -99,6 +99,80 @@ impl Baseline {
     }
 }
 
+/// A time-of-day profile: the usual value in each slot of the day, with how much better it
+/// predicts the series than its slow level does (0 for a series without a daily rhythm).
+#[derive(Debug, Clone)]
+pub(crate) struct DailyProfile {
+    slots: Vec<f32>,
+    counts: Vec<u8>,
+    alpha: f32,
+    min_count: u8,
+    /// Mean absolute miss of the profile, and of the slow level over the same samples.
+    profile_miss: EwStats,
+    level_miss: EwStats,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl DailyProfile {
+    /// `slots` per day; `alpha` is each slot's weight per day; a slot predicts after
+    /// `min_count` days; the misses are averaged over about `1/miss_alpha` samples.
+    pub(crate) fn new(slots: usize, alpha: f64, min_count: u8, miss_alpha: f64) -> Self {
+        Self {
+            slots: vec![0.0; slots.max(1)],
+            counts: vec![0; slots.max(1)],
+            alpha: alpha as f32,
+            min_count: min_count.max(1),
+            profile_miss: EwStats::new(miss_alpha),
+            level_miss: EwStats::new(miss_alpha),
+        }
+    }
+
+    fn slot(&self, timestamp_ms: i64) -> usize {
+        let phase = timestamp_ms.rem_euclid(DAY_MS);
+        ((phase as i128 * self.slots.len() as i128) / DAY_MS as i128) as usize
+    }
+
+    /// The usual value at this time of day, once its slot has seen enough days.
+    pub(crate) fn expected(&self, timestamp_ms: i64) -> Option<f64> {
+        let slot = self.slot(timestamp_ms);
+        (self.counts[slot] >= self.min_count).then(|| f64::from(self.slots[slot]))
+    }
+
+    /// How much of the level's miss the profile explains, in `[0, 1]`.
+    pub(crate) fn confidence(&self) -> f64 {
+        if self.profile_miss.count() < 2 {
+            return 0.0;
+        }
+        let level = self.level_miss.mean();
+        if level <= 0.0 {
+            return 0.0;
+        }
+        (1.0 - self.profile_miss.mean() / level).clamp(0.0, 1.0)
+    }
+
+    /// The profile's mean absolute miss.
+    pub(crate) fn miss(&self) -> f64 {
+        self.profile_miss.mean()
+    }
+
+    /// Learns `value` at `timestamp_ms`; `level` is the slow level it is compared with.
+    pub(crate) fn learn(&mut self, timestamp_ms: i64, value: f64, level: f64) {
+        if !(value as f32).is_finite() {
+            return;
+        }
+        if let Some(expected) = self.expected(timestamp_ms) {
+            self.profile_miss.push((value - expected).abs());
+            self.level_miss.push((value - level).abs());
+        }
+        let slot = self.slot(timestamp_ms);
+        let count = self.counts[slot];
+        let a = self.alpha.max(1.0 / f32::from(count.saturating_add(1)));
+        self.slots[slot] += a * (value as f32 - self.slots[slot]);
+        self.counts[slot] = count.saturating_add(1);
+    }
+}
+
 /// Maps a non-negative strength to `[0, 1)`: `s / (s + half)`, so `half` maps to 0.5. Strictly
 /// increasing, so it never saturates into ties that a threshold cannot separate.
 pub(crate) fn squash(strength: f64, half: f64) -> f64 {

@@ -1,11 +1,11 @@
-//! The likelihood detector: raw surprise per sample (level, step and value-transition novelty),
-//! calibrated by the anomaly-likelihood stage, with range breaks and a rest after each alarm.
+//! The likelihood detector: raw surprise per sample (level, step, value-transition novelty and
+//! time of day), calibrated by the anomaly-likelihood stage, with range breaks and a rest.
 
 use crate::StreamingDetector;
 use crate::error::AnomalyError;
 use crate::likelihood::{AnomalyLikelihood, log_scale};
 use crate::params::{ParamReader, Params};
-use crate::stats::Baseline;
+use crate::stats::{Baseline, DailyProfile};
 
 /// Value bins of the transition table.
 const BINS: usize = 16;
@@ -18,13 +18,19 @@ const OUTPUT_GAMMA: f64 = 0.736_965_594_166_206;
 /// Raw surprise in `[0, 1]` per sample from three views, all counted in samples: the value's
 /// distance from a slow baseline (in spreads), the step from the previous value (in typical
 /// steps), and how rarely the transition between the previous and the current value bin has
-/// been seen. The raw scores go through [`AnomalyLikelihood`], which scores how unusual the
+/// been seen. A fourth view, time of day, weighs in as far as the series has a daily rhythm: a
+/// series its daily profile predicts far better than its level is judged against that profile
+/// (a missing peak, a flat day), and its ordinary daily swings stop counting as steps.
+/// The raw scores go through [`AnomalyLikelihood`], which scores how unusual the
 /// recent surprise is for this series, so one threshold serves calm and noisy series alike.
 /// A value far outside the range seen so far scores on its own. After an alarm the detector
 /// rests for `rest` samples so an anomaly is reported once. A red likelihood scores 0.6.
 #[derive(Debug, Clone)]
 pub struct Surprise {
     base: Baseline,
+    daily: DailyProfile,
+    daily_z: f64,
+    mute: f64,
     prev_bin: usize,
     transitions: Vec<f32>,
     transition_decay: f32,
@@ -51,7 +57,10 @@ impl Surprise {
     /// beyond the seen range that scores on its own, 0.08), `range_decay` (per-sample shrink
     /// of the seen range, 1e-4), `transition_decay` (per-sample decay of transition counts,
     /// 1e-3), `alarm` (log-likelihood score that starts a rest, 0.5 = likelihood 0.99999),
-    /// `rest` (samples scored at half while resting, 50).
+    /// `rest` (samples scored at half while resting, 50), `daily_slots` (slots of the day
+    /// profile, 96), `daily_alpha` (a slot's weight per visit, 0.3), `daily_min` (visits before
+    /// a slot predicts, 2), `daily_z` (typical profile misses for a raw score of 0.63, 4),
+    /// `mute` (how steeply the rhythm's strength mutes the other views, 8).
     pub fn from_params(params: &Params) -> Result<Self, AnomalyError> {
         let mut r = ParamReader::new(Self::NAME, params);
         let alpha = r.get("alpha", 0.003, 1e-6, 1.0)?;
@@ -67,9 +76,17 @@ impl Surprise {
         let transition_decay = r.get("transition_decay", 1e-3, 0.0, 1.0)? as f32;
         let alarm = r.get("alarm", 0.5, 0.0, 1.0)?;
         let rest = r.count("rest", 50, 0, 1 << 24)? as u32;
+        let daily_slots = r.count("daily_slots", 96, 1, 1440)?;
+        let daily_alpha = r.get("daily_alpha", 0.3, 1e-6, 1.0)?;
+        let daily_min = r.count("daily_min", 2, 1, 255)? as u8;
+        let daily_z = r.get("daily_z", 4.0, 1e-3, 1e3)?;
+        let mute = r.get("mute", 8.0, 0.0, 1e3)?;
         r.finish()?;
         Ok(Self {
             base: Baseline::new(alpha, step_alpha, range_decay),
+            daily: DailyProfile::new(daily_slots, daily_alpha, daily_min, alpha),
+            daily_z,
+            mute,
             prev_bin: 0,
             transitions: vec![0.0; BINS * BINS],
             transition_decay,
@@ -96,8 +113,18 @@ impl Surprise {
     }
 
     /// Raw surprise of `value` before learning it.
-    fn raw(&self, value: f64, bin: usize) -> f64 {
+    fn raw(&self, timestamp_ms: i64, value: f64, bin: usize) -> f64 {
         let b = &self.base;
+        // How far the value is from its time of day, and how much of the series' swing the
+        // day profile explains (0: no daily rhythm; near 1: the day profile is the baseline).
+        let (daily, rhythm) = match self.daily.expected(timestamp_ms) {
+            Some(usual) => {
+                let c = self.daily.confidence();
+                let far = (value - usual).abs() / self.daily.miss().max(b.floor()) / self.daily_z;
+                (far.powi(2) * c.powi(2), c.powf(self.mute))
+            }
+            None => (0.0, 0.0),
+        };
         let level = b.level_spreads(value) / self.level_z;
         let step = match b.prev {
             Some(prev) => (value - prev).abs() / b.step.mean().max(b.floor()) / self.step_z,
@@ -112,10 +139,14 @@ impl Surprise {
         } else {
             0.0
         };
-        (1.0 - self.novelty_w) * value_surprise + self.novelty_w * novelty * value_surprise.sqrt()
+        let mixed = (1.0 - self.novelty_w) * value_surprise
+            + self.novelty_w * novelty * value_surprise.sqrt();
+        (mixed * (1.0 - rhythm)).max(1.0 - (-daily).exp())
     }
 
-    fn learn(&mut self, value: f64, bin: usize) {
+    fn learn(&mut self, timestamp_ms: i64, value: f64, bin: usize) {
+        self.daily
+            .learn(timestamp_ms, value, self.base.level.mean());
         if self.base.prev.is_some() {
             let keep = 1.0 - self.transition_decay;
             let row = &mut self.transitions[self.prev_bin * BINS..(self.prev_bin + 1) * BINS];
@@ -130,19 +161,25 @@ impl Surprise {
 }
 
 impl StreamingDetector for Surprise {
-    fn update(&mut self, _timestamp_ms: i64, value: f64) -> f64 {
+    fn update(&mut self, timestamp_ms: i64, value: f64) -> f64 {
         if !value.is_finite() {
             return 0.0;
         }
         let bin = self.bin(value);
         let raw = if self.base.seen >= 2 {
-            self.raw(value, bin)
+            self.raw(timestamp_ms, value, bin)
         } else {
             0.0
         };
         let mut score = self.likelihood.log_score(raw);
         if self.base.seen >= self.warmup.max(2) {
-            self.expected = Some(self.base.level.mean());
+            // The day profile is the expectation once it explains most of the swing.
+            self.expected = Some(
+                self.daily
+                    .expected(timestamp_ms)
+                    .filter(|_| self.daily.confidence() >= 0.5)
+                    .unwrap_or(self.base.level.mean()),
+            );
             let range = self.base.hi - self.base.lo;
             let beyond = (value - self.base.hi).max(self.base.lo - value);
             if range > 0.0 && beyond > self.tolerance * range {
@@ -158,7 +195,7 @@ impl StreamingDetector for Surprise {
         } else {
             score = 0.0;
         }
-        self.learn(value, bin);
+        self.learn(timestamp_ms, value, bin);
         score.clamp(0.0, 1.0).powf(OUTPUT_GAMMA)
     }
 
@@ -249,6 +286,31 @@ mod tests {
         values[1800] = top + 200.0;
         let s = scores(&values);
         assert!(s[1800] >= 0.6, "{}", s[1800]);
+    }
+
+    #[test]
+    fn a_day_without_its_usual_peak_scores_and_ordinary_days_do_not() {
+        // Two weeks at 5 minutes: low at night, high from 09:00 to 18:00, except on day 10.
+        let day = 288;
+        let values: Vec<f64> = noise(14 * day, 21)
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let slot = i % day;
+                let peak = (108..216).contains(&slot) && i / day != 10;
+                let level = if peak { 80.0 } else { 20.0 };
+                level + 2.0 * x
+            })
+            .collect();
+        let s = scores(&values);
+        let missing = &s[10 * day + 108..10 * day + 216];
+        assert!(
+            missing.iter().any(|&x| x >= 0.6),
+            "missing peak scored at most {}",
+            missing.iter().copied().fold(0.0, f64::max)
+        );
+        let ordinary = s[3 * day..10 * day].iter().filter(|&&x| x >= 0.6).count();
+        assert!(ordinary <= 1, "{ordinary} alarms on ordinary days");
     }
 
     #[test]

@@ -23,7 +23,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
-        data: PathBuf::from("/work/shared/datasets/nab"),
+        data: PathBuf::from("../shared/datasets/nab"),
         detectors: DETECTOR_NAMES.iter().map(|s| (*s).to_owned()).collect(),
         params: Params::new(),
         check: false,
