@@ -39,6 +39,9 @@ pub fn load(dataset: &str, seed: u64) -> anyhow::Result<Scenario> {
 pub struct Pushed {
     pub requests: usize,
     pub samples: usize,
+    /// Samples the server kept (its `X-Prometheus-Remote-Write-Samples-Written`); the rest
+    /// were older than what it already held.
+    pub written: usize,
     /// Requests answered 429/503 and sent again after `Retry-After`.
     pub retried: usize,
 }
@@ -92,6 +95,12 @@ impl Sender {
             let status = response.status();
             if status.is_success() {
                 pushed.requests += 1;
+                pushed.written += response
+                    .headers()
+                    .get("x-prometheus-remote-write-samples-written")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
                 return Ok(());
             }
             if status.as_u16() == 429 || status.as_u16() == 503 {

@@ -16,6 +16,10 @@ async fn a_fault_over_remote_write_opens_exactly_one_incident_of_its_type() {
         let sender = Sender::new(&server.url(), None).unwrap();
         let pushed = sender.push(&scenario, 0).await.unwrap();
         assert_eq!(pushed.samples, scenario.sample_count());
+        assert_eq!(
+            pushed.written, pushed.samples,
+            "a fresh server keeps every sample"
+        );
 
         let incidents = sender.incidents("").await.unwrap();
         if !expect_one {
@@ -188,6 +192,25 @@ async fn demo_mode_opens_one_incident_per_demo_scenario() {
         .collect();
     expected.sort();
     assert_eq!(found, expected, "{incidents:#?}");
+}
+
+/// A recording pushed behind what a server already holds is counted as not kept (from the
+/// server's `X-Prometheus-Remote-Write-Samples-Written`), so `srebot replay --url` can say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_behind_the_servers_data_reports_what_was_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(test_config(dir.path())).await;
+    let scenario = generate(Fault::CrashLoop, 7);
+    let sender = Sender::new(&server.url(), None).unwrap();
+    sender.push(&scenario, 0).await.unwrap();
+    let again = sender.push(&scenario, -3_600_000).await.unwrap();
+    assert_eq!(again.samples, scenario.sample_count());
+    assert!(
+        again.written < again.samples / 2,
+        "kept {} of {}",
+        again.written,
+        again.samples
+    );
 }
 
 /// With an `[anomaly]` section the streaming detectors run in the same event-time loop as the
