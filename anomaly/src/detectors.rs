@@ -4,7 +4,7 @@
 use crate::StreamingDetector;
 use crate::error::AnomalyError;
 use crate::params::{ParamReader, Params};
-use crate::stats::{EwStats, normal_tail, squash};
+use crate::stats::{EwStats, normal_tail, phase_slot, squash};
 
 /// Smallest spread a baseline is allowed, relative to the level, so flat series do not divide by 0.
 fn spread_floor(level: f64) -> f64 {
@@ -199,8 +199,7 @@ impl Seasonal {
     }
 
     fn bin(&self, timestamp_ms: i64) -> usize {
-        let phase = timestamp_ms.rem_euclid(self.period_ms);
-        ((phase as i128 * self.bins.len() as i128) / self.period_ms as i128) as usize
+        phase_slot(timestamp_ms, self.period_ms, self.bins.len())
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::StreamingDetector;
 use crate::error::AnomalyError;
 use crate::params::{ParamReader, Params};
-use crate::stats::{Baseline, squash};
+use crate::stats::{Baseline, Rest, squash};
 
 /// Fuses three kinds of evidence per sample, all measured in samples so any sampling rate works:
 /// the value's distance from a slow baseline (in spreads), the step from the previous value (in
@@ -18,10 +18,7 @@ pub struct Ensemble {
     step_z: f64,
     novelty: f64,
     half: f64,
-    alarm: f64,
-    rest: u32,
-    resting: u32,
-    damp: f64,
+    rest: Rest,
     expected: Option<f64>,
 }
 
@@ -54,10 +51,7 @@ impl Ensemble {
             step_z,
             novelty,
             half,
-            alarm,
-            rest,
-            resting: 0,
-            damp,
+            rest: Rest::new(alarm, rest, damp),
             expected: None,
         })
     }
@@ -72,8 +66,7 @@ impl Ensemble {
             }
             None => 0.0,
         };
-        let range = (b.hi - b.lo).max(floor);
-        let beyond = (value - b.hi).max(b.lo - value).max(0.0) / range / self.novelty;
+        let beyond = b.beyond(value).max(0.0) / b.range().max(floor) / self.novelty;
         level.max(step).max(beyond)
     }
 }
@@ -86,13 +79,7 @@ impl StreamingDetector for Ensemble {
         let mut score = 0.0;
         if self.base.seen >= self.warmup.max(2) {
             self.expected = Some(self.base.level.mean());
-            score = squash(self.strength(value), self.half);
-            if self.resting > 0 {
-                self.resting -= 1;
-                score *= self.damp;
-            } else if score >= self.alarm {
-                self.resting = self.rest;
-            }
+            score = self.rest.apply(squash(self.strength(value), self.half));
         }
         self.base.learn(value);
         score

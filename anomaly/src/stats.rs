@@ -83,6 +83,16 @@ impl Baseline {
         (value - self.level.mean()).abs() / self.level.std().max(self.floor())
     }
 
+    /// Width of the seen range (0 or less before two distinct values).
+    pub(crate) fn range(&self) -> f64 {
+        self.hi - self.lo
+    }
+
+    /// How far `value` lies outside the seen range (negative inside it).
+    pub(crate) fn beyond(&self, value: f64) -> f64 {
+        (value - self.hi).max(self.lo - value)
+    }
+
     /// Learns `value`: level, step from the previous value, and the seen range.
     pub(crate) fn learn(&mut self, value: f64) {
         self.level.push(value);
@@ -97,6 +107,46 @@ impl Baseline {
         self.lo += (mean - self.lo) * self.range_decay;
         self.seen += 1;
     }
+}
+
+/// The rest after an alarm: for `rest` samples after a score reaches `alarm`, scores are
+/// multiplied by `damp`, so one anomaly is reported once and not for every sample.
+#[derive(Debug, Clone)]
+pub(crate) struct Rest {
+    alarm: f64,
+    rest: u32,
+    damp: f64,
+    resting: u32,
+}
+
+impl Rest {
+    pub(crate) fn new(alarm: f64, rest: u32, damp: f64) -> Self {
+        Self {
+            alarm,
+            rest,
+            damp,
+            resting: 0,
+        }
+    }
+
+    /// `score` as reported: damped while resting; an alarm outside a rest starts one.
+    pub(crate) fn apply(&mut self, score: f64) -> f64 {
+        if self.resting > 0 {
+            self.resting -= 1;
+            score * self.damp
+        } else {
+            if score >= self.alarm {
+                self.resting = self.rest;
+            }
+            score
+        }
+    }
+}
+
+/// Which of `slots` equal slots of a `period_ms` cycle `timestamp_ms` falls in.
+pub(crate) fn phase_slot(timestamp_ms: i64, period_ms: i64, slots: usize) -> usize {
+    let phase = timestamp_ms.rem_euclid(period_ms);
+    ((phase as i128 * slots as i128) / period_ms as i128) as usize
 }
 
 /// A time-of-day profile: the usual value in each slot of the day, with how much better it
@@ -129,8 +179,7 @@ impl DailyProfile {
     }
 
     fn slot(&self, timestamp_ms: i64) -> usize {
-        let phase = timestamp_ms.rem_euclid(DAY_MS);
-        ((phase as i128 * self.slots.len() as i128) / DAY_MS as i128) as usize
+        phase_slot(timestamp_ms, DAY_MS, self.slots.len())
     }
 
     /// The usual value at this time of day, once its slot has seen enough days.

@@ -5,7 +5,7 @@ use crate::StreamingDetector;
 use crate::error::AnomalyError;
 use crate::likelihood::{AnomalyLikelihood, log_scale};
 use crate::params::{ParamReader, Params};
-use crate::stats::{Baseline, DailyProfile};
+use crate::stats::{Baseline, DailyProfile, Rest};
 
 /// Value bins of the transition table.
 const BINS: usize = 16;
@@ -40,9 +40,7 @@ pub struct Surprise {
     step_z: f64,
     novelty_w: f64,
     tolerance: f64,
-    alarm: f64,
-    rest: u32,
-    resting: u32,
+    rest: Rest,
     expected: Option<f64>,
 }
 
@@ -96,15 +94,13 @@ impl Surprise {
             step_z,
             novelty_w,
             tolerance,
-            alarm,
-            rest,
-            resting: 0,
+            rest: Rest::new(alarm, rest, 0.5),
             expected: None,
         })
     }
 
     fn bin(&self, value: f64) -> usize {
-        let range = self.base.hi - self.base.lo;
+        let range = self.base.range();
         if range.is_nan() || range <= 0.0 {
             return 0;
         }
@@ -180,18 +176,13 @@ impl StreamingDetector for Surprise {
                     .filter(|_| self.daily.confidence() >= 0.5)
                     .unwrap_or(self.base.level.mean()),
             );
-            let range = self.base.hi - self.base.lo;
-            let beyond = (value - self.base.hi).max(self.base.lo - value);
+            let range = self.base.range();
+            let beyond = self.base.beyond(value);
             if range > 0.0 && beyond > self.tolerance * range {
                 // Out of the range seen so far: as strong as the evidence gets, graded by how far.
                 score = score.max(log_scale(1.0 - 1e-5 * (-beyond / range).exp()));
             }
-            if self.resting > 0 {
-                self.resting -= 1;
-                score *= 0.5;
-            } else if score >= self.alarm {
-                self.resting = self.rest;
-            }
+            score = self.rest.apply(score);
         } else {
             score = 0.0;
         }

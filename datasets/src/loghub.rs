@@ -236,25 +236,29 @@ pub fn parse_system(data: &SystemData, config: &MinerConfig) -> Result<SystemRes
         system: data.name.clone(),
         source,
     })?;
-    let mut ids = Vec::with_capacity(data.raw_lines.len());
-    let mut header_misses = 0;
-    let mut miner = TemplateMiner::new(config.clone());
-    let start = Instant::now();
-    for _ in 0..ROUNDS {
-        miner = TemplateMiner::new(config.clone());
-        ids.clear();
-        header_misses = 0;
-        for line in &data.raw_lines {
-            let content = match format.content(line) {
-                Some(c) => c,
-                None => {
+    // One round: a fresh miner over every line; returns it with the ids and header misses.
+    let mine = || {
+        let mut miner = TemplateMiner::new(config.clone());
+        let mut header_misses = 0;
+        let ids: Vec<_> = data
+            .raw_lines
+            .iter()
+            .map(|line| {
+                let content = format.content(line).unwrap_or_else(|| {
                     header_misses += 1;
                     line.as_str()
-                }
-            };
-            ids.push(miner.add(content));
-        }
+                });
+                miner.add(content)
+            })
+            .collect();
+        (miner, ids, header_misses)
+    };
+    let start = Instant::now();
+    let mut round = mine();
+    for _ in 1..ROUNDS {
+        round = mine();
     }
+    let (miner, ids, header_misses) = round;
     let seconds = start.elapsed().as_secs_f64() / ROUNDS as f64;
     let groups: Vec<u32> = ids.iter().map(|id| miner.group(*id)).collect();
     let mut truth: Vec<&String> = data.event_ids.iter().collect();

@@ -38,8 +38,16 @@ pub const RECONCILE_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 /// only when its value equals [`RECONCILE_REQUESTED_AT`]'s (`flux reconcile hr --force`).
 pub const RECONCILE_FORCE_AT: &str = "reconcile.fluxcd.io/forceAt";
 
+/// Whether the pod has run to its end (`Succeeded` or `Failed`).
+fn finished(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
 /// Flux's `HelmRelease` (`helm.toolkit.fluxcd.io/v2`, plural `helmreleases`).
-pub fn helm_release_resource() -> ApiResource {
+fn helm_release_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
         "helmreleases",
@@ -94,14 +102,7 @@ pub async fn release_live(
         .unwrap_or(namespace);
     let pods: Api<Pod> = Api::namespaced(client.clone(), workloads);
     let running = pods.list(&ListParams::default()).await.ok().map(|list| {
-        let n = list
-            .items
-            .iter()
-            .filter(|p| {
-                let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
-                !matches!(phase, Some("Succeeded" | "Failed"))
-            })
-            .count();
+        let n = list.items.iter().filter(|p| !finished(p)).count();
         u32::try_from(n).unwrap_or(u32::MAX)
     });
     Ok(LiveObject {
@@ -505,12 +506,7 @@ impl Executor {
                     let mirror = pod
                         .annotations()
                         .contains_key("kubernetes.io/config.mirror");
-                    let finished = pod
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.phase.as_deref())
-                        .is_some_and(|p| p == "Succeeded" || p == "Failed");
-                    if daemon || mirror || finished {
+                    if daemon || mirror || finished(pod) {
                         skipped.push(id);
                         continue;
                     }

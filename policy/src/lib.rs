@@ -24,9 +24,7 @@ pub use decide::{
     ActionRecord, BlastRadius, Decision, History, IncidentView, LiveObject, Verdict, action_digest,
     blast_radius, decide,
 };
-pub use executor::{
-    ExecError, Execution, Executor, helm_release_resource, reconcile_request_patch, release_live,
-};
+pub use executor::{ExecError, Execution, Executor, reconcile_request_patch, release_live};
 pub use file::{
     Approver, Autonomy, BlastRadiusLimits, Cooldowns, DEFAULT_RATE_LIMIT, Environment, IssueKind,
     Mode, Policy, PolicyErrors, PolicyIssue, PolicyRead, RateLimit, Window, WindowKind, WindowTime,

@@ -157,7 +157,7 @@ pub struct ContextChunk {
 }
 
 /// The de-noised, collapsed and budgeted log context of an incident window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LogContext {
     pub chunks: Vec<ContextChunk>,
     pub total_lines: u64,

@@ -81,17 +81,17 @@ impl LogFormat {
 
     /// The `<Content>` of a raw line (trailing CR/LF ignored), or `None` if the header does not match.
     pub fn content<'a>(&self, line: &'a str) -> Option<&'a str> {
-        self.field_at(line, self.content, "Content")
+        self.field_at(line, self.content)
     }
 
     /// A named field of a raw line.
     pub fn field<'a>(&self, line: &'a str, name: &str) -> Option<&'a str> {
         let k = self.fields.iter().position(|f| f == name)?;
-        self.field_at(line, k, name)
+        self.field_at(line, k)
     }
 
-    /// Field `k` (named `name`) of a raw line.
-    fn field_at<'a>(&self, line: &'a str, k: usize, name: &str) -> Option<&'a str> {
+    /// Field `k` of a raw line.
+    fn field_at<'a>(&self, line: &'a str, k: usize) -> Option<&'a str> {
         let line = line.trim_end_matches(['\r', '\n']);
         if let Some(program) = &self.program {
             let mut slots = [None; MAX_SLOTS];
@@ -103,15 +103,14 @@ impl LogFormat {
                     return line.get(start?..end?);
                 }
                 Outcome::NoMatch => return None,
-                // A line the matcher gave up on is usually a non-matching one, which the
-                // regex's automata reject fast.
-                Outcome::Undecided if !self.regex.is_match(line) => return None,
+                // The regex decides; its automata reject a non-matching line before any
+                // capture engine runs.
                 Outcome::Undecided => {}
             }
         }
         self.regex
             .captures(line)
-            .and_then(|c| c.name(name))
+            .and_then(|c| c.name(self.fields.get(k)?))
             .map(|m| m.as_str())
     }
 }

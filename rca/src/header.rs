@@ -133,6 +133,14 @@ impl Hint {
         (0xC0..=0xFF).fold(self, Hint::with)
     }
 
+    /// The bytes that can start a `\s` character.
+    fn space() -> Self {
+        b" \t\n\x0b\x0c\r"
+            .iter()
+            .fold(Hint::NONE, |h, b| h.with(*b))
+            .non_ascii()
+    }
+
     /// The first bytes the program may consume from `pc` on.
     fn first(insts: &[Inst], pc: usize, depth: usize) -> Hint {
         if depth > 64 {
@@ -142,16 +150,10 @@ impl Hint {
             None | Some(Inst::Rest | Inst::Lazy(_)) => Hint::ANY,
             Some(Inst::Char(c)) if c.is_ascii() => Hint::NONE.with(*c as u8),
             Some(Inst::Char(_)) => Hint::NONE.non_ascii(),
-            Some(Inst::Class(Class::Space)) => b" \t\n\x0b\x0c\r"
-                .iter()
-                .fold(Hint::NONE, |h, b| h.with(*b))
-                .non_ascii(),
-            Some(Inst::Star(Class::Space)) => Hint::first(insts, pc + 1, depth + 1).union(
-                b" \t\n\x0b\x0c\r"
-                    .iter()
-                    .fold(Hint::NONE, |h, b| h.with(*b))
-                    .non_ascii(),
-            ),
+            Some(Inst::Class(Class::Space)) => Hint::space(),
+            Some(Inst::Star(Class::Space)) => {
+                Hint::first(insts, pc + 1, depth + 1).union(Hint::space())
+            }
             Some(Inst::Class(_) | Inst::Star(_)) => Hint::ANY,
             Some(Inst::Save(_)) => Hint::first(insts, pc + 1, depth + 1),
             Some(Inst::Jmp(a)) => Hint::first(insts, *a, depth + 1),

@@ -4,8 +4,6 @@
 //! An open-addressing table of ids over one text arena, probed with the hash computed once
 //! per lookup; id 0 is reserved for a text that lookups never find (the wildcard).
 
-use crate::hash::HashBuild;
-
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     hash: u64,
@@ -20,7 +18,7 @@ pub(crate) struct Interner {
     table: Vec<u32>,
     entries: Vec<Entry>,
     arena: String,
-    build: HashBuild,
+    build: ahash::RandomState,
 }
 
 impl Interner {
@@ -36,7 +34,7 @@ impl Interner {
                 end: reserved.len(),
             }],
             arena,
-            build: HashBuild::default(),
+            build: ahash::RandomState::default(),
         }
     }
 

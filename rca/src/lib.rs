@@ -21,7 +21,6 @@ pub mod draft;
 pub mod error;
 pub mod format;
 pub mod grounding;
-mod hash;
 mod header;
 mod intern;
 pub mod interpret;

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hash::FastMap;
 use crate::intern::Interner;
 use crate::mask::{WILDCARD, is_digitless_parameter};
+use ahash::HashMap as FastMap;
 
 /// Token id of the wildcard `<*>`.
 const WILD: u32 = 0;

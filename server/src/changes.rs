@@ -4,7 +4,7 @@
 use model::Scope;
 use rca::{Change, ChangeKind, TargetRef};
 use std::collections::{BTreeMap, BTreeSet};
-use windows::{Selector, Store};
+use windows::{MatchOp, Matcher, Selector, Store};
 
 /// How long before an incident opened a change still counts.
 pub const LOOKBACK_MS: i64 = 30 * 60_000;
@@ -23,11 +23,11 @@ pub fn recent_changes(store: &Store, target: &TargetRef, opened_at_ms: i64) -> V
     let name = target.name.as_str();
     let from = opened_at_ms - LOOKBACK_MS;
     let to = opened_at_ms + SKEW_MS;
-    let read = |selector: String| match Selector::parse(&selector) {
-        Ok(selector) => store.samples(&selector, from - CONTEXT_MS, to),
-        Err(_) => Vec::new(),
+    let read = |metric: &str, mut matchers: Vec<Matcher>| {
+        matchers.push(Matcher::new(model::METRIC_NAME, MatchOp::Equal, metric));
+        matchers.push(Matcher::new("namespace", MatchOp::Equal, namespace));
+        store.samples(&Selector::from_matchers(matchers), from - CONTEXT_MS, to)
     };
-    let (ns, dep) = (quote(namespace), quote(name));
     let mut found: Vec<(i64, ChangeKind, String)> = Vec::new();
 
     for (kind, metric, what) in [
@@ -42,9 +42,10 @@ pub fn recent_changes(store: &Store, target: &TargetRef, opened_at_ms: i64) -> V
             "replicas",
         ),
     ] {
-        for (_, samples) in read(format!(
-            "{metric}{{namespace=\"{ns}\",deployment=\"{dep}\"}}"
-        )) {
+        for (_, samples) in read(
+            metric,
+            vec![Matcher::new("deployment", MatchOp::Equal, name)],
+        ) {
             for pair in samples.windows(2) {
                 let (a, b) = (pair[0], pair[1]);
                 if b.value != a.value && b.timestamp_ms >= from {
@@ -61,10 +62,11 @@ pub fn recent_changes(store: &Store, target: &TargetRef, opened_at_ms: i64) -> V
     // Images: one kube_pod_container_info series per pod, container and image.
     let mut seen_before: BTreeSet<String> = BTreeSet::new();
     let mut first_seen: BTreeMap<String, i64> = BTreeMap::new();
-    for (labels, samples) in read(format!(
-        "kube_pod_container_info{{namespace=\"{ns}\",pod=~\"{}-.*\"}}",
-        regex_quote(name)
-    )) {
+    let pods = format!("{}-.*", regex::escape(name));
+    for (labels, samples) in read(
+        "kube_pod_container_info",
+        vec![Matcher::new("pod", MatchOp::Regex, &pods)],
+    ) {
         let (Some(image), Some(first)) = (labels.get("image"), samples.first()) else {
             continue;
         };
@@ -83,9 +85,7 @@ pub fn recent_changes(store: &Store, target: &TargetRef, opened_at_ms: i64) -> V
         }
     }
 
-    for (labels, samples) in read(format!(
-        "kube_configmap_metadata_resource_version{{namespace=\"{ns}\"}}"
-    )) {
+    for (labels, samples) in read("kube_configmap_metadata_resource_version", Vec::new()) {
         let config_map = labels.get("configmap").unwrap_or("?").to_owned();
         for pair in samples.windows(2) {
             if pair[1].value != pair[0].value && pair[1].timestamp_ms >= from {
@@ -110,14 +110,4 @@ pub fn recent_changes(store: &Store, target: &TargetRef, opened_at_ms: i64) -> V
             detail,
         })
         .collect()
-}
-
-/// A label value inside double quotes.
-fn quote(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-/// A literal inside a quoted regex matcher.
-fn regex_quote(value: &str) -> String {
-    quote(&regex::escape(value))
 }

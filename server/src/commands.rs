@@ -69,12 +69,6 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let pushed = sender.push(&scenario, shift_ms).await?;
     let seconds = started.elapsed().as_secs_f64();
-    // A live server evaluates event time only as far as its watermark, which trails its newest
-    // sample by the allowed lateness: the recording's end may not be evaluated yet.
-    let behind_s = match sender.status().await?["evaluated_through"].as_i64() {
-        Some(t) => (scenario.meta.end_ms + shift_ms - t) / 1000,
-        None => (scenario.meta.end_ms - scenario.meta.start_ms) / 1000,
-    };
     let incidents = sender.incidents("").await?;
     if args.json {
         println!("{}", serde_json::Value::Array(incidents));
@@ -96,11 +90,19 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
                 pushed.written, pushed.samples
             );
         }
-        if behind_s > 60 && args.url.is_some() {
-            println!(
-                "the server has evaluated up to {behind_s} s before the recording's end; what it \
-                 finds later shows in `srebot incidents --url {url}`"
-            );
+        // A live server evaluates event time only as far as its watermark, which trails its
+        // newest sample by the allowed lateness: the recording's end may not be evaluated yet.
+        if args.url.is_some() {
+            let behind_s = match sender.status().await?["evaluated_through"].as_i64() {
+                Some(t) => (scenario.meta.end_ms + shift_ms - t) / 1000,
+                None => (scenario.meta.end_ms - scenario.meta.start_ms) / 1000,
+            };
+            if behind_s > 60 {
+                println!(
+                    "the server has evaluated up to {behind_s} s before the recording's end; \
+                     what it finds later shows in `srebot incidents --url {url}`"
+                );
+            }
         }
         for expected in &scenario.meta.expected {
             println!(

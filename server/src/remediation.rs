@@ -385,7 +385,6 @@ pub struct Remediation {
     data_dir: PathBuf,
     approvers: Vec<ApproverCredential>,
     audit: Arc<std::sync::Mutex<AuditLog>>,
-    audit_path: PathBuf,
     executor: Option<Executor>,
     client: Option<kube::Client>,
     verify_within_ms: i64,
@@ -567,7 +566,6 @@ impl Remediation {
         };
         let audit =
             AuditLog::open_in(data_dir).map_err(|source| RemediationError::Audit { source })?;
-        let audit_path = audit.path().to_owned();
         let audit = Arc::new(std::sync::Mutex::new(audit));
         let key = ApprovalKey::load_or_create(data_dir)
             .map_err(|source| RemediationError::Key { source })?;
@@ -596,7 +594,6 @@ impl Remediation {
             data_dir: data_dir.to_owned(),
             approvers,
             audit,
-            audit_path,
             executor,
             client,
             verify_within_ms: duration_ms(config.verify_within),
@@ -631,10 +628,6 @@ impl Remediation {
         });
     }
 
-    pub fn audit_path(&self) -> &Path {
-        &self.audit_path
-    }
-
     /// Verifies the audit chain and reads its entries with no append under way (an entry
     /// and the head are written one after the other). Blocking: call it off the async workers.
     pub fn audit_snapshot(
@@ -643,23 +636,17 @@ impl Remediation {
         Result<usize, policy::AuditError>,
         Result<Vec<policy::AuditEntry>, policy::AuditError>,
     ) {
-        let _appends = self.audit.lock().unwrap_or_else(|p| p.into_inner());
+        let log = self.audit.lock().unwrap_or_else(|p| p.into_inner());
         (
-            policy::verify(&self.audit_path),
-            policy::audit::read_entries(&self.audit_path),
+            policy::verify(log.path()),
+            policy::audit::read_entries(log.path()),
         )
     }
 
     /// The running policy (a snapshot: a reload replaces it, never changes it in place).
-    pub fn policy(&self) -> Arc<Policy> {
+    fn policy(&self) -> Arc<Policy> {
         let loaded = self.policy.read().unwrap_or_else(|p| p.into_inner());
         Arc::clone(&loaded.policy)
-    }
-
-    /// SHA-256 of the policy file bytes the running policy was read from.
-    pub fn policy_sha256(&self) -> String {
-        let loaded = self.policy.read().unwrap_or_else(|p| p.into_inner());
-        loaded.sha256.clone()
     }
 
     /// Reads `policy.file` again and, when it is valid and still names every loaded
@@ -935,12 +922,14 @@ impl Remediation {
     ) -> Result<(), RemediationError> {
         let live = self.live(&proposed).await;
         let view = incident_view(incident);
+        // One policy for the whole decision, even if a reload lands meanwhile.
+        let running = self.policy();
         let mut book = self.book.lock().await;
         let now = now_ms();
         let decision = policy::decide(
             &view,
             &proposed,
-            &self.policy(),
+            &running,
             &book.history(),
             live.as_ref(),
             now,
@@ -985,7 +974,7 @@ impl Remediation {
                     view,
                     proposed.clone(),
                     decision.clone(),
-                    &self.policy(),
+                    &running,
                     now,
                 ) {
                     Ok((request, tokens)) => {
@@ -1337,25 +1326,22 @@ impl Remediation {
             Some(p) => self.live(p).await,
             None => None,
         };
+        // One policy for the answer and its retry hint, even if a reload lands meanwhile.
+        let running = self.policy();
         let mut book = self.book.lock().await;
         let now = now_ms();
         let history = book.history();
         let result = match &modified {
-            None => book.approvals.approve(
-                id,
-                token,
-                approver,
-                &self.policy(),
-                &history,
-                live.as_ref(),
-                now,
-            ),
+            None => {
+                book.approvals
+                    .approve(id, token, approver, &running, &history, live.as_ref(), now)
+            }
             Some(action) => book.approvals.modify(
                 id,
                 token,
                 approver,
                 action.clone(),
-                &self.policy(),
+                &running,
                 &history,
                 live.as_ref(),
                 now,
@@ -1369,7 +1355,7 @@ impl Remediation {
                 self.save(&book).map_err(storage)?;
                 let retry_after_ms = match (&error, &request, &probe) {
                     (ApprovalError::Refused { .. }, Some(r), Some(p)) => {
-                        policy::decide(&r.incident, p, &self.policy(), &history, live.as_ref(), now)
+                        policy::decide(&r.incident, p, &running, &history, live.as_ref(), now)
                             .retry_after_ms
                     }
                     _ => None,

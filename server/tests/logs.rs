@@ -2,6 +2,7 @@
 //! `srebot_log_lines_total` series in the windows; a bad body is refused naming the problem.
 
 use crate::common::*;
+use serde_json::Value;
 
 #[tokio::test]
 async fn pushed_lines_become_template_counters_in_the_windows() {
@@ -120,21 +121,10 @@ async fn incident_log_context_ranks_novel_templates_and_feeds_the_draft() {
     assert_eq!(chunks.len(), 1, "only the target's stream: {context:#}");
     assert_eq!(chunks[0]["labels"]["pod"], pod.as_str());
     let entries = chunks[0]["entries"].as_array().unwrap();
-    let refused = entries
-        .iter()
-        .find(|e| {
-            e["template"]
-                .as_str()
-                .unwrap()
-                .contains("connection refused")
-        })
-        .unwrap_or_else(|| panic!("no refused template: {context:#}"));
+    let refused = entry(entries, "connection refused", &context);
     assert_eq!(refused["count"], 6);
     assert_eq!(refused["novel"], true);
-    let usual = entries
-        .iter()
-        .find(|e| e["template"].as_str().unwrap().contains("placed"))
-        .unwrap_or_else(|| panic!("no order template: {context:#}"));
+    let usual = entry(entries, "placed", &context);
     assert_eq!(usual["novel"], false);
     assert_eq!(usual["count"], 6, "baseline lines are not in the window");
     assert_eq!(
@@ -233,15 +223,7 @@ async fn log_context_is_pulled_from_loki_when_nothing_was_pushed() {
     )
     .await;
     let entries = context["chunks"][0]["entries"].as_array().unwrap();
-    let refused = entries
-        .iter()
-        .find(|e| {
-            e["template"]
-                .as_str()
-                .unwrap()
-                .contains("connection refused")
-        })
-        .unwrap_or_else(|| panic!("{context:#}"));
+    let refused = entry(entries, "connection refused", &context);
     assert_eq!(refused["count"], 5);
     assert_eq!(refused["novel"], true);
 
@@ -256,4 +238,12 @@ async fn log_context_is_pulled_from_loki_when_nothing_was_pushed() {
         start < (fault_ms - 10 * 60_000) * 1_000_000,
         "no baseline asked for"
     );
+}
+
+/// The context entry whose template contains `needle`.
+fn entry<'a>(entries: &'a [Value], needle: &str, context: &Value) -> &'a Value {
+    entries
+        .iter()
+        .find(|e| e["template"].as_str().unwrap().contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} template: {context:#}"))
 }

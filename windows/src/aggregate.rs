@@ -237,9 +237,7 @@ pub(crate) fn aggregate_with(
     out.sum = Some(sum);
     out.avg = Some(mean);
     out.stddev = Some((values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt());
-    if !values.is_sorted_by(|a, b| a.total_cmp(b).is_le()) {
-        values.sort_by(f64::total_cmp);
-    }
+    values.sort_by(f64::total_cmp);
     out.min = values.first().copied();
     out.max = values.last().copied();
     out.p50 = percentile(values, 0.5);

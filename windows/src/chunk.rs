@@ -312,16 +312,20 @@ impl Encoder {
         })
     }
 
+    /// `None` when `xor` fits the current window; else the new window's leading and trailing
+    /// zeros.
+    fn xor_window(&self, xor: u64) -> Option<(u8, u8)> {
+        let leading = (xor.leading_zeros() as u8).min(31);
+        let trailing = xor.trailing_zeros() as u8;
+        let fits =
+            self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing;
+        (!fits).then_some((leading, trailing))
+    }
+
     fn xor_cost(&self, xor: u64) -> u32 {
-        let leading = xor.leading_zeros().min(31);
-        let trailing = xor.trailing_zeros();
-        if self.leading != NO_WINDOW
-            && leading >= u32::from(self.leading)
-            && trailing >= u32::from(self.trailing)
-        {
-            1 + 64 - u32::from(self.leading) - u32::from(self.trailing)
-        } else {
-            12 + 64 - leading - trailing
+        match self.xor_window(xor) {
+            None => 1 + 64 - u32::from(self.leading) - u32::from(self.trailing),
+            Some((leading, trailing)) => 12 + 64 - u32::from(leading) - u32::from(trailing),
         }
     }
 
@@ -355,21 +359,22 @@ impl Encoder {
     }
 
     fn push_xor(&mut self, xor: u64) {
-        let leading = (xor.leading_zeros() as u8).min(31);
-        let trailing = xor.trailing_zeros() as u8;
-        if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
-            self.bit(false);
-            let len = 64 - u32::from(self.leading) - u32::from(self.trailing);
-            self.push_bits(xor >> self.trailing, len);
-        } else {
-            self.bit(true);
-            let len = 64 - u32::from(leading) - u32::from(trailing);
-            self.push_bits(u64::from(leading), 5);
-            // A length of 64 is written as 0.
-            self.push_bits(u64::from(len) & 63, 6);
-            self.push_bits(xor >> trailing, len);
-            self.leading = leading;
-            self.trailing = trailing;
+        match self.xor_window(xor) {
+            None => {
+                self.bit(false);
+                let len = 64 - u32::from(self.leading) - u32::from(self.trailing);
+                self.push_bits(xor >> self.trailing, len);
+            }
+            Some((leading, trailing)) => {
+                self.bit(true);
+                let len = 64 - u32::from(leading) - u32::from(trailing);
+                self.push_bits(u64::from(leading), 5);
+                // A length of 64 is written as 0.
+                self.push_bits(u64::from(len) & 63, 6);
+                self.push_bits(xor >> trailing, len);
+                self.leading = leading;
+                self.trailing = trailing;
+            }
         }
     }
 

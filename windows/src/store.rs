@@ -427,14 +427,13 @@ impl Series {
         for decoder in overlapping.chain(open) {
             decoder.window_into(start_ms, end_ms, out);
         }
-        let late: Vec<Sample> = self
-            .late()
-            .iter()
-            .copied()
-            .filter(|s| s.timestamp_ms > start_ms && s.timestamp_ms <= end_ms)
-            .collect();
+        // The late head is kept sorted: the window's part of it is one slice.
+        let late = self.late();
+        let lo = late.partition_point(|s| s.timestamp_ms <= start_ms);
+        let hi = late.partition_point(|s| s.timestamp_ms <= end_ms);
+        let late = &late[lo..hi.max(lo)];
         if !late.is_empty() {
-            let merged = merge_sorted(&out[base..], &late);
+            let merged = merge_sorted(&out[base..], late);
             out.truncate(base);
             out.extend(merged);
         }
@@ -1049,7 +1048,7 @@ impl Store {
                         let rows = rows
                             .into_iter()
                             .map(|(row, labels, counter)| {
-                                (labels, gathered.samples_of(row).to_vec(), counter)
+                                (labels, gathered.samples_of(row), counter)
                             })
                             .collect();
                         group(rows, by, query.window, end)
@@ -1222,10 +1221,10 @@ impl Gathered {
     }
 }
 
-type Selected = (LabelSet, Vec<Sample>, bool);
+type Selected<'a> = (LabelSet, &'a [Sample], bool);
 
-fn group(rows: Vec<Selected>, by: &[String], span: WindowSpan, end: i64) -> Vec<WindowRow> {
-    let mut groups: BTreeMap<LabelSet, Vec<Selected>> = BTreeMap::new();
+fn group(rows: Vec<Selected<'_>>, by: &[String], span: WindowSpan, end: i64) -> Vec<WindowRow> {
+    let mut groups: BTreeMap<LabelSet, Vec<Selected<'_>>> = BTreeMap::new();
     for row in rows {
         let key = LabelSet::from_pairs(
             by.iter()

@@ -36,12 +36,13 @@ impl LogState {
     /// into templates and ranked, with the streams' earlier lines as the baseline. `None` when
     /// no kept line belongs to the target.
     pub fn context(&self, target: &rca::TargetRef, opened_at_ms: i64) -> Option<rca::LogContext> {
-        let mine: Vec<&rca::LogLine> = self
+        let mut mine = self
             .recent
             .iter()
             .filter(|l| belongs_to(&l.labels, target))
-            .collect();
-        (!mine.is_empty()).then(|| context_of(mine, opened_at_ms))
+            .peekable();
+        mine.peek()?;
+        Some(context_of(mine, opened_at_ms))
     }
 }
 
@@ -55,7 +56,7 @@ fn context_of<'a>(
         rca::ContextConfig::default(),
         rca::PatternLibrary::sre_default(),
     ) else {
-        return empty_context();
+        return rca::LogContext::default();
     };
     let from = opened_at_ms - CONTEXT_LEAD_MS;
     for line in lines {
@@ -66,18 +67,6 @@ fn context_of<'a>(
         }
     }
     builder.build()
-}
-
-/// A context with nothing in it.
-pub fn empty_context() -> rca::LogContext {
-    rca::LogContext {
-        chunks: Vec::new(),
-        total_lines: 0,
-        noise_lines: 0,
-        omitted_entries: 0,
-        tokens: 0,
-        evidence: Vec::new(),
-    }
 }
 
 /// How far before the incident window Loki is asked for baseline lines.

@@ -178,7 +178,7 @@ pub async fn logs(
         ..Sources::default()
     };
     let context = log_context(&sources, &target, incident.opened_at_ms).await;
-    Ok(success(context.unwrap_or_else(super::logs::empty_context)))
+    Ok(success(context.unwrap_or_default()))
 }
 
 fn loki_of(
