@@ -1015,53 +1015,33 @@ async fn webhook() -> (String, Arc<parking_lot::Mutex<Vec<String>>>) {
 /// robot's own restart did not help (demo), on the configured incoming webhook.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvals_waiting_and_escalations_are_announced_on_the_webhook() {
-    let (url, texts) = webhook().await;
-    let hook = url.clone();
-    let rig = rig_with(
-        "prod.toml",
-        |t| t,
-        move |c| c.policy.notify_webhook = Some(hook),
-    )
-    .await;
-    let sender = Sender::new(&rig.server.url(), None).unwrap();
-    sender
-        .push(&generate(Fault::CrashLoop, 7), 0)
-        .await
-        .unwrap();
+    let (rig, asked) =
+        crash_loop_announcement("prod.toml", "Approval needed", Duration::from_secs(10)).await;
     let approval = pending_restart(&rig, "payments-api").await;
-    let asked = wait_for("approval message", Duration::from_secs(10), || async {
-        texts
-            .lock()
-            .iter()
-            .find(|t| t.starts_with("Approval needed"))
-            .cloned()
-    })
-    .await;
     assert!(asked.contains(&approval), "{asked}");
     assert!(asked.contains("payments-api"), "{asked}");
 
-    let (url, texts) = webhook().await;
-    let rig = rig_with(
-        "demo.toml",
-        |t| t,
-        move |c| c.policy.notify_webhook = Some(url),
-    )
-    .await;
-    let sender = Sender::new(&rig.server.url(), None).unwrap();
-    sender
-        .push(&generate(Fault::CrashLoop, 7), 0)
-        .await
-        .unwrap();
-    let escalated = wait_for("escalation message", Duration::from_secs(30), || async {
-        texts
-            .lock()
-            .iter()
-            .find(|t| t.starts_with("Escalated"))
-            .cloned()
-    })
-    .await;
+    let (_rig, escalated) =
+        crash_loop_announcement("demo.toml", "Escalated", Duration::from_secs(30)).await;
     assert!(
         escalated.contains("crash_loop on payments-api"),
         "{escalated}"
     );
+}
+
+/// A rig on `policy` announcing to a fresh webhook, fed a crash loop, with the first message
+/// it announced that starts with `prefix`.
+async fn crash_loop_announcement(policy: &str, prefix: &str, within: Duration) -> (Rig, String) {
+    let (url, texts) = webhook().await;
+    let rig = rig_with(policy, |t| t, move |c| c.policy.notify_webhook = Some(url)).await;
+    let sender = Sender::new(&rig.server.url(), None).unwrap();
+    sender
+        .push(&generate(Fault::CrashLoop, 7), 0)
+        .await
+        .unwrap();
+    let text = wait_for("an announcement", within, || async {
+        texts.lock().iter().find(|t| t.starts_with(prefix)).cloned()
+    })
+    .await;
+    (rig, text)
 }
