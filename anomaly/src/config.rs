@@ -382,6 +382,7 @@ impl SeriesScorer {
             },
             detector: name,
             detected_at_ms: timestamp_ms,
+            signal: model::Signal::Firing,
             evidence: Evidence {
                 metrics: vec![evidence],
                 events: Vec::new(),

@@ -7,7 +7,8 @@
 use crate::replay::{correlate_with_findings, replay};
 use crate::scenarios::{Fault, generate};
 use incident::{Finding, Incident};
-use rca::{Draft, DraftInput, Drafter, EvidenceRef, IncidentView, TargetRef};
+use model::Target;
+use rca::{Draft, DraftInput, Drafter, EvidenceRef, IncidentView};
 use serde::Serialize;
 use windows::Store;
 
@@ -19,7 +20,7 @@ pub fn draft_input(incident: &Incident, findings: &[Finding]) -> DraftInput {
         id: incident.id.clone(),
         incident_type: incident.incident_type,
         severity: incident.severity,
-        target: TargetRef::new(
+        target: Target::new(
             target.kind,
             target.namespace.as_deref(),
             target.name.clone(),

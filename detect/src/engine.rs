@@ -2,7 +2,10 @@
 //! candidates with evidence; keeps only cooldown state, so a reload loses nothing.
 
 use crate::rules::{Condition, Environment, Rule, RuleSet};
-use model::{Evidence, IncidentCandidate, LabelSet, METRIC_NAME, MetricEvidence, Sample, Severity};
+use model::{
+    Evidence, IncidentCandidate, LabelSet, METRIC_NAME, MetricEvidence, OwnerIndex, Sample,
+    Severity,
+};
 use std::collections::{BTreeMap, HashMap};
 use windows::{Selector, Store, WindowQuery, WindowRow, WindowSpan};
 
@@ -21,22 +24,8 @@ pub struct Detector {
     environment: Environment,
     /// (rule, target) → event time it last fired, for cooldowns.
     last_fired: HashMap<(String, String), i64>,
-}
-
-/// A pod of a Deployment is named `<deployment>-<replicaset hash>-<pod suffix>`.
-pub(crate) fn deployment_of(pod: &str) -> &str {
-    let mut parts = pod.rsplitn(3, '-');
-    let (suffix, hash, rest) = (parts.next(), parts.next(), parts.next());
-    match (suffix, hash, rest) {
-        (Some(s), Some(h), Some(rest))
-            if s.len() == 5
-                || (s.len() >= 4 && h.len() >= 6)
-                    && h.chars().all(|c| c.is_ascii_alphanumeric()) =>
-        {
-            rest
-        }
-        _ => pod,
-    }
+    /// Pod owners recorded in the store at the last evaluation, for rules targeting pods.
+    owners: OwnerIndex,
 }
 
 /// R² of a least-squares line through the points.
@@ -75,6 +64,7 @@ impl Detector {
             rules,
             environment,
             last_fired: HashMap::new(),
+            owners: OwnerIndex::default(),
         }
     }
 
@@ -104,6 +94,11 @@ impl Detector {
     pub fn evaluate(&mut self, store: &Store, at_ms: i64) -> Evaluation {
         let mut evaluation = Evaluation::default();
         let rules = self.rules.rules.clone();
+        self.owners = if rules.iter().any(|r| r.target.from_pod) {
+            store.owners()
+        } else {
+            OwnerIndex::default()
+        };
         for rule in &rules {
             if !rule.enabled_in(self.environment)
                 || rule
@@ -143,7 +138,9 @@ impl Detector {
     ) -> Option<IncidentCandidate> {
         let raw_target = labels.get(&rule.target.label)?;
         let target = if rule.target.from_pod {
-            deployment_of(raw_target)
+            self.owners
+                .workload_of(labels.get("namespace"), raw_target)
+                .name
         } else {
             raw_target
         }
@@ -184,6 +181,7 @@ impl Detector {
             },
             detector: rule.name.clone(),
             detected_at_ms: at_ms,
+            signal: model::Signal::Firing,
             evidence: Evidence {
                 metrics: vec![MetricEvidence {
                     id: format!("{}:{}", rule.name, labels),
@@ -401,9 +399,16 @@ mod tests {
 
     #[test]
     fn deployment_names_from_pods() {
+        let deployment_of = |pod| model::workload_of(pod).name;
         assert_eq!(deployment_of("payments-api-7d9c5b0f-x0q0"), "payments-api");
         assert_eq!(deployment_of("checkout-5f6d7c8b9-abcde"), "checkout");
         assert_eq!(deployment_of("standalone"), "standalone");
+        // A plain name ending in a five-letter word is not a generated one.
+        assert_eq!(deployment_of("auth-api-proxy"), "auth-api-proxy");
+        assert_eq!(
+            deployment_of("auth-api-proxy-6c9f7d8b5-x2x1k"),
+            "auth-api-proxy"
+        );
     }
 
     #[test]

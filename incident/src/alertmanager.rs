@@ -3,7 +3,9 @@
 
 use crate::Error;
 use crate::record::rfc3339;
-use model::{EventEvidence, Evidence, IncidentCandidate, IncidentType, LabelSet, Scope, Severity};
+use model::{
+    EventEvidence, Evidence, IncidentCandidate, IncidentType, LabelSet, Scope, Severity, Signal,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -58,11 +60,7 @@ pub struct Alert {
 
 /// Whether a candidate is a healthy signal (a resolved alert) rather than a problem.
 pub fn is_healthy_signal(candidate: &IncidentCandidate) -> bool {
-    candidate
-        .evidence
-        .events
-        .iter()
-        .any(|e| e.source == ALERTMANAGER_SOURCE && e.reason == HEALTHY_REASON)
+    candidate.signal == Signal::Healthy
 }
 
 /// Parses an Alertmanager webhook (version "4"). Firing alerts become candidates; resolved
@@ -163,6 +161,11 @@ fn candidate_of(alert: &Alert, index: usize) -> Result<IncidentCandidate, Error>
                 at_ms: detected_at_ms,
                 labels,
             }],
+        },
+        signal: if resolved {
+            Signal::Healthy
+        } else {
+            Signal::Firing
         },
     })
 }

@@ -2,10 +2,10 @@
 //! and topology, dedupes by signature, and drives the lifecycle on ticks.
 
 use crate::Error;
-use crate::alertmanager::is_healthy_signal;
 use crate::config::CorrelatorConfig;
-use crate::record::{Finding, Incident, Target, TimelineEvent, TimelineKind};
+use crate::record::{Finding, Incident, TimelineEvent, TimelineKind};
 use crate::signature::{Key, hash_hex, offers, scope_breadth, scope_name, seeks, signature};
+use model::Target;
 use model::{IncidentCandidate, IncidentStatus, MetricEvidence, Severity};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -105,7 +105,7 @@ impl Correlator {
     /// Correlates one candidate (or, for a resolved-alert candidate, records a healthy
     /// signal) and returns what changed.
     pub fn ingest(&mut self, candidate: IncidentCandidate) -> Vec<Change> {
-        if is_healthy_signal(&candidate) {
+        if candidate.signal == model::Signal::Healthy {
             return self.healthy(&candidate);
         }
         let sig = signature(&candidate);
@@ -753,6 +753,7 @@ mod tests {
             severity: Severity::Warning,
             detector: "test".to_owned(),
             detected_at_ms: at,
+            signal: model::Signal::Firing,
             evidence: Evidence::default(),
         }
     }
@@ -963,6 +964,7 @@ mod tests {
         c.ingest(firing.clone());
         let mut healthy = firing.clone();
         healthy.detected_at_ms = MIN;
+        healthy.signal = model::Signal::Healthy;
         healthy.evidence.events.push(model::EventEvidence {
             id: "a1".into(),
             source: crate::alertmanager::ALERTMANAGER_SOURCE.into(),

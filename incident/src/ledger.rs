@@ -6,10 +6,9 @@ use crate::Error;
 use crate::correlator::Change;
 use crate::record::{
     EvidenceItem, EvidenceRecord, Finding, Incident, IncidentDetail, IncidentFilter,
-    IncidentSummary, Target, TimelineEvent, TimelineKind, domain_from_name, rfc3339,
-    severity_from_name,
+    IncidentSummary, TimelineEvent, TimelineKind, domain_from_name, rfc3339, severity_from_name,
 };
-use model::{IncidentCandidate, IncidentStatus, IncidentType, Scope};
+use model::{IncidentCandidate, IncidentStatus, IncidentType, Scope, Target};
 use serde::de::DeserializeOwned;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};

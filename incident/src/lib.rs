@@ -31,8 +31,9 @@ pub use correlator::{Change, Correlator};
 pub use engine::IncidentEngine;
 pub use error::Error;
 pub use ledger::{Backend, Ledger};
+pub use model::Target;
 pub use record::{
     EvidenceItem, EvidenceRecord, Finding, Incident, IncidentDetail, IncidentFilter,
-    IncidentSummary, Target, TimelineEvent, TimelineKind,
+    IncidentSummary, TimelineEvent, TimelineKind,
 };
-pub use signature::{signature, workload_of};
+pub use signature::signature;

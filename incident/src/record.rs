@@ -1,19 +1,12 @@
 //! What the engine keeps and the API shows: incidents, findings, evidence and timeline
 //! events, with timestamps serialised as RFC 3339 strings (UTC, milliseconds).
 
+use model::Target;
 use model::{
-    Domain, EventEvidence, IncidentCandidate, IncidentStatus, IncidentType, MetricEvidence, Scope,
+    Domain, EventEvidence, IncidentCandidate, IncidentStatus, IncidentType, MetricEvidence,
     Severity,
 };
 use serde::{Deserialize, Serialize};
-
-/// What an incident is about: the object of its primary finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    pub kind: Scope,
-    pub namespace: Option<String>,
-    pub name: String,
-}
 
 /// The full state of one incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -62,41 +62,13 @@ pub(crate) fn scope_breadth(scope: Scope) -> u8 {
     }
 }
 
-/// The workload a pod or container name belongs to: Kubernetes names pods
-/// `<deployment>-<replicaset hash>-<suffix>` (or `<statefulset>-<ordinal>` for stateful sets,
-/// which is left as is), so the last one or two generated segments are dropped.
-/// A container target written `pod/container` is reduced to its pod first.
-pub fn workload_of(scope: Scope, target: &str) -> &str {
+/// The workload a finding's target runs as: pods and containers reduced to their owner by
+/// [`model::workload_of`], anything else itself.
+pub(crate) fn workload_name(scope: Scope, target: &str) -> &str {
     match scope {
-        Scope::Pod | Scope::Container => {
-            let pod = match (scope, target.split_once('/')) {
-                (Scope::Container, Some((pod, _container))) => pod,
-                _ => target,
-            };
-            let Some((rest, suffix)) = pod.rsplit_once('-') else {
-                return pod;
-            };
-            if !is_generated(suffix, 4, 5) {
-                return pod;
-            }
-            match rest.rsplit_once('-') {
-                Some((base, hash)) if !base.is_empty() && is_generated(hash, 6, 10) => base,
-                _ if !rest.is_empty() => rest,
-                _ => pod,
-            }
-        }
+        Scope::Pod | Scope::Container => model::workload_of(target).name,
         _ => target,
     }
-}
-
-/// Lower-case alphanumeric of the given length range with at least one digit: the shape
-/// of Kubernetes-generated name segments (a plain word such as `api` is not one).
-fn is_generated(segment: &str, min: usize, max: usize) -> bool {
-    (min..=max).contains(&segment.len())
-        && segment
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && segment.bytes().any(|b| b.is_ascii_digit())
 }
 
 /// A topology key: findings link when one offers a key the other seeks, close in time.
@@ -160,7 +132,7 @@ fn workload_key(candidate: &IncidentCandidate) -> Option<Key> {
         Scope::Node | Scope::Namespace => return None,
         Scope::Cluster => format!("cluster:{}", candidate.target),
         Scope::Series => format!("series:{}", candidate.target),
-        scope => workload_of(scope, &candidate.target).to_owned(),
+        scope => workload_name(scope, &candidate.target).to_owned(),
     };
     Some(Key::Workload {
         namespace: candidate.namespace.clone().unwrap_or_default(),
@@ -190,6 +162,7 @@ mod tests {
 
     #[test]
     fn pod_names_reduce_to_their_workload() {
+        let workload_of = workload_name;
         assert_eq!(
             workload_of(Scope::Pod, "payments-api-7d9c5b0f-x0q0"),
             "payments-api"
@@ -202,7 +175,8 @@ mod tests {
             workload_of(Scope::Container, "checkout-5f6d8c7b9-abc12/app"),
             "checkout"
         );
-        assert_eq!(workload_of(Scope::Pod, "redis-0"), "redis-0");
+        // A StatefulSet's pod is `<name>-<ordinal>`: `redis-0` belongs to `redis`.
+        assert_eq!(workload_of(Scope::Pod, "redis-0"), "redis");
         assert_eq!(workload_of(Scope::Pod, "web-api"), "web-api");
         assert_eq!(workload_of(Scope::Deployment, "a-1234-x1y2"), "a-1234-x1y2");
     }

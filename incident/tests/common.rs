@@ -23,6 +23,7 @@ pub(crate) fn candidate(
         severity: Severity::Warning,
         detector: "test_rule".to_owned(),
         detected_at_ms: at,
+        signal: model::Signal::Firing,
         evidence: Evidence {
             metrics: vec![MetricEvidence {
                 id: "m1".to_owned(),

@@ -207,7 +207,7 @@ impl fmt::Display for TargetKind {
 /// What an action acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Target {
+pub struct ObjectRef {
     pub kind: TargetKind,
     /// Namespace for namespaced kinds; `None` for nodes, namespaces and incidents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,9 +215,9 @@ pub struct Target {
     pub name: String,
 }
 
-impl Target {
+impl ObjectRef {
     pub fn new(kind: TargetKind, namespace: Option<&str>, name: &str) -> Self {
-        Target {
+        ObjectRef {
             kind,
             namespace: namespace.map(str::to_owned),
             name: name.to_owned(),
@@ -244,7 +244,7 @@ impl Target {
     }
 }
 
-impl fmt::Display for Target {
+impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.path())
     }
@@ -546,7 +546,7 @@ impl fmt::Display for Action {
 #[serde(deny_unknown_fields)]
 pub struct ProposedAction {
     pub action: Action,
-    pub target: Target,
+    pub target: ObjectRef,
     /// Incident the action is for.
     pub incident_id: String,
     /// Evidence ids the proposal rests on.
@@ -672,7 +672,7 @@ mod tests {
     fn proposal_round_trips_and_checks_its_target() {
         let proposal = ProposedAction {
             action: Action::ScaleDeployment { replicas: 4 },
-            target: Target::new(TargetKind::Deployment, Some("shop"), "cart"),
+            target: ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart"),
             incident_id: "inc-1".into(),
             evidence_ids: vec!["ev-1".into()],
             proposed_by: "rca".into(),
@@ -688,15 +688,15 @@ mod tests {
         assert_eq!(proposal.target.path(), "deployment/shop/cart");
 
         let mut wrong = proposal.clone();
-        wrong.target = Target::new(TargetKind::Node, None, "worker-1");
+        wrong.target = ObjectRef::new(TargetKind::Node, None, "worker-1");
         assert!(!wrong.target_fits());
         let mut missing_ns = proposal;
         missing_ns.target.namespace = None;
         assert!(!missing_ns.target_fits());
-        let node = Target::new(TargetKind::Node, None, "worker-1");
+        let node = ObjectRef::new(TargetKind::Node, None, "worker-1");
         assert_eq!(node.path(), "node/worker-1");
         assert_eq!(
-            Target::new(TargetKind::Namespace, None, "shop").effective_namespace(),
+            ObjectRef::new(TargetKind::Namespace, None, "shop").effective_namespace(),
             Some("shop")
         );
     }

@@ -19,6 +19,33 @@ pub enum Scope {
     Series,
 }
 
+impl Scope {
+    /// The `snake_case` name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Cluster => "cluster",
+            Scope::Node => "node",
+            Scope::Namespace => "namespace",
+            Scope::Service => "service",
+            Scope::Deployment => "deployment",
+            Scope::Pod => "pod",
+            Scope::Container => "container",
+            Scope::Job => "job",
+            Scope::Series => "series",
+        }
+    }
+}
+
+/// Whether a candidate reports a problem or says one is over (an Alertmanager `resolved`
+/// notification, a rule's recovery): healthy signals resolve incidents, never open them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    #[default]
+    Firing,
+    Healthy,
+}
+
 /// One metric observation behind a candidate: which series, over which window, what was seen
 /// and what was expected, and which rule or model said so.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +106,13 @@ pub struct IncidentCandidate {
     /// Event time of the detection (ms).
     pub detected_at_ms: i64,
     pub evidence: Evidence,
+    /// Firing (the default) or healthy.
+    #[serde(default, skip_serializing_if = "is_firing")]
+    pub signal: Signal,
+}
+
+fn is_firing(signal: &Signal) -> bool {
+    *signal == Signal::Firing
 }
 
 #[cfg(test)]
@@ -98,6 +132,7 @@ mod tests {
             detector: "memory_leak_slope".into(),
             detected_at_ms: 0,
             evidence: Evidence::default(),
+            signal: Signal::Firing,
         };
         let value = serde_json::to_value(&candidate).unwrap();
         assert_eq!(value["type"], "memory_leak");

@@ -11,12 +11,19 @@ pub mod error;
 pub mod incident;
 pub mod labels;
 pub mod sample;
+pub mod target;
 pub mod taxonomy;
 
-pub use action::{Action, ActionFamily, PodPhase, ProposedAction, RiskClass, Target, TargetKind};
-pub use candidate::{EventEvidence, Evidence, IncidentCandidate, MetricEvidence, Scope};
+pub use action::{
+    Action, ActionFamily, ObjectRef, PodPhase, ProposedAction, RiskClass, TargetKind,
+};
+pub use candidate::{EventEvidence, Evidence, IncidentCandidate, MetricEvidence, Scope, Signal};
 pub use error::{Classify, ErrorClass};
 pub use incident::IncidentStatus;
 pub use labels::{Label, LabelError, LabelSet, METRIC_NAME};
 pub use sample::{MetricMetadata, MetricType, Sample, SeriesRef, SeriesVisitor};
+pub use target::{
+    OwnerIndex, POD_OWNER_METRIC, REPLICASET_OWNER_METRIC, Target, Workload, WorkloadKind,
+    workload_of,
+};
 pub use taxonomy::{Domain, IncidentType, Severity};

@@ -6,7 +6,7 @@
 //! dispatched action in the history, so no interleaving of proposals can exceed them.
 
 use crate::file::{Autonomy, Environment, Mode, Policy, WindowKind};
-use model::{Action, ActionFamily, IncidentType, ProposedAction, RiskClass, Severity, Target};
+use model::{Action, ActionFamily, IncidentType, ObjectRef, ProposedAction, RiskClass, Severity};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -102,7 +102,7 @@ pub struct ActionRecord {
     pub incident_id: String,
     pub action: String,
     pub family: ActionFamily,
-    pub target: Target,
+    pub target: ObjectRef,
 }
 
 impl ActionRecord {

@@ -1,7 +1,7 @@
 //! Approvals: a token approves once, for its action and role, before it expires; every
 //! refusal names its reason; the key file is created private and reused.
 
-use model::{Action, IncidentType, ProposedAction, RiskClass, Severity, Target, TargetKind};
+use model::{Action, IncidentType, ObjectRef, ProposedAction, RiskClass, Severity, TargetKind};
 use policy::{
     ApprovalError, ApprovalKey, ApprovalStatus, Approvals, ApproverIdentity, Authorization,
     History, IncidentView, LiveObject, NotAuthorized, Policy, Verdict, check_file, decide,
@@ -34,7 +34,7 @@ fn incident() -> IncidentView {
 fn restart() -> ProposedAction {
     ProposedAction {
         action: Action::ScaleDeployment { replicas: 4 },
-        target: Target::new(TargetKind::Deployment, Some("shop"), "cart"),
+        target: ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart"),
         incident_id: "inc-1".into(),
         evidence_ids: vec![],
         proposed_by: "rca".into(),

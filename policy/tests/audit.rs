@@ -1,7 +1,7 @@
 //! The audit chain: a written log verifies; an edited, removed, reordered or cut-off entry is
 //! found with its line; the pause switch survives a restart.
 
-use model::{Action, ProposedAction, Target, TargetKind};
+use model::{Action, ObjectRef, ProposedAction, TargetKind};
 use policy::audit::AUDIT_FILE;
 use policy::{
     AuditError, AuditKind, AuditLog, AuditRecord, PauseState, load_pause, save_pause, verify,
@@ -26,7 +26,7 @@ fn record(i: i64) -> AuditRecord {
             action: Action::ScaleDeployment {
                 replicas: 3 + i as u32,
             },
-            target: Target::new(TargetKind::Deployment, Some("shop"), "cart"),
+            target: ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart"),
             incident_id: "inc-1".into(),
             evidence_ids: vec!["ev-1".into()],
             proposed_by: "rca".into(),

@@ -2,7 +2,7 @@
 //! second action with its clause, and property tests hold the invariants under any policy.
 
 use model::{
-    Action, ActionFamily, IncidentType, PodPhase, ProposedAction, RiskClass, Severity, Target,
+    Action, ActionFamily, IncidentType, ObjectRef, PodPhase, ProposedAction, RiskClass, Severity,
     TargetKind,
 };
 use policy::{
@@ -32,7 +32,7 @@ fn incident(id: &str) -> IncidentView {
     }
 }
 
-fn propose(action: Action, target: Target, incident: &str) -> ProposedAction {
+fn propose(action: Action, target: ObjectRef, incident: &str) -> ProposedAction {
     ProposedAction {
         action,
         target,
@@ -42,8 +42,8 @@ fn propose(action: Action, target: Target, incident: &str) -> ProposedAction {
     }
 }
 
-fn cart() -> Target {
-    Target::new(TargetKind::Deployment, Some("shop"), "cart")
+fn cart() -> ObjectRef {
+    ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart")
 }
 
 const LIVE: LiveObject = LiveObject {
@@ -96,7 +96,7 @@ fn restart_asks_in_prod_and_runs_in_demo() {
 fn cleanup_is_auto_and_human_only_is_denied_in_prod() {
     let p = example("prod.toml");
     let h = History::default();
-    let ns = Target::new(TargetKind::Namespace, None, "shop");
+    let ns = ObjectRef::new(TargetKind::Namespace, None, "shop");
     let clean = propose(
         Action::DeletePods {
             phase: PodPhase::Failed,
@@ -117,7 +117,7 @@ fn cleanup_is_auto_and_human_only_is_denied_in_prod() {
             key: "db.password".into(),
             value: "x".into(),
         },
-        Target::new(TargetKind::ConfigMap, Some("shop"), "cart-config"),
+        ObjectRef::new(TargetKind::ConfigMap, Some("shop"), "cart-config"),
         "inc-1",
     );
     let d = decide(&incident("inc-1"), &secret_patch, &p, &h, Some(&LIVE), NOW);
@@ -130,7 +130,7 @@ fn allowlists_and_catalogue_refuse() {
     let h = History::default();
     let other = propose(
         Action::RestartDeployment,
-        Target::new(TargetKind::Deployment, Some("kube-system"), "coredns"),
+        ObjectRef::new(TargetKind::Deployment, Some("kube-system"), "coredns"),
         "inc-1",
     );
     let d = decide(&incident("inc-1"), &other, &p, &h, Some(&LIVE), NOW);
@@ -140,7 +140,7 @@ fn allowlists_and_catalogue_refuse() {
     );
     let wrong_kind = propose(
         Action::RestartDeployment,
-        Target::new(TargetKind::Node, None, "w1"),
+        ObjectRef::new(TargetKind::Node, None, "w1"),
         "inc-1",
     );
     let d = decide(&incident("inc-1"), &wrong_kind, &p, &h, Some(&LIVE), NOW);
@@ -149,7 +149,7 @@ fn allowlists_and_catalogue_refuse() {
         Action::RunJob {
             template: "report".into(),
         },
-        Target::new(TargetKind::Job, Some("shop"), "report-1"),
+        ObjectRef::new(TargetKind::Job, Some("shop"), "report-1"),
         "inc-1",
     );
     let d = decide(&incident("inc-1"), &unlisted, &p, &h, Some(&LIVE), NOW);
@@ -186,7 +186,7 @@ fn cooldown_refuses_a_second_action() {
     // Same incident, another target: the per-incident cooldown (300 s) holds after 1 minute.
     let other = propose(
         Action::RestartDeployment,
-        Target::new(TargetKind::Deployment, Some("shop"), "web"),
+        ObjectRef::new(TargetKind::Deployment, Some("shop"), "web"),
         "inc-1",
     );
     let d = decide(
@@ -216,7 +216,7 @@ fn rate_limit_refuses_a_second_node_action() {
     let mut h = History::default();
     let cordon = propose(
         Action::CordonNode,
-        Target::new(TargetKind::Node, None, "w1"),
+        ObjectRef::new(TargetKind::Node, None, "w1"),
         "inc-1",
     );
     let d = decide(&incident("inc-1"), &cordon, &p, &h, Some(&LIVE), NOW);
@@ -224,7 +224,7 @@ fn rate_limit_refuses_a_second_node_action() {
     h.record(&cordon, NOW);
     let cordon2 = propose(
         Action::CordonNode,
-        Target::new(TargetKind::Node, None, "w2"),
+        ObjectRef::new(TargetKind::Node, None, "w2"),
         "inc-9",
     );
     let d = decide(
@@ -265,7 +265,7 @@ fn blast_radius_refuses_and_unknown_asks() {
     );
     let drain = propose(
         Action::DrainNode,
-        Target::new(TargetKind::Node, None, "w1"),
+        ObjectRef::new(TargetKind::Node, None, "w1"),
         "inc-1",
     );
     let crowded = LiveObject {
@@ -292,7 +292,7 @@ fn pause_stops_automatic_actions_but_not_reading() {
     );
     let notify = propose(
         Action::Notify,
-        Target::new(TargetKind::Incident, None, "inc-1"),
+        ObjectRef::new(TargetKind::Incident, None, "inc-1"),
         "inc-1",
     );
     assert_eq!(
@@ -311,7 +311,7 @@ fn windows_suppress_and_hold() {
         Action::DeletePods {
             phase: PodPhase::Succeeded,
         },
-        Target::new(TargetKind::Namespace, None, "payments"),
+        ObjectRef::new(TargetKind::Namespace, None, "payments"),
         "inc-1",
     );
     let d = decide(&incident("inc-1"), &clean, &p, &h, Some(&LIVE), bf);
@@ -325,7 +325,7 @@ fn windows_suppress_and_hold() {
         Action::DeletePods {
             phase: PodPhase::Succeeded,
         },
-        Target::new(TargetKind::Namespace, None, "shop"),
+        ObjectRef::new(TargetKind::Namespace, None, "shop"),
         "inc-1",
     );
     let d = decide(&incident("inc-1"), &shop, &p, &h, Some(&LIVE), night);
@@ -369,10 +369,10 @@ fn any_action() -> impl Strategy<Value = Action> {
     ]
 }
 
-fn fitting_target(action: &Action, name: &str) -> Target {
+fn fitting_target(action: &Action, name: &str) -> ObjectRef {
     let kind = action.target_kind();
     let ns = (!kind.cluster_scoped()).then_some("shop");
-    Target::new(kind, ns, name)
+    ObjectRef::new(kind, ns, name)
 }
 
 fn any_mode() -> impl Strategy<Value = Mode> {

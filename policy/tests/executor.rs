@@ -2,7 +2,7 @@
 //! expected request, dry-run mode sends `dryRun=All`, and nothing runs without a decision.
 
 use crate::fake_k8s::{self, Fake, HELM_RELEASE};
-use model::{Action, IncidentType, PodPhase, ProposedAction, Severity, Target, TargetKind};
+use model::{Action, IncidentType, ObjectRef, PodPhase, ProposedAction, Severity, TargetKind};
 use policy::{
     ApprovalKey, Approvals, ApproverIdentity, AuditKind, AuditLog, Authorization, ExecError,
     Executor, History, IncidentView, LiveObject, Policy, Verdict, check_file, decide, verify,
@@ -54,7 +54,7 @@ fn incident() -> IncidentView {
     }
 }
 
-fn propose(action: Action, target: Target) -> ProposedAction {
+fn propose(action: Action, target: ObjectRef) -> ProposedAction {
     ProposedAction {
         action,
         target,
@@ -109,7 +109,7 @@ async fn an_action_proposed_without_a_decision_cannot_execute() {
     let r = rig().await;
     let proposed = propose(
         Action::RestartDeployment,
-        Target::new(TargetKind::Deployment, Some("shop"), "cart"),
+        ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart"),
     );
     let err = r.executor.execute(&proposed, None, NOW).await.unwrap_err();
     assert!(matches!(err, ExecError::NotAuthorized { .. }), "{err:?}");
@@ -144,7 +144,7 @@ async fn restart_in_demo_sends_the_rollout_restart_patch() {
         check_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/demo.toml")).unwrap();
     let proposed = propose(
         Action::RestartDeployment,
-        Target::new(TargetKind::Deployment, Some("shop"), "cart"),
+        ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart"),
     );
     let auth = auto(&demo, &proposed);
     let done = r
@@ -193,7 +193,7 @@ async fn restart_in_prod_runs_after_approval_with_a_token() {
         check_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/prod.toml")).unwrap();
     let proposed = propose(
         Action::RestartDeployment,
-        Target::new(TargetKind::Deployment, Some("shop"), "cart"),
+        ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart"),
     );
     let d = decide(
         &incident(),
@@ -251,7 +251,7 @@ async fn dry_run_sends_dry_run_all_and_changes_nothing() {
     p.dry_run = true;
     let proposed = propose(
         Action::ScaleDeployment { replicas: 5 },
-        Target::new(TargetKind::Deployment, Some("shop"), "cart"),
+        ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart"),
     );
     let auth = auto(&p, &proposed);
     let done = r
@@ -279,7 +279,7 @@ async fn scale_goes_through_the_scale_subresource() {
     let r = rig().await;
     let proposed = propose(
         Action::ScaleDeployment { replicas: 5 },
-        Target::new(TargetKind::Deployment, Some("shop"), "cart"),
+        ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart"),
     );
     let done = r
         .executor
@@ -308,7 +308,7 @@ async fn rollback_puts_back_the_revision_template() {
     let r = rig().await;
     let proposed = propose(
         Action::RollbackDeployment { to_revision: 2 },
-        Target::new(TargetKind::Deployment, Some("shop"), "cart"),
+        ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart"),
     );
     let done = r
         .executor
@@ -350,7 +350,7 @@ async fn rollback_puts_back_the_revision_template() {
 
     let missing = propose(
         Action::RollbackDeployment { to_revision: 9 },
-        Target::new(TargetKind::Deployment, Some("shop"), "cart"),
+        ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart"),
     );
     let err = r
         .executor
@@ -375,7 +375,7 @@ async fn run_job_creates_a_job_from_the_cronjob_template() {
         Action::RunJob {
             template: "report".into(),
         },
-        Target::new(TargetKind::Job, Some("shop"), "report-manual-1"),
+        ObjectRef::new(TargetKind::Job, Some("shop"), "report-manual-1"),
     );
     r.executor
         .execute(&proposed, Some(&auto(&everything(), &proposed)), NOW)
@@ -410,7 +410,7 @@ async fn delete_pods_removes_only_the_phase() {
         Action::DeletePods {
             phase: PodPhase::Failed,
         },
-        Target::new(TargetKind::Namespace, None, "shop"),
+        ObjectRef::new(TargetKind::Namespace, None, "shop"),
     );
     let done = r
         .executor
@@ -444,7 +444,7 @@ async fn suspend_cordon_drain_and_config() {
     let p = everything();
     let suspend = propose(
         Action::SuspendCronJob,
-        Target::new(TargetKind::CronJob, Some("shop"), "report"),
+        ObjectRef::new(TargetKind::CronJob, Some("shop"), "report"),
     );
     r.executor
         .execute(&suspend, Some(&auto(&p, &suspend)), NOW)
@@ -452,7 +452,7 @@ async fn suspend_cordon_drain_and_config() {
         .unwrap();
     let drain = propose(
         Action::DrainNode,
-        Target::new(TargetKind::Node, None, "worker-2"),
+        ObjectRef::new(TargetKind::Node, None, "worker-2"),
     );
     let done = r
         .executor
@@ -464,7 +464,7 @@ async fn suspend_cordon_drain_and_config() {
             key: "log_level".into(),
             value: "debug".into(),
         },
-        Target::new(TargetKind::ConfigMap, Some("shop"), "cart-config"),
+        ObjectRef::new(TargetKind::ConfigMap, Some("shop"), "cart-config"),
     );
     let cfg = r
         .executor
@@ -531,7 +531,7 @@ async fn suspend_cordon_drain_and_config() {
 fn release() -> ProposedAction {
     propose(
         Action::ReconcileRelease,
-        Target::new(TargetKind::Release, Some("shop"), "cart"),
+        ObjectRef::new(TargetKind::Release, Some("shop"), "cart"),
     )
 }
 
@@ -744,7 +744,7 @@ async fn read_only_actions_are_not_cluster_operations() {
     p.actions.insert("notify".into(), policy::Mode::Auto);
     let notify = propose(
         Action::Notify,
-        Target::new(TargetKind::Incident, None, "inc-7"),
+        ObjectRef::new(TargetKind::Incident, None, "inc-7"),
     );
     let err = r
         .executor
@@ -764,7 +764,7 @@ async fn dry_run_delete_and_drain_carry_dry_run() {
         Action::DeletePods {
             phase: PodPhase::Failed,
         },
-        Target::new(TargetKind::Namespace, None, "shop"),
+        ObjectRef::new(TargetKind::Namespace, None, "shop"),
     );
     r.executor
         .execute(&clean, Some(&auto(&p, &clean)), NOW)
@@ -772,7 +772,7 @@ async fn dry_run_delete_and_drain_carry_dry_run() {
         .unwrap();
     let drain = propose(
         Action::DrainNode,
-        Target::new(TargetKind::Node, None, "worker-2"),
+        ObjectRef::new(TargetKind::Node, None, "worker-2"),
     );
     r.executor
         .execute(&drain, Some(&auto(&p, &drain)), NOW)
@@ -894,7 +894,7 @@ async fn kubectl_agrees_with_the_fake_and_sends_the_same_patches() {
     let r = rig().await;
     let proposed = propose(
         Action::RestartDeployment,
-        Target::new(TargetKind::Deployment, Some("shop"), "cart"),
+        ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart"),
     );
     r.executor
         .execute(&proposed, Some(&auto(&everything(), &proposed)), NOW)
@@ -995,7 +995,7 @@ async fn rbac_grants_exactly_the_verbs_the_executor_uses() {
     // Run every executable action against the fake and map each request to its RBAC verb.
     let r = rig().await;
     let p = everything();
-    let deploy = Target::new(TargetKind::Deployment, Some("shop"), "cart");
+    let deploy = ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart");
     let actions = vec![
         propose(Action::RestartDeployment, deploy.clone()),
         propose(Action::ScaleDeployment { replicas: 4 }, deploy.clone()),
@@ -1004,32 +1004,32 @@ async fn rbac_grants_exactly_the_verbs_the_executor_uses() {
             Action::RunJob {
                 template: "report".into(),
             },
-            Target::new(TargetKind::Job, Some("shop"), "r1"),
+            ObjectRef::new(TargetKind::Job, Some("shop"), "r1"),
         ),
         propose(
             Action::DeletePods {
                 phase: PodPhase::Succeeded,
             },
-            Target::new(TargetKind::Namespace, None, "shop"),
+            ObjectRef::new(TargetKind::Namespace, None, "shop"),
         ),
         propose(
             Action::SuspendCronJob,
-            Target::new(TargetKind::CronJob, Some("shop"), "report"),
+            ObjectRef::new(TargetKind::CronJob, Some("shop"), "report"),
         ),
         propose(
             Action::DrainNode,
-            Target::new(TargetKind::Node, None, "worker-2"),
+            ObjectRef::new(TargetKind::Node, None, "worker-2"),
         ),
         propose(
             Action::PatchConfig {
                 key: "log_level".into(),
                 value: "debug".into(),
             },
-            Target::new(TargetKind::ConfigMap, Some("shop"), "cart-config"),
+            ObjectRef::new(TargetKind::ConfigMap, Some("shop"), "cart-config"),
         ),
         propose(
             Action::ReconcileRelease,
-            Target::new(TargetKind::Release, Some("shop"), "cart"),
+            ObjectRef::new(TargetKind::Release, Some("shop"), "cart"),
         ),
     ];
     // The live read for a release's blast radius runs under the same identity.

@@ -1,7 +1,7 @@
 //! Simulation: the same recorded incidents under the demo and prod policies give different,
 //! explainable counts, and the table shows each decision.
 
-use model::{Action, IncidentType, PodPhase, ProposedAction, Severity, Target, TargetKind};
+use model::{Action, IncidentType, ObjectRef, PodPhase, ProposedAction, Severity, TargetKind};
 use policy::{
     IncidentView, LiveObject, SimCase, SimOptions, SimProposal, Verdict, check_file, simulate,
 };
@@ -18,7 +18,7 @@ fn policy(name: &str) -> policy::Policy {
     .unwrap()
 }
 
-fn case(id: &str, t: IncidentType, at_ms: i64, actions: Vec<(Action, Target)>) -> SimCase {
+fn case(id: &str, t: IncidentType, at_ms: i64, actions: Vec<(Action, ObjectRef)>) -> SimCase {
     SimCase {
         incident: IncidentView {
             id: id.into(),
@@ -50,9 +50,9 @@ fn case(id: &str, t: IncidentType, at_ms: i64, actions: Vec<(Action, Target)>) -
 }
 
 fn cases() -> Vec<SimCase> {
-    let cart = || Target::new(TargetKind::Deployment, Some("shop"), "cart");
-    let shop = || Target::new(TargetKind::Namespace, None, "shop");
-    let inc = |id: &str| Target::new(TargetKind::Incident, None, id);
+    let cart = || ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart");
+    let shop = || ObjectRef::new(TargetKind::Namespace, None, "shop");
+    let inc = |id: &str| ObjectRef::new(TargetKind::Incident, None, id);
     vec![
         case(
             "inc-1",
@@ -84,7 +84,7 @@ fn cases() -> Vec<SimCase> {
                 // Same incident right after the cleanup: per-incident cooldown.
                 (
                     Action::CordonNode,
-                    Target::new(TargetKind::Node, None, "worker-2"),
+                    ObjectRef::new(TargetKind::Node, None, "worker-2"),
                 ),
             ],
         ),
@@ -95,7 +95,7 @@ fn cases() -> Vec<SimCase> {
             vec![
                 (
                     Action::DrainNode,
-                    Target::new(TargetKind::Node, None, "worker-3"),
+                    ObjectRef::new(TargetKind::Node, None, "worker-3"),
                 ),
                 (Action::DeleteNamespace, shop()),
             ],

@@ -6,65 +6,16 @@
 
 use std::collections::BTreeSet;
 
-use model::{EventEvidence, IncidentType, LabelSet, MetricEvidence, Scope, Severity};
+use model::{EventEvidence, IncidentType, LabelSet, MetricEvidence, Scope, Severity, Target};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{self, CauseSpec};
 use crate::context::{Level, LogContext};
 use crate::ranking::RankedService;
 
-/// The object an incident or a change is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TargetRef {
-    pub kind: Scope,
-    #[serde(default)]
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl TargetRef {
-    pub fn new(kind: Scope, namespace: Option<&str>, name: impl Into<String>) -> Self {
-        Self {
-            kind,
-            namespace: namespace.map(str::to_owned),
-            name: name.into(),
-        }
-    }
-
-    /// Whether `other` names the same workload: equal names in the same namespace, or a pod /
-    /// container whose name is the other's name plus a generated suffix.
-    pub fn same_workload(&self, other: &TargetRef) -> bool {
-        if let (Some(a), Some(b)) = (&self.namespace, &other.namespace)
-            && a != b
-        {
-            return false;
-        }
-        let prefixed = |long: &TargetRef, short: &TargetRef| {
-            matches!(long.kind, Scope::Pod | Scope::Container)
-                && long
-                    .name
-                    .strip_prefix(short.name.as_str())
-                    .is_some_and(|rest| rest.starts_with('-'))
-        };
-        self.name == other.name || prefixed(self, other) || prefixed(other, self)
-    }
-
-    fn same_namespace(&self, other: &TargetRef) -> bool {
-        self.namespace.is_some() && self.namespace == other.namespace
-    }
-}
-
-impl std::fmt::Display for TargetRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = serde_json::to_value(self.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        match &self.namespace {
-            Some(ns) => write!(f, "{kind}/{ns}/{}", self.name),
-            None => write!(f, "{kind}/{}", self.name),
-        }
-    }
+/// Namespaces agree and are known.
+fn same_namespace(a: &Target, b: &Target) -> bool {
+    a.namespace.is_some() && a.namespace == b.namespace
 }
 
 /// What the draft needs to know about the incident.
@@ -74,7 +25,7 @@ pub struct IncidentView {
     #[serde(rename = "type")]
     pub incident_type: IncidentType,
     pub severity: Severity,
-    pub target: TargetRef,
+    pub target: Target,
     pub opened_at_ms: i64,
     /// Signature of the primary finding, to recall past incidents with the same one.
     #[serde(default)]
@@ -192,7 +143,7 @@ impl ChangeKind {
 pub struct Change {
     pub id: String,
     pub kind: ChangeKind,
-    pub target: TargetRef,
+    pub target: Target,
     pub at_ms: i64,
     /// What changed, e.g. `image payments:1.4.2 -> 1.4.3`.
     pub detail: String,
@@ -332,7 +283,7 @@ pub struct SimilarIncident {
 pub struct Draft {
     pub incident_id: String,
     pub incident_type: IncidentType,
-    pub target: TargetRef,
+    pub target: Target,
     pub root_causes: Vec<Hypothesis>,
     pub investigation_plan: Vec<InvestigationStep>,
     pub recommended_actions: Vec<RecommendedAction>,
@@ -680,7 +631,7 @@ impl Drafter {
                 continue;
             }
             let same = incident.target.same_workload(&change.target);
-            if !same && !incident.target.same_namespace(&change.target) {
+            if !same && !same_namespace(&incident.target, &change.target) {
                 continue;
             }
             let closeness = 1.0 - before.max(0) as f64 / window as f64;
@@ -786,7 +737,7 @@ impl Drafter {
         } else {
             0.0
         };
-        let target = TargetRef {
+        let target = Target {
             kind: Scope::Service,
             namespace: input.incident.target.namespace.clone(),
             name: top.service.clone(),
@@ -1009,10 +960,10 @@ mod tests {
 
     #[test]
     fn pods_belong_to_their_deployment() {
-        let d = TargetRef::new(Scope::Deployment, Some("shop"), "payments");
-        let p = TargetRef::new(Scope::Pod, Some("shop"), "payments-7d9f-x2k4q");
-        let other_ns = TargetRef::new(Scope::Pod, Some("ops"), "payments-7d9f-x2k4q");
-        let other = TargetRef::new(Scope::Pod, Some("shop"), "paymentsx-1");
+        let d = Target::new(Scope::Deployment, Some("shop"), "payments");
+        let p = Target::new(Scope::Pod, Some("shop"), "payments-7d9f-x2k4q");
+        let other_ns = Target::new(Scope::Pod, Some("ops"), "payments-7d9f-x2k4q");
+        let other = Target::new(Scope::Pod, Some("shop"), "paymentsx-1");
         assert!(d.same_workload(&p) && p.same_workload(&d));
         assert!(!d.same_workload(&other_ns));
         assert!(!d.same_workload(&other));

@@ -38,7 +38,6 @@ pub use context::{
 pub use draft::{
     Change, ChangeKind, Draft, DraftConfig, DraftInput, Drafter, EvidenceKind, EvidenceRef,
     Hypothesis, IncidentView, InvestigationStep, PastIncident, RecommendedAction, SimilarIncident,
-    TargetRef,
 };
 pub use error::RcaError;
 pub use format::LogFormat;

@@ -1,11 +1,9 @@
 //! The deterministic draft: change-impact, per-type causes, refutation, recall of past
 //! incidents, citations that resolve, catalogue-only actions, determinism.
 
-use model::{IncidentType, Scope};
+use model::{IncidentType, Scope, Target};
 use rca::catalogue::{ACTIONS, TOOLS};
-use rca::{
-    ChangeKind, Draft, DraftInput, Drafter, EvidenceKind, PastIncident, RankedService, TargetRef,
-};
+use rca::{ChangeKind, Draft, DraftInput, Drafter, EvidenceKind, PastIncident, RankedService};
 
 use crate::fixtures::{self, MIN, OPENED};
 
@@ -120,11 +118,11 @@ fn old_changes_do_not_count_and_neighbours_rank_low() {
     assert!(!d.root_causes.iter().any(|h| h.cause.contains("change")));
 
     let mut neighbour = fixtures::deploy(OPENED - 5 * MIN);
-    neighbour.target = TargetRef::new(Scope::Deployment, Some("shop"), "cart");
+    neighbour.target = Target::new(Scope::Deployment, Some("shop"), "cart");
     neighbour.kind = ChangeKind::Config;
     let mut elsewhere = fixtures::deploy(OPENED - 5 * MIN);
     elsewhere.id = "chg-2".into();
-    elsewhere.target = TargetRef::new(Scope::Deployment, Some("ops"), "cart");
+    elsewhere.target = Target::new(Scope::Deployment, Some("ops"), "cart");
     input.changes = vec![neighbour, elsewhere];
     let d = draft(&input);
     assert_grounded(&d);
@@ -147,7 +145,7 @@ fn old_changes_do_not_count_and_neighbours_rank_low() {
 #[test]
 fn a_change_on_a_pod_of_the_workload_counts() {
     let mut input = fixtures::input();
-    input.incident.target = TargetRef::new(Scope::Pod, Some("shop"), "payments-7d9f-x2k4q");
+    input.incident.target = Target::new(Scope::Pod, Some("shop"), "payments-7d9f-x2k4q");
     let d = draft(&input);
     assert_eq!(d.root_causes[0].cause, "change_impact");
 }

@@ -1,10 +1,10 @@
 //! Shared inputs: an OOM-killed deployment with metric, event and log evidence, a deploy shortly
 //! before it, and a past incident; plus a log context holding a prompt-injection line.
 
-use model::{EventEvidence, IncidentType, LabelSet, MetricEvidence, Scope, Severity};
+use model::{EventEvidence, IncidentType, LabelSet, MetricEvidence, Scope, Severity, Target};
 use rca::{
     Change, ChangeKind, ContextConfig, DraftInput, EvidenceRef, IncidentView, LogContext,
-    LogContextBuilder, LogLine, PastIncident, PatternLibrary, TargetRef,
+    LogContextBuilder, LogLine, PastIncident, PatternLibrary,
 };
 
 pub(crate) const OPENED: i64 = 1_700_000_000_000;
@@ -21,7 +21,7 @@ pub(crate) fn incident(t: IncidentType) -> IncidentView {
         id: "inc-42".into(),
         incident_type: t,
         severity: Severity::Critical,
-        target: TargetRef::new(Scope::Deployment, Some("shop"), "payments"),
+        target: Target::new(Scope::Deployment, Some("shop"), "payments"),
         opened_at_ms: OPENED,
         signature: Some("oom_killed/deployment/shop/payments".into()),
         node: Some("node-a".into()),
@@ -67,7 +67,7 @@ pub(crate) fn deploy(at_ms: i64) -> Change {
     Change {
         id: "chg-1".into(),
         kind: ChangeKind::Deploy,
-        target: TargetRef::new(Scope::Deployment, Some("shop"), "payments"),
+        target: Target::new(Scope::Deployment, Some("shop"), "payments"),
         at_ms,
         detail: "image payments:1.4.2 -> payments:1.4.3".into(),
     }

@@ -2,7 +2,8 @@
 //! exposes them (deploys, scaling, new images, config maps), for the draft's change impact.
 
 use model::Scope;
-use rca::{Change, ChangeKind, TargetRef};
+use model::Target;
+use rca::{Change, ChangeKind};
 use std::collections::{BTreeMap, BTreeSet};
 use windows::{MatchOp, Matcher, Selector, Store};
 
@@ -16,7 +17,7 @@ const CONTEXT_MS: i64 = 15 * 60_000;
 /// The deployment's generation bumps (deploys), replica changes (scaling), images first seen
 /// in its pods, and changed config maps of its namespace, within [`LOOKBACK_MS`] of
 /// `opened_at_ms`, oldest first, with ids `chg-1`, `chg-2`, ….
-pub fn recent_changes(store: &Store, target: &TargetRef, opened_at_ms: i64) -> Vec<Change> {
+pub fn recent_changes(store: &Store, target: &Target, opened_at_ms: i64) -> Vec<Change> {
     let (Scope::Deployment, Some(namespace)) = (target.kind, target.namespace.as_deref()) else {
         return Vec::new();
     };

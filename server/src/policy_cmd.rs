@@ -93,7 +93,7 @@ pub async fn report(args: &SimulateArgs) -> anyhow::Result<SimulationReport> {
         let draft = crate::api::rca::draft(&ledger, None, &incident.id)
             .await
             .ok();
-        let proposals = proposals(incident, draft.as_ref())
+        let proposals = proposals(incident, draft.as_ref(), &model::OwnerIndex::default())
             .into_iter()
             .map(|proposed| {
                 let key = (

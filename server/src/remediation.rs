@@ -16,7 +16,10 @@ use incident::{Change, Incident};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
-use model::{Action, IncidentStatus, IncidentType, ProposedAction, Scope, Target, TargetKind};
+use model::{
+    Action, IncidentStatus, IncidentType, ObjectRef, OwnerIndex, ProposedAction, Scope, TargetKind,
+    Workload, WorkloadKind,
+};
 use policy::{
     ActionRecord, ApprovalError, ApprovalKey, ApprovalRequest, ApprovalState, ApprovalStatus,
     Approvals, ApproverIdentity, AuditKind, AuditLog, AuditRecord, Authorization, Decision,
@@ -456,33 +459,44 @@ pub fn incident_view(incident: &Incident) -> IncidentView {
     }
 }
 
-/// The Deployment an incident is about, when its target is one or a pod of one.
-pub fn deployment_of(incident: &Incident) -> Option<Target> {
+/// The Deployment an incident is about, when its target is one or a pod of one: the pod's
+/// recorded owner where `owners` knows it, else the owner its name says.
+pub fn deployment_of(incident: &Incident, owners: &OwnerIndex) -> Option<ObjectRef> {
     let t = &incident.target;
     let ns = t.namespace.as_deref()?;
     let name = match t.kind {
         Scope::Deployment => t.name.as_str(),
-        Scope::Pod | Scope::Container => incident::workload_of(t.kind, &t.name),
+        Scope::Pod | Scope::Container => match owners.workload_of(Some(ns), &t.name) {
+            Workload {
+                kind: WorkloadKind::Deployment,
+                name,
+            } => name,
+            _ => return None,
+        },
         _ => return None,
     };
-    (!name.is_empty()).then(|| Target::new(TargetKind::Deployment, Some(ns), name))
+    (!name.is_empty()).then(|| ObjectRef::new(TargetKind::Deployment, Some(ns), name))
 }
 
 /// The typed actions to propose for an incident: the draft's recommendations that need no
 /// guessed parameter, then the incident type's standard remedy; informational ones are left
 /// to channels. Deterministic: the same incident and draft give the same proposals.
-pub fn proposals(incident: &Incident, draft: Option<&rca::Draft>) -> Vec<ProposedAction> {
-    let deployment = deployment_of(incident);
+pub fn proposals(
+    incident: &Incident,
+    draft: Option<&rca::Draft>,
+    owners: &OwnerIndex,
+) -> Vec<ProposedAction> {
+    let deployment = deployment_of(incident, owners);
     let node_target = |text: &str| {
         text.strip_prefix("node/")
             .filter(|n| !n.is_empty() && !n.contains('/'))
-            .map(|n| Target::new(TargetKind::Node, None, n))
+            .map(|n| ObjectRef::new(TargetKind::Node, None, n))
     };
     let all_evidence: Vec<String> = draft
         .map(|d| d.evidence.iter().map(|e| e.id.clone()).collect())
         .unwrap_or_default();
     let mut out: Vec<ProposedAction> = Vec::new();
-    let mut add = |action: Action, target: Target, evidence: Vec<String>, by: String| {
+    let mut add = |action: Action, target: ObjectRef, evidence: Vec<String>, by: String| {
         if out.iter().any(|p| p.action == action && p.target == target) {
             return;
         }
@@ -523,7 +537,7 @@ pub fn proposals(incident: &Incident, draft: Option<&rca::Draft>) -> Vec<Propose
         IncidentType::NodeNotReady | IncidentType::NodeDiskPressure
             if incident.target.kind == Scope::Node =>
         {
-            let target = Target::new(TargetKind::Node, None, &incident.target.name);
+            let target = ObjectRef::new(TargetKind::Node, None, &incident.target.name);
             add(Action::CordonNode, target, all_evidence, by_type);
         }
         _ => {}
@@ -832,7 +846,8 @@ impl Remediation {
             let event_ms = observed
                 .tick_ms
                 .or_else(|| state.pipeline.evaluated_through());
-            for proposed in proposals(incident, draft.as_ref()) {
+            let owners = state.store.owners();
+            for proposed in proposals(incident, draft.as_ref(), &owners) {
                 self.decide_and_act(incident, proposed, event_ms).await?;
             }
         }
@@ -1584,7 +1599,7 @@ mod tests {
     #[test]
     fn a_crash_looping_pod_gets_a_restart_of_its_deployment() {
         let inc = incident(Scope::Pod, "cart-7d4b9c6f5-x2x9q", IncidentType::CrashLoop);
-        let p = proposals(&inc, None);
+        let p = proposals(&inc, None, &OwnerIndex::default());
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].action, Action::RestartDeployment);
         assert_eq!(p[0].target.path(), "deployment/shop/cart");
@@ -1593,12 +1608,57 @@ mod tests {
     }
 
     #[test]
+    fn the_restart_target_is_the_pods_own_deployment() {
+        let none = OwnerIndex::default();
+        let inc = incident(
+            Scope::Pod,
+            "auth-api-proxy-6c9f7d8b5-x2x1k",
+            IncidentType::CrashLoop,
+        );
+        let p = proposals(&inc, None, &none);
+        assert_eq!(p[0].target.path(), "deployment/shop/auth-api-proxy");
+        // A pod whose name is not a Deployment's (a bare pod, a StatefulSet's) restarts nothing.
+        for pod in ["auth-api-proxy", "redis-0"] {
+            let inc = incident(Scope::Pod, pod, IncidentType::CrashLoop);
+            assert!(proposals(&inc, None, &none).is_empty(), "{pod}");
+        }
+        // The cluster's own owner records win over the name.
+        let mut owners = OwnerIndex::default();
+        let labels = |pairs: &[(&str, &str)]| {
+            model::LabelSet::from_pairs(pairs.iter().map(|(k, v)| (*k, *v))).expect("labels")
+        };
+        owners.observe(&labels(&[
+            ("__name__", model::POD_OWNER_METRIC),
+            ("namespace", "shop"),
+            ("pod", "auth-api-proxy-6c9f7d8b5-x2x1k"),
+            ("owner_kind", "ReplicaSet"),
+            ("owner_name", "auth-6c9f7d8b5"),
+        ]));
+        owners.observe(&labels(&[
+            ("__name__", model::REPLICASET_OWNER_METRIC),
+            ("namespace", "shop"),
+            ("replicaset", "auth-6c9f7d8b5"),
+            ("owner_kind", "Deployment"),
+            ("owner_name", "auth"),
+        ]));
+        let inc = incident(
+            Scope::Pod,
+            "auth-api-proxy-6c9f7d8b5-x2x1k",
+            IncidentType::CrashLoop,
+        );
+        assert_eq!(
+            proposals(&inc, None, &owners)[0].target.path(),
+            "deployment/shop/auth"
+        );
+    }
+
+    #[test]
     fn node_incidents_get_a_cordon_and_others_nothing() {
         let inc = incident(Scope::Node, "node-b", IncidentType::NodeNotReady);
-        let p = proposals(&inc, None);
+        let p = proposals(&inc, None, &OwnerIndex::default());
         assert_eq!(p[0].action, Action::CordonNode);
         assert_eq!(p[0].target.path(), "node/node-b");
         let inc = incident(Scope::Service, "db", IncidentType::DependencyUnavailable);
-        assert!(proposals(&inc, None).is_empty());
+        assert!(proposals(&inc, None, &OwnerIndex::default()).is_empty());
     }
 }

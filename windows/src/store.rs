@@ -983,6 +983,23 @@ impl Store {
             .collect()
     }
 
+    /// Pod owners as kube-state-metrics records them (`kube_pod_owner`,
+    /// `kube_replicaset_owner`), for [`model::OwnerIndex::workload_of`]; empty when not scraped.
+    pub fn owners(&self) -> model::OwnerIndex {
+        let mut index = model::OwnerIndex::default();
+        for metric in [model::POD_OWNER_METRIC, model::REPLICASET_OWNER_METRIC] {
+            let selector = Selector::from_matchers(vec![crate::Matcher::new(
+                model::METRIC_NAME,
+                crate::MatchOp::Equal,
+                metric,
+            )]);
+            for series in self.select(&selector) {
+                index.observe(&series.labels);
+            }
+        }
+        index
+    }
+
     /// Series matching a selector, sorted by labels.
     pub fn select(&self, selector: &Selector) -> Vec<SeriesInfo> {
         let gathered = self.gather(std::slice::from_ref(selector), None);

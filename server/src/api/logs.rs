@@ -35,7 +35,7 @@ impl LogState {
     /// the target's streams from [`CONTEXT_LEAD_MS`] before it opened on, de-noised, collapsed
     /// into templates and ranked, with the streams' earlier lines as the baseline. `None` when
     /// no kept line belongs to the target.
-    pub fn context(&self, target: &rca::TargetRef, opened_at_ms: i64) -> Option<rca::LogContext> {
+    pub fn context(&self, target: &model::Target, opened_at_ms: i64) -> Option<rca::LogContext> {
         let mut mine = self
             .recent
             .iter()
@@ -80,7 +80,7 @@ const PULL_AFTER_MS: i64 = 15 * 60_000;
 pub async fn pull_context(
     client: &ingest::loki_query::LokiClient,
     section: &crate::config::LokiSection,
-    target: &rca::TargetRef,
+    target: &model::Target,
     opened_at_ms: i64,
 ) -> Option<rca::LogContext> {
     use ingest::loki_query::{LogQuery, LogScope, ScopeLabels, StreamSelector};
@@ -126,8 +126,9 @@ pub async fn pull_context(
 }
 
 /// Whether a stream is the target's: same namespace when both have one, and a pod, app,
-/// service, job, container, node or instance label naming the target (pods by prefix).
-fn belongs_to(labels: &model::LabelSet, target: &rca::TargetRef) -> bool {
+/// service, job, container, node or instance label naming the target (a pod label also by
+/// the workload it belongs to, so a deployment's streams are its pods').
+fn belongs_to(labels: &model::LabelSet, target: &model::Target) -> bool {
     if let (Some(want), Some(have)) = (target.namespace.as_deref(), labels.get("namespace"))
         && want != have
     {
@@ -135,7 +136,7 @@ fn belongs_to(labels: &model::LabelSet, target: &rca::TargetRef) -> bool {
     }
     let name = target.name.as_str();
     labels.iter().any(|(label, value)| match label {
-        "pod" | "pod_name" => value == name || value.starts_with(&format!("{name}-")),
+        "pod" | "pod_name" => value == name || model::workload_of(value).name == target.workload(),
         "app" | "service" | "service_name" | "job" | "container" | "deployment" | "node"
         | "instance" | "host" => value == name,
         _ => false,

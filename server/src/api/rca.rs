@@ -7,7 +7,8 @@ use crate::error::ApiError;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use model::ErrorClass;
-use rca::{Drafter, EvidenceRef, RcaReport, TargetRef};
+use model::Target;
+use rca::{Drafter, EvidenceRef, RcaReport};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -30,7 +31,7 @@ pub struct Sources<'a> {
 /// The incident's log context: from pushed lines, else pulled from Loki.
 async fn log_context(
     sources: &Sources<'_>,
-    target: &TargetRef,
+    target: &Target,
     opened_at_ms: i64,
 ) -> Option<rca::LogContext> {
     let pushed = sources
@@ -167,7 +168,7 @@ pub async fn logs(
 ) -> Result<Response, ApiError> {
     let incident = find_incident(state.pipeline.engine.ledger(), &id).await?;
     let target = &incident.target;
-    let target = TargetRef::new(
+    let target = Target::new(
         target.kind,
         target.namespace.as_deref(),
         target.name.clone(),
