@@ -48,6 +48,42 @@ pub struct Config {
     /// Streaming ML detectors per metric family, beside the rules; they run when the
     /// section is present (`[anomaly]` alone takes every default).
     pub anomaly: Option<anomaly::AnomalyConfig>,
+    /// Limits of `POST /api/v1/sql`.
+    pub sql: SqlConfig,
+}
+
+/// `[sql]`: what one query over the windows may use; each refusal names its key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqlConfig {
+    /// Memory a query's operators and its result may hold (bytes).
+    pub memory_limit_bytes: usize,
+    /// Rows a result may have; more fail (add a `LIMIT`).
+    pub max_result_rows: usize,
+    /// Wall time a query may run, e.g. `10s`.
+    #[serde(with = "duration_text")]
+    pub timeout: Duration,
+}
+
+impl Default for SqlConfig {
+    fn default() -> Self {
+        let limits = windows::sql::SqlLimits::default();
+        Self {
+            memory_limit_bytes: limits.memory_limit_bytes,
+            max_result_rows: limits.max_result_rows,
+            timeout: limits.timeout,
+        }
+    }
+}
+
+impl SqlConfig {
+    pub fn limits(&self) -> windows::sql::SqlLimits {
+        windows::sql::SqlLimits {
+            memory_limit_bytes: self.memory_limit_bytes,
+            max_result_rows: self.max_result_rows,
+            timeout: self.timeout,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -302,6 +338,15 @@ impl Config {
                 "give a URL or in_cluster = true",
             ));
         }
+        if self.sql.memory_limit_bytes < 1 << 20 {
+            return Err(invalid("sql.memory_limit_bytes", "must be at least 1 MiB"));
+        }
+        if self.sql.max_result_rows == 0 {
+            return Err(invalid("sql.max_result_rows", "must be at least 1"));
+        }
+        if self.sql.timeout < Duration::from_millis(1) {
+            return Err(invalid("sql.timeout", "must be above 0"));
+        }
         if self.policy.approval_ttl < Duration::from_millis(1) {
             return Err(invalid("policy.approval_ttl", "must be above 0"));
         }
@@ -386,6 +431,21 @@ mod tests {
         assert_eq!(kube.url.as_deref(), Some("https://10.0.0.1:6443"));
         let err = Config::parse("[policy.kube]\ntoken_file = \"t\"\n").unwrap_err();
         assert!(err.contains("policy.kube.url"), "{err}");
+    }
+
+    #[test]
+    fn sql_section() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.sql.memory_limit_bytes, 256 << 20);
+        assert_eq!(config.sql.max_result_rows, 100_000);
+        assert_eq!(config.sql.timeout, Duration::from_secs(10));
+        let config = Config::parse("[sql]\ntimeout = \"2s\"\nmax_result_rows = 10\n").unwrap();
+        assert_eq!(config.sql.limits().timeout, Duration::from_secs(2));
+        assert_eq!(config.sql.limits().max_result_rows, 10);
+        let err = Config::parse("[sql]\nmax_result_rows = 0\n").unwrap_err();
+        assert!(err.contains("sql.max_result_rows"), "{err}");
+        let err = Config::parse("[sql]\ntimeout = 10\n").unwrap_err();
+        assert!(err.contains("timeout"), "{err}");
     }
 
     #[test]

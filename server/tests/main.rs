@@ -15,3 +15,4 @@ mod logs;
 mod overload;
 mod prometheus_e2e;
 mod remediation;
+mod security;

@@ -1,15 +1,14 @@
 //! Arrow export: window answers and stored samples as `RecordBatch`es, with `labels` as a
 //! `Map<Utf8, Utf8>` column (without `__name__`, which is the `metric` column).
 
-use crate::aggregate::{Aggregates, WindowResult};
-use crate::selector::Selector;
+use crate::aggregate::{Aggregates, WindowResult, WindowRow};
 use crate::{Store, WindowError, WindowQuery};
 use datafusion::arrow::array::{
     Array, ArrayRef, Float64Builder, Int64Builder, MapBuilder, StringBuilder, UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
-use model::LabelSet;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use model::{LabelSet, Sample};
 use std::sync::Arc;
 
 /// The float aggregate columns, in order.
@@ -75,84 +74,226 @@ pub(crate) fn samples_schema() -> SchemaRef {
     ]))
 }
 
-/// Rows of window answers (one per series or group) as one batch; NaN and ±inf become null.
+/// Builders for the projected columns of `samples` rows (`columns` index the full schema).
+#[derive(Debug)]
+pub(crate) struct SampleColumns {
+    metric: Option<StringBuilder>,
+    series: Option<StringBuilder>,
+    labels: Option<MapBuilder<StringBuilder, StringBuilder>>,
+    ts: Option<Int64Builder>,
+    value: Option<Float64Builder>,
+    columns: Vec<usize>,
+    rows: usize,
+}
+
+impl SampleColumns {
+    pub(crate) fn new(columns: &[usize]) -> Self {
+        let has = |i: usize| columns.contains(&i);
+        Self {
+            metric: has(0).then(StringBuilder::new),
+            series: has(1).then(StringBuilder::new),
+            labels: has(2).then(labels_builder),
+            ts: has(3).then(Int64Builder::new),
+            value: has(4).then(Float64Builder::new),
+            columns: columns.to_vec(),
+            rows: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Rows for some samples of one series.
+    pub(crate) fn push(&mut self, set: &LabelSet, samples: &[Sample]) -> Result<(), WindowError> {
+        if let Some(b) = &mut self.metric {
+            let name = set.metric_name();
+            samples.iter().for_each(|_| b.append_value(name));
+        }
+        if let Some(b) = &mut self.series {
+            let text = set.to_string();
+            samples.iter().for_each(|_| b.append_value(&text));
+        }
+        if let Some(b) = &mut self.labels {
+            for _ in samples {
+                push_labels(b, set, "samples")?;
+            }
+        }
+        if let Some(b) = &mut self.ts {
+            samples.iter().for_each(|s| b.append_value(s.timestamp_ms));
+        }
+        if let Some(b) = &mut self.value {
+            samples.iter().for_each(|s| b.append_value(s.value));
+        }
+        self.rows += samples.len();
+        Ok(())
+    }
+
+    /// The rows so far as a batch of `schema` (the projected schema); the builders restart.
+    pub(crate) fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch, WindowError> {
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        for column in &self.columns {
+            let array: Option<ArrayRef> = match column {
+                0 => self
+                    .metric
+                    .as_mut()
+                    .map(|b| Arc::new(b.finish()) as ArrayRef),
+                1 => self
+                    .series
+                    .as_mut()
+                    .map(|b| Arc::new(b.finish()) as ArrayRef),
+                2 => self
+                    .labels
+                    .as_mut()
+                    .map(|b| Arc::new(b.finish()) as ArrayRef),
+                3 => self.ts.as_mut().map(|b| Arc::new(b.finish()) as ArrayRef),
+                4 => self
+                    .value
+                    .as_mut()
+                    .map(|b| Arc::new(b.finish()) as ArrayRef),
+                _ => None,
+            };
+            arrays.extend(array);
+        }
+        let rows = std::mem::take(&mut self.rows);
+        batch(schema, arrays, rows, "samples")
+    }
+}
+
+fn batch(
+    schema: &SchemaRef,
+    arrays: Vec<ArrayRef>,
+    rows: usize,
+    table: &'static str,
+) -> Result<RecordBatch, WindowError> {
+    RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        arrays,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )
+    .map_err(|source| WindowError::Arrow { table, source })
+}
+
+/// Builders for the projected columns of `windows` rows (`columns` index the full schema).
+#[derive(Debug)]
+pub(crate) struct WindowColumns {
+    metric: Option<StringBuilder>,
+    series: Option<StringBuilder>,
+    labels: Option<MapBuilder<StringBuilder, StringBuilder>>,
+    window: Option<StringBuilder>,
+    at_ms: Option<Int64Builder>,
+    count: Option<UInt64Builder>,
+    floats: Vec<Option<Float64Builder>>,
+    columns: Vec<usize>,
+    rows: usize,
+}
+
+impl WindowColumns {
+    pub(crate) fn new(columns: &[usize]) -> Self {
+        let has = |i: usize| columns.contains(&i);
+        Self {
+            metric: has(0).then(StringBuilder::new),
+            series: has(1).then(StringBuilder::new),
+            labels: has(2).then(labels_builder),
+            window: has(3).then(StringBuilder::new),
+            at_ms: has(4).then(Int64Builder::new),
+            count: has(5).then(UInt64Builder::new),
+            floats: (0..FLOAT_COLUMNS.len())
+                .map(|i| has(6 + i).then(Float64Builder::new))
+                .collect(),
+            columns: columns.to_vec(),
+            rows: 0,
+        }
+    }
+
+    /// One row; NaN and ±inf become null.
+    pub(crate) fn push(
+        &mut self,
+        row: &WindowRow,
+        window: &str,
+        at: i64,
+    ) -> Result<(), WindowError> {
+        if let Some(b) = &mut self.metric {
+            b.append_value(row.labels.metric_name());
+        }
+        if let Some(b) = &mut self.series {
+            b.append_value(row.labels.to_string());
+        }
+        if let Some(b) = &mut self.labels {
+            push_labels(b, &row.labels, "windows")?;
+        }
+        if let Some(b) = &mut self.window {
+            b.append_value(window);
+        }
+        if let Some(b) = &mut self.at_ms {
+            b.append_value(at);
+        }
+        if let Some(b) = &mut self.count {
+            b.append_value(row.aggregates.count as u64);
+        }
+        for (builder, value) in self.floats.iter_mut().zip(floats(&row.aggregates)) {
+            if let Some(b) = builder {
+                b.append_option(value.filter(|v| v.is_finite()));
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The rows so far as a batch of `schema` (the projected schema); the builders restart.
+    pub(crate) fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch, WindowError> {
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        for &column in &self.columns {
+            let array: Option<ArrayRef> = match column {
+                0 => self
+                    .metric
+                    .as_mut()
+                    .map(|b| Arc::new(b.finish()) as ArrayRef),
+                1 => self
+                    .series
+                    .as_mut()
+                    .map(|b| Arc::new(b.finish()) as ArrayRef),
+                2 => self
+                    .labels
+                    .as_mut()
+                    .map(|b| Arc::new(b.finish()) as ArrayRef),
+                3 => self
+                    .window
+                    .as_mut()
+                    .map(|b| Arc::new(b.finish()) as ArrayRef),
+                4 => self
+                    .at_ms
+                    .as_mut()
+                    .map(|b| Arc::new(b.finish()) as ArrayRef),
+                5 => self
+                    .count
+                    .as_mut()
+                    .map(|b| Arc::new(b.finish()) as ArrayRef),
+                n => self
+                    .floats
+                    .get_mut(n - 6)
+                    .and_then(Option::as_mut)
+                    .map(|b| Arc::new(b.finish()) as ArrayRef),
+            };
+            arrays.extend(array);
+        }
+        let rows = std::mem::take(&mut self.rows);
+        batch(schema, arrays, rows, "windows")
+    }
+}
+
+/// Rows of window answers (one per series or group) as one batch.
 pub(crate) fn windows_batch(results: &[WindowResult]) -> Result<RecordBatch, WindowError> {
-    const TABLE: &str = "windows";
-    let mut metric = StringBuilder::new();
-    let mut series = StringBuilder::new();
-    let mut labels = labels_builder();
-    let mut window = StringBuilder::new();
-    let mut at_ms = Int64Builder::new();
-    let mut count = UInt64Builder::new();
-    let mut columns: Vec<Float64Builder> = (0..FLOAT_COLUMNS.len())
-        .map(|_| Float64Builder::new())
-        .collect();
+    let schema = windows_schema();
+    let all: Vec<usize> = (0..schema.fields().len()).collect();
+    let mut columns = WindowColumns::new(&all);
     for result in results {
         let Some(at) = result.at else { continue };
         for row in &result.series {
-            metric.append_value(row.labels.metric_name());
-            series.append_value(row.labels.to_string());
-            push_labels(&mut labels, &row.labels, TABLE)?;
-            window.append_value(&result.window);
-            at_ms.append_value(at);
-            count.append_value(row.aggregates.count as u64);
-            for (builder, value) in columns.iter_mut().zip(floats(&row.aggregates)) {
-                builder.append_option(value.filter(|v| v.is_finite()));
-            }
+            columns.push(row, &result.window, at)?;
         }
     }
-    let mut arrays: Vec<ArrayRef> = vec![
-        Arc::new(metric.finish()),
-        Arc::new(series.finish()),
-        Arc::new(labels.finish()),
-        Arc::new(window.finish()),
-        Arc::new(at_ms.finish()),
-        Arc::new(count.finish()),
-    ];
-    arrays.extend(columns.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-    RecordBatch::try_new(windows_schema(), arrays).map_err(|source| WindowError::Arrow {
-        table: TABLE,
-        source,
-    })
-}
-
-/// Every stored sample of the selected series in `(start_ms, end_ms]`.
-pub(crate) fn samples_batch(
-    store: &Store,
-    selector: &Selector,
-    start_ms: i64,
-    end_ms: i64,
-) -> Result<RecordBatch, WindowError> {
-    const TABLE: &str = "samples";
-    let mut metric = StringBuilder::new();
-    let mut series = StringBuilder::new();
-    let mut labels = labels_builder();
-    let mut ts = Int64Builder::new();
-    let mut value = Float64Builder::new();
-    for (set, samples) in store.samples(selector, start_ms, end_ms) {
-        let text = set.to_string();
-        for sample in samples {
-            metric.append_value(set.metric_name());
-            series.append_value(&text);
-            push_labels(&mut labels, &set, TABLE)?;
-            ts.append_value(sample.timestamp_ms);
-            value.append_value(sample.value);
-        }
-    }
-    RecordBatch::try_new(
-        samples_schema(),
-        vec![
-            Arc::new(metric.finish()),
-            Arc::new(series.finish()),
-            Arc::new(labels.finish()),
-            Arc::new(ts.finish()),
-            Arc::new(value.finish()),
-        ],
-    )
-    .map_err(|source| WindowError::Arrow {
-        table: TABLE,
-        source,
-    })
+    columns.finish(&schema)
 }
 
 impl Store {

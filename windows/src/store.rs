@@ -485,6 +485,9 @@ struct Shard {
     collided: HashMap<u32, Vec<u32>>,
     slots: Vec<Option<Series>>,
     free: Vec<u32>,
+    /// Metric name pair id (`__name__="x"`) → slots of its series: a query that names its
+    /// metric visits only these, however many other series the shard holds.
+    by_metric: HashMap<u32, Vec<u32>, ahash::RandomState>,
 }
 
 impl Shard {
@@ -505,7 +508,7 @@ impl Shard {
             .and_then(|slots| slots.iter().copied().find(|&slot| matches(slot)))
     }
 
-    fn add(&mut self, hash: u64, series: Series) -> u32 {
+    fn add(&mut self, hash: u64, series: Series, name_pair: Option<u32>) -> u32 {
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some(series);
@@ -520,6 +523,9 @@ impl Shard {
                 (self.slots.len() - 1) as u32
             }
         };
+        if let Some(pair) = name_pair {
+            self.by_metric.entry(pair).or_default().push(slot);
+        }
         let key = index_key(hash);
         match self.index.entry(key) {
             std::collections::hash_map::Entry::Vacant(e) => {
@@ -558,6 +564,50 @@ impl Shard {
         self.slots.iter().flatten()
     }
 
+    /// Drops freed slots from the metric postings, one pass per metric they held.
+    fn unlist(&mut self, freed: &mut [(Option<u32>, u32)]) {
+        freed.sort_unstable();
+        for group in freed.chunk_by(|a, b| a.0 == b.0) {
+            let Some(pair) = group.first().and_then(|g| g.0) else {
+                continue;
+            };
+            if let Some(slots) = self.by_metric.get_mut(&pair) {
+                slots.retain(|s| group.binary_search(&(Some(pair), *s)).is_err());
+                if slots.is_empty() {
+                    self.by_metric.remove(&pair);
+                }
+            }
+        }
+    }
+
+    /// The slots a query must visit: the postings of the metric names every selector pins
+    /// (sorted, each once), or `None` when some selector pins none and all must be visited.
+    fn candidates(&self, names: &[Option<u32>]) -> Option<Vec<u32>> {
+        let mut slots = Vec::new();
+        for name in names {
+            match name {
+                None => return None,
+                Some(pair) => {
+                    slots.extend_from_slice(self.by_metric.get(pair).map_or(&[][..], |v| v))
+                }
+            }
+        }
+        if names.len() > 1 {
+            slots.sort_unstable();
+            slots.dedup();
+        }
+        Some(slots)
+    }
+
+    fn heap_bytes_postings(&self) -> usize {
+        map_bytes(&self.by_metric)
+            + self
+                .by_metric
+                .values()
+                .map(|v| v.capacity() * 4)
+                .sum::<usize>()
+    }
+
     fn heap_bytes(&self) -> usize {
         map_bytes(&self.index)
             + map_bytes(&self.collided)
@@ -569,6 +619,7 @@ impl Shard {
             + self.slots.capacity() * std::mem::size_of::<Option<Series>>()
             + self.free.capacity() * 4
             + self.series().map(Series::heap_bytes).sum::<usize>()
+            + self.heap_bytes_postings()
     }
 }
 
@@ -696,15 +747,22 @@ impl Store {
                     self.refuse(series, outcome);
                     return;
                 }
+                let mut name_pair = None;
                 let labels: Box<[u32]> = {
                     let mut symbols = self.symbols.write();
                     series
                         .labels
                         .iter()
-                        .map(|(n, v)| symbols.intern_pair(n, v))
+                        .map(|(n, v)| {
+                            let pair = symbols.intern_pair(n, v);
+                            if *n == model::METRIC_NAME {
+                                name_pair = Some(pair);
+                            }
+                            pair
+                        })
                         .collect()
                 };
-                shard.add(hash, Series::new(labels))
+                shard.add(hash, Series::new(labels), name_pair)
             }
         };
         let Some(stored) = shard.slots.get_mut(slot as usize).and_then(Option::as_mut) else {
@@ -794,6 +852,7 @@ impl Store {
             return;
         }
         let mut emptied: Vec<(u64, u32)> = Vec::new();
+        let mut freed: Vec<(Option<u32>, u32)> = Vec::new();
         for shard in &self.shards {
             let mut shard = shard.write();
             emptied.clear();
@@ -815,15 +874,24 @@ impl Store {
                 continue;
             }
             let symbols = self.symbols.read();
+            let name = symbols.lookup(model::METRIC_NAME);
+            freed.clear();
             for (hash, slot) in emptied.iter_mut() {
                 if let Some(Some(series)) = shard.slots.get(*slot as usize) {
                     *hash = self.hash(&series.pairs(&symbols));
+                    let pair = series
+                        .labels
+                        .iter()
+                        .copied()
+                        .find(|&p| Some(symbols.pair(p).0) == name);
+                    freed.push((pair, *slot));
                 }
             }
             drop(symbols);
             for &(hash, slot) in &emptied {
                 shard.remove(hash, slot);
             }
+            shard.unlist(&mut freed);
             self.series_count.fetch_sub(emptied.len(), Ordering::AcqRel);
         }
     }
@@ -878,25 +946,46 @@ impl Store {
 
     /// The selected series (any selector matching), gathered shard by shard under its lock:
     /// label pair ids, samples held, and with `window` the samples in `(start, end]`.
-    /// Matchers compare symbol ids, so no label text is read or copied here.
+    /// Matchers compare symbol ids, so no label text is read or copied here; when every
+    /// selector names its metric, only that metric's series are visited.
     fn gather(&self, selectors: &[Selector], window: Option<(i64, i64)>) -> Gathered {
+        self.gather_in(selectors, window, 0..SHARDS)
+    }
+
+    /// [`Store::gather`] over some shards only.
+    fn gather_in(
+        &self,
+        selectors: &[Selector],
+        window: Option<(i64, i64)>,
+        shards: impl Iterator<Item = usize>,
+    ) -> Gathered {
         let mut bound: Vec<Vec<Bound<'_>>> = selectors
             .iter()
             .map(|s| s.matchers.iter().map(Bound::new).collect())
             .collect();
         let mut out = Gathered::default();
-        for shard in &self.shards {
+        for shard in shards.filter_map(|i| self.shards.get(i)) {
             let shard = shard.read();
             let symbols = self.symbols.read();
             bound.iter_mut().flatten().for_each(|b| b.bind(&symbols));
-            for series in shard.series() {
+            let names: Vec<Option<u32>> = selectors
+                .iter()
+                .map(|s| {
+                    s.metric_name().map(|n| {
+                        symbols
+                            .lookup_pair(model::METRIC_NAME, n)
+                            .unwrap_or(u32::MAX)
+                    })
+                })
+                .collect();
+            let mut visit = |series: &Series| {
                 let selected = bound.iter_mut().any(|matchers| {
                     matchers
                         .iter_mut()
                         .all(|m| m.matches(&symbols, &series.labels))
                 });
                 if !selected {
-                    continue;
+                    return;
                 }
                 let labels = out.labels.len();
                 out.labels.extend_from_slice(&series.labels);
@@ -910,6 +999,13 @@ impl Store {
                     metric_type: series.metric_type,
                     held: series.len(),
                 });
+            };
+            match shard.candidates(&names) {
+                Some(slots) => slots
+                    .iter()
+                    .filter_map(|&slot| shard.slots.get(slot as usize).and_then(Option::as_ref))
+                    .for_each(&mut visit),
+                None => shard.series().for_each(&mut visit),
             }
         }
         out
@@ -1031,6 +1127,56 @@ impl Store {
         self.resolve(&gathered)
             .into_iter()
             .map(|(row, labels, _)| (labels, gathered.samples_of(row).to_vec()))
+            .collect()
+    }
+
+    /// Parts a scan may read one at a time ([`Store::samples_in_part`],
+    /// [`Store::window_in_part`]): each holds a fixed share of the series.
+    pub const PARTS: usize = SHARDS;
+
+    /// [`Store::samples`] of one part (`part < Store::PARTS`), so a scan never holds more
+    /// than one part's samples at a time.
+    pub fn samples_in_part(
+        &self,
+        selector: &Selector,
+        start_ms: i64,
+        end_ms: i64,
+        part: usize,
+    ) -> Vec<(LabelSet, Vec<Sample>)> {
+        let gathered = self.gather_in(
+            std::slice::from_ref(selector),
+            Some((start_ms, end_ms)),
+            std::iter::once(part),
+        );
+        self.resolve(&gathered)
+            .into_iter()
+            .map(|(row, labels, _)| (labels, gathered.samples_of(row).to_vec()))
+            .collect()
+    }
+
+    /// Aggregates of the selected series of one part over `(at − span, at]`, by series.
+    pub fn window_in_part(
+        &self,
+        selectors: &[Selector],
+        span: WindowSpan,
+        at_ms: i64,
+        part: usize,
+    ) -> Vec<WindowRow> {
+        let start = at_ms.saturating_sub(span.ms);
+        let gathered = self.gather_in(selectors, Some((start, at_ms)), std::iter::once(part));
+        let mut scratch = Scratch::default();
+        self.resolve(&gathered)
+            .into_iter()
+            .map(|(row, labels, counter)| WindowRow {
+                labels,
+                aggregates: aggregate_with(
+                    gathered.samples_of(row),
+                    span,
+                    at_ms,
+                    counter,
+                    &mut scratch,
+                ),
+            })
             .collect()
     }
 

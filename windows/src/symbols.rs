@@ -69,6 +69,12 @@ impl Symbols {
         self.ids.get(text).copied()
     }
 
+    /// The id of the pair `name="value"` if the table holds it.
+    pub(crate) fn lookup_pair(&self, name: &str, value: &str) -> Option<u32> {
+        let key = (self.lookup(name)?, self.lookup(value)?);
+        self.pair_ids.get(&key).copied()
+    }
+
     /// The string of an id; `""` for an id this table never gave out.
     pub(crate) fn resolve(&self, id: u32) -> &str {
         self.strings.get(id as usize).map_or("", |s| s)

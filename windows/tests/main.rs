@@ -11,3 +11,4 @@ mod export;
 mod replay;
 mod selection;
 mod size;
+mod sql;

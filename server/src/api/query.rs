@@ -116,31 +116,21 @@ fn sql_text(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
     Ok(query)
 }
 
-/// `POST /api/v1/sql`: runs DataFusion SQL over `windows` and `samples`; rows as JSON objects.
+/// `POST /api/v1/sql`: runs a read-only DataFusion query over `windows` and `samples` within
+/// the `[sql]` limits; rows as JSON objects.
 pub async fn sql(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let query = sql_text(&headers, &body)?;
-    let context = windows::sql::context(Arc::clone(&state.store));
-    let frame = context
-        .sql(&query)
+    let answer = windows::sql::SqlEngine::shared()
+        .query(Arc::clone(&state.store), &query, state.config.sql.limits())
         .await
-        .map_err(|e| ApiError::bad_request(format!("SQL: {e}")))?;
-    let columns: Vec<String> = frame
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let batches = frame
-        .collect()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("SQL: {e}")))?;
-    let rows = rows_json(&batches)?;
+        .map_err(|e| ApiError::from_error(&e))?;
+    let rows = rows_json(&answer.batches)?;
     Ok(success(
-        serde_json::json!({ "columns": columns, "rows": rows }),
+        serde_json::json!({ "columns": answer.columns, "rows": rows }),
     ))
 }
 
