@@ -6,46 +6,11 @@
 
 use crate::replay::{correlate_with_findings, replay};
 use crate::scenarios::{Fault, generate};
+pub use app::draft_input;
 use incident::{Finding, Incident};
-use model::Target;
-use rca::{Draft, DraftInput, Drafter, EvidenceRef, IncidentView};
+use rca::{Draft, Drafter};
 use serde::Serialize;
 use windows::Store;
-
-/// The draft's input for one incident and its findings: incident view and the evidence of
-/// every finding, ids prefixed `f<n>-` so they are unique in the bundle.
-pub fn draft_input(incident: &Incident, findings: &[Finding]) -> DraftInput {
-    let target = &incident.target;
-    let mut input = DraftInput::new(IncidentView {
-        id: incident.id.clone(),
-        incident_type: incident.incident_type,
-        severity: incident.severity,
-        target: Target::new(
-            target.kind,
-            target.namespace.as_deref(),
-            target.name.clone(),
-        ),
-        opened_at_ms: incident.opened_at_ms,
-        signature: Some(incident.signature.clone()),
-        node: findings.iter().find_map(|f| f.candidate.node.clone()),
-    });
-    for (n, finding) in findings.iter().enumerate() {
-        let evidence = &finding.candidate.evidence;
-        for metric in &evidence.metrics {
-            input.evidence.push(EvidenceRef::from_metric(
-                format!("f{}-{}", n + 1, metric.id),
-                metric,
-            ));
-        }
-        for event in &evidence.events {
-            input.evidence.push(EvidenceRef::from_event(
-                format!("f{}-{}", n + 1, event.id),
-                event,
-            ));
-        }
-    }
-    input
-}
 
 /// One fault scenario's line.
 #[derive(Debug, Clone, Serialize)]

@@ -22,7 +22,6 @@
 mod decoder;
 mod error;
 pub mod loki;
-pub mod loki_query;
 mod negotiate;
 pub mod proto;
 mod shape;

@@ -9,7 +9,8 @@
 //!   is wrong and where, classed for HTTP (400 bad body, 413 too large, 415 media type).
 //! - No input panics; streams and entries keep the order they were sent in.
 
-pub(crate) mod json;
+/// The JSON shapes of Loki's push body, which its query answers share (`[ts, line, {meta}]`).
+pub mod json;
 mod labels;
 pub mod proto;
 
@@ -465,7 +466,7 @@ fn timestamp_error(
 }
 
 /// A v1 timestamp: nanoseconds as a decimal string (or, leniently, a JSON integer).
-pub(crate) fn nanos_timestamp(ts: &json::RawTs) -> Result<i64, TimestampIssue> {
+pub fn nanos_timestamp(ts: &json::RawTs) -> Result<i64, TimestampIssue> {
     match ts {
         json::RawTs::Text(text) => {
             let digits = text.strip_prefix('-').unwrap_or(text);

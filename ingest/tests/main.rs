@@ -6,7 +6,6 @@ mod common;
 mod fixtures;
 mod histograms;
 mod loki_push;
-mod loki_query;
 mod loki_support;
 mod refusals;
 mod roundtrip;

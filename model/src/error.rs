@@ -16,6 +16,10 @@ pub enum ErrorClass {
     Unavailable { retry_after_secs: u32 },
     /// Not found (HTTP 404).
     NotFound,
+    /// No credential, or one nobody issued (HTTP 401).
+    Unauthenticated,
+    /// A known caller whose role is below what the operation needs (HTTP 403).
+    Forbidden,
     /// A bug or an environment failure on our side (HTTP 500).
     Internal,
 }

@@ -7,6 +7,8 @@ mod fixtures;
 mod draft;
 mod grounding;
 mod llm_stub;
+mod loki_query;
+mod loki_support;
 mod prompt;
 mod real_model;
 mod redact;

@@ -22,6 +22,9 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub tokens: Tokens,
+    /// Every identity that may call, with its role: `--token-file` (admin) and
+    /// `[auth] tokens_file`; approvers of `policy.approvers_file` are resolved beside them.
+    pub identities: app::Identities,
     /// Permits for write requests being decoded; none left means 503.
     pub ingest_slots: Semaphore,
     /// Bytes the windows held at the last refresh (kept cheap to read on the write path).
@@ -34,7 +37,7 @@ pub struct AppState {
     /// Actions under policy, approvals and the audit log; `None` without `policy.file`.
     pub remediation: Option<Arc<Remediation>>,
     /// Loki client for incidents' log context, from `[rca.loki]`.
-    pub loki: Option<ingest::loki_query::LokiClient>,
+    pub loki: Option<rca::loki::LokiClient>,
 }
 
 impl AppState {
@@ -72,6 +75,22 @@ impl AppState {
             Some(section) => Some(loki_client(section)?),
             None => None,
         };
+        let mut identities = app::Identities::default();
+        if let Some(token) = &tokens.read_write {
+            identities.add(
+                app::Caller {
+                    name: "token-file".to_owned(),
+                    role: app::Role::Admin,
+                    policy_role: None,
+                },
+                token,
+            );
+        }
+        if let Some(path) = &config.auth.tokens_file {
+            identities
+                .load_file(path)
+                .context("loading [auth] tokens_file")?;
+        }
         let remediation = Remediation::open(&config.policy, &config.server.data_dir)
             .context("starting remediation under policy")?
             .map(Arc::new);
@@ -80,6 +99,7 @@ impl AppState {
             store,
             metrics,
             tokens,
+            identities,
             ingest_slots,
             bytes_held: AtomicU64::new(0),
             ready: AtomicBool::new(true),
@@ -102,9 +122,7 @@ impl AppState {
 }
 
 /// The Loki query client of `[rca.loki]`.
-fn loki_client(
-    section: &crate::config::LokiSection,
-) -> anyhow::Result<ingest::loki_query::LokiClient> {
+fn loki_client(section: &crate::config::LokiSection) -> anyhow::Result<rca::loki::LokiClient> {
     let bearer_token = match &section.token_file {
         Some(path) => Some(
             std::fs::read_to_string(path)
@@ -114,11 +132,11 @@ fn loki_client(
         ),
         None => None,
     };
-    ingest::loki_query::LokiClient::new(ingest::loki_query::LokiConfig {
+    rca::loki::LokiClient::new(rca::loki::LokiConfig {
         base_url: section.url.clone(),
         tenant: section.tenant.clone(),
         bearer_token,
-        ..ingest::loki_query::LokiConfig::default()
+        ..rca::loki::LokiConfig::default()
     })
     .context("building the Loki client of [rca.loki]")
 }
@@ -177,7 +195,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(api::ops::metrics))
         .route("/healthz", get(api::ops::healthz))
         .route("/readyz", get(api::ops::readyz))
-        .layer(axum::middleware::from_fn_with_state(
+        // A route layer, so the middleware sees the matched route and knows its operation.
+        .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require_token,
         ))

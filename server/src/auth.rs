@@ -1,18 +1,18 @@
-//! Bearer-token checks: every endpoint needs the token when one is configured; a server on a
-//! non-loopback address refuses to start without one unless told `--insecure`. Approver
-//! credentials (`policy.approvers_file`) are accepted everywhere and alone may answer approvals.
+//! The HTTP edge of authorization: reads the bearer token, asks the application layer who the
+//! caller is and whether the route's operation is allowed, and hands the caller to handlers.
+//! A server on a non-loopback address refuses to start without a token unless `--insecure`.
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use axum::extract::{Request, State};
-use axum::http::header;
+use app::{Caller, Operation, Role};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use model::ErrorClass;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The tokens a server accepts.
+/// The `--token-file` token (one admin token), also what srebot's own clients send.
 #[derive(Debug, Default, Clone)]
 pub struct Tokens {
     /// `None`: no token needed (loopback or `--insecure`).
@@ -36,49 +36,151 @@ impl Tokens {
     }
 }
 
-/// Constant-time comparison so a token cannot be guessed byte by byte from timings.
-pub fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The operation a route runs; `None` for a route this table does not know (a bug: the
+/// router test checks every route is here).
+pub fn operation_of(method: &Method, route: &str) -> Option<Operation> {
+    let get = method == Method::GET || method == Method::HEAD;
+    Some(match (route, get) {
+        ("/healthz" | "/readyz", _) => Operation::Health,
+        ("/api/v1/write", false) => Operation::RemoteWrite,
+        ("/loki/api/v1/push", false) => Operation::LokiPush,
+        ("/api/v1/alerts/alertmanager", false) => Operation::AlertmanagerWebhook,
+        ("/api/v1/series", _) => Operation::Series,
+        ("/api/v1/windows", true) => Operation::Windows,
+        ("/api/v1/sql", false) => Operation::Sql,
+        ("/api/v1/status", true) => Operation::Status,
+        ("/metrics", true) => Operation::Metrics,
+        ("/api/v1/incidents", true) => Operation::ListIncidents,
+        ("/api/v1/incidents/{id}", true) => Operation::GetIncident,
+        ("/api/v1/incidents/{id}/rca", true) => Operation::GetDraft,
+        ("/api/v1/incidents/{id}/rca", false) => Operation::RegenerateDraft,
+        ("/api/v1/incidents/{id}/logs", true) => Operation::IncidentLogs,
+        ("/api/v1/candidates", true) => Operation::ListCandidates,
+        ("/api/v1/rules/reload", false) => Operation::ReloadRules,
+        ("/api/v1/actions", true) => Operation::ListActions,
+        ("/api/v1/approvals", true) => Operation::ListApprovals,
+        ("/api/v1/approvals/{id}/token", false) => Operation::IssueApprovalToken,
+        ("/api/v1/approvals/{id}/approve", false) => Operation::Approve,
+        ("/api/v1/approvals/{id}/reject", false) => Operation::Reject,
+        ("/api/v1/approvals/{id}/modify", false) => Operation::Modify,
+        ("/api/v1/robot", true) => Operation::RobotStatus,
+        ("/api/v1/robot/pause", false) => Operation::Pause,
+        ("/api/v1/robot/resume", false) => Operation::Resume,
+        ("/api/v1/audit", true) => Operation::Audit,
+        ("/api/v1/policy/reload", false) => Operation::ReloadPolicy,
+        _ => return None,
+    })
 }
 
+/// The caller a bearer token names: an approver of `policy.approvers_file` (auth role
+/// `approve` with its policy role), else an identity of `--token-file` / `[auth] tokens_file`.
+fn caller_of(state: &AppState, bearer: Option<&str>) -> Result<Caller, app::AuthError> {
+    let approver = bearer.and_then(|token| {
+        state
+            .remediation
+            .as_ref()
+            .and_then(|r| r.approver(token.trim()))
+    });
+    match approver {
+        Some(who) => Ok(Caller {
+            name: who.name,
+            role: Role::Approve,
+            policy_role: Some(who.role),
+        }),
+        None => state.identities.authenticate(bearer),
+    }
+}
+
+/// Authenticates and authorizes every request, then hands the [`Caller`] to the handler as a
+/// request extension.
 pub async fn require_token(
     State(state): State<Arc<AppState>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(expected) = state.tokens.read_write.as_deref() else {
-        return next.run(request).await;
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let Some(operation) = operation_of(request.method(), &route) else {
+        return ApiError::new(
+            model::ErrorClass::NotFound,
+            format!("no operation for {} {route}", request.method()),
+        )
+        .into_response();
     };
-    // Health probes stay open so orchestrators can check liveness without the secret.
-    if matches!(request.uri().path(), "/healthz" | "/readyz") {
-        return next.run(request).await;
-    }
-    let presented = request
+    let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let approver = |token: &str| {
-        state
-            .remediation
-            .as_ref()
-            .is_some_and(|r| r.approver(token).is_some())
+    let caller = match caller_of(&state, bearer) {
+        Ok(caller) => caller,
+        // Health probes stay open so orchestrators can check liveness without the secret.
+        Err(_) if operation.is_public() => Caller::anonymous(),
+        Err(error) => return ApiError::from_auth(&error).into_response(),
     };
-    match presented.map(str::trim) {
-        Some(token) if same(token.as_bytes(), expected.as_bytes()) || approver(token) => {
-            next.run(request).await
+    if let Err(error) = app::authorize(&caller, operation) {
+        let mut refused = ApiError::from_auth(&error);
+        if operation.needs_policy_role() {
+            refused.refusal_code = Some("approver_required");
+            // Without any credential the answer is "authenticate", not "you may not".
+            if bearer.is_none() && matches!(error, app::AuthError::NoPolicyRole { .. }) {
+                refused = ApiError {
+                    refusal_code: Some("approver_required"),
+                    ..ApiError::from_auth(&app::AuthError::Missing)
+                };
+            }
         }
-        Some(_) => unauthorized("bearer token does not match"),
-        None => unauthorized("missing Authorization: Bearer <token> header"),
+        return refused.into_response();
     }
+    if operation.is_mutating() {
+        tracing::info!(caller = %caller.name, role = %caller.role, operation = operation.name(), "authorized");
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
 }
 
-fn unauthorized(message: &str) -> Response {
-    let mut response = ApiError::new(ErrorClass::InvalidInput, message).into_response();
-    *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        axum::http::HeaderValue::from_static("Bearer"),
-    );
-    response
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_a_route() {
+        let routes = [
+            (Method::GET, "/healthz"),
+            (Method::POST, "/api/v1/write"),
+            (Method::POST, "/loki/api/v1/push"),
+            (Method::POST, "/api/v1/alerts/alertmanager"),
+            (Method::GET, "/api/v1/series"),
+            (Method::GET, "/api/v1/windows"),
+            (Method::POST, "/api/v1/sql"),
+            (Method::GET, "/api/v1/status"),
+            (Method::GET, "/metrics"),
+            (Method::GET, "/api/v1/incidents"),
+            (Method::GET, "/api/v1/incidents/{id}"),
+            (Method::GET, "/api/v1/candidates"),
+            (Method::GET, "/api/v1/incidents/{id}/rca"),
+            (Method::GET, "/api/v1/incidents/{id}/logs"),
+            (Method::POST, "/api/v1/incidents/{id}/rca"),
+            (Method::POST, "/api/v1/rules/reload"),
+            (Method::GET, "/api/v1/actions"),
+            (Method::GET, "/api/v1/approvals"),
+            (Method::GET, "/api/v1/audit"),
+            (Method::GET, "/api/v1/robot"),
+            (Method::POST, "/api/v1/robot/pause"),
+            (Method::POST, "/api/v1/approvals/{id}/token"),
+            (Method::POST, "/api/v1/approvals/{id}/approve"),
+            (Method::POST, "/api/v1/approvals/{id}/reject"),
+            (Method::POST, "/api/v1/approvals/{id}/modify"),
+            (Method::POST, "/api/v1/robot/resume"),
+            (Method::POST, "/api/v1/policy/reload"),
+        ];
+        let ops: Vec<Operation> = routes
+            .iter()
+            .map(|(m, r)| operation_of(m, r).unwrap_or_else(|| panic!("{m} {r}")))
+            .collect();
+        assert_eq!(ops, Operation::ALL.to_vec());
+    }
 }

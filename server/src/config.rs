@@ -50,6 +50,8 @@ pub struct Config {
     pub anomaly: Option<anomaly::AnomalyConfig>,
     /// Limits of `POST /api/v1/sql`.
     pub sql: SqlConfig,
+    /// Who may call: named tokens with roles.
+    pub auth: AuthConfig,
 }
 
 /// `[sql]`: what one query over the windows may use; each refusal names its key.
@@ -84,6 +86,15 @@ impl SqlConfig {
             timeout: self.timeout,
         }
     }
+}
+
+/// `[auth]`: named tokens with roles (see the README's Security section).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// TOML `[[token]]` tables with `name`, `role` (`ingest`, `read`, `operate`, `approve`,
+    /// `admin`), and `token` or `sha256`; optionally `policy_role` (mode 0600).
+    pub tokens_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

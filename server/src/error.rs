@@ -11,6 +11,10 @@ use std::fmt::Display;
 pub struct ApiError {
     pub class: ErrorClass,
     pub message: String,
+    /// For a 403: the least role the operation needs (`required_role` in the body).
+    pub required_role: Option<app::Role>,
+    /// `refusal.code` in the body, where callers tell refusals apart by it.
+    pub refusal_code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -18,6 +22,8 @@ impl ApiError {
         Self {
             class,
             message: message.into(),
+            required_role: None,
+            refusal_code: None,
         }
     }
 
@@ -28,6 +34,14 @@ impl ApiError {
     /// Any classified error, with its whole `source()` chain in the message.
     pub fn from_error<E: Classify + std::error::Error>(error: &E) -> Self {
         Self::new(error.class(), chain(error))
+    }
+
+    /// A refusal by [`app::authorize`] or an unknown token: 401 or 403 with the role needed.
+    pub fn from_auth(error: &app::AuthError) -> Self {
+        Self {
+            required_role: error.required_role(),
+            ..Self::from_error(error)
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -44,6 +58,8 @@ pub fn status_of(class: ErrorClass) -> StatusCode {
         ErrorClass::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         ErrorClass::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         ErrorClass::NotFound => StatusCode::NOT_FOUND,
+        ErrorClass::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorClass::Forbidden => StatusCode::FORBIDDEN,
         ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -70,6 +86,8 @@ fn error_type(class: ErrorClass) -> &'static str {
         }
         ErrorClass::RateLimited { .. } | ErrorClass::Unavailable { .. } => "unavailable",
         ErrorClass::NotFound => "not_found",
+        ErrorClass::Unauthenticated => "unauthorized",
+        ErrorClass::Forbidden => "forbidden",
         ErrorClass::Internal => "internal",
     }
 }
@@ -82,11 +100,17 @@ impl Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "status": "error",
             "errorType": error_type(self.class),
             "error": self.message,
         });
+        if let Some(role) = self.required_role {
+            body["required_role"] = role.as_str().into();
+        }
+        if let Some(code) = self.refusal_code {
+            body["refusal"] = serde_json::json!({ "code": code });
+        }
         let mut response = (self.status(), axum::Json(body)).into_response();
         if let ErrorClass::RateLimited { retry_after_secs }
         | ErrorClass::Unavailable { retry_after_secs } = self.class
@@ -94,6 +118,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        if self.class == ErrorClass::Unauthenticated {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -770,7 +770,7 @@ impl Remediation {
     pub fn approver(&self, bearer: &str) -> Option<ApproverIdentity> {
         self.approvers
             .iter()
-            .find(|a| crate::auth::same(a.token.as_bytes(), bearer.as_bytes()))
+            .find(|a| app::auth::same_secret(a.token.as_bytes(), bearer.as_bytes()))
             .map(|a| ApproverIdentity {
                 name: a.name.clone(),
                 role: a.role.clone(),

@@ -5,7 +5,7 @@
 //! goes through the live ingest → windows → detectors → incidents path.
 
 use anyhow::{Context, bail};
-use datasets::scenarios::{Fault, Scenario, generate};
+use app::demo::{Fault, Scenario, generate};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ingest::proto::{self, v2};
 use std::path::Path;

@@ -29,10 +29,12 @@ impl RunningServer {
 /// Refuses a non-loopback address without a token unless `insecure` is set.
 pub fn check_exposure(config: &Config) -> anyhow::Result<()> {
     let server = &config.server;
-    if !server.listen.ip().is_loopback() && server.token_file.is_none() && !server.insecure {
+    let tokens = server.token_file.is_some() || config.auth.tokens_file.is_some();
+    if !server.listen.ip().is_loopback() && !tokens && !server.insecure {
         bail!(
-            "refusing to listen on {} without a token: give --token-file FILE (every request \
-             then needs `Authorization: Bearer <token>`), or --insecure to serve it open",
+            "refusing to listen on {} without a token: give --token-file FILE or [auth] \
+             tokens_file (every request then needs `Authorization: Bearer <token>`), or \
+             --insecure to serve it open",
             server.listen
         );
     }

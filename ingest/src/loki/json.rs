@@ -30,10 +30,10 @@ pub(crate) struct RawStream {
 
 /// `[ts, line]` or `[ts, line, {structured metadata}]`.
 #[derive(Debug)]
-pub(crate) struct RawValue {
-    pub(crate) ts: RawTs,
-    pub(crate) line: String,
-    pub(crate) metadata: Vec<(String, String)>,
+pub struct RawValue {
+    pub ts: RawTs,
+    pub line: String,
+    pub metadata: Vec<(String, String)>,
 }
 
 /// `{"ts": "<RFC 3339>", "line": "..."}`.
@@ -45,7 +45,7 @@ pub(crate) struct RawLegacyEntry {
 
 /// A timestamp as it was written, judged later.
 #[derive(Debug)]
-pub(crate) enum RawTs {
+pub enum RawTs {
     Text(String),
     Int(i128),
     /// Any other JSON type, by name.

@@ -78,12 +78,12 @@ const PULL_AFTER_MS: i64 = 15 * 60_000;
 /// or the workload by `section.service_label`) from a baseline before the incident window to
 /// a while after it opened. `None` when Loki has nothing or cannot be reached (logged).
 pub async fn pull_context(
-    client: &ingest::loki_query::LokiClient,
+    client: &rca::loki::LokiClient,
     section: &crate::config::LokiSection,
     target: &model::Target,
     opened_at_ms: i64,
 ) -> Option<rca::LogContext> {
-    use ingest::loki_query::{LogQuery, LogScope, ScopeLabels, StreamSelector};
+    use rca::loki::{LogQuery, LogScope, ScopeLabels, StreamSelector};
     let scope = LogScope::for_target(target.kind, &target.name, target.namespace.as_deref());
     let labels = ScopeLabels {
         service: section.service_label.clone(),

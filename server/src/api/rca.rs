@@ -22,10 +22,7 @@ pub struct Sources<'a> {
     /// Actions that fixed past incidents (incident id → catalogue action names).
     pub fixes: Option<&'a BTreeMap<String, Vec<String>>>,
     /// Loki, asked for the log context when no pushed lines belong to the target.
-    pub loki: Option<(
-        &'a ingest::loki_query::LokiClient,
-        &'a crate::config::LokiSection,
-    )>,
+    pub loki: Option<(&'a rca::loki::LokiClient, &'a crate::config::LokiSection)>,
 }
 
 /// The incident's log context: from pushed lines, else pulled from Loki.
@@ -87,7 +84,7 @@ pub async fn draft_with(
         .findings(id)
         .await
         .map_err(|e| ApiError::from_error(&e))?;
-    let mut input = datasets::rca_eval::draft_input(&incident, &findings);
+    let mut input = app::draft_input(&incident, &findings);
     input.log_context = log_context(&sources, &input.incident.target, incident.opened_at_ms).await;
     if let Some(context) = &input.log_context {
         for event in &context.evidence {
@@ -182,9 +179,7 @@ pub async fn logs(
     Ok(success(context.unwrap_or_default()))
 }
 
-fn loki_of(
-    state: &AppState,
-) -> Option<(&ingest::loki_query::LokiClient, &crate::config::LokiSection)> {
+fn loki_of(state: &AppState) -> Option<(&rca::loki::LokiClient, &crate::config::LokiSection)> {
     state.loki.as_ref().zip(state.config.rca.loki.as_ref())
 }
 

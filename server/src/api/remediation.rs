@@ -1,5 +1,5 @@
-//! Actions, approvals, the pause switch, policy reload and the audit log over HTTP. Reading
-//! needs only the API token; answering an approval, resuming and reloading need an approver.
+//! Actions, approvals, the pause switch, policy reload and the audit log over HTTP. Who may
+//! call what is decided before a handler runs (`app::authorize`); handlers get the caller.
 //!
 //! Refusals answer 4xx with `refusal.code`, the deciding `clause` and the `reason`, and
 //! `Retry-After` when a cooldown or rate limit says when a retry could pass.
@@ -8,9 +8,11 @@ use super::success;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::remediation::{AnswerError, ReloadError, Remediation};
+use app::Caller;
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use model::{Action, ErrorClass};
 use policy::{ApprovalError, ApprovalStatus, ApproverIdentity};
@@ -44,50 +46,22 @@ fn refusal(status: StatusCode, code: &str, message: String, extra: serde_json::V
     (status, axum::Json(body)).into_response()
 }
 
-/// Why a request cannot act as an approver.
-#[derive(Debug, Clone, Copy)]
-enum NotApprover {
-    /// No bearer token at all.
-    Missing,
-    /// A token that carries no approver role.
-    NoRole,
-}
-
-impl IntoResponse for NotApprover {
-    fn into_response(self) -> Response {
-        match self {
-            NotApprover::Missing => {
-                let mut response = refusal(
-                    StatusCode::UNAUTHORIZED,
-                    "approver_required",
-                    "this needs an approver credential: Authorization: Bearer <approver token>"
-                        .to_owned(),
-                    json!({}),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                response
-            }
-            NotApprover::NoRole => refusal(
-                StatusCode::FORBIDDEN,
-                "approver_required",
-                "the bearer token carries no approver role (see policy.approvers_file)".to_owned(),
-                json!({}),
-            ),
-        }
+/// The approver identity of a caller the application layer let answer an approval (it
+/// checked the policy role is there).
+fn approver(caller: &Caller) -> ApproverIdentity {
+    ApproverIdentity {
+        name: caller.name.clone(),
+        role: caller
+            .policy_role
+            .clone()
+            .unwrap_or_else(|| caller.role.to_string()),
     }
 }
 
-/// The approver a request's bearer token belongs to.
-fn approver(headers: &HeaderMap, r: &Remediation) -> Result<ApproverIdentity, NotApprover> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or(NotApprover::Missing)?;
-    r.approver(bearer).ok_or(NotApprover::NoRole)
+/// How the audit log names a caller: `name (policy role or auth role)`.
+fn by(caller: &Caller) -> String {
+    let who = approver(caller);
+    format!("{} ({})", who.name, who.role)
 }
 
 fn answer_error(error: AnswerError) -> Response {
@@ -220,14 +194,11 @@ pub async fn approvals(
 /// `POST /api/v1/approvals/{id}/token`: a fresh single-use token for the caller's role.
 pub async fn issue_token(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let r = remediation(&state)?;
-    let who = match approver(&headers, r) {
-        Ok(who) => who,
-        Err(refused) => return Ok(refused.into_response()),
-    };
+    let who = approver(&caller);
     Ok(match r.issue_token(&id, &who).await {
         Ok(token) => success(token),
         Err(error) => answer_error(AnswerError::Refused {
@@ -240,15 +211,12 @@ pub async fn issue_token(
 async fn answer(
     state: &AppState,
     id: &str,
-    headers: &HeaderMap,
+    caller: &Caller,
     body: &Bytes,
     kind: &str,
 ) -> Result<Response, ApiError> {
     let r = remediation(state)?;
-    let who = match approver(headers, r) {
-        Ok(who) => who,
-        Err(refused) => return Ok(refused.into_response()),
-    };
+    let who = approver(caller);
     let answer: Answer = parse(body)?;
     let result = match kind {
         "approve" => r.approve(state, id, &answer.token, &who, None).await,
@@ -277,31 +245,31 @@ async fn answer(
 /// `POST /api/v1/approvals/{id}/approve` with `{"token": "..."}`.
 pub async fn approve(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    answer(&state, &id, &headers, &body, "approve").await
+    answer(&state, &id, &caller, &body, "approve").await
 }
 
 /// `POST /api/v1/approvals/{id}/reject` with `{"token": "...", "reason": "..."}`.
 pub async fn reject(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    answer(&state, &id, &headers, &body, "reject").await
+    answer(&state, &id, &caller, &body, "reject").await
 }
 
 /// `POST /api/v1/approvals/{id}/modify` with `{"token": "...", "action": {...}}`.
 pub async fn modify(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    answer(&state, &id, &headers, &body, "modify").await
+    answer(&state, &id, &caller, &body, "modify").await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -324,10 +292,10 @@ pub async fn robot(State(state): State<Arc<AppState>>) -> Result<Response, ApiEr
     })))
 }
 
-/// `POST /api/v1/robot/pause`: anyone who may use the API may stop the robot.
+/// `POST /api/v1/robot/pause`: an operator may stop the robot.
 pub async fn pause(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let r = remediation(&state)?;
@@ -336,53 +304,42 @@ pub async fn pause(
     } else {
         parse(&body)?
     };
-    let by = approver(&headers, r)
-        .map(|a| format!("{} ({})", a.name, a.role))
-        .unwrap_or_else(|_| "api".to_owned());
     let done = r
-        .set_paused(true, &by, body.reason)
+        .set_paused(true, &by(&caller), body.reason)
         .await
         .map_err(|e| ApiError::from_error(&e))?;
     Ok(success(done))
 }
 
-/// `POST /api/v1/robot/resume`: needs an approver.
+/// `POST /api/v1/robot/resume`: needs the approve role.
 pub async fn resume(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let r = remediation(&state)?;
-    let who = match approver(&headers, r) {
-        Ok(who) => who,
-        Err(refused) => return Ok(refused.into_response()),
-    };
     let body: PauseBody = if body.is_empty() {
         PauseBody::default()
     } else {
         parse(&body)?
     };
     let done = r
-        .set_paused(false, &format!("{} ({})", who.name, who.role), body.reason)
+        .set_paused(false, &by(&caller), body.reason)
         .await
         .map_err(|e| ApiError::from_error(&e))?;
     Ok(success(done))
 }
 
-/// `POST /api/v1/policy/reload`: an approver has `policy.file` read again. A bad file answers
+/// `POST /api/v1/policy/reload`: an admin has `policy.file` read again. A bad file answers
 /// 400 with every problem as `FILE:LINE: reason` (also in `refusal.issues`) and the running
 /// policy stays; either way the attempt is audited with the old and new file hashes.
 pub async fn reload_policy(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
     let r = remediation(&state)?;
-    let who = match approver(&headers, r) {
-        Ok(who) => who,
-        Err(refused) => return Ok(refused.into_response()),
-    };
     let me = Arc::clone(r);
-    let by = format!("{} ({})", who.name, who.role);
+    let by = by(&caller);
     let result = tokio::task::spawn_blocking(move || me.reload_policy(&by))
         .await
         .map_err(|e| ApiError::new(ErrorClass::Internal, format!("policy reload: {e}")))?;

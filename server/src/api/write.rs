@@ -39,6 +39,7 @@ fn reason_of(class: ErrorClass) -> &'static str {
         ErrorClass::TooLarge => "too_large",
         ErrorClass::UnsupportedMediaType => "unsupported_media_type",
         ErrorClass::RateLimited { .. } | ErrorClass::Unavailable { .. } => "overloaded",
+        ErrorClass::Unauthenticated | ErrorClass::Forbidden => "unauthorized",
         ErrorClass::NotFound | ErrorClass::Internal => "internal",
     }
 }

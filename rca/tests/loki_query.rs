@@ -2,10 +2,10 @@
 //! JSON: the query sent, headers, paging by time, retries and limits.
 
 use crate::loki_support::{Failure, FakeLoki, Line};
-use ingest::loki_query::{
+use model::{Classify, ErrorClass};
+use rca::loki::{
     LineFilter, LogQuery, LogScope, LokiClient, LokiConfig, QueryError, ScopeLabels, StreamSelector,
 };
-use model::{Classify, ErrorClass};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -70,7 +70,7 @@ fn query(max_entries: usize) -> LogQuery {
     }
 }
 
-fn lines_of(pull: &ingest::loki_query::LogPull) -> Vec<(String, i64, String)> {
+fn lines_of(pull: &rca::loki::LogPull) -> Vec<(String, i64, String)> {
     let mut out: Vec<(String, i64, String)> = pull
         .batch
         .streams
@@ -201,7 +201,7 @@ async fn honours_retry_after_on_429_and_gives_up_after_the_budget() {
     assert_eq!(loki.requests().len(), 3);
     assert!(matches!(error.class(), ErrorClass::Unavailable { .. }));
     assert_eq!(
-        crate::common::chain(&error),
+        crate::loki_support::chain(&error),
         "gave up after 3 attempts: Loki answered HTTP 503: ingester not ready"
     );
 }
@@ -268,7 +268,7 @@ async fn connection_refused_is_retried_then_reported() {
     let error = client.query_range(&query(10)).await.unwrap_err();
     assert!(matches!(error, QueryError::Exhausted { attempts: 3, .. }));
     assert!(
-        crate::common::chain(&error)
+        crate::loki_support::chain(&error)
             .starts_with("gave up after 3 attempts: request to Loki failed")
     );
 }

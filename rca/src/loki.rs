@@ -9,7 +9,7 @@
 //! - Pages follow Loki's `direction=forward` semantics: a full page continues from its last
 //!   timestamp, skipping the entries already taken at exactly that timestamp.
 
-use crate::loki::{self, LogBatch, LogEntry, LogStream, TimestampIssue, is_label_name};
+use ingest::loki::{self, LogBatch, LogEntry, LogStream, TimestampIssue, is_label_name};
 use model::{Classify, ErrorClass, LabelError, LabelSet};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;

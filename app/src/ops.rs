@@ -1,0 +1,168 @@
+//! Every operation an operator, a sender or a robot can ask for, with its least role: the
+//! one table the HTTP API, the workspace, the channels and MCP authorize against.
+
+use crate::Role;
+
+/// One operation. Surfaces map their requests onto these and call [`crate::authorize`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Liveness and readiness probes: open to everyone, so orchestrators need no secret.
+    Health,
+    RemoteWrite,
+    LokiPush,
+    AlertmanagerWebhook,
+    Series,
+    Windows,
+    Sql,
+    Status,
+    Metrics,
+    ListIncidents,
+    GetIncident,
+    ListCandidates,
+    GetDraft,
+    IncidentLogs,
+    /// Regenerates a draft; may call the model.
+    RegenerateDraft,
+    ReloadRules,
+    ListActions,
+    ListApprovals,
+    Audit,
+    RobotStatus,
+    Pause,
+    IssueApprovalToken,
+    Approve,
+    Reject,
+    Modify,
+    Resume,
+    ReloadPolicy,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 27] = [
+        Operation::Health,
+        Operation::RemoteWrite,
+        Operation::LokiPush,
+        Operation::AlertmanagerWebhook,
+        Operation::Series,
+        Operation::Windows,
+        Operation::Sql,
+        Operation::Status,
+        Operation::Metrics,
+        Operation::ListIncidents,
+        Operation::GetIncident,
+        Operation::ListCandidates,
+        Operation::GetDraft,
+        Operation::IncidentLogs,
+        Operation::RegenerateDraft,
+        Operation::ReloadRules,
+        Operation::ListActions,
+        Operation::ListApprovals,
+        Operation::Audit,
+        Operation::RobotStatus,
+        Operation::Pause,
+        Operation::IssueApprovalToken,
+        Operation::Approve,
+        Operation::Reject,
+        Operation::Modify,
+        Operation::Resume,
+        Operation::ReloadPolicy,
+    ];
+
+    /// A short name for messages and the audit log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Health => "health probe",
+            Operation::RemoteWrite => "remote_write",
+            Operation::LokiPush => "Loki push",
+            Operation::AlertmanagerWebhook => "Alertmanager webhook",
+            Operation::Series => "series lookup",
+            Operation::Windows => "windows query",
+            Operation::Sql => "SQL query",
+            Operation::Status => "status",
+            Operation::Metrics => "metrics",
+            Operation::ListIncidents => "listing incidents",
+            Operation::GetIncident => "reading an incident",
+            Operation::ListCandidates => "listing candidates",
+            Operation::GetDraft => "reading a draft",
+            Operation::IncidentLogs => "reading an incident's logs",
+            Operation::RegenerateDraft => "regenerating a draft",
+            Operation::ReloadRules => "reloading rules",
+            Operation::ListActions => "listing actions",
+            Operation::ListApprovals => "listing approvals",
+            Operation::Audit => "reading the audit log",
+            Operation::RobotStatus => "reading the robot's state",
+            Operation::Pause => "pausing the robot",
+            Operation::IssueApprovalToken => "issuing an approval token",
+            Operation::Approve => "approving an action",
+            Operation::Reject => "rejecting an action",
+            Operation::Modify => "modifying an action",
+            Operation::Resume => "resuming the robot",
+            Operation::ReloadPolicy => "reloading policy",
+        }
+    }
+
+    /// The least role that may run it.
+    pub fn least_role(self) -> Role {
+        match self {
+            Operation::Health
+            | Operation::RemoteWrite
+            | Operation::LokiPush
+            | Operation::AlertmanagerWebhook => Role::Ingest,
+            Operation::Series
+            | Operation::Windows
+            | Operation::Sql
+            | Operation::Status
+            | Operation::Metrics
+            | Operation::ListIncidents
+            | Operation::GetIncident
+            | Operation::ListCandidates
+            | Operation::GetDraft
+            | Operation::IncidentLogs
+            | Operation::ListActions
+            | Operation::ListApprovals
+            | Operation::Audit
+            | Operation::RobotStatus => Role::Read,
+            Operation::RegenerateDraft | Operation::ReloadRules | Operation::Pause => Role::Operate,
+            Operation::IssueApprovalToken
+            | Operation::Approve
+            | Operation::Reject
+            | Operation::Modify
+            | Operation::Resume => Role::Approve,
+            Operation::ReloadPolicy => Role::Admin,
+        }
+    }
+
+    /// Open to callers without a token even where tokens are configured.
+    pub fn is_public(self) -> bool {
+        self == Operation::Health
+    }
+
+    /// Answering an approval, and resuming the robot, need a policy role as well (what the
+    /// policy's `may_approve` names): an approver's judgement, not only a high enough role.
+    pub fn needs_policy_role(self) -> bool {
+        matches!(
+            self,
+            Operation::IssueApprovalToken
+                | Operation::Approve
+                | Operation::Reject
+                | Operation::Modify
+                | Operation::Resume
+        )
+    }
+
+    /// Whether it changes state (and so is audited with the caller's name).
+    pub fn is_mutating(self) -> bool {
+        matches!(
+            self,
+            Operation::RegenerateDraft
+                | Operation::ReloadRules
+                | Operation::Pause
+                | Operation::IssueApprovalToken
+                | Operation::Approve
+                | Operation::Reject
+                | Operation::Modify
+                | Operation::Resume
+                | Operation::ReloadPolicy
+        )
+    }
+}
