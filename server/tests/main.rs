@@ -15,4 +15,5 @@ mod logs;
 mod overload;
 mod prometheus_e2e;
 mod remediation;
+mod roles;
 mod security;
