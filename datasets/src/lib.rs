@@ -1,4 +1,10 @@
-//! datasets (being built).
+//! Evaluation of the product on recorded and generated data: NAB, Loghub, Sock Shop RCA and
+//! the labelled fault scenarios, scored against their published figures, with plots.
+//!
+//! Role: the `srebot eval` commands and the data engineers' replays. Invariants: it depends on
+//! the product crates and drives their own entry points (the same detectors, the live RCA input
+//! of `app`); no product crate and no live route depends on it. Datasets are read from where
+//! they lie (`../shared/datasets`), never copied.
 pub mod loghub;
 pub mod nab;
 pub mod plot;

@@ -1,5 +1,6 @@
 //! The `srebot` server: composition only. It wires the data flow's crates (ingest → windows →
-//! detectors → ...) into an HTTP API, background loops and commands, and holds no analytics.
+//! detectors → ...) into an HTTP API, background loops and commands, and holds no analytics;
+//! who may call what is the application layer's (`app`) decision, asked once per request.
 //!
 //! Invariants: a 2xx to a writer means its samples are in the windows; every error reaches the
 //! caller through [`error::ApiError`], mapped once from [`model::ErrorClass`].
