@@ -7,7 +7,9 @@
 //! evaluation crate uses them from here.
 
 pub mod auth;
+pub mod changes;
 pub mod demo;
+pub mod live_rca;
 pub mod ops;
 pub mod rca_input;
 

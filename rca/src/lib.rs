@@ -25,6 +25,7 @@ mod header;
 mod intern;
 pub mod interpret;
 pub mod llm;
+pub mod logstore;
 pub mod loki;
 pub mod mask;
 pub mod miner;

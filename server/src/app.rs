@@ -33,7 +33,7 @@ pub struct AppState {
     /// Rules and incidents, advanced in event time by the detection loop.
     pub pipeline: Pipeline,
     /// Log templates and per-template line counts of pushed logs.
-    pub logs: parking_lot::Mutex<api::logs::LogState>,
+    pub logs: parking_lot::Mutex<rca::logstore::LogStore>,
     /// Actions under policy, approvals and the audit log; `None` without `policy.file`.
     pub remediation: Option<Arc<Remediation>>,
     /// Loki client for incidents' log context, from `[rca.loki]`.
@@ -104,7 +104,7 @@ impl AppState {
             bytes_held: AtomicU64::new(0),
             ready: AtomicBool::new(true),
             pipeline,
-            logs: parking_lot::Mutex::new(api::logs::LogState::default()),
+            logs: parking_lot::Mutex::new(rca::logstore::LogStore::default()),
             remediation,
             loki,
         });

@@ -8,7 +8,6 @@
 pub mod api;
 pub mod app;
 pub mod auth;
-pub mod changes;
 pub mod cli;
 pub mod commands;
 pub mod config;

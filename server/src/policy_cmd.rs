@@ -90,9 +90,7 @@ pub async fn report(args: &SimulateArgs) -> anyhow::Result<SimulationReport> {
     let live = recorded_live(&args.data_dir);
     let mut cases = Vec::with_capacity(incidents.len());
     for incident in &incidents {
-        let draft = crate::api::rca::draft(&ledger, None, &incident.id)
-            .await
-            .ok();
+        let draft = app::live_rca::draft(&ledger, None, &incident.id).await.ok();
         let proposals = proposals(incident, draft.as_ref(), &model::OwnerIndex::default())
             .into_iter()
             .map(|proposed| {

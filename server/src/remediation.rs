@@ -830,7 +830,7 @@ impl Remediation {
                 book.proposed
                     .insert(incident.id.clone(), incident.reopen_count);
             }
-            let draft = match crate::api::rca::draft(
+            let draft = match app::live_rca::draft(
                 state.pipeline.engine.ledger(),
                 Some(&state.logs),
                 &incident.id,
