@@ -4,13 +4,12 @@
 //! A [`Policy`] is read from a validated TOML file ([`check_file`]); [`decide()`] is a pure
 //! function of the incident, the proposed action, the policy, the history and the time. An
 //! automatic decision, or an approval answered with a valid token ([`Approvals`]), yields an
-//! [`Authorization`]; the [`Executor`] runs nothing without one and writes every execution and
-//! refusal to the hash-chained [`AuditLog`]. [`simulate()`] replays incidents through a policy.
+//! [`Authorization`]; the cluster crate's executor runs nothing without one and writes every
+//! execution and refusal to the hash-chained [`AuditLog`]. [`simulate()`] replays incidents through a policy.
 
 pub mod approval;
 pub mod audit;
 pub mod decide;
-pub mod executor;
 pub mod file;
 pub mod simulate;
 pub mod state;
@@ -24,7 +23,6 @@ pub use decide::{
     ActionRecord, BlastRadius, Decision, History, IncidentView, LiveObject, Verdict, action_digest,
     blast_radius, decide,
 };
-pub use executor::{ExecError, Execution, Executor, reconcile_request_patch, release_live};
 pub use file::{
     Approver, Autonomy, BlastRadiusLimits, Cooldowns, DEFAULT_RATE_LIMIT, Environment, IssueKind,
     Mode, Policy, PolicyErrors, PolicyIssue, PolicyRead, RateLimit, Window, WindowKind, WindowTime,

@@ -5,7 +5,5 @@
 mod approval;
 mod audit;
 mod decide;
-mod executor;
-mod fake_k8s;
 mod file;
 mod simulate;

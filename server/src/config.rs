@@ -132,18 +132,7 @@ impl Default for PolicyConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KubeConfig {
-    /// API server URL, e.g. `https://10.0.0.1:6443`; unset with `in_cluster`, the pod's own.
-    pub url: Option<String>,
-    /// File holding the ServiceAccount bearer token.
-    pub token_file: Option<PathBuf>,
-    /// PEM file of the API server's certificate authority.
-    pub ca_file: Option<PathBuf>,
-    /// Use the pod's ServiceAccount (`KUBERNETES_SERVICE_HOST`, mounted token and CA).
-    pub in_cluster: bool,
-}
+pub use cluster::KubeConfig;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]

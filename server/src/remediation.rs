@@ -10,12 +10,10 @@
 //! `FILE:LINE: reason` and the running policy stays; both outcomes are audited with file hashes.
 
 use crate::app::AppState;
-use crate::config::{KubeConfig, PolicyConfig};
+use crate::config::PolicyConfig;
 use crate::pipeline::Observed;
+use cluster::Executor;
 use incident::{Change, Incident};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, ListParams};
 use model::{
     Action, IncidentStatus, IncidentType, ObjectRef, OwnerIndex, ProposedAction, Scope, TargetKind,
     Workload, WorkloadKind,
@@ -23,7 +21,7 @@ use model::{
 use policy::{
     ActionRecord, ApprovalError, ApprovalKey, ApprovalRequest, ApprovalState, ApprovalStatus,
     Approvals, ApproverIdentity, AuditKind, AuditLog, AuditRecord, Authorization, Decision,
-    Executor, History, IncidentView, IssuedToken, LiveObject, PauseState, Policy, Verdict,
+    History, IncidentView, IssuedToken, LiveObject, PauseState, Policy, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -83,11 +81,10 @@ pub enum RemediationError {
         #[source]
         source: policy::StateError,
     },
-    #[error("Kubernetes client: {detail}")]
+    #[error(transparent)]
     Kube {
-        detail: String,
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        #[from]
+        source: cluster::ClusterError,
     },
 }
 
@@ -417,37 +414,6 @@ fn duration_ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn kube_client(config: &KubeConfig) -> Result<kube::Client, RemediationError> {
-    let kube_err = |detail: &str, source: Option<Box<dyn std::error::Error + Send + Sync>>| {
-        RemediationError::Kube {
-            detail: detail.to_owned(),
-            source,
-        }
-    };
-    let mut kc = if config.in_cluster {
-        kube::Config::incluster()
-            .map_err(|e| kube_err("not running in a cluster", Some(Box::new(e))))?
-    } else {
-        let url = config.url.as_deref().unwrap_or_default();
-        kube::Config::new(
-            url.parse()
-                .map_err(|e| kube_err("policy.kube.url is not a URL", Some(Box::new(e))))?,
-        )
-    };
-    if let (true, Some(url)) = (config.in_cluster, &config.url) {
-        kc.cluster_url = url
-            .parse()
-            .map_err(|e| kube_err("policy.kube.url is not a URL", Some(Box::new(e))))?;
-    }
-    if let Some(file) = &config.token_file {
-        kc.auth_info.token_file = Some(file.display().to_string());
-    }
-    if let Some(ca) = &config.ca_file {
-        kc.root_cert_file = Some(ca.clone());
-    }
-    kube::Client::try_from(kc).map_err(|e| kube_err("cannot build the client", Some(Box::new(e))))
-}
-
 /// The incident as the policy sees it.
 pub fn incident_view(incident: &Incident) -> IncidentView {
     IncidentView {
@@ -586,7 +552,7 @@ impl Remediation {
         let pause =
             policy::load_pause(data_dir).map_err(|source| RemediationError::Pause { source })?;
         let saved = load_saved(data_dir)?;
-        let client = config.kube.as_ref().map(kube_client).transpose()?;
+        let client = config.kube.as_ref().map(cluster::client).transpose()?;
         let executor = client
             .as_ref()
             .map(|c| Executor::new(c.clone(), Arc::clone(&audit)));
@@ -861,70 +827,9 @@ impl Remediation {
     /// cluster or when it cannot be read (the policy then asks a person).
     async fn live(&self, proposed: &ProposedAction) -> Option<LiveObject> {
         let client = self.client.as_ref()?;
-        let target = &proposed.target;
-        let read = async {
-            match &proposed.action {
-                Action::RestartDeployment
-                | Action::ScaleDeployment { .. }
-                | Action::RollbackDeployment { .. } => {
-                    let api: Api<Deployment> =
-                        Api::namespaced(client.clone(), target.namespace.as_deref()?);
-                    let d = api.get(&target.name).await.ok()?;
-                    Some(LiveObject {
-                        replicas: Some(
-                            d.spec
-                                .replicas
-                                .and_then(|r| u32::try_from(r).ok())
-                                .unwrap_or(1),
-                        ),
-                        ..LiveObject::default()
-                    })
-                }
-                Action::DeletePods { phase } => {
-                    let ns = target.effective_namespace()?;
-                    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-                    let lp =
-                        ListParams::default().fields(&format!("status.phase={}", phase.as_str()));
-                    let pods = api.list(&lp).await.ok()?;
-                    Some(LiveObject {
-                        pods: u32::try_from(pods.items.len()).ok(),
-                        ..LiveObject::default()
-                    })
-                }
-                Action::CordonNode | Action::DrainNode => {
-                    let nodes: Api<Node> = Api::all(client.clone());
-                    let list = nodes.list(&ListParams::default()).await.ok()?;
-                    let unschedulable = list
-                        .items
-                        .iter()
-                        .filter(|n| n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true))
-                        .count();
-                    let pods: Api<Pod> = Api::all(client.clone());
-                    let on_node = pods
-                        .list(
-                            &ListParams::default()
-                                .fields(&format!("spec.nodeName={}", target.name)),
-                        )
-                        .await
-                        .ok()?;
-                    Some(LiveObject {
-                        replicas: None,
-                        pods: u32::try_from(on_node.items.len()).ok(),
-                        nodes_total: u32::try_from(list.items.len()).ok(),
-                        nodes_unschedulable: u32::try_from(unschedulable).ok(),
-                    })
-                }
-                Action::ReconcileRelease => {
-                    policy::release_live(client, target.namespace.as_deref()?, &target.name)
-                        .await
-                        .ok()
-                }
-                _ => Some(LiveObject::default()),
-            }
-        };
-        let live = read.await;
+        let live = cluster::live_object(client, proposed).await;
         if live.is_none() {
-            tracing::warn!(target = %target, "live object not readable; blast radius unknown");
+            tracing::warn!(target = %proposed.target, "live object not readable; blast radius unknown");
         }
         live
     }
@@ -1090,7 +995,7 @@ impl Remediation {
                     event_ms,
                 });
             }
-            Err(policy::ExecError::Audit { source }) => {
+            Err(cluster::ExecError::Audit { source }) => {
                 return Err(RemediationError::Audit { source });
             }
             Err(error) => {

@@ -5,9 +5,9 @@
 
 mod cli;
 mod common;
-// The policy crate's loopback Kubernetes API, shared rather than copied.
+// The cluster crate's loopback Kubernetes API, shared rather than copied.
 #[allow(dead_code)]
-#[path = "../../policy/tests/fake_k8s.rs"]
+#[path = "../../cluster/tests/fake_k8s.rs"]
 mod fake_k8s;
 mod http_api;
 mod incidents_e2e;

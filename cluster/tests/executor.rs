@@ -2,10 +2,11 @@
 //! expected request, dry-run mode sends `dryRun=All`, and nothing runs without a decision.
 
 use crate::fake_k8s::{self, Fake, HELM_RELEASE};
+use cluster::{ExecError, Executor};
 use model::{Action, IncidentType, ObjectRef, PodPhase, ProposedAction, Severity, TargetKind};
 use policy::{
-    ApprovalKey, Approvals, ApproverIdentity, AuditKind, AuditLog, Authorization, ExecError,
-    Executor, History, IncidentView, LiveObject, Policy, Verdict, check_file, decide, verify,
+    ApprovalKey, Approvals, ApproverIdentity, AuditKind, AuditLog, Authorization, History,
+    IncidentView, LiveObject, Policy, Verdict, check_file, decide, verify,
 };
 use serde_json::json;
 use std::path::PathBuf;
@@ -141,7 +142,8 @@ async fn an_action_proposed_without_a_decision_cannot_execute() {
 async fn restart_in_demo_sends_the_rollout_restart_patch() {
     let r = rig().await;
     let demo =
-        check_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/demo.toml")).unwrap();
+        check_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policy/examples/demo.toml"))
+            .unwrap();
     let proposed = propose(
         Action::RestartDeployment,
         ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart"),
@@ -190,7 +192,8 @@ async fn restart_in_demo_sends_the_rollout_restart_patch() {
 async fn restart_in_prod_runs_after_approval_with_a_token() {
     let r = rig().await;
     let prod =
-        check_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/prod.toml")).unwrap();
+        check_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policy/examples/prod.toml"))
+            .unwrap();
     let proposed = propose(
         Action::RestartDeployment,
         ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart"),
@@ -660,14 +663,14 @@ async fn a_suspended_release_is_not_asked_to_reconcile() {
 #[test]
 fn a_forced_reconcile_sets_force_at_to_the_requested_time() {
     assert_eq!(
-        policy::reconcile_request_patch("2026-11-23T10:00:00Z", true),
+        cluster::reconcile_request_patch("2026-11-23T10:00:00Z", true),
         json!({"metadata": {"annotations": {
             "reconcile.fluxcd.io/requestedAt": "2026-11-23T10:00:00Z",
             "reconcile.fluxcd.io/forceAt": "2026-11-23T10:00:00Z"
         }}})
     );
     assert_eq!(
-        policy::reconcile_request_patch("2026-11-23T10:00:00Z", false)["metadata"]["annotations"]
+        cluster::reconcile_request_patch("2026-11-23T10:00:00Z", false)["metadata"]["annotations"]
             .as_object()
             .unwrap()
             .len(),
@@ -680,7 +683,9 @@ async fn a_release_touches_the_running_pods_of_its_namespace() {
     let (fake, url) = fake_k8s::start().await;
     let client = fake_k8s::client(&url);
     // shop has two running pods and two failed ones.
-    let live = policy::release_live(&client, "shop", "cart").await.unwrap();
+    let live = cluster::release_live(&client, "shop", "cart")
+        .await
+        .unwrap();
     assert_eq!(live.pods, Some(2));
     let radius = policy::blast_radius(&Action::ReconcileRelease, Some(&live)).unwrap();
     assert_eq!(radius.pods_affected, 2);
@@ -692,23 +697,28 @@ async fn a_release_touches_the_running_pods_of_its_namespace() {
         pods["items"].as_array_mut().unwrap().truncate(3);
         objects.insert("/api/v1/namespaces/payments/pods".into(), pods);
     }
-    let live = policy::release_live(&client, "shop", "cart").await.unwrap();
+    let live = cluster::release_live(&client, "shop", "cart")
+        .await
+        .unwrap();
     assert_eq!(live.pods, Some(1));
     assert!(
-        policy::release_live(&client, "shop", "absent")
+        cluster::release_live(&client, "shop", "absent")
             .await
             .is_err()
     );
     // Pods that cannot be listed: a radius of one pod.
     fake.objects.lock().unwrap().get_mut(HELM_RELEASE).unwrap()["spec"]["targetNamespace"] =
         json!("nowhere");
-    let live = policy::release_live(&client, "shop", "cart").await.unwrap();
+    let live = cluster::release_live(&client, "shop", "cart")
+        .await
+        .unwrap();
     assert_eq!(live.pods, None);
     let radius = policy::blast_radius(&Action::ReconcileRelease, Some(&live)).unwrap();
     assert_eq!(radius.pods_affected, 1);
     // Under prod's limit of 10 pods it asks; over it, it is denied; unread, a person judges.
     let mut prod =
-        check_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/prod.toml")).unwrap();
+        check_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policy/examples/prod.toml"))
+            .unwrap();
     prod.resources.push("release/shop/*".into());
     let decide_with = |pods: Option<u32>, known: bool| {
         let live = policy::LiveObject {
@@ -963,8 +973,7 @@ async fn kubectl_agrees_with_the_fake_and_sends_the_same_patches() {
 /// checked against the requests recorded while running every typed action.
 #[tokio::test]
 async fn rbac_grants_exactly_the_verbs_the_executor_uses() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml"))
-        .unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rbac.yaml")).unwrap();
     assert!(!text.contains("\"*\""), "no wildcards");
     assert!(
         !text
@@ -1033,7 +1042,7 @@ async fn rbac_grants_exactly_the_verbs_the_executor_uses() {
         ),
     ];
     // The live read for a release's blast radius runs under the same identity.
-    policy::release_live(&fake_k8s::client(&r.url), "shop", "cart")
+    cluster::release_live(&fake_k8s::client(&r.url), "shop", "cart")
         .await
         .unwrap();
     for a in &actions {

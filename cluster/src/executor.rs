@@ -9,9 +9,6 @@
 //! controller, not the robot, runs Helm). In dry-run mode every mutating request carries
 //! `dryRun=All`. Every execution and every refusal is audited.
 
-use crate::approval::Authorization;
-use crate::audit::{AuditError, AuditKind, AuditLog, AuditRecord};
-use crate::decide::LiveObject;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
@@ -22,6 +19,7 @@ use kube::api::{
 };
 use kube::{Client, ResourceExt};
 use model::{Action, ProposedAction};
+use policy::{AuditError, AuditKind, AuditLog, AuditRecord, Authorization, LiveObject};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
