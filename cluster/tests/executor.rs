@@ -76,7 +76,7 @@ struct Rig {
 async fn rig() -> Rig {
     let (fake, url) = fake_k8s::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let audit = AuditLog::open_in(dir.path()).unwrap();
+    let audit = AuditLog::open_in(dir.path(), test_key()).unwrap();
     let audit_path = audit.path().to_owned();
     let executor = Executor::new(fake_k8s::client(&url), Arc::new(Mutex::new(audit)));
     Rig {
@@ -132,7 +132,7 @@ async fn an_action_proposed_without_a_decision_cannot_execute() {
     assert!(matches!(err, ExecError::NotAuthorized { .. }), "{err:?}");
     assert!(r.fake.requests().is_empty(), "the cluster was never called");
     // Both refusals are audited.
-    assert_eq!(verify(&r.audit_path).unwrap(), 2);
+    assert_eq!(verify(&r.audit_path, &test_key()).unwrap(), 2);
     let entries = policy::audit::read_entries(&r.audit_path).unwrap();
     assert!(entries.iter().all(|e| e.record.kind == AuditKind::Refused));
     assert_eq!(entries[0].record.who, "rca");
@@ -185,7 +185,7 @@ async fn restart_in_demo_sends_the_rollout_restart_patch() {
         entries[0].record.evidence_ids,
         vec!["ev-restarts".to_owned()]
     );
-    assert_eq!(verify(&r.audit_path).unwrap(), 1);
+    assert_eq!(verify(&r.audit_path, &test_key()).unwrap(), 1);
 }
 
 #[tokio::test]
@@ -528,7 +528,7 @@ async fn suspend_cordon_drain_and_config() {
         list.query.get("fieldSelector").map(String::as_str),
         Some("spec.nodeName=worker-2")
     );
-    assert_eq!(verify(&r.audit_path).unwrap(), 3);
+    assert_eq!(verify(&r.audit_path, &test_key()).unwrap(), 3);
 }
 
 fn release() -> ProposedAction {
@@ -1083,4 +1083,8 @@ async fn rbac_grants_exactly_the_verbs_the_executor_uses() {
         used, granted,
         "RBAC must grant exactly what the executor uses"
     );
+}
+
+fn test_key() -> policy::AuditKey {
+    policy::AuditKey::from_bytes(&[1; 32]).unwrap()
 }

@@ -1,10 +1,16 @@
 //! The audit log: an append-only JSON-lines file in which every entry carries the hash of the
-//! one before it and its own SHA-256 over canonical JSON, so edits, removals and reorders show.
+//! one before it and its own HMAC-SHA-256, under a key kept outside the data dir, over its
+//! canonical JSON (RFC 8785), so edits, removals, reorders and a chain recomputed without the
+//! key all show.
 //!
 //! Every decision, approval step, execution and pause is written here: who, what, why (the
 //! policy clause), evidence ids, and the before and after state. A `.head` file beside the log
-//! remembers the last sequence number and hash, so cutting entries off the end shows too.
+//! remembers the last sequence number and hash, so cutting entries off the end shows too
+//! (unless the head is rewritten as well: export it, see `srebot_audit_head_seq`). A log
+//! written before keys (plain SHA-256 entries, `keyed` absent) is verified once when opened
+//! with a key and sealed by a keyed `chain_sealed` entry; no unkeyed entry may follow a keyed one.
 
+use hmac::{Hmac, Mac};
 use model::ProposedAction;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -39,6 +45,8 @@ pub enum AuditKind {
     PolicyReloaded,
     /// A policy reload was refused (invalid file); the running policy stayed.
     PolicyReloadRefused,
+    /// The unkeyed chain before this entry was verified and is sealed under the audit key.
+    ChainSealed,
 }
 
 /// What the caller records; the log adds sequence and hashes.
@@ -72,7 +80,96 @@ pub struct AuditEntry {
     #[serde(flatten)]
     pub record: AuditRecord,
     pub prev_hash: String,
+    /// SHA-256 (unkeyed entries) or HMAC-SHA-256 under the audit key (keyed entries) over the
+    /// canonical JSON of every other field.
     pub hash: String,
+    /// Whether `hash` is an HMAC under the audit key; absent in logs written before keys.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keyed: bool,
+}
+
+/// The key of the audit chain's HMACs: at least 32 bytes read from a file only its owner may
+/// read. Never printed.
+#[derive(Clone)]
+pub struct AuditKey(Vec<u8>);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(redacted)")
+    }
+}
+
+/// Fewest key bytes accepted.
+pub const MIN_KEY_BYTES: usize = 32;
+
+impl AuditKey {
+    /// A key from its bytes (tests, and keys kept elsewhere than a file).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, AuditError> {
+        if bytes.len() < MIN_KEY_BYTES {
+            return Err(AuditError::KeyTooShort {
+                path: PathBuf::new(),
+                len: bytes.len(),
+            });
+        }
+        Ok(Self(bytes.to_vec()))
+    }
+
+    /// Reads a key file: its bytes less trailing whitespace, at least 32 of them. Refused if
+    /// group or others may read or write it.
+    pub fn load(path: &Path) -> Result<Self, AuditError> {
+        let io = |source| AuditError::Key {
+            path: path.to_owned(),
+            source,
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(AuditError::KeyPermissions {
+                    path: path.to_owned(),
+                    mode,
+                });
+            }
+        }
+        let mut bytes = std::fs::read(path).map_err(io)?;
+        while bytes.last().is_some_and(u8::is_ascii_whitespace) {
+            bytes.pop();
+        }
+        if bytes.len() < MIN_KEY_BYTES {
+            return Err(AuditError::KeyTooShort {
+                path: path.to_owned(),
+                len: bytes.len(),
+            });
+        }
+        Ok(Self(bytes))
+    }
+
+    /// Writes a new random key (64 hex characters) to `path`, mode 0600, and returns it.
+    pub fn create(path: &Path) -> Result<Self, AuditError> {
+        let io = |source| AuditError::Key {
+            path: path.to_owned(),
+            source,
+        };
+        let bytes: [u8; 32] = rand::random();
+        let text = hex::encode(bytes);
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(path).map_err(io)?;
+        file.write_all(text.as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok(Self(text.into_bytes()))
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC takes keys of any length.
+        <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!())
+    }
 }
 
 /// Why the audit log cannot be written or does not verify.
@@ -92,6 +189,36 @@ pub enum AuditError {
     },
     #[error("audit log line {line}: entry {seq} was edited (its hash does not match)")]
     Edited { line: usize, seq: u64 },
+    #[error(
+        "audit log line {line}: entry {seq} does not carry the key's MAC: it was edited, the \
+         chain was recomputed without the key, or this is not the log's key"
+    )]
+    BadMac { line: usize, seq: u64 },
+    #[error(
+        "audit log line {line}: entry {seq} is unkeyed after a keyed entry: the chain was \
+         recomputed without the key"
+    )]
+    UnkeyedAfterKeyed { line: usize, seq: u64 },
+    #[error(
+        "audit log holds no keyed entry: written before keys (open it with the key to seal it) \
+         or recomputed without the key"
+    )]
+    NotKeyed,
+    #[error(
+        "[policy] audit_key_file is required with a policy: give a file of at least 32 random \
+         bytes, mode 0600, outside the data dir (e.g. `head -c 32 /dev/urandom | base64 > key`)"
+    )]
+    KeyRequired,
+    #[error("audit key file {path}")]
+    Key {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("audit key file {path} has mode {mode:o}: group or others may read it; chmod 600 it")]
+    KeyPermissions { path: PathBuf, mode: u32 },
+    #[error("audit key file {path} holds {len} bytes; at least 32 are needed")]
+    KeyTooShort { path: PathBuf, len: usize },
     #[error(
         "audit log line {line}: expected entry {expected_seq}, found {found_seq}: entries were removed"
     )]
@@ -165,14 +292,46 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
-/// The hash of an entry: SHA-256 over the canonical JSON of everything but `hash`.
-pub fn entry_hash(seq: u64, record: &AuditRecord, prev_hash: &str) -> String {
+fn hashed_value(seq: u64, record: &AuditRecord, prev_hash: &str, keyed: bool) -> Value {
     let mut value = serde_json::to_value(record).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
         map.insert("seq".into(), Value::from(seq));
         map.insert("prev_hash".into(), Value::from(prev_hash));
+        if keyed {
+            map.insert("keyed".into(), Value::Bool(true));
+        }
     }
+    value
+}
+
+/// The hash of an unkeyed entry (logs written before keys): SHA-256 over the sorted-key JSON
+/// of everything but `hash`. Anyone can recompute it; kept to verify old logs.
+pub fn entry_hash(seq: u64, record: &AuditRecord, prev_hash: &str) -> String {
+    let value = hashed_value(seq, record, prev_hash, false);
     hex::encode(Sha256::digest(canonical_json(&value).as_bytes()))
+}
+
+/// RFC 8785 canonical JSON of a keyed entry's fields (everything but `hash`).
+fn keyed_bytes(seq: u64, record: &AuditRecord, prev_hash: &str) -> Vec<u8> {
+    let value = hashed_value(seq, record, prev_hash, true);
+    serde_jcs::to_vec(&value).unwrap_or_default()
+}
+
+/// The HMAC-SHA-256 of a keyed entry under `key`, hex.
+pub fn entry_mac(key: &AuditKey, seq: u64, record: &AuditRecord, prev_hash: &str) -> String {
+    let mut mac = key.mac();
+    mac.update(&keyed_bytes(seq, record, prev_hash));
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn mac_matches(key: &AuditKey, entry: &AuditEntry) -> bool {
+    let Ok(expected) = hex::decode(&entry.hash) else {
+        return false;
+    };
+    let mut mac = key.mac();
+    mac.update(&keyed_bytes(entry.seq, &entry.record, &entry.prev_hash));
+    // Constant-time comparison.
+    mac.verify_slice(&expected).is_ok()
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -187,24 +346,26 @@ fn head_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The append-only log.
+/// The append-only log, keyed.
 #[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
     file: File,
+    key: AuditKey,
     next_seq: u64,
     last_hash: String,
 }
 
 impl AuditLog {
-    /// Opens (or creates) the log at `path`, verifying what is already there.
-    pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
+    /// Opens (or creates) the log at `path`, verifying what is already there under `key`; a
+    /// log written before keys is verified as it was written and sealed by a keyed entry.
+    pub fn open(path: &Path, key: AuditKey) -> Result<AuditLog, AuditError> {
         let io = |source| AuditError::Io {
             path: path.to_owned(),
             source,
         };
         let entries = if path.exists() {
-            verify_entries(path)?
+            check(path, Some(&key), false)?
         } else {
             Vec::new()
         };
@@ -222,17 +383,39 @@ impl AuditLog {
             Some(last) => (last.seq + 1, last.hash.clone()),
             None => (0, GENESIS_HASH.to_owned()),
         };
-        Ok(AuditLog {
+        let mut log = AuditLog {
             path: path.to_owned(),
             file,
+            key,
             next_seq,
             last_hash,
-        })
+        };
+        if let Some(last) = entries.last().filter(|e| !e.keyed) {
+            log.append(AuditRecord {
+                at_ms: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64),
+                who: "srebot".into(),
+                kind: AuditKind::ChainSealed,
+                incident_id: None,
+                action: None,
+                why: "audit chain keyed".into(),
+                detail: format!(
+                    "entries 0..={} of the unkeyed SHA-256 chain verified and sealed under the \
+                     audit key",
+                    last.seq
+                ),
+                evidence_ids: Vec::new(),
+                before: Some(serde_json::json!({ "seq": last.seq, "hash": last.hash })),
+                after: None,
+            })?;
+        }
+        Ok(log)
     }
 
     /// Opens `data_dir/audit.jsonl`.
-    pub fn open_in(data_dir: &Path) -> Result<AuditLog, AuditError> {
-        AuditLog::open(&data_dir.join(AUDIT_FILE))
+    pub fn open_in(data_dir: &Path, key: AuditKey) -> Result<AuditLog, AuditError> {
+        AuditLog::open(&data_dir.join(AUDIT_FILE), key)
     }
 
     pub fn path(&self) -> &Path {
@@ -248,19 +431,30 @@ impl AuditLog {
         self.next_seq == 0
     }
 
-    /// Appends one record and syncs it to disk.
+    /// Sequence number of the newest entry; `None` while the log is empty.
+    pub fn head_seq(&self) -> Option<u64> {
+        self.next_seq.checked_sub(1)
+    }
+
+    /// Verifies the whole file under this log's key; the number of entries.
+    pub fn verify(&self) -> Result<usize, AuditError> {
+        verify(&self.path, &self.key)
+    }
+
+    /// Appends one record, keyed, and syncs it to disk.
     pub fn append(&mut self, record: AuditRecord) -> Result<AuditEntry, AuditError> {
         let io = |source| AuditError::Io {
             path: self.path.clone(),
             source,
         };
         let seq = self.next_seq;
-        let hash = entry_hash(seq, &record, &self.last_hash);
+        let hash = entry_mac(&self.key, seq, &record, &self.last_hash);
         let entry = AuditEntry {
             seq,
             record,
             prev_hash: self.last_hash.clone(),
             hash,
+            keyed: true,
         };
         let mut line = serde_json::to_string(&entry).map_err(|e| AuditError::Io {
             path: self.path.clone(),
@@ -283,6 +477,12 @@ impl AuditLog {
         self.last_hash = entry.hash.clone();
         Ok(entry)
     }
+}
+
+/// The newest sequence number the `.head` file beside `path` records, if any.
+pub fn head_seq(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(head_path(path)).ok()?;
+    serde_json::from_str::<Head>(&text).ok().map(|h| h.seq)
 }
 
 /// Reads every entry without checking the chain (for listing).
@@ -309,17 +509,30 @@ pub fn read_entries(path: &Path) -> Result<Vec<AuditEntry>, AuditError> {
     Ok(entries)
 }
 
-fn verify_entries(path: &Path) -> Result<Vec<AuditEntry>, AuditError> {
+/// Checks order, chain and hashes: unkeyed entries by SHA-256, keyed ones by HMAC when `key`
+/// is given (else only their place in the chain). With `require_keyed` the chain must end
+/// in a keyed entry, so a chain recomputed without the key, all unkeyed, is refused.
+fn check(
+    path: &Path,
+    key: Option<&AuditKey>,
+    require_keyed: bool,
+) -> Result<Vec<AuditEntry>, AuditError> {
     let entries = read_entries(path)?;
     let mut prev = GENESIS_HASH.to_owned();
+    let mut keyed_seen = false;
     for (i, entry) in entries.iter().enumerate() {
         let line = i + 1;
         let expected = i as u64;
-        if entry.hash != entry_hash(entry.seq, &entry.record, &entry.prev_hash) {
-            return Err(AuditError::Edited {
-                line,
-                seq: entry.seq,
-            });
+        let seq = entry.seq;
+        if entry.keyed {
+            keyed_seen = true;
+            if key.is_some_and(|key| !mac_matches(key, entry)) {
+                return Err(AuditError::BadMac { line, seq });
+            }
+        } else if keyed_seen {
+            return Err(AuditError::UnkeyedAfterKeyed { line, seq });
+        } else if entry.hash != entry_hash(entry.seq, &entry.record, &entry.prev_hash) {
+            return Err(AuditError::Edited { line, seq });
         }
         // A missing sequence number that turns up later means the lines were moved.
         if entry.seq > expected && !entries[i..].iter().any(|e| e.seq == expected) {
@@ -337,12 +550,12 @@ fn verify_entries(path: &Path) -> Result<Vec<AuditEntry>, AuditError> {
             });
         }
         if entry.prev_hash != prev {
-            return Err(AuditError::ChainBroken {
-                line,
-                seq: entry.seq,
-            });
+            return Err(AuditError::ChainBroken { line, seq });
         }
         prev = entry.hash.clone();
+    }
+    if require_keyed && entries.last().is_some_and(|e| !e.keyed) {
+        return Err(AuditError::NotKeyed);
     }
     let head_file = head_path(path);
     if let Ok(text) = std::fs::read_to_string(&head_file)
@@ -360,9 +573,15 @@ fn verify_entries(path: &Path) -> Result<Vec<AuditEntry>, AuditError> {
     Ok(entries)
 }
 
-/// Verifies the whole chain; returns the number of entries.
-pub fn verify(path: &Path) -> Result<usize, AuditError> {
-    verify_entries(path).map(|entries| entries.len())
+/// Verifies the whole chain under `key`; returns the number of entries.
+pub fn verify(path: &Path, key: &AuditKey) -> Result<usize, AuditError> {
+    check(path, Some(key), true).map(|entries| entries.len())
+}
+
+/// Verifies order, chain links and unkeyed hashes without the key. A chain recomputed
+/// without the key passes this; only [`verify`] with the key tells.
+pub fn verify_unkeyed(path: &Path) -> Result<usize, AuditError> {
+    check(path, None, false).map(|entries| entries.len())
 }
 
 #[cfg(test)]

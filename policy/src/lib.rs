@@ -18,7 +18,7 @@ pub use approval::{
     ApprovalError, ApprovalKey, ApprovalRecord, ApprovalRequest, ApprovalState, ApprovalStatus,
     Approvals, ApproverIdentity, Authorization, IssuedToken, NotAuthorized,
 };
-pub use audit::{AuditEntry, AuditError, AuditKind, AuditLog, AuditRecord, verify};
+pub use audit::{AuditEntry, AuditError, AuditKey, AuditKind, AuditLog, AuditRecord, verify};
 pub use decide::{
     ActionRecord, BlastRadius, Decision, History, IncidentView, LiveObject, Verdict, action_digest,
     blast_radius, decide,

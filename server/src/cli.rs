@@ -112,11 +112,16 @@ pub enum PolicyCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Detects any edited, removed or reordered entry of `DATA_DIR/audit.jsonl`.
+    /// Detects any edited, removed or reordered entry of `DATA_DIR/audit.jsonl`, and with
+    /// `--key-file` a chain recomputed without the key.
     Verify {
         /// The server's data dir.
         #[arg(long, env = "SREBOT_DATA_DIR", default_value = "data")]
         data_dir: PathBuf,
+        /// The audit key (`[policy] audit_key_file`); without it only order and links are
+        /// checked, which a chain recomputed without the key also passes.
+        #[arg(long, env = "SREBOT_AUDIT_KEY_FILE")]
+        key_file: Option<PathBuf>,
     },
 }
 
@@ -296,8 +301,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Policy(PolicyCommand::Simulate(args)) => {
             runtime.block_on(crate::policy_cmd::simulate(&args))
         }
-        Command::Audit(AuditCommand::Verify { data_dir }) => {
-            crate::commands::audit_verify(&data_dir)
+        Command::Audit(AuditCommand::Verify { data_dir, key_file }) => {
+            crate::commands::audit_verify(&data_dir, key_file.as_deref())
         }
     }
 }

@@ -236,10 +236,38 @@ pub fn policy_check(file: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// `srebot audit verify`.
-pub fn audit_verify(data_dir: &Path) -> anyhow::Result<()> {
+/// `srebot audit verify [--key-file FILE]`.
+pub fn audit_verify(data_dir: &Path, key_file: Option<&Path>) -> anyhow::Result<()> {
     let path = data_dir.join(policy::audit::AUDIT_FILE);
-    let entries = policy::verify(&path).with_context(|| format!("audit log {}", path.display()))?;
-    println!("{}: {entries} entries, chain intact", path.display());
+    let context = || format!("audit log {}", path.display());
+    match key_file {
+        Some(key_file) => {
+            let key = policy::AuditKey::load(key_file)?;
+            let entries = policy::verify(&path, &key).with_context(context)?;
+            println!(
+                "{}: {entries} entries, chain intact under the key",
+                path.display()
+            );
+        }
+        None => {
+            let entries = policy::audit::verify_unkeyed(&path).with_context(context)?;
+            let keyed = policy::audit::read_entries(&path)
+                .with_context(context)?
+                .iter()
+                .any(|e| e.keyed);
+            if keyed {
+                anyhow::bail!(
+                    "{}: {entries} entries in order, but the log is keyed: give --key-file \
+                     ([policy] audit_key_file) to check their MACs",
+                    path.display()
+                );
+            }
+            println!(
+                "{}: {entries} unkeyed entries, chain intact (anyone can recompute an unkeyed \
+                 chain; a server with a policy and its audit key seals it)",
+                path.display()
+            );
+        }
+    }
     Ok(())
 }

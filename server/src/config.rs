@@ -117,6 +117,9 @@ pub struct PolicyConfig {
     /// Incoming-webhook URL told about approvals waiting and escalations, as
     /// `{"text": "..."}` (Slack's shape; Mattermost and others accept it).
     pub notify_webhook: Option<String>,
+    /// Key of the audit chain's HMACs (at least 32 bytes, mode 0600), kept outside the data
+    /// dir, e.g. a mounted secret. Required with `file`; `serve --demo` makes a throwaway one.
+    pub audit_key_file: Option<PathBuf>,
 }
 
 impl Default for PolicyConfig {
@@ -128,6 +131,7 @@ impl Default for PolicyConfig {
             verify_within: Duration::from_secs(30 * 60),
             kube: None,
             notify_webhook: None,
+            audit_key_file: None,
         }
     }
 }

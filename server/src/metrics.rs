@@ -8,7 +8,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use windows::Store;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -35,6 +36,8 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     /// Scrapes that failed, by reason.
     pub scrape_failures: Family<ReasonLabel, Counter>,
+    /// The audit log whose head `srebot_audit_head_seq` shows, once known.
+    audit_log: Arc<OnceLock<PathBuf>>,
 }
 
 impl Metrics {
@@ -71,7 +74,12 @@ impl Metrics {
             scrape_failures.clone(),
         );
         registry.register_collector(Box::new(StoreCollector { store }));
+        let audit_log = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(AuditHeadCollector {
+            log: Arc::clone(&audit_log),
+        }));
         Self {
+            audit_log,
             registry,
             samples_received,
             requests_rejected,
@@ -79,6 +87,12 @@ impl Metrics {
             queue_depth,
             scrape_failures,
         }
+    }
+
+    /// Exports the head of the audit log at `path` (read from its `.head` file at each scrape)
+    /// as `srebot_audit_head_seq`, so a copy of how far the chain reached lives outside it.
+    pub fn watch_audit_head(&self, path: PathBuf) {
+        let _already = self.audit_log.set(path);
     }
 
     pub fn reject(&self, reason: &str) {
@@ -104,6 +118,28 @@ impl Metrics {
             text.clear();
         }
         text
+    }
+}
+
+/// Reads the audit log's head at every scrape; nothing while there is no log.
+#[derive(Debug)]
+struct AuditHeadCollector {
+    log: Arc<OnceLock<PathBuf>>,
+}
+
+impl Collector for AuditHeadCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(seq) = self.log.get().and_then(|p| policy::audit::head_seq(p)) else {
+            return Ok(());
+        };
+        let gauge = ConstGauge::new(seq as i64);
+        let metric = encoder.encode_descriptor(
+            "srebot_audit_head_seq",
+            "Sequence number of the newest audit entry (compare with an external copy)",
+            None,
+            gauge.metric_type(),
+        )?;
+        gauge.encode(metric)
     }
 }
 

@@ -544,8 +544,8 @@ impl Remediation {
             Some(file) => load_approvers(file, &policy)?,
             None => Vec::new(),
         };
-        let audit =
-            AuditLog::open_in(data_dir).map_err(|source| RemediationError::Audit { source })?;
+        let audit = crate::audit_key::open_log(config, data_dir)
+            .map_err(|source| RemediationError::Audit { source })?;
         let audit = Arc::new(std::sync::Mutex::new(audit));
         let key = ApprovalKey::load_or_create(data_dir)
             .map_err(|source| RemediationError::Key { source })?;
@@ -617,10 +617,7 @@ impl Remediation {
         Result<Vec<policy::AuditEntry>, policy::AuditError>,
     ) {
         let log = self.audit.lock().unwrap_or_else(|p| p.into_inner());
-        (
-            policy::verify(log.path()),
-            policy::audit::read_entries(log.path()),
-        )
+        (log.verify(), policy::audit::read_entries(log.path()))
     }
 
     /// The running policy (a snapshot: a reload replaces it, never changes it in place).

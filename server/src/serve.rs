@@ -56,6 +56,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let addr = listener.local_addr().context("reading the bound address")?;
     let self_scrape = config.scrape.self_scrape;
     let state = AppState::open(config, tokens).await?;
+    state
+        .metrics
+        .watch_audit_head(state.config.server.data_dir.join(policy::audit::AUDIT_FILE));
 
     let accounting = Arc::clone(&state);
     tokio::spawn(async move {
@@ -192,6 +195,15 @@ pub async fn start_demo(mut config: Config, seed: u64) -> anyhow::Result<Running
     // watermark: the demo is for a server nothing else feeds.
     config.scrape.self_scrape = false;
     config.scrape.targets.clear();
+    if config.policy.file.is_some() && config.policy.audit_key_file.is_none() {
+        let key = crate::audit_key::throwaway_key(&mut config)?;
+        println!(
+            "demo: audit chain keyed with a throwaway key {} (verify with `srebot audit verify \
+             --key-file {}`)",
+            key.display(),
+            key.display()
+        );
+    }
     let server = start(config).await?;
     let token = server.state.tokens.read_write.clone();
     let url = server.url();

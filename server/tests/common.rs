@@ -16,7 +16,18 @@ pub(crate) fn test_config(dir: &Path) -> Config {
     config.server.data_dir = dir.to_owned();
     config.scrape.self_scrape = false;
     config.windows.lateness_ms = 2_000;
+    config.policy.audit_key_file = Some(audit_key(dir));
     config
+}
+
+/// The audit key of a test data dir (made once, mode 0600); next to the data, as only a test may.
+pub(crate) fn audit_key(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("audit.key");
+    if !path.exists() {
+        std::fs::create_dir_all(dir).unwrap();
+        policy::AuditKey::create(&path).unwrap();
+    }
+    path
 }
 
 pub(crate) async fn start(config: Config) -> RunningServer {

@@ -184,6 +184,8 @@ fn audit_verify(dir: &Path) -> std::process::Output {
     srebot()
         .args(["audit", "verify", "--data-dir"])
         .arg(dir)
+        .arg("--key-file")
+        .arg(audit_key(dir))
         .output()
         .unwrap()
 }

@@ -70,3 +70,89 @@ async fn sql_answers_only_queries_and_names_its_limits() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["rows"][0]["n"], 40, "{body}");
 }
+
+fn srebot_audit_verify(dir: &std::path::Path, key: Option<&std::path::Path>) -> (bool, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_srebot"));
+    command.args(["audit", "verify", "--data-dir"]).arg(dir);
+    if let Some(key) = key {
+        command.arg("--key-file").arg(key);
+    }
+    let out = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_chain_is_keyed_exported_and_verified_with_the_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policy/examples");
+    let mut config = test_config(&data);
+    config.policy.file = Some(examples.join("demo.toml"));
+
+    // A key others may read is refused at start, naming the fix.
+    let key = audit_key(&data);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = server::serve::start(config.clone()).await.err().unwrap();
+    assert!(format!("{refused:#}").contains("chmod 600"), "{refused:#}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut keyless = config.clone();
+    keyless.policy.audit_key_file = None;
+    let refused = server::serve::start(keyless).await.err().unwrap();
+    assert!(
+        format!("{refused:#}").contains("audit_key_file is required"),
+        "{refused:#}"
+    );
+
+    let server = start(config).await;
+    let client = client();
+    let paused = client
+        .post(format!("{}/api/v1/robot/pause", server.url()))
+        .json(&serde_json::json!({"reason": "test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paused.status(), 200);
+    let metrics = client
+        .get(format!("{}/metrics", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("srebot_audit_head_seq 0"), "{metrics}");
+    server.task.abort();
+
+    let (ok, text) = srebot_audit_verify(&data, Some(&key));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("1 entries, chain intact under the key"),
+        "{text}"
+    );
+    let (ok, text) = srebot_audit_verify(&data, None);
+    assert!(!ok && text.contains("give --key-file"), "{text}");
+
+    // Someone who can write the data dir rewrites the entry and recomputes the chain and its
+    // head without the key: only the key tells.
+    let path = data.join(policy::audit::AUDIT_FILE);
+    let mut entry: policy::AuditEntry =
+        serde_json::from_str(std::fs::read_to_string(&path).unwrap().trim()).unwrap();
+    entry.record.who = "nobody".into();
+    entry.keyed = false;
+    entry.hash = policy::audit::entry_hash(entry.seq, &entry.record, &entry.prev_hash);
+    std::fs::write(&path, serde_json::to_string(&entry).unwrap() + "\n").unwrap();
+    std::fs::write(
+        data.join("audit.jsonl.head"),
+        serde_json::json!({"seq": 0, "hash": entry.hash}).to_string(),
+    )
+    .unwrap();
+    let (ok, text) = srebot_audit_verify(&data, Some(&key));
+    assert!(!ok, "{text}");
+    assert!(text.contains("no keyed entry"), "{text}");
+}
