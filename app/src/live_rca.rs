@@ -124,6 +124,8 @@ pub async fn draft_with(
     if let Some(store) = sources.store {
         input.changes =
             crate::changes::recent_changes(store, &input.incident.target, incident.opened_at_ms);
+        let services = services_of(&incident, &findings);
+        input.ranked_services = service_ranking(store, &services, incident.opened_at_ms);
     }
     let similar = ledger
         .similar(&incident.signature, &incident.id, SIMILAR_RECALLED)
@@ -162,5 +164,197 @@ fn past_incident(
         templates: Vec::new(),
         fix,
         actions,
+    }
+}
+
+/// Labels that name the service a series belongs to (a `pod` label names it by its owner).
+const SERVICE_LABELS: [&str; 4] = ["service", "app", "deployment", "container"];
+/// Most series read per service for ranking.
+const MAX_SERIES_PER_SERVICE: usize = 64;
+/// The anomalous period: from this long before the incident opened ...
+const ANOMALOUS_LEAD_MS: i64 = 10 * 60_000;
+/// ... to this long after it.
+const ANOMALOUS_AFTER_MS: i64 = 5 * 60_000;
+/// The normal period: this long, ending where the anomalous one starts.
+const NORMAL_SPAN_MS: i64 = 30 * 60_000;
+
+/// The services an incident involves: its own target's workload and those of every finding
+/// correlated into it, once each (nodes, namespaces and the cluster are not services).
+pub fn services_of(incident: &incident::Incident, findings: &[incident::Finding]) -> Vec<Target> {
+    let mut out: Vec<Target> = Vec::new();
+    let targets = std::iter::once(incident.target.clone()).chain(findings.iter().map(|f| {
+        Target::new(
+            f.candidate.scope,
+            f.candidate.namespace.as_deref(),
+            f.candidate.target.clone(),
+        )
+    }));
+    for target in targets {
+        if matches!(
+            target.kind,
+            model::Scope::Node | model::Scope::Namespace | model::Scope::Cluster
+        ) {
+            continue;
+        }
+        let service = Target::new(
+            model::Scope::Service,
+            target.namespace.as_deref(),
+            target.workload().to_owned(),
+        );
+        if !out.iter().any(|s| s.same_workload(&service)) {
+            out.push(service);
+        }
+    }
+    out
+}
+
+/// Ranks the incident's services by how far their series moved from their own normal period
+/// ([`rca::rank_services`]), when it involves more than one; empty otherwise.
+pub fn service_ranking(
+    store: &windows::Store,
+    services: &[Target],
+    opened_at_ms: i64,
+) -> Vec<rca::RankedService> {
+    if services.len() < 2 {
+        return Vec::new();
+    }
+    let anomalous_from = opened_at_ms - ANOMALOUS_LEAD_MS;
+    let normal_from = anomalous_from - NORMAL_SPAN_MS;
+    let to = opened_at_ms + ANOMALOUS_AFTER_MS;
+    let mut series = Vec::new();
+    for service in services {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut selectors: Vec<windows::Selector> = SERVICE_LABELS
+            .iter()
+            .map(|label| selector(service, label, windows::MatchOp::Equal, &service.name))
+            .collect();
+        let pods = format!("{}-.*", regex::escape(&service.name));
+        selectors.push(selector(service, "pod", windows::MatchOp::Regex, &pods));
+        for sel in &selectors {
+            for (labels, samples) in store.samples(sel, normal_from, to) {
+                if seen.len() >= MAX_SERIES_PER_SERVICE {
+                    break;
+                }
+                if let Some(pod) = labels.get("pod")
+                    && sel.matchers.iter().any(|m| m.name == "pod")
+                    && model::workload_of(pod).name != service.name
+                {
+                    continue;
+                }
+                if !seen.insert(labels.to_string()) {
+                    continue;
+                }
+                let (normal, anomalous): (Vec<&model::Sample>, Vec<&model::Sample>) = samples
+                    .iter()
+                    .partition(|s| s.timestamp_ms < anomalous_from);
+                series.push(rca::ServiceSeries {
+                    service: service.name.clone(),
+                    metric: labels.metric_name().to_owned(),
+                    normal: normal.iter().map(|s| s.value).collect(),
+                    anomalous: anomalous.iter().map(|s| s.value).collect(),
+                });
+            }
+        }
+    }
+    rca::rank_services(&series)
+}
+
+fn selector(service: &Target, label: &str, op: windows::MatchOp, value: &str) -> windows::Selector {
+    let mut matchers = vec![windows::Matcher::new(label, op, value)];
+    if let Some(ns) = &service.namespace {
+        matchers.push(windows::Matcher::new(
+            "namespace",
+            windows::MatchOp::Equal,
+            ns,
+        ));
+    }
+    windows::Selector::from_matchers(matchers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::{MetricType, Sample, SeriesRef, SeriesVisitor};
+
+    const OPENED: i64 = 1_800_000_000_000;
+
+    type Series<'a> = (&'a [(&'a str, &'a str)], &'a dyn Fn(i64) -> f64);
+
+    /// Appends every series in one batch (the store's watermark is event time: a second batch
+    /// of the same hour would be late).
+    fn push(store: &windows::Store, all: &[Series<'_>]) {
+        let mut appender = store.appender();
+        for (labels, value) in all {
+            let samples: Vec<Sample> = (0..60)
+                .map(|i| {
+                    let timestamp_ms = OPENED - 40 * 60_000 + i * 60_000;
+                    Sample {
+                        timestamp_ms,
+                        value: value(timestamp_ms),
+                    }
+                })
+                .collect();
+            let Ok(()) = appender.series(SeriesRef {
+                labels,
+                samples: &samples,
+                metric_type: MetricType::Gauge,
+                unit: "",
+                help: "",
+                created_timestamp_ms: 0,
+            });
+        }
+        assert!(appender.finish().dropped_total() == 0);
+    }
+
+    #[test]
+    fn the_service_that_moved_ranks_first() {
+        let store = windows::Store::new(windows::StoreConfig {
+            retention_ms: 24 * 3_600_000,
+            ..windows::StoreConfig::default()
+        });
+        let wobble = |t: i64| 100.0 + ((t / 60_000) % 3) as f64;
+        let front = |t: i64| wobble(t) + if t >= OPENED - 8 * 60_000 { 20.0 } else { 0.0 };
+        let carts = |t: i64| wobble(t) + if t >= OPENED - 8 * 60_000 { 400.0 } else { 0.0 };
+        let elsewhere = |t: i64| wobble(t) * 50.0;
+        push(
+            &store,
+            &[
+                (
+                    &[
+                        ("__name__", "latency_ms"),
+                        ("namespace", "shop"),
+                        ("service", "front"),
+                    ],
+                    &front,
+                ),
+                (
+                    &[
+                        ("__name__", "cpu"),
+                        ("namespace", "shop"),
+                        ("pod", "carts-6c9f7d8b5-x2x1k"),
+                    ],
+                    &carts,
+                ),
+                // Another namespace's front does not count.
+                (
+                    &[
+                        ("__name__", "cpu"),
+                        ("namespace", "ops"),
+                        ("service", "front"),
+                    ],
+                    &elsewhere,
+                ),
+            ],
+        );
+        let services = [
+            Target::new(model::Scope::Service, Some("shop"), "front"),
+            Target::new(model::Scope::Service, Some("shop"), "carts"),
+        ];
+        let ranked = service_ranking(&store, &services, OPENED);
+        assert_eq!(ranked.len(), 2, "{ranked:?}");
+        assert_eq!(ranked[0].service, "carts", "{ranked:?}");
+        assert_eq!(ranked[0].metric, "cpu");
+        // One service alone is not ranked.
+        assert!(service_ranking(&store, &services[..1], OPENED).is_empty());
     }
 }
