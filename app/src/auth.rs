@@ -322,12 +322,13 @@ impl Identities {
         let found = bearer.and_then(|token| {
             let token = token.trim().as_bytes();
             // Every entry is compared, so timing does not tell which one matched.
-            self.entries
-                .iter()
-                .fold(None, |found, e| match e.secret.matches(token) {
-                    true => found.or(Some(&e.caller)),
-                    false => found,
-                })
+            let mut found = None;
+            for entry in &self.entries {
+                if entry.secret.matches(token) && found.is_none() {
+                    found = Some(&entry.caller);
+                }
+            }
+            found
         });
         match (found, bearer, self.is_empty()) {
             (Some(caller), _, _) => Ok(caller.clone()),

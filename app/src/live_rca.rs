@@ -224,21 +224,28 @@ pub fn service_ranking(
     let mut series = Vec::new();
     for service in services {
         let mut seen = std::collections::BTreeSet::new();
-        let mut selectors: Vec<windows::Selector> = SERVICE_LABELS
+        // (selector, whether it matched pods by name prefix and must check their owner)
+        let mut selectors: Vec<(windows::Selector, bool)> = SERVICE_LABELS
             .iter()
-            .map(|label| selector(service, label, windows::MatchOp::Equal, &service.name))
+            .map(|label| {
+                let by_label = selector(service, label, windows::MatchOp::Equal, &service.name);
+                (by_label, false)
+            })
             .collect();
         let pods = format!("{}-.*", regex::escape(&service.name));
-        selectors.push(selector(service, "pod", windows::MatchOp::Regex, &pods));
-        for sel in &selectors {
+        selectors.push((
+            selector(service, "pod", windows::MatchOp::Regex, &pods),
+            true,
+        ));
+        for (sel, by_pod) in &selectors {
             for (labels, samples) in store.samples(sel, normal_from, to) {
                 if seen.len() >= MAX_SERIES_PER_SERVICE {
                     break;
                 }
-                if let Some(pod) = labels.get("pod")
-                    && sel.matchers.iter().any(|m| m.name == "pod")
-                    && model::workload_of(pod).name != service.name
-                {
+                let owned_by_another = labels
+                    .get("pod")
+                    .is_some_and(|pod| model::workload_of(pod).name != service.name);
+                if *by_pod && owned_by_another {
                     continue;
                 }
                 if !seen.insert(labels.to_string()) {

@@ -4,7 +4,7 @@
 use crate::Error;
 use crate::config::CorrelatorConfig;
 use crate::record::{Finding, Incident, TimelineEvent, TimelineKind};
-use crate::signature::{Key, hash_hex, offers, scope_breadth, scope_name, seeks, signature};
+use crate::signature::{Key, hash_hex, offers, scope_breadth, seeks, signature};
 use model::Target;
 use model::{IncidentCandidate, IncidentStatus, MetricEvidence, Severity};
 use std::cmp::Reverse;
@@ -282,7 +282,7 @@ impl Correlator {
                 format!(
                     "{} {} {} reported healthy",
                     finding.candidate.incident_type,
-                    scope_name(finding.candidate.scope),
+                    finding.candidate.scope.as_str(),
                     finding.candidate.target
                 ),
                 false,
@@ -670,7 +670,7 @@ fn target_of(candidate: &IncidentCandidate) -> Target {
 /// `memory leak on deployment shop/payments-api`
 fn describe(candidate: &IncidentCandidate) -> String {
     let kind = candidate.incident_type.as_str().replace('_', " ");
-    let scope = scope_name(candidate.scope);
+    let scope = candidate.scope.as_str();
     match &candidate.namespace {
         Some(namespace) => format!("{kind} on {scope} {namespace}/{}", candidate.target),
         None => format!("{kind} on {scope} {}", candidate.target),

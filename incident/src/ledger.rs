@@ -417,7 +417,7 @@ async fn upsert_incident(tx: &mut Tx, incident: &Incident) -> Result<(), Error> 
     .bind(incident.domain.as_str())
     .bind(incident.severity.as_str())
     .bind(incident.status.as_str())
-    .bind(crate::signature::scope_name(incident.target.kind))
+    .bind(incident.target.kind.as_str())
     .bind(incident.target.namespace.as_deref())
     .bind(incident.target.name.as_str())
     .bind(incident.opened_at_ms)
@@ -457,7 +457,7 @@ async fn upsert_finding(tx: &mut Tx, finding: &Finding) -> Result<(), Error> {
     .bind(finding.incident_id.as_str())
     .bind(finding.signature.as_str())
     .bind(candidate.incident_type.as_str())
-    .bind(crate::signature::scope_name(candidate.scope))
+    .bind(candidate.scope.as_str())
     .bind(candidate.target.as_str())
     .bind(candidate.namespace.as_deref())
     .bind(candidate.node.as_deref())
@@ -555,7 +555,7 @@ fn scope_from_name(name: &str) -> Option<Scope> {
         Scope::Series,
     ]
     .into_iter()
-    .find(|s| crate::signature::scope_name(*s) == name)
+    .find(|s| s.as_str() == name)
 }
 
 fn incident_of(row: &AnyRow) -> Result<Incident, Error> {

@@ -12,7 +12,7 @@ pub fn signature(candidate: &IncidentCandidate) -> String {
     hash_hex(&[
         "sig/v1",
         candidate.incident_type.as_str(),
-        scope_name(candidate.scope),
+        candidate.scope.as_str(),
         candidate.namespace.as_deref().unwrap_or(""),
         &candidate.target,
     ])
@@ -31,20 +31,6 @@ pub(crate) fn hash_hex(parts: &[&str]) -> String {
         let _ = write!(out, "{byte:02x}");
     }
     out
-}
-
-pub(crate) fn scope_name(scope: Scope) -> &'static str {
-    match scope {
-        Scope::Cluster => "cluster",
-        Scope::Node => "node",
-        Scope::Namespace => "namespace",
-        Scope::Service => "service",
-        Scope::Deployment => "deployment",
-        Scope::Pod => "pod",
-        Scope::Container => "container",
-        Scope::Job => "job",
-        Scope::Series => "series",
-    }
 }
 
 /// How broad a scope is; broader findings are more likely the cause than the symptom.

@@ -53,7 +53,7 @@ pub struct Interpreter {
 }
 
 /// Full error text with its sources.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(inner) = source {

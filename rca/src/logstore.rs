@@ -3,7 +3,7 @@
 //!
 //! Bounded: at most [`LogStoreConfig::recent_lines`] lines (oldest forgotten first) and
 //! [`LogStoreConfig::max_counts`] (stream, template) counters (a new pair past the cap evicts
-//! the least recently counted one, and [`LogStore::evicted`] says how many went).
+//! the least recently counted tenth, and [`LogStore::evicted`] says how many went).
 
 use crate::loki::{LogQuery, LogScope, LokiClient, ScopeLabels, StreamSelector};
 use crate::{ContextConfig, LogContext, LogContextBuilder, LogLine, MinerConfig, PatternLibrary};
@@ -106,18 +106,17 @@ impl LogStore {
                 let template = miner.group(added);
                 self.sequence += 1;
                 let counter_key = (key.clone(), template);
-                if !self.counts.contains_key(&counter_key)
-                    && self.counts.len() >= self.config.max_counts.max(1)
-                {
-                    let oldest = self
-                        .counts
-                        .iter()
-                        .min_by_key(|(_, (_, seen))| *seen)
-                        .map(|(k, _)| k.clone());
-                    if let Some(oldest) = oldest {
-                        self.counts.remove(&oldest);
-                        self.evicted += 1;
-                    }
+                let cap = self.config.max_counts.max(1);
+                if self.counts.len() >= cap && !self.counts.contains_key(&counter_key) {
+                    // Evict the least recently counted tenth at once, so a stream of new
+                    // pairs past the cap costs one scan per tenth, not one per line.
+                    let mut by_age: Vec<u64> =
+                        self.counts.values().map(|&(_, seen)| seen).collect();
+                    let drop = (cap / 10).max(1);
+                    let (_, &mut cutoff, _) = by_age.select_nth_unstable(drop - 1);
+                    let before = self.counts.len();
+                    self.counts.retain(|_, &mut (_, seen)| seen > cutoff);
+                    self.evicted += (before - self.counts.len()) as u64;
                 }
                 let (count, seen) = self.counts.entry(counter_key).or_default();
                 *count += 1;
@@ -212,14 +211,7 @@ pub async fn pull_context(
     let pull = match client.query_range(&query).await {
         Ok(pull) => pull,
         Err(error) => {
-            let mut text = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            tracing::warn!(error = %text, "no log context from Loki");
+            tracing::warn!(error = %crate::interpret::chain(&error), "no log context from Loki");
             return None;
         }
     };
