@@ -182,13 +182,8 @@ const NORMAL_SPAN_MS: i64 = 30 * 60_000;
 /// correlated into it, once each (nodes, namespaces and the cluster are not services).
 pub fn services_of(incident: &incident::Incident, findings: &[incident::Finding]) -> Vec<Target> {
     let mut out: Vec<Target> = Vec::new();
-    let targets = std::iter::once(incident.target.clone()).chain(findings.iter().map(|f| {
-        Target::new(
-            f.candidate.scope,
-            f.candidate.namespace.as_deref(),
-            f.candidate.target.clone(),
-        )
-    }));
+    let targets = std::iter::once(incident.target.clone())
+        .chain(findings.iter().map(|f| f.candidate.target_ref()));
     for target in targets {
         if matches!(
             target.kind,

@@ -5,7 +5,6 @@ use crate::Error;
 use crate::config::CorrelatorConfig;
 use crate::record::{Finding, Incident, TimelineEvent, TimelineKind};
 use crate::signature::{Key, hash_hex, offers, scope_breadth, seeks, signature};
-use model::Target;
 use model::{IncidentCandidate, IncidentStatus, MetricEvidence, Severity};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -316,7 +315,7 @@ impl Correlator {
                 domain: candidate.incident_type.domain(),
                 severity: candidate.severity,
                 status: IncidentStatus::Observed,
-                target: target_of(&candidate),
+                target: candidate.target_ref(),
                 opened_at_ms: at,
                 updated_at_ms: at,
                 resolved_at_ms: None,
@@ -617,7 +616,7 @@ impl Tracked {
         self.incident.signature = primary.signature.clone();
         self.incident.incident_type = primary.candidate.incident_type;
         self.incident.domain = primary.candidate.incident_type.domain();
-        self.incident.target = target_of(&primary.candidate);
+        self.incident.target = primary.candidate.target_ref();
         self.incident.summary = summary;
         self.incident.updated_at_ms = self.incident.updated_at_ms.max(at);
         if let Some(first) = self.findings.values().map(|f| f.first_seen_ms).min() {
@@ -656,14 +655,6 @@ fn fold_finding(kept: &mut Finding, other: Finding) {
     if other.first_seen_ms < kept.first_seen_ms {
         kept.first_seen_ms = other.first_seen_ms;
         kept.candidate = other.candidate;
-    }
-}
-
-fn target_of(candidate: &IncidentCandidate) -> Target {
-    Target {
-        kind: candidate.scope,
-        namespace: candidate.namespace.clone(),
-        name: candidate.target.clone(),
     }
 }
 

@@ -111,6 +111,13 @@ pub struct IncidentCandidate {
     pub signal: Signal,
 }
 
+impl IncidentCandidate {
+    /// The object the candidate is about, as a [`crate::Target`].
+    pub fn target_ref(&self) -> crate::Target {
+        crate::Target::new(self.scope, self.namespace.as_deref(), self.target.clone())
+    }
+}
+
 fn is_firing(signal: &Signal) -> bool {
     *signal == Signal::Firing
 }

@@ -7,7 +7,6 @@ use crate::error::ApiError;
 use app::live_rca::{LokiSource, Sources, draft_with, find_incident, log_context};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use model::Target;
 use rca::RcaReport;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,18 +39,12 @@ pub async fn logs(
     let incident = find_incident(state.pipeline.engine.ledger(), &id)
         .await
         .map_err(|e| ApiError::from_error(&e))?;
-    let target = &incident.target;
-    let target = Target::new(
-        target.kind,
-        target.namespace.as_deref(),
-        target.name.clone(),
-    );
     let sources = Sources {
         logs: Some(&state.logs),
         loki: loki_of(&state),
         ..Sources::default()
     };
-    let context = log_context(&sources, &target, incident.opened_at_ms).await;
+    let context = log_context(&sources, &incident.target, incident.opened_at_ms).await;
     Ok(success(context.unwrap_or_default()))
 }
 
