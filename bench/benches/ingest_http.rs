@@ -41,6 +41,7 @@ fn bench(c: &mut Criterion) {
         std::mem::forget(server);
         (url, format!("http://{floor_addr}/api/v1/write"))
     });
+    outbound::install_crypto_provider();
     let client = reqwest::Client::new();
     let clock = AtomicI64::new(1_700_000_000_000);
     let next_body = || {

@@ -57,6 +57,8 @@ pub struct LlmConfig {
     pub max_tokens: u32,
     /// JSON mode for OpenAI-compatible servers.
     pub json_mode: JsonMode,
+    /// CA file and client certificate for https (`ca_file`, `cert_file`, `key_file`).
+    pub tls_config: outbound::TlsConfig,
 }
 
 impl Default for LlmConfig {
@@ -73,6 +75,7 @@ impl Default for LlmConfig {
             temperature: 0.0,
             max_tokens: 600,
             json_mode: JsonMode::JsonSchema,
+            tls_config: outbound::TlsConfig::default(),
         }
     }
 }
@@ -91,6 +94,7 @@ impl std::fmt::Debug for LlmConfig {
             .field("temperature", &self.temperature)
             .field("max_tokens", &self.max_tokens)
             .field("json_mode", &self.json_mode)
+            .field("tls_config", &self.tls_config)
             .finish()
     }
 }
@@ -204,7 +208,7 @@ pub enum LlmError {
     #[error("HTTP client could not be built")]
     Client {
         #[source]
-        source: reqwest::Error,
+        source: outbound::OutboundError,
     },
     #[error("model endpoint `{url}` timed out after {timeout_ms} ms ({attempts} attempts)")]
     Timeout {
@@ -370,11 +374,11 @@ pub struct LlmClient {
 
 impl LlmClient {
     pub fn new(config: LlmConfig) -> Result<Self, LlmError> {
-        let http = reqwest::Client::builder()
+        let builder = outbound::client_builder(&config.tls_config)
+            .map_err(|source| LlmError::Client { source })?
             .timeout(Duration::from_millis(config.timeout_ms.max(1)))
-            .connect_timeout(Duration::from_millis(config.timeout_ms.clamp(1, 10_000)))
-            .build()
-            .map_err(|source| LlmError::Client { source })?;
+            .connect_timeout(Duration::from_millis(config.timeout_ms.clamp(1, 10_000)));
+        let http = outbound::build(builder).map_err(|source| LlmError::Client { source })?;
         let base = config.url.trim_end_matches('/');
         let endpoint = match config.backend {
             Backend::Ollama => format!("{base}/api/chat"),
@@ -554,7 +558,7 @@ impl LlmClient {
             LlmError::Transport {
                 url: self.endpoint.clone(),
                 attempts,
-                source: e,
+                source: e.without_url(),
             }
         }
     }

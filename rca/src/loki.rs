@@ -37,6 +37,8 @@ pub struct LokiConfig {
     pub page_limit: u32,
     /// Largest answer body read.
     pub max_response_bytes: usize,
+    /// CA file and client certificate for https.
+    pub tls: outbound::TlsConfig,
 }
 
 impl Default for LokiConfig {
@@ -51,6 +53,7 @@ impl Default for LokiConfig {
             max_backoff: Duration::from_secs(5),
             page_limit: 1000,
             max_response_bytes: 64 << 20,
+            tls: outbound::TlsConfig::default(),
         }
     }
 }
@@ -71,6 +74,7 @@ impl fmt::Debug for LokiConfig {
             .field("max_backoff", &self.max_backoff)
             .field("page_limit", &self.page_limit)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -321,7 +325,7 @@ pub enum QueryError {
     #[error("could not build the HTTP client")]
     Client {
         #[source]
-        source: reqwest::Error,
+        source: outbound::OutboundError,
     },
     #[error("invalid label name {name:?} in stream selector")]
     LabelName { name: String },
@@ -464,11 +468,11 @@ impl LokiClient {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
-        let http = reqwest::Client::builder()
+        let builder = outbound::client_builder(&config.tls)
+            .map_err(|source| QueryError::Client { source })?
             .default_headers(headers)
-            .timeout(config.timeout)
-            .build()
-            .map_err(|source| QueryError::Client { source })?;
+            .timeout(config.timeout);
+        let http = outbound::build(builder).map_err(|source| QueryError::Client { source })?;
         Ok(Self { http, url, config })
     }
 
@@ -591,12 +595,14 @@ impl LokiClient {
     }
 
     async fn fetch(&self, url: url::Url) -> Result<LogBatch, QueryError> {
-        let mut response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|source| QueryError::Transport { source })?;
+        let mut response =
+            self.http
+                .get(url)
+                .send()
+                .await
+                .map_err(|source| QueryError::Transport {
+                    source: source.without_url(),
+                })?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -615,7 +621,9 @@ impl LokiClient {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|source| QueryError::Transport { source })?
+            .map_err(|source| QueryError::Transport {
+                source: source.without_url(),
+            })?
         {
             if body.len() + chunk.len() > limit {
                 return Err(QueryError::ResponseTooLarge { limit });

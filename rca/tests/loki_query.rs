@@ -48,6 +48,7 @@ fn config(base_url: &str) -> LokiConfig {
         max_backoff: Duration::from_millis(20),
         page_limit: 3,
         max_response_bytes: 1 << 20,
+        tls: outbound::TlsConfig::default(),
     }
 }
 

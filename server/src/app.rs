@@ -136,6 +136,7 @@ fn loki_client(section: &crate::config::LokiSection) -> anyhow::Result<rca::loki
         base_url: section.url.clone(),
         tenant: section.tenant.clone(),
         bearer_token,
+        tls: section.tls_config.clone(),
         ..rca::loki::LokiConfig::default()
     })
     .context("building the Loki client of [rca.loki]")

@@ -5,7 +5,8 @@ use crate::config::Config;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// SRE Smart Bot: streaming telemetry analytics for platform teams.
 #[derive(Debug, Parser)]
@@ -48,6 +49,9 @@ pub struct Remote {
     /// File with the bearer token, if the server needs one.
     #[arg(long, env = "SREBOT_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// PEM CA bundle trusted besides the system roots, for an https server.
+    #[arg(long, env = "SREBOT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Remote {
@@ -89,6 +93,9 @@ pub struct ReplayArgs {
     /// File with the bearer token of the server at `--url`.
     #[arg(long, env = "SREBOT_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// PEM CA bundle trusted besides the system roots, for an https `--url`.
+    #[arg(long, env = "SREBOT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Move the recording in time so it ends now (needed when the server already holds
     /// live data, whose watermark would make the recording too late).
     #[arg(long)]
@@ -236,6 +243,12 @@ pub struct ServeArgs {
     /// Serve a non-loopback address without a token.
     #[arg(long)]
     pub insecure: bool,
+    /// PEM certificate chain to serve https with (needs --tls-key).
+    #[arg(long, env = "SREBOT_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SREBOT_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// With nothing pointed at it: replay the built-in demo scenarios (crash loop, memory
     /// leak, error-rate spike) into this server, ending now, so incidents appear at once.
     #[arg(long)]
@@ -259,6 +272,12 @@ impl ServeArgs {
             config.server.token_file = Some(file.clone());
         }
         config.server.insecure |= self.insecure;
+        if let Some(file) = &self.tls_cert {
+            config.server.tls_cert = Some(file.clone());
+        }
+        if let Some(file) = &self.tls_key {
+            config.server.tls_key = Some(file.clone());
+        }
         config.validate()?;
         Ok(config)
     }
@@ -274,6 +293,19 @@ pub struct SqlArgs {
     /// File with the bearer token, if the server needs one.
     #[arg(long, env = "SREBOT_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// PEM CA bundle trusted besides the system roots, for an https server.
+    #[arg(long, env = "SREBOT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The client a command asks a running server with: https with the system roots plus `ca_file`.
+pub fn remote_client(ca_file: Option<&Path>, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    let tls = outbound::TlsConfig {
+        ca_file: ca_file.map(Path::to_path_buf),
+        ..outbound::TlsConfig::default()
+    };
+    let builder = outbound::client_builder(&tls).context("--ca-file")?;
+    outbound::build(builder.timeout(timeout)).context("building the HTTP client")
 }
 
 /// Parses the command line and runs the command.

@@ -9,7 +9,11 @@ use std::path::Path;
 
 /// `srebot incidents`.
 pub async fn incidents(args: &IncidentsArgs) -> anyhow::Result<()> {
-    let sender = Sender::new(&args.remote.url, args.remote.token()?)?;
+    let sender = Sender::with_ca(
+        &args.remote.url,
+        args.remote.token()?,
+        args.remote.ca_file.as_deref(),
+    )?;
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (key, value) in [
         ("status", &args.status),
@@ -65,7 +69,7 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
             (url, None)
         }
     };
-    let sender = Sender::new(&url, token)?;
+    let sender = Sender::with_ca(&url, token, args.ca_file.as_deref())?;
     let started = std::time::Instant::now();
     let pushed = sender.push(&scenario, shift_ms).await?;
     let seconds = started.elapsed().as_secs_f64();

@@ -117,6 +117,8 @@ pub struct PolicyConfig {
     /// Incoming-webhook URL told about approvals waiting and escalations, as
     /// `{"text": "..."}` (Slack's shape; Mattermost and others accept it).
     pub notify_webhook: Option<String>,
+    /// CA file and client certificate for an https `notify_webhook`.
+    pub notify_tls_config: outbound::TlsConfig,
     /// Key of the audit chain's HMACs (at least 32 bytes, mode 0600), kept outside the data
     /// dir, e.g. a mounted secret. Required with `file`; `serve --demo` makes a throwaway one.
     pub audit_key_file: Option<PathBuf>,
@@ -131,6 +133,7 @@ impl Default for PolicyConfig {
             verify_within: Duration::from_secs(30 * 60),
             kube: None,
             notify_webhook: None,
+            notify_tls_config: outbound::TlsConfig::default(),
             audit_key_file: None,
         }
     }
@@ -166,6 +169,9 @@ pub struct LokiSection {
     /// Most lines pulled per incident.
     #[serde(default = "default_max_lines")]
     pub max_lines: usize,
+    /// CA file and client certificate for https.
+    #[serde(default)]
+    pub tls_config: outbound::TlsConfig,
 }
 
 fn default_service_label() -> String {
@@ -220,6 +226,12 @@ pub struct ServerConfig {
     pub token_file: Option<PathBuf>,
     /// Allow listening on a non-loopback address without a token.
     pub insecure: bool,
+    /// PEM certificate chain served over https (with `tls_key`); unset, plain http.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Refuse to start without `tls_cert` and `tls_key`.
+    pub require_tls: bool,
 }
 
 impl Default for ServerConfig {
@@ -229,6 +241,9 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("data"),
             token_file: None,
             insecure: false,
+            tls_cert: None,
+            tls_key: None,
+            require_tls: false,
         }
     }
 }
@@ -271,6 +286,8 @@ pub struct ScrapeConfig {
     /// Give up on a target after this long, e.g. `10s`.
     #[serde(with = "duration_text")]
     pub timeout: Duration,
+    /// Largest exposition read from a target (bytes); a larger one counts as a failed scrape.
+    pub max_response_bytes: usize,
     /// Further targets.
     pub targets: Vec<ScrapeTarget>,
 }
@@ -281,6 +298,7 @@ impl Default for ScrapeConfig {
             self_scrape: true,
             interval: Duration::from_secs(15),
             timeout: Duration::from_secs(10),
+            max_response_bytes: 50 << 20,
             targets: Vec::new(),
         }
     }
@@ -294,6 +312,27 @@ pub struct ScrapeTarget {
     pub job: String,
     /// Full URL, e.g. `http://127.0.0.1:9100/metrics`; `instance` is its host:port.
     pub url: String,
+    /// Credentials sent to this target only, as Prometheus's `authorization` block.
+    #[serde(default)]
+    pub authorization: Option<ScrapeAuthorization>,
+    /// CA file and client certificate for an https target.
+    #[serde(default)]
+    pub tls_config: outbound::TlsConfig,
+}
+
+/// `authorization = { type = "Bearer", credentials_file = "..." }` of a scrape target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeAuthorization {
+    /// The scheme sent before the credentials; `Bearer` by default.
+    #[serde(default = "default_auth_type", rename = "type")]
+    pub kind: String,
+    /// File whose trimmed contents are the credentials (read at start).
+    pub credentials_file: PathBuf,
+}
+
+fn default_auth_type() -> String {
+    "Bearer".to_owned()
 }
 
 impl Config {
@@ -354,13 +393,25 @@ impl Config {
         if self.policy.approval_ttl < Duration::from_millis(1) {
             return Err(invalid("policy.approval_ttl", "must be above 0"));
         }
+        let url = |key: &'static str, url: &str| {
+            outbound::check_url(url)
+                .map(|_| ())
+                .map_err(|e| ConfigError::Invalid {
+                    key,
+                    reason: e.to_string(),
+                })
+        };
         for target in &self.scrape.targets {
-            if !(target.url.starts_with("http://") || target.url.starts_with("https://")) {
-                return Err(ConfigError::Invalid {
-                    key: "scrape.targets.url",
-                    reason: format!("{:?} is not an http(s) URL", target.url),
-                });
-            }
+            url("scrape.targets.url", &target.url)?;
+        }
+        if let Some(webhook) = &self.policy.notify_webhook {
+            url("policy.notify_webhook", webhook)?;
+        }
+        if let Some(loki) = &self.rca.loki {
+            url("rca.loki.url", &loki.url)?;
+        }
+        if let Some(llm) = &self.rca.llm {
+            url("rca.llm.url", &llm.url)?;
         }
         Ok(())
     }

@@ -22,3 +22,4 @@ pub mod replay;
 pub mod scrape;
 pub mod serve;
 pub mod sql_client;
+pub mod tls;

@@ -10,6 +10,8 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // One TLS provider for every client and the https listener, before any is built.
+    outbound::install_crypto_provider();
     match server::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

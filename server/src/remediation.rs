@@ -36,10 +36,10 @@ pub const STATE_FILE: &str = "remediation.json";
 /// Why remediation could not start or keep its records.
 #[derive(Debug, thiserror::Error)]
 pub enum RemediationError {
-    #[error("the notification webhook client could not be built")]
+    #[error("policy.notify_webhook")]
     Notifier {
         #[source]
-        source: reqwest::Error,
+        source: outbound::OutboundError,
     },
     #[error("policy file {path} is not valid")]
     Policy {
@@ -559,7 +559,7 @@ impl Remediation {
         let ttl = duration_ms(config.approval_ttl);
         let notifier = match &config.notify_webhook {
             Some(url) => Some(
-                crate::notify::Notifier::new(url)
+                crate::notify::Notifier::new(url, &config.notify_tls_config)
                     .map_err(|source| RemediationError::Notifier { source })?,
             ),
             None => None,

@@ -56,10 +56,16 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(base: &str, token: Option<String>) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .context("building the HTTP client")?;
+        Self::with_ca(base, token, None)
+    }
+
+    /// As [`Sender::new`], trusting `ca_file` besides the system roots for an https `base`.
+    pub fn with_ca(
+        base: &str,
+        token: Option<String>,
+        ca_file: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
+        let client = crate::cli::remote_client(ca_file, Duration::from_secs(60))?;
         Ok(Self {
             client,
             base: base.trim_end_matches('/').to_owned(),

@@ -1,22 +1,20 @@
-//! Pull mode: scrapes Prometheus text-exposition targets (this process's own `/metrics`
-//! included) on an interval and appends what it reads to the windows, as Prometheus would.
+//! Pull mode: scrapes Prometheus text-exposition targets (this process's own metrics included,
+//! read in-process) on an interval and appends what it reads to the windows, as Prometheus would.
+//! Each target gets only its own credentials; srebot's own token is never sent anywhere.
 
 use crate::app::AppState;
 use crate::config::ScrapeTarget;
+use anyhow::Context;
 use model::{MetricType, Sample, SeriesRef};
 use prometheus_parse::{Scrape, Value};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Why one scrape failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
-    #[error("GET {url}")]
-    Fetch {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("GET {url}: {reason}")]
+    Fetch { url: String, reason: String },
     #[error("GET {url}: HTTP {status}")]
     Status { url: String, status: u16 },
     #[error("parsing exposition from {url}")]
@@ -50,43 +48,116 @@ fn instance_of(url: &str) -> String {
     rest.split('/').next().unwrap_or(rest).to_owned()
 }
 
-/// Starts one scrape loop per target; they run until the runtime stops.
-pub fn spawn(state: &Arc<AppState>, self_url: Option<String>) {
-    let config = &state.config.scrape;
-    let mut targets = config.targets.clone();
-    if let Some(url) = self_url {
-        targets.push(ScrapeTarget {
-            job: "srebot".to_owned(),
-            url,
-        });
+/// How a target is read.
+#[derive(Debug, Clone)]
+pub enum Reader {
+    /// This process's own metrics, rendered in-process (no network, no credentials).
+    Own,
+    /// Over HTTP(S) with the target's own TLS settings and credentials.
+    Http {
+        client: reqwest::Client,
+        authorization: Option<reqwest::header::HeaderValue>,
+    },
+}
+
+impl Reader {
+    /// The client and credentials `target` is scraped with.
+    pub fn for_target(target: &ScrapeTarget, timeout: Duration) -> anyhow::Result<Self> {
+        let key = || {
+            format!(
+                "scrape target {} ({})",
+                target.job,
+                outbound::redact(&target.url)
+            )
+        };
+        let builder = outbound::client_builder(&target.tls_config).with_context(key)?;
+        let client = outbound::build(builder.timeout(timeout)).with_context(key)?;
+        let authorization = match &target.authorization {
+            None => None,
+            Some(auth) => {
+                let secret =
+                    std::fs::read_to_string(&auth.credentials_file).with_context(|| {
+                        format!(
+                            "{}: reading authorization.credentials_file {}",
+                            key(),
+                            auth.credentials_file.display()
+                        )
+                    })?;
+                let mut value = reqwest::header::HeaderValue::from_str(&format!(
+                    "{} {}",
+                    auth.kind,
+                    secret.trim()
+                ))
+                .map_err(|_| {
+                    anyhow::anyhow!("{}: the credentials are not a valid header value", key())
+                })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+        };
+        Ok(Reader::Http {
+            client,
+            authorization,
+        })
     }
-    let client = match reqwest::Client::builder().timeout(config.timeout).build() {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::error!(%error, "cannot build the scrape client; pull mode is off");
-            return;
+}
+
+/// Starts one scrape loop per target (and one for this process's own metrics, labelled with
+/// `own_instance`); they run until the runtime stops. A target whose client cannot be built is
+/// logged and skipped; the others run.
+pub fn spawn(state: &Arc<AppState>, own_instance: Option<String>) {
+    let config = &state.config.scrape;
+    let mut targets = Vec::new();
+    for target in &config.targets {
+        match Reader::for_target(target, config.timeout) {
+            Ok(reader) => targets.push((target.clone(), reader)),
+            Err(error) => {
+                tracing::error!(error = %crate::error::chain(error.as_ref()), "target not scraped")
+            }
         }
-    };
-    for target in targets {
+    }
+    if let Some(instance) = own_instance {
+        let own = ScrapeTarget {
+            job: "srebot".to_owned(),
+            url: format!("http://{instance}/metrics"),
+            authorization: None,
+            tls_config: outbound::TlsConfig::default(),
+        };
+        targets.push((own, Reader::Own));
+    }
+    for (target, reader) in targets {
         let state = Arc::clone(state);
-        let client = client.clone();
         let interval = config.interval;
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                scrape_once(&state, &client, &target).await;
+                scrape_once(&state, &reader, &target).await;
             }
         });
     }
 }
 
 /// Scrapes one target once and appends its samples plus `up` and `scrape_duration_seconds`.
-pub async fn scrape_once(state: &AppState, client: &reqwest::Client, target: &ScrapeTarget) {
+pub async fn scrape_once(state: &AppState, reader: &Reader, target: &ScrapeTarget) {
     let started = Instant::now();
     let timestamp_ms = now_ms();
-    let result = fetch(state, client, &target.url).await;
+    let result = match reader {
+        Reader::Own => {
+            parse_exposition(&state.metrics.render()).map_err(|source| ScrapeError::Parse {
+                url: target.url.clone(),
+                source,
+            })
+        }
+        Reader::Http {
+            client,
+            authorization,
+        } => {
+            let limit = state.config.scrape.max_response_bytes;
+            fetch(client, authorization.as_ref(), &target.url, limit).await
+        }
+    };
     let up = match result {
         Ok(scrape) => {
             append_scrape(state, target, &scrape, timestamp_ms);
@@ -128,33 +199,37 @@ pub async fn scrape_once(state: &AppState, client: &reqwest::Client, target: &Sc
 }
 
 async fn fetch(
-    state: &AppState,
     client: &reqwest::Client,
+    authorization: Option<&reqwest::header::HeaderValue>,
     url: &str,
+    limit: usize,
 ) -> Result<Scrape, ScrapeError> {
+    let shown = || outbound::redact(url);
     let mut request = client.get(url).header(
         reqwest::header::ACCEPT,
         "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5",
     );
-    if let Some(token) = &state.tokens.read_write {
-        request = request.bearer_auth(token);
+    if let Some(value) = authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, value.clone());
     }
-    let response = request.send().await.map_err(|source| ScrapeError::Fetch {
-        url: url.to_owned(),
-        source,
+    let response = request.send().await.map_err(|error| ScrapeError::Fetch {
+        url: shown(),
+        reason: outbound::describe(error),
     })?;
     if !response.status().is_success() {
         return Err(ScrapeError::Status {
-            url: url.to_owned(),
+            url: shown(),
             status: response.status().as_u16(),
         });
     }
-    let text = response.text().await.map_err(|source| ScrapeError::Fetch {
-        url: url.to_owned(),
-        source,
-    })?;
-    parse_exposition(&text).map_err(|source| ScrapeError::Parse {
-        url: url.to_owned(),
+    let body = outbound::read_capped(response, limit)
+        .await
+        .map_err(|error| ScrapeError::Fetch {
+            url: shown(),
+            reason: error.to_string(),
+        })?;
+    parse_exposition(&String::from_utf8_lossy(&body)).map_err(|source| ScrapeError::Parse {
+        url: shown(),
         source,
     })
 }

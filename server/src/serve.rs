@@ -1,5 +1,5 @@
-//! `srebot serve`: checks the listen address against the token rules, binds, starts the
-//! background loops (scrapes, memory accounting) and serves the router until shutdown.
+//! `srebot serve`: checks the listen address against the token and TLS rules, binds (https
+//! with a certificate), starts the background loops and serves the router until shutdown.
 
 use crate::app::{AppState, router};
 use crate::auth::Tokens;
@@ -18,11 +18,14 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
     pub task: JoinHandle<()>,
+    /// Whether it serves https.
+    pub tls: bool,
 }
 
 impl RunningServer {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 
@@ -38,11 +41,28 @@ pub fn check_exposure(config: &Config) -> anyhow::Result<()> {
             server.listen
         );
     }
+    match (&server.tls_cert, &server.tls_key) {
+        (Some(_), None) | (None, Some(_)) => {
+            bail!("server.tls_cert and server.tls_key go together (--tls-cert and --tls-key)")
+        }
+        (None, None) if server.require_tls => bail!(
+            "server.require_tls is set: give server.tls_cert and server.tls_key \
+             (or --tls-cert FILE --tls-key FILE)"
+        ),
+        (None, None) if !server.listen.ip().is_loopback() => tracing::warn!(
+            listen = %server.listen,
+            "serving plain http off loopback: tokens cross the network in the clear unless a \
+             mesh or a TLS-terminating ingress is in front (give --tls-cert and --tls-key, or \
+             set [server] require_tls = true to refuse this)"
+        ),
+        _ => {}
+    }
     Ok(())
 }
 
 /// Binds and starts serving; returns once the socket is listening.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    outbound::install_crypto_provider();
     check_exposure(&config)?;
     let tokens = match &config.server.token_file {
         Some(path) => Tokens::from_file(path)?,
@@ -54,6 +74,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    let acceptor = match (&config.server.tls_cert, &config.server.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let tls = acceptor.is_some();
     let self_scrape = config.scrape.self_scrape;
     let state = AppState::open(config, tokens).await?;
     state
@@ -70,22 +95,39 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     });
     spawn_detection(&state);
     spawn_reload_on_sighup(&state);
-    scrape::spawn(
-        &state,
-        self_scrape.then(|| format!("http://{addr}/metrics")),
-    );
+    scrape::spawn(&state, self_scrape.then(|| addr.to_string()));
 
     let app = router(Arc::clone(&state));
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "server stopped");
+    let task = match acceptor {
+        Some(acceptor) => {
+            let listener = crate::tls::TlsListener::spawn(listener, acceptor)
+                .context("starting the https listener")?;
+            tokio::spawn(async move {
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "server stopped");
+                }
+            })
         }
-    });
-    tracing::info!(%addr, "srebot listening: remote_write to http://{addr}/api/v1/write");
-    Ok(RunningServer { addr, state, task })
+        None => tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "server stopped");
+            }
+        }),
+    };
+    let scheme = if tls { "https" } else { "http" };
+    tracing::info!(%addr, "srebot listening: remote_write to {scheme}://{addr}/api/v1/write");
+    Ok(RunningServer {
+        addr,
+        state,
+        task,
+        tls,
+    })
 }
 
 /// Every second of wall time, evaluates the rules at every event-time tick the watermark has
@@ -211,7 +253,9 @@ pub async fn start_demo(mut config: Config, seed: u64) -> anyhow::Result<Running
         .iter()
         .map(|name| crate::replay::load(name, seed))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let sender = crate::replay::Sender::new(&url, token)?;
+    // Over https the demo trusts the served certificate itself (a self-signed one works).
+    let ca_file = server.state.config.server.tls_cert.clone();
+    let sender = crate::replay::Sender::with_ca(&url, token, ca_file.as_deref())?;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);

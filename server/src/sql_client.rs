@@ -6,7 +6,9 @@ use crate::cli::SqlArgs;
 use anyhow::{Context, bail};
 
 pub async fn run(args: &SqlArgs) -> anyhow::Result<()> {
-    let mut request = reqwest::Client::new()
+    let client =
+        crate::cli::remote_client(args.ca_file.as_deref(), std::time::Duration::from_secs(120))?;
+    let mut request = client
         .post(format!("{}/api/v1/sql", args.url.trim_end_matches('/')))
         .json(&serde_json::json!({ "query": args.query }));
     if let Some(path) = &args.token_file

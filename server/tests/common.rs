@@ -122,6 +122,7 @@ pub(crate) fn v1_request(
 }
 
 pub(crate) fn client() -> reqwest::Client {
+    outbound::install_crypto_provider();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

@@ -210,6 +210,7 @@ async fn log_context_is_pulled_from_loki_when_nothing_was_pushed() {
         token_file: None,
         service_label: "app".to_owned(),
         max_lines: 5_000,
+        tls_config: Default::default(),
     });
     let server = start(config).await;
     let sender = server::replay::Sender::new(&server.url(), None).unwrap();

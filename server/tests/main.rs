@@ -17,3 +17,4 @@ mod prometheus_e2e;
 mod remediation;
 mod roles;
 mod security;
+mod tls;

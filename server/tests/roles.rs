@@ -108,7 +108,7 @@ async fn every_route_needs_its_least_role() {
     config.auth.tokens_file = Some(tokens_file(dir.path()));
     let server = start(config).await;
     let base = server.url();
-    let client = reqwest::Client::new();
+    let client = crate::common::client();
     let mut covered: Vec<Operation> = ROUTES.iter().map(|r| r.2).collect();
     covered.push(Operation::Health);
     for op in Operation::ALL {

@@ -92,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Sends bodies in order on one connection; returns how many retries were needed.
 async fn send_all(url: &str, token: Option<String>, bodies: Vec<Vec<u8>>) -> anyhow::Result<usize> {
+    outbound::install_crypto_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
         .timeout(Duration::from_secs(60))

@@ -141,6 +141,7 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Response {
                 "rules": pipeline.rule_count(),
                 "ticks": pipeline.ticks_total.load(Ordering::Relaxed),
                 "candidates": pipeline.candidates_total.load(Ordering::Relaxed),
+                "tls": state.config.server.tls_cert.is_some(),
             }
         })),
     )
