@@ -479,6 +479,14 @@ impl AuditLog {
     }
 }
 
+/// The newest entry's sequence number and hash, as the `.head` file beside `path` records.
+pub fn head_of(path: &Path) -> Option<(u64, String)> {
+    let text = std::fs::read_to_string(head_path(path)).ok()?;
+    serde_json::from_str::<Head>(&text)
+        .ok()
+        .map(|h| (h.seq, h.hash))
+}
+
 /// The newest sequence number the `.head` file beside `path` records, if any.
 pub fn head_seq(path: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(head_path(path)).ok()?;

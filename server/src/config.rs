@@ -119,6 +119,13 @@ pub struct PolicyConfig {
     pub notify_webhook: Option<String>,
     /// CA file and client certificate for an https `notify_webhook`.
     pub notify_tls_config: outbound::TlsConfig,
+    /// Where a copy of the audit chain's head (`{"seq", "hash", "log", "at_ms"}`) is posted
+    /// after every `audit_head_every` entries, so a copy lives outside the data dir.
+    pub audit_head_webhook: Option<String>,
+    /// Entries between two posts of the head to `audit_head_webhook`.
+    pub audit_head_every: u64,
+    /// CA file and client certificate for an https `audit_head_webhook`.
+    pub audit_head_tls_config: outbound::TlsConfig,
     /// Key of the audit chain's HMACs (at least 32 bytes, mode 0600), kept outside the data
     /// dir, e.g. a mounted secret. Required with `file`; `serve --demo` makes a throwaway one.
     pub audit_key_file: Option<PathBuf>,
@@ -135,6 +142,9 @@ impl Default for PolicyConfig {
             notify_webhook: None,
             notify_tls_config: outbound::TlsConfig::default(),
             audit_key_file: None,
+            audit_head_webhook: None,
+            audit_head_every: 100,
+            audit_head_tls_config: outbound::TlsConfig::default(),
         }
     }
 }
@@ -406,6 +416,12 @@ impl Config {
         }
         if let Some(webhook) = &self.policy.notify_webhook {
             url("policy.notify_webhook", webhook)?;
+        }
+        if let Some(webhook) = &self.policy.audit_head_webhook {
+            url("policy.audit_head_webhook", webhook)?;
+        }
+        if self.policy.audit_head_every == 0 {
+            return Err(invalid("policy.audit_head_every", "must be at least 1"));
         }
         if let Some(loki) = &self.rca.loki {
             url("rca.loki.url", &loki.url)?;

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit_export;
 pub mod audit_key;
 pub mod auth;
 pub mod cli;

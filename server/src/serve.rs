@@ -81,9 +81,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let tls = acceptor.is_some();
     let self_scrape = config.scrape.self_scrape;
     let state = AppState::open(config, tokens).await?;
-    state
-        .metrics
-        .watch_audit_head(state.config.server.data_dir.join(policy::audit::AUDIT_FILE));
+    let audit_log = state.config.server.data_dir.join(policy::audit::AUDIT_FILE);
+    state.metrics.watch_audit_head(audit_log.clone());
+    if let Some(url) = &state.config.policy.audit_head_webhook {
+        let policy = &state.config.policy;
+        crate::audit_export::HeadExporter::new(
+            audit_log,
+            url,
+            policy.audit_head_every,
+            &policy.audit_head_tls_config,
+        )
+        .context("policy.audit_head_webhook")?
+        .spawn();
+    }
 
     let accounting = Arc::clone(&state);
     tokio::spawn(async move {

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
+mod audit_export;
 mod cli;
 mod common;
 // The cluster crate's loopback Kubernetes API, shared rather than copied.
