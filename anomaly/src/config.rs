@@ -381,6 +381,7 @@ impl SeriesScorer {
                 Severity::Warning
             },
             detector: name,
+            origin: model::Origin::Anomaly,
             detected_at_ms: timestamp_ms,
             signal: model::Signal::Firing,
             evidence: Evidence {

@@ -52,6 +52,7 @@ fn incident() -> IncidentView {
         severity: Severity::Critical,
         namespace: Some("shop".into()),
         target: Some("cart".into()),
+        origins: [model::Origin::Rules].into(),
     }
 }
 

@@ -180,6 +180,7 @@ impl Detector {
                 severity
             },
             detector: rule.name.clone(),
+            origin: model::Origin::Rules,
             detected_at_ms: at_ms,
             signal: model::Signal::Firing,
             evidence: Evidence {

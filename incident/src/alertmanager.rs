@@ -4,13 +4,14 @@
 use crate::Error;
 use crate::record::rfc3339;
 use model::{
-    EventEvidence, Evidence, IncidentCandidate, IncidentType, LabelSet, Scope, Severity, Signal,
+    EventEvidence, Evidence, IncidentCandidate, IncidentType, LabelSet, Origin, Scope, Severity,
+    Signal,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-/// `source` of the evidence events built from alerts.
-pub const ALERTMANAGER_SOURCE: &str = "alertmanager";
+/// `detector` of the candidates built from alerts.
+pub const ALERTMANAGER_DETECTOR: &str = "alertmanager";
 /// `reason` of the evidence event that marks a candidate as a healthy signal.
 pub const HEALTHY_REASON: &str = "resolved";
 /// `reason` of the evidence event of a firing alert.
@@ -144,13 +145,14 @@ fn candidate_of(alert: &Alert, index: usize) -> Result<IncidentCandidate, Error>
         node: if scope == Scope::Node { None } else { node },
         confidence: if resolved { 0.0 } else { 1.0 },
         severity,
-        detector: ALERTMANAGER_SOURCE.to_owned(),
+        detector: ALERTMANAGER_DETECTOR.to_owned(),
+        origin: Origin::Alertmanager,
         detected_at_ms,
         evidence: Evidence {
             metrics: Vec::new(),
             events: vec![EventEvidence {
                 id: format!("a{}", index + 1),
-                source: ALERTMANAGER_SOURCE.to_owned(),
+                origin: Origin::Alertmanager,
                 reason: if resolved {
                     HEALTHY_REASON
                 } else {

@@ -77,7 +77,11 @@ impl Correlator {
 
     /// Brings back an incident read from the ledger (after a restart), so recurrences keep
     /// joining it. `timeline_len` is the number of timeline entries it already has.
-    pub fn restore(&mut self, incident: Incident, findings: Vec<Finding>, timeline_len: u64) {
+    pub fn restore(&mut self, mut incident: Incident, findings: Vec<Finding>, timeline_len: u64) {
+        if incident.origins.is_empty() {
+            // Stored before origins were recorded: its findings' candidates say.
+            incident.origins = findings.iter().map(|f| f.candidate.origin).collect();
+        }
         let mut tracked = Tracked {
             active_status: if incident.status.is_active() {
                 incident.status
@@ -324,6 +328,7 @@ impl Correlator {
                 reopen_count: 0,
                 flapping: false,
                 merged_into: None,
+                origins: BTreeSet::new(),
             },
             findings: BTreeMap::new(),
             index: HashMap::new(),
@@ -462,6 +467,9 @@ impl Tracked {
             self.index.entry(key).or_default().extend(times);
         }
         self.incident.candidate_count += other.incident.candidate_count;
+        self.incident
+            .origins
+            .extend(other.incident.origins.iter().copied());
         self.incident.opened_at_ms = self.incident.opened_at_ms.min(other.incident.opened_at_ms);
         self.reopens.extend(other.reopens.iter().copied());
         let other_id = other.incident.id.clone();
@@ -500,6 +508,7 @@ impl Tracked {
             self.index.entry(key).or_default().insert(at);
         }
         self.incident.candidate_count += 1;
+        self.incident.origins.insert(candidate.origin);
         let finding = match self.findings.get_mut(&sig) {
             Some(finding) => {
                 fold_finding(
@@ -686,7 +695,7 @@ fn summarise(primary: &Finding, findings: usize, targets: usize) -> String {
     if let Some(metric) = evidence.metrics.first() {
         text.push_str(&format!("; {}", describe_metric(metric)));
     } else if let Some(event) = evidence.events.first() {
-        text.push_str(&format!("; {} event {}", event.source, event.reason));
+        text.push_str(&format!("; {} event {}", event.origin, event.reason));
     }
     text
 }
@@ -743,6 +752,7 @@ mod tests {
             confidence: 0.8,
             severity: Severity::Warning,
             detector: "test".to_owned(),
+            origin: model::Origin::Rules,
             detected_at_ms: at,
             signal: model::Signal::Firing,
             evidence: Evidence::default(),
@@ -958,7 +968,7 @@ mod tests {
         healthy.signal = model::Signal::Healthy;
         healthy.evidence.events.push(model::EventEvidence {
             id: "a1".into(),
-            source: crate::alertmanager::ALERTMANAGER_SOURCE.into(),
+            origin: model::Origin::Alertmanager,
             reason: crate::alertmanager::HEALTHY_REASON.into(),
             message: String::new(),
             at_ms: MIN,

@@ -8,18 +8,21 @@ use crate::record::{
     EvidenceItem, EvidenceRecord, Finding, Incident, IncidentDetail, IncidentFilter,
     IncidentSummary, TimelineEvent, TimelineKind, domain_from_name, rfc3339, severity_from_name,
 };
-use model::{IncidentCandidate, IncidentStatus, IncidentType, Scope, Target};
+use model::{IncidentCandidate, IncidentStatus, IncidentType, Origin, Scope, Target};
 use serde::de::DeserializeOwned;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row, SqlSafeStr};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The file the SQLite ledger uses inside the data directory.
 pub const SQLITE_FILE: &str = "incidents.db";
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "ledger", include_str!("../migrations/0001_ledger.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "ledger", include_str!("../migrations/0001_ledger.sql")),
+    (2, "origins", include_str!("../migrations/0002_origins.sql")),
+];
 
 /// Which database the ledger is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +40,7 @@ pub struct Ledger {
 
 const INCIDENT_COLUMNS: &str = "id, signature, incident_type, domain, severity, status, \
     target_kind, target_namespace, target_name, opened_at_ms, updated_at_ms, resolved_at_ms, \
-    summary, candidate_count, reopen_count, flapping, merged_into";
+    summary, candidate_count, reopen_count, flapping, merged_into, origins";
 
 const FINDING_COLUMNS: &str = "id, incident_id, signature, severity, confidence, occurrences, \
     first_seen_ms, last_seen_ms, healthy_at_ms, candidate_json";
@@ -400,7 +403,7 @@ type Tx = sqlx::Transaction<'static, sqlx::Any>;
 async fn upsert_incident(tx: &mut Tx, incident: &Incident) -> Result<(), Error> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
          ON CONFLICT (id) DO UPDATE SET signature = excluded.signature, \
          incident_type = excluded.incident_type, domain = excluded.domain, \
          severity = excluded.severity, status = excluded.status, \
@@ -409,7 +412,7 @@ async fn upsert_incident(tx: &mut Tx, incident: &Incident) -> Result<(), Error> 
          updated_at_ms = excluded.updated_at_ms, resolved_at_ms = excluded.resolved_at_ms, \
          summary = excluded.summary, candidate_count = excluded.candidate_count, \
          reopen_count = excluded.reopen_count, flapping = excluded.flapping, \
-         merged_into = excluded.merged_into"
+         merged_into = excluded.merged_into, origins = excluded.origins"
     )))
     .bind(incident.id.as_str())
     .bind(incident.signature.as_str())
@@ -428,6 +431,7 @@ async fn upsert_incident(tx: &mut Tx, incident: &Incident) -> Result<(), Error> 
     .bind(i64::from(incident.reopen_count))
     .bind(i64::from(incident.flapping))
     .bind(incident.merged_into.as_deref())
+    .bind(origin_names(&incident.origins))
     .execute(&mut **tx)
     .await
     .map_err(Error::db("write incident"))?;
@@ -588,18 +592,53 @@ fn incident_of(row: &AnyRow) -> Result<Incident, Error> {
         reopen_count: u32::try_from(get::<i64>(row, "reopen_count")?).unwrap_or(0),
         flapping: get::<i64>(row, "flapping")? != 0,
         merged_into: get(row, "merged_into")?,
+        origins: origins_of(&id, &text("origins")?)?,
         id,
+    })
+}
+
+/// `alertmanager,rules`: the stored form of a set of origins.
+fn origin_names(origins: &BTreeSet<Origin>) -> String {
+    origins
+        .iter()
+        .map(|o| o.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn origins_of(id: &str, text: &str) -> Result<BTreeSet<Origin>, Error> {
+    text.split(',')
+        .filter(|name| !name.is_empty())
+        .map(|name| Origin::from_name(name).ok_or_else(|| unknown(id, "origins", name)))
+        .collect()
+}
+
+/// A stored candidate; one written before candidates carried an origin gets `alertmanager`
+/// when its detector says so, else `rules` (the only other producer enabled by default then).
+fn stored_candidate(id: &str, text: &str) -> Result<IncidentCandidate, Error> {
+    let mut value: serde_json::Value = json(id, "candidate_json", text)?;
+    if let Some(object) = value.as_object_mut()
+        && !object.contains_key("origin")
+    {
+        let detector = object.get("detector").and_then(|d| d.as_str());
+        let origin = if detector == Some(crate::alertmanager::ALERTMANAGER_DETECTOR) {
+            Origin::Alertmanager
+        } else {
+            Origin::Rules
+        };
+        object.insert("origin".to_owned(), serde_json::json!(origin));
+    }
+    serde_json::from_value(value).map_err(|source| Error::StoredJson {
+        id: id.to_owned(),
+        column: "candidate_json",
+        source,
     })
 }
 
 fn finding_of(row: &AnyRow) -> Result<Finding, Error> {
     let id: String = get(row, "id")?;
     let severity: String = get(row, "severity")?;
-    let candidate: IncidentCandidate = json(
-        &id,
-        "candidate_json",
-        &get::<String>(row, "candidate_json")?,
-    )?;
+    let candidate = stored_candidate(&id, &get::<String>(row, "candidate_json")?)?;
     Ok(Finding {
         incident_id: get(row, "incident_id")?,
         signature: get(row, "signature")?,

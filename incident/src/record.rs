@@ -3,10 +3,11 @@
 
 use model::Target;
 use model::{
-    Domain, EventEvidence, IncidentCandidate, IncidentStatus, IncidentType, MetricEvidence,
+    Domain, EventEvidence, IncidentCandidate, IncidentStatus, IncidentType, MetricEvidence, Origin,
     Severity,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// The full state of one incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,10 @@ pub struct Incident {
     pub flapping: bool,
     /// Set when this incident was absorbed by another one.
     pub merged_into: Option<String>,
+    /// What produced the candidates behind it (every sighting, absorbed incidents included),
+    /// in name order. Empty for incidents stored before origins were recorded.
+    #[serde(default)]
+    pub origins: BTreeSet<Origin>,
 }
 
 impl Incident {
@@ -50,6 +55,7 @@ impl Incident {
             updated_at: rfc3339::format(self.updated_at_ms),
             summary: self.summary.clone(),
             candidate_count: self.candidate_count,
+            origins: self.origins.clone(),
         }
     }
 }
@@ -70,6 +76,9 @@ pub struct IncidentSummary {
     pub updated_at: String,
     pub summary: String,
     pub candidate_count: u64,
+    /// What produced the candidates behind it, in name order.
+    #[serde(default)]
+    pub origins: BTreeSet<Origin>,
 }
 
 /// A deduplicated candidate inside an incident: every sighting with the same signature.

@@ -22,6 +22,7 @@ pub(crate) fn candidate(
         confidence: 0.9,
         severity: Severity::Warning,
         detector: "test_rule".to_owned(),
+        origin: model::Origin::Rules,
         detected_at_ms: at,
         signal: model::Signal::Firing,
         evidence: Evidence {
@@ -41,7 +42,7 @@ pub(crate) fn candidate(
             }],
             events: vec![EventEvidence {
                 id: "e1".to_owned(),
-                source: "kubernetes".to_owned(),
+                origin: model::Origin::Kubernetes,
                 reason: "BackOff".to_owned(),
                 message: format!("Back-off restarting failed container in {target}"),
                 at_ms: at,

@@ -62,6 +62,7 @@ pub(crate) async fn exercise(ledger: Ledger) {
         "updated_at",
         "summary",
         "candidate_count",
+        "origins",
     ];
     expected.sort();
     let mut got = keys.clone();
@@ -72,6 +73,7 @@ pub(crate) async fn exercise(ledger: Ledger) {
     assert_eq!(json["target"]["name"], "node-b");
     assert!(json["target"]["namespace"].is_null());
     assert_eq!(json["opened_at"], "2026-01-05T01:00:00.000Z");
+    assert_eq!(json["origins"], serde_json::json!(["rules"]));
 
     let filtered = ledger
         .summaries(
@@ -179,6 +181,120 @@ pub(crate) async fn exercise(ledger: Ledger) {
     );
 
     assert_eq!(ledger.integrity_check().await.unwrap(), "ok");
+}
+
+/// Rows written before origins were kept (no `incidents.origins`, candidates without
+/// `origin`, evidence events with `source`) still load, and a restored incident learns its
+/// origins from its findings. `raw` is the same database as `ledger`, written directly.
+pub(crate) async fn legacy_rows_load(ledger: Ledger, url: &str) {
+    let engine = IncidentEngine::open(ledger.clone(), CorrelatorConfig::default())
+        .await
+        .unwrap();
+    let start = 1_767_574_800_000;
+    let mut alert = candidate(
+        IncidentType::CrashLoop,
+        Scope::Deployment,
+        "cart",
+        Some("shop"),
+        None,
+        start,
+    );
+    alert.detector = "alertmanager".to_owned();
+    alert.origin = model::Origin::Alertmanager;
+    let changes = engine.submit(vec![alert]).await.unwrap();
+    let id = changes[0].incident.id.clone();
+    drop(engine);
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(url).await.unwrap();
+    let (finding_id, candidate_json): (String, String) =
+        sqlx::query_as("SELECT id, candidate_json FROM findings WHERE incident_id = $1")
+            .bind(id.as_str())
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+    let mut old: serde_json::Value = serde_json::from_str(&candidate_json).unwrap();
+    old.as_object_mut().unwrap().remove("origin");
+    let event = &mut old["evidence"]["events"][0];
+    let origin = event.as_object_mut().unwrap().remove("origin").unwrap();
+    event["source"] = origin;
+    let old_event = serde_json::json!({"kind": "event", "id": "e1", "source": "kubernetes",
+        "reason": "BackOff", "message": "back-off", "at_ms": start, "labels": {}});
+    for (sql, value) in [
+        (
+            "UPDATE incidents SET origins = '' WHERE id = $1",
+            id.clone(),
+        ),
+        (
+            "UPDATE findings SET candidate_json = $1 WHERE id = $2",
+            old.to_string(),
+        ),
+        (
+            "UPDATE evidence SET body_json = $1 WHERE finding_id = $2 AND kind = 'event'",
+            old_event.to_string(),
+        ),
+    ] {
+        let query = sqlx::query(sql).bind(value);
+        let query = if sql.contains("$2") {
+            query.bind(finding_id.as_str())
+        } else {
+            query
+        };
+        query.execute(&raw).await.unwrap();
+    }
+    raw.close().await;
+
+    let stored = ledger.incident(&id).await.unwrap().unwrap();
+    assert!(stored.origins.is_empty(), "{stored:?}");
+    let detail = ledger.detail(&id).await.unwrap().unwrap();
+    assert_eq!(
+        detail.findings[0].candidate.origin,
+        model::Origin::Alertmanager
+    );
+    assert_eq!(
+        detail.findings[0].candidate.evidence.events[0].origin,
+        model::Origin::Kubernetes,
+        "read from the old `source` key"
+    );
+    assert!(detail.evidence.iter().any(|e| matches!(
+        &e.evidence,
+        incident::EvidenceItem::Event(ev) if ev.origin == model::Origin::Kubernetes
+    )));
+    // Restored after a restart: the origins come from the findings, and a rule's sighting adds its own.
+    let engine = IncidentEngine::open(ledger.clone(), CorrelatorConfig::default())
+        .await
+        .unwrap();
+    let changes = engine
+        .submit(vec![candidate(
+            IncidentType::CrashLoop,
+            Scope::Deployment,
+            "cart",
+            Some("shop"),
+            None,
+            start + 60_000,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(changes[0].incident.id, id);
+    let origins: Vec<model::Origin> = ledger
+        .incident(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .origins
+        .into_iter()
+        .collect();
+    assert_eq!(origins, [model::Origin::Alertmanager, model::Origin::Rules]);
+}
+
+#[tokio::test]
+async fn sqlite_rows_from_before_origins_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open_dir(dir.path()).await.unwrap();
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join(incident::ledger::SQLITE_FILE).display()
+    );
+    legacy_rows_load(ledger, &url).await;
 }
 
 #[tokio::test]

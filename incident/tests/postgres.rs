@@ -155,3 +155,11 @@ async fn postgres_ledger_round_trips_through_the_engine() {
     assert_eq!((incidents, findings), (2, 22));
     again.close().await;
 }
+
+#[tokio::test]
+async fn postgres_rows_from_before_origins_still_load() {
+    let pg = Postgres::start();
+    let ledger = Ledger::connect(&pg.url()).await.unwrap();
+    crate::ledger::legacy_rows_load(ledger.clone(), &pg.url()).await;
+    ledger.close().await;
+}

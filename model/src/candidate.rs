@@ -1,8 +1,71 @@
-//! Incident candidates: what a detector (rule or model) found, with the evidence a person can
-//! check. Serialises exactly as `{type, scope, target, confidence, evidence: {metrics, events}}`.
+//! Incident candidates: what a detector found, the evidence a person can check and the
+//! [`Origin`] behind it, as `{type, scope, target, origin, confidence, evidence: {metrics, events}}`.
 
 use crate::{IncidentType, LabelSet, Severity};
 use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What produced a candidate or a piece of evidence: srebot's own detectors, or something
+/// that told it. Policy can refuse to act alone on what others only posted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// A payload posted to the Alertmanager webhook.
+    Alertmanager,
+    /// A streaming anomaly detector.
+    Anomaly,
+    /// The built-in demo.
+    Demo,
+    /// A finding posted to the watcher webhook.
+    Findings,
+    /// The Kubernetes API (events, object state).
+    Kubernetes,
+    /// Log lines and their templates.
+    Log,
+    /// A recorded dataset replayed offline.
+    Replay,
+    /// A rule of the rule pack over the windows.
+    Rules,
+}
+
+impl Origin {
+    /// Every origin, in name order (the order sets of them serialise in).
+    pub const ALL: [Origin; 8] = [
+        Origin::Alertmanager,
+        Origin::Anomaly,
+        Origin::Demo,
+        Origin::Findings,
+        Origin::Kubernetes,
+        Origin::Log,
+        Origin::Replay,
+        Origin::Rules,
+    ];
+
+    /// The lowercase name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Alertmanager => "alertmanager",
+            Origin::Anomaly => "anomaly",
+            Origin::Demo => "demo",
+            Origin::Findings => "findings",
+            Origin::Kubernetes => "kubernetes",
+            Origin::Log => "log",
+            Origin::Replay => "replay",
+            Origin::Rules => "rules",
+        }
+    }
+
+    /// Parses the lowercase name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Origin::ALL.iter().copied().find(|o| o.as_str() == name)
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What kind of object a candidate is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -69,8 +132,10 @@ pub struct MetricEvidence {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventEvidence {
     pub id: String,
-    /// Where it came from: `alertmanager`, `kubernetes`, `log`, ...
-    pub source: String,
+    /// Where it came from: `alertmanager`, `kubernetes`, `log`, ... (`source` before origins
+    /// were typed; still read).
+    #[serde(alias = "source")]
+    pub origin: Origin,
     pub reason: String,
     pub message: String,
     pub at_ms: i64,
@@ -103,6 +168,8 @@ pub struct IncidentCandidate {
     pub severity: Severity,
     /// Rule or detector name.
     pub detector: String,
+    /// What produced the candidate.
+    pub origin: Origin,
     /// Event time of the detection (ms).
     pub detected_at_ms: i64,
     pub evidence: Evidence,
@@ -137,6 +204,7 @@ mod tests {
             confidence: 0.71,
             severity: Severity::Warning,
             detector: "memory_leak_slope".into(),
+            origin: Origin::Rules,
             detected_at_ms: 0,
             evidence: Evidence::default(),
             signal: Signal::Firing,
@@ -148,5 +216,33 @@ mod tests {
         assert_eq!(value["confidence"], 0.71);
         assert!(value["evidence"]["metrics"].is_array());
         assert!(value["evidence"]["events"].is_array());
+        assert_eq!(value["origin"], "rules");
+    }
+
+    #[test]
+    fn event_evidence_reads_the_old_source_key() {
+        let old = serde_json::json!({"id": "e1", "source": "kubernetes", "reason": "BackOff",
+            "message": "back-off", "at_ms": 1});
+        let event: EventEvidence = serde_json::from_value(old).unwrap();
+        assert_eq!(event.origin, Origin::Kubernetes);
+        let value = serde_json::to_value(&event).unwrap();
+        assert_eq!(value["origin"], "kubernetes");
+        assert!(value.get("source").is_none());
+        let unknown = serde_json::json!({"id": "e1", "origin": "k8s", "reason": "r",
+            "message": "m", "at_ms": 1});
+        assert!(serde_json::from_value::<EventEvidence>(unknown).is_err());
+        for a in Origin::ALL {
+            for b in Origin::ALL {
+                assert_eq!(
+                    a < b,
+                    a.as_str() < b.as_str(),
+                    "sets serialise in name order"
+                );
+            }
+        }
+        for origin in Origin::ALL {
+            assert_eq!(Origin::from_name(origin.as_str()), Some(origin));
+            assert_eq!(serde_json::to_value(origin).unwrap(), origin.as_str());
+        }
     }
 }

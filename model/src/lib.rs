@@ -17,7 +17,9 @@ pub mod taxonomy;
 pub use action::{
     Action, ActionFamily, ObjectRef, PodPhase, ProposedAction, RiskClass, TargetKind,
 };
-pub use candidate::{EventEvidence, Evidence, IncidentCandidate, MetricEvidence, Scope, Signal};
+pub use candidate::{
+    EventEvidence, Evidence, IncidentCandidate, MetricEvidence, Origin, Scope, Signal,
+};
 pub use error::{Classify, ErrorClass};
 pub use incident::IncidentStatus;
 pub use labels::{Label, LabelError, LabelSet, METRIC_NAME};

@@ -166,6 +166,8 @@ pub enum ApprovalStatus {
     Approved,
     Rejected,
     Expired,
+    /// Closed by the robot unanswered: the action was decided again and no longer asks.
+    Withdrawn,
 }
 
 impl fmt::Display for ApprovalStatus {
@@ -175,6 +177,7 @@ impl fmt::Display for ApprovalStatus {
             ApprovalStatus::Approved => "approved",
             ApprovalStatus::Rejected => "rejected",
             ApprovalStatus::Expired => "expired",
+            ApprovalStatus::Withdrawn => "withdrawn",
         })
     }
 }
@@ -664,6 +667,18 @@ impl Approvals {
                 at_ms: now_ms,
             }),
         })
+    }
+
+    /// Closes a pending request nobody answered because the robot no longer needs an answer
+    /// (the action was decided again and runs on its own); its tokens stop working.
+    pub fn withdraw(&mut self, id: &str, note: String, now_ms: i64) -> Result<(), ApprovalError> {
+        self.pending(id, now_ms)?;
+        if let Some(r) = self.state.requests.get_mut(id) {
+            r.status = ApprovalStatus::Withdrawn;
+            r.answered_ms = Some(now_ms);
+            r.note = Some(note);
+        }
+        Ok(())
     }
 
     fn finish(

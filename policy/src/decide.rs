@@ -6,8 +6,11 @@
 //! dispatched action in the history, so no interleaving of proposals can exceed them.
 
 use crate::file::{Autonomy, Environment, Mode, Policy, WindowKind};
-use model::{Action, ActionFamily, IncidentType, ObjectRef, ProposedAction, RiskClass, Severity};
+use model::{
+    Action, ActionFamily, IncidentType, ObjectRef, Origin, ProposedAction, RiskClass, Severity,
+};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// What the policy needs to know about the incident an action is for.
@@ -22,6 +25,10 @@ pub struct IncidentView {
     /// What the incident is about (service, pod, node), if known.
     #[serde(default)]
     pub target: Option<String>,
+    /// What produced the candidates behind the incident; empty when unknown, which
+    /// `unless_only` treats as backed only by the origins it lists.
+    #[serde(default)]
+    pub origins: BTreeSet<Origin>,
 }
 
 /// The live state of the target, read just before deciding, for the blast radius.
@@ -219,6 +226,10 @@ fn secs_ms(secs: u64) -> i64 {
     i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
+fn clause_action_name(name: &str) -> String {
+    format!("actions.{name}")
+}
+
 /// Decides whether a proposed action runs automatically, asks, or is refused.
 pub fn decide(
     incident: &IncidentView,
@@ -272,7 +283,16 @@ pub fn decide(
         );
     }
     // 3. The action must be allowed at all.
-    let mode = policy.mode(name);
+    let mut mode = policy.mode(name);
+    // An `auto` tier withheld by provenance is decided as `approval`.
+    let withheld = if mode == Mode::Auto {
+        policy.withheld_by(name, &incident.origins)
+    } else {
+        None
+    };
+    if withheld.is_some() {
+        mode = Mode::Approval;
+    }
     if mode == Mode::Deny {
         return d.finish(
             Verdict::Denied,
@@ -507,6 +527,30 @@ pub fn decide(
                 format!("{action} is human only"),
             );
         }
+    }
+
+    if let Some(only) = withheld
+        && verdict == Verdict::NeedsApproval
+        && clause == clause_action_name(name)
+    {
+        let names = |set: &BTreeSet<Origin>| {
+            set.iter()
+                .map(|o| o.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        clause = format!("actions.{name}.unless_only");
+        let backed = if incident.origins.is_empty() {
+            "no recorded origin".to_owned()
+        } else {
+            format!("only {}", names(&incident.origins))
+        };
+        reason = format!(
+            "{name} runs on its own unless only {} back the incident; {} is backed by {backed}: \
+             asking instead",
+            names(only),
+            incident.id
+        );
     }
 
     if verdict == Verdict::Auto && !read_only {

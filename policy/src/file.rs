@@ -6,7 +6,7 @@
 //! and no raw secrets anywhere in the file (key names and high-entropy values are refused).
 
 use chrono::{DateTime, NaiveTime, Timelike};
-use model::{Action, ActionFamily, IncidentType, RiskClass, TargetKind};
+use model::{Action, ActionFamily, IncidentType, Origin, RiskClass, TargetKind};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -222,6 +222,11 @@ pub struct Policy {
     pub resources: Vec<String>,
     /// Mode per action name; an action not listed is denied.
     pub actions: BTreeMap<String, Mode>,
+    /// Per `auto` action, the origins that cannot make it run on their own
+    /// (`{ tier = "auto", unless_only = [...] }`): when every origin behind the incident is in
+    /// the set, the action is decided as if its tier were `approval`.
+    #[serde(default)]
+    pub unless_only: BTreeMap<String, BTreeSet<Origin>>,
     pub blast_radius: BlastRadiusLimits,
     pub cooldowns: Cooldowns,
     /// Rate limit per family; families not listed get [`DEFAULT_RATE_LIMIT`].
@@ -234,6 +239,20 @@ impl Policy {
     /// Mode for an action name (`Deny` when the policy does not list it).
     pub fn mode(&self, action_name: &str) -> Mode {
         self.actions.get(action_name).copied().unwrap_or(Mode::Deny)
+    }
+
+    /// Whether the `auto` tier of `action_name` is withheld for an incident backed by these
+    /// origins: its `unless_only` lists every one of them (an incident with no recorded
+    /// origin counts as backed only by listed ones). `None` when the tier stands, else the
+    /// list that withheld it.
+    pub fn withheld_by(
+        &self,
+        action_name: &str,
+        origins: &BTreeSet<Origin>,
+    ) -> Option<&BTreeSet<Origin>> {
+        self.unless_only
+            .get(action_name)
+            .filter(|only| origins.iter().all(|o| only.contains(o)))
     }
 
     pub fn rate_limit(&self, family: ActionFamily) -> RateLimit {
@@ -400,8 +419,9 @@ struct PolicyFile {
     dry_run: bool,
     #[serde(default)]
     allow: AllowFile,
+    /// `name = "auto"` or `name = { tier = "auto", unless_only = ["alertmanager"] }`.
     #[serde(default)]
-    actions: BTreeMap<String, String>,
+    actions: BTreeMap<String, toml::Value>,
     #[serde(default)]
     blast_radius: BlastRadiusLimits,
     #[serde(default)]
@@ -754,6 +774,124 @@ fn check_resource_pattern(pattern: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Names of every origin, for messages.
+fn origin_names() -> String {
+    Origin::ALL
+        .iter()
+        .map(|o| o.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One `[actions]` entry: its tier text and, for the table form, its `unless_only` origins
+/// (unknown names reported). `None` when the entry is unusable (reported).
+fn action_entry(
+    c: &mut Collector<'_>,
+    name: &str,
+    value: &toml::Value,
+) -> Option<(String, Option<BTreeSet<Origin>>)> {
+    let at = [Seg::Key("actions"), Seg::Key(name)];
+    let table = match value {
+        toml::Value::String(text) => return Some((text.clone(), None)),
+        toml::Value::Table(table) => table,
+        _ => {
+            c.at_path(
+                &at,
+                IssueKind::Schema,
+                format!(
+                    "action `{name}`: expected a tier (\"auto\", \"approval\", \"deny\") or a \
+                     table {{ tier = \"auto\", unless_only = [...] }}"
+                ),
+            );
+            return None;
+        }
+    };
+    let mut usable = true;
+    for key in table.keys() {
+        if key != "tier" && key != "unless_only" {
+            c.at_path(
+                &[Seg::Key("actions"), Seg::Key(name), Seg::Key(key)],
+                IssueKind::Schema,
+                format!("`actions.{name}.{key}`: unknown key (expected tier, unless_only)"),
+            );
+            usable = false;
+        }
+    }
+    let tier = match table.get("tier") {
+        Some(toml::Value::String(text)) => Some(text.clone()),
+        Some(_) => {
+            c.at_path(
+                &[Seg::Key("actions"), Seg::Key(name), Seg::Key("tier")],
+                IssueKind::Schema,
+                format!("`actions.{name}.tier` must be \"auto\", \"approval\" or \"deny\""),
+            );
+            None
+        }
+        None => {
+            c.at_path(
+                &at,
+                IssueKind::Schema,
+                format!("`actions.{name}` needs a tier (\"auto\", \"approval\" or \"deny\")"),
+            );
+            None
+        }
+    };
+    let key = format!("actions.{name}.unless_only");
+    let place = [Seg::Key("actions"), Seg::Key(name), Seg::Key("unless_only")];
+    let only = match table.get("unless_only") {
+        None => None,
+        Some(toml::Value::Array(items)) => {
+            let mut origins = BTreeSet::new();
+            for (i, item) in items.iter().enumerate() {
+                let spot = [
+                    Seg::Key("actions"),
+                    Seg::Key(name),
+                    Seg::Key("unless_only"),
+                    Seg::Index(i),
+                ];
+                match item.as_str().map(|text| (text, Origin::from_name(text))) {
+                    Some((_, Some(origin))) => {
+                        origins.insert(origin);
+                    }
+                    Some((text, None)) => {
+                        c.at_path(
+                            &spot,
+                            IssueKind::Invalid,
+                            format!(
+                                "`{key}`: unknown origin {text:?}; origins: {}",
+                                origin_names()
+                            ),
+                        );
+                        usable = false;
+                    }
+                    None => {
+                        c.at_path(
+                            &spot,
+                            IssueKind::Schema,
+                            format!("`{key}` must list origin names as strings"),
+                        );
+                        usable = false;
+                    }
+                }
+            }
+            Some(origins)
+        }
+        Some(_) => {
+            c.at_path(
+                &place,
+                IssueKind::Schema,
+                format!("`{key}` must be a list of origins ({})", origin_names()),
+            );
+            usable = false;
+            None
+        }
+    };
+    match tier {
+        Some(tier) if usable => Some((tier, only)),
+        _ => None,
+    }
+}
+
 fn validate(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
     let (root, syntax) = DeTable::parse_recoverable(text);
     let mut c = Collector {
@@ -842,8 +980,13 @@ fn check_semantics(c: &mut Collector<'_>, file: PolicyFile) -> Policy {
     }
 
     let mut actions = BTreeMap::new();
-    for (name, mode_text) in &file.actions {
+    let mut unless_only = BTreeMap::new();
+    for (name, value) in &file.actions {
         let at = [Seg::Key("actions"), Seg::Key(name)];
+        let Some((mode_text, only)) = action_entry(c, name, value) else {
+            continue;
+        };
+        let mode_text = mode_text.as_str();
         let Some(class) = Action::class_of_name(name) else {
             c.at_path(
                 &at,
@@ -903,6 +1046,34 @@ fn check_semantics(c: &mut Collector<'_>, file: PolicyFile) -> Policy {
                     ),
                 );
                 continue;
+            }
+        }
+        if let Some(only) = only {
+            let place = [Seg::Key("actions"), Seg::Key(name), Seg::Key("unless_only")];
+            let key = format!("actions.{name}.unless_only");
+            if mode != Mode::Auto {
+                c.at_path(
+                    &place,
+                    IssueKind::Invalid,
+                    format!("`{key}` conditions the auto tier: it needs tier = \"auto\""),
+                );
+            } else if class == RiskClass::ReadOnly {
+                c.at_path(
+                    &place,
+                    IssueKind::Invalid,
+                    format!(
+                        "`{key}`: {name} is read-only and changes nothing; unless_only is for \
+                         actions that change the cluster"
+                    ),
+                );
+            } else if only.is_empty() {
+                c.at_path(
+                    &place,
+                    IssueKind::Invalid,
+                    format!("`{key}` must name at least one origin"),
+                );
+            } else {
+                unless_only.insert(name.clone(), only);
             }
         }
         actions.insert(name.clone(), mode);
@@ -1155,6 +1326,7 @@ fn check_semantics(c: &mut Collector<'_>, file: PolicyFile) -> Policy {
             continue;
         };
         let asks = *mode == Mode::Approval
+            || unless_only.contains_key(name)
             || (class == RiskClass::Approval && *mode == Mode::Auto)
             || (class == RiskClass::Auto && autonomy == Autonomy::Observe);
         if asks
@@ -1178,6 +1350,7 @@ fn check_semantics(c: &mut Collector<'_>, file: PolicyFile) -> Policy {
         namespaces: file.allow.namespaces,
         resources: file.allow.resources,
         actions,
+        unless_only,
         blast_radius: br,
         cooldowns: file.cooldowns,
         rate_limits,

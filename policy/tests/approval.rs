@@ -28,6 +28,7 @@ fn incident() -> IncidentView {
         severity: Severity::Critical,
         namespace: Some("shop".into()),
         target: None,
+        origins: [model::Origin::Rules].into(),
     }
 }
 

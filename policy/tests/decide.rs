@@ -29,6 +29,7 @@ fn incident(id: &str) -> IncidentView {
         severity: Severity::Critical,
         namespace: Some("shop".into()),
         target: Some("cart".into()),
+        origins: [model::Origin::Rules].into(),
     }
 }
 
@@ -408,6 +409,7 @@ fn any_policy() -> impl Strategy<Value = Policy> {
                 .map(|n| n.to_string())
                 .zip(modes)
                 .collect(),
+            unless_only: BTreeMap::new(),
             blast_radius: BlastRadiusLimits {
                 max_replicas_changed: br.0,
                 max_pods_affected: br.1,
@@ -546,4 +548,81 @@ fn policies_with_no_actions_deny_everything() {
         NOW,
     );
     assert_eq!(d.verdict, Verdict::Denied);
+}
+
+fn backed_by(id: &str, origins: &[model::Origin]) -> IncidentView {
+    IncidentView {
+        origins: origins.iter().copied().collect(),
+        ..incident(id)
+    }
+}
+
+/// The shipped policies act on their own only when srebot's own rules or detectors back the
+/// incident: posted alerts alone, or no recorded origin, fall back to asking.
+#[test]
+fn posted_alerts_alone_never_act_automatically_under_the_shipped_policies() {
+    use model::Origin;
+    let h = History::default();
+    let restart = propose(Action::RestartDeployment, cart(), "inc-1");
+    let demo = example("demo.toml");
+    let alerts_only = backed_by("inc-1", &[Origin::Alertmanager]);
+    let d = decide(&alerts_only, &restart, &demo, &h, Some(&LIVE), NOW);
+    assert_eq!(d.verdict, Verdict::NeedsApproval, "{d:?}");
+    assert_eq!(d.clause, "actions.restart_deployment.unless_only");
+    assert!(
+        d.reason.contains("unless only alertmanager") && d.reason.contains("only alertmanager"),
+        "{}",
+        d.reason
+    );
+    let unknown = backed_by("inc-1", &[]);
+    let d = decide(&unknown, &restart, &demo, &h, Some(&LIVE), NOW);
+    assert_eq!(d.clause, "actions.restart_deployment.unless_only");
+    assert!(d.reason.contains("no recorded origin"), "{}", d.reason);
+    for backing in [
+        vec![Origin::Alertmanager, Origin::Rules],
+        vec![Origin::Anomaly],
+    ] {
+        let d = decide(
+            &backed_by("inc-1", &backing),
+            &restart,
+            &demo,
+            &h,
+            Some(&LIVE),
+            NOW,
+        );
+        assert_eq!(d.verdict, Verdict::Auto, "{backing:?}: {d:?}");
+    }
+    // Every shipped policy, every action it may run on its own, an alert-only incident.
+    for name in ["demo.toml", "prod.toml"] {
+        let p = example(name);
+        for (action, target) in [
+            (Action::RestartDeployment, cart()),
+            (Action::ScaleDeployment { replicas: 4 }, cart()),
+            (
+                Action::DeletePods {
+                    phase: PodPhase::Failed,
+                },
+                ObjectRef::new(TargetKind::Namespace, None, "shop"),
+            ),
+            (
+                Action::SuspendCronJob,
+                ObjectRef::new(TargetKind::CronJob, Some("shop"), "report"),
+            ),
+        ] {
+            let proposed = propose(action, target, "inc-1");
+            let d = decide(&alerts_only, &proposed, &p, &h, Some(&LIVE), NOW);
+            assert_ne!(d.verdict, Verdict::Auto, "{name}: {d:?}");
+            if d.risk != RiskClass::ReadOnly && p.mode(proposed.action.name()) == Mode::Auto {
+                assert!(d.clause.ends_with(".unless_only"), "{name}: {d:?}");
+            }
+        }
+    }
+    // Denials still come first: a target outside the allowlist is denied, not asked.
+    let elsewhere = propose(
+        Action::RestartDeployment,
+        ObjectRef::new(TargetKind::Deployment, Some("kube-system"), "coredns"),
+        "inc-1",
+    );
+    let d = decide(&alerts_only, &elsewhere, &demo, &h, Some(&LIVE), NOW);
+    assert_eq!(d.verdict, Verdict::Denied, "{d:?}");
 }

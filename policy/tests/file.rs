@@ -237,3 +237,65 @@ fn an_action_that_asks_needs_an_approver() {
     assert_eq!(errs[0].0, 3);
     assert!(errs[0].2.contains("no approver"));
 }
+
+#[test]
+fn unless_only_conditions_the_auto_tier_on_origins() {
+    let demo = check_file(&example("demo.toml")).unwrap();
+    let alerts: std::collections::BTreeSet<model::Origin> = [model::Origin::Alertmanager].into();
+    assert_eq!(demo.unless_only.get("restart_deployment"), Some(&alerts));
+    assert_eq!(demo.mode("restart_deployment"), Mode::Auto);
+    assert!(demo.withheld_by("restart_deployment", &alerts).is_some());
+    let both = [model::Origin::Alertmanager, model::Origin::Rules].into();
+    assert!(demo.withheld_by("restart_deployment", &both).is_none());
+    assert!(demo.withheld_by("notify", &alerts).is_none());
+
+    let text = r#"environment = "demo"
+autonomy = "extended"
+[actions]
+restart_deployment = { tier = "auto", unless_only = ["alertmanager", "alertmanagr"] }
+scale_deployment = { tier = "approval", unless_only = ["alertmanager"] }
+delete_pods = { tier = "auto", unless_only = [] }
+notify = { tier = "auto", unless_only = ["alertmanager"] }
+run_job = { tier = "auto", only = ["rules"] }
+suspend_cron_job = { unless_only = ["rules"] }
+cordon_node = 3
+
+[[approvers]]
+role = "sre-oncall"
+may_approve = ["auto", "approval"]
+"#;
+    let errs = errors(text);
+    let at = |line: usize, needle: &str| {
+        assert!(
+            errs.iter()
+                .any(|(l, _, r)| *l == line && r.contains(needle)),
+            "expected {needle:?} at line {line} in {errs:#?}"
+        );
+    };
+    at(
+        4,
+        "`actions.restart_deployment.unless_only`: unknown origin \"alertmanagr\"; origins: \
+         alertmanager, anomaly, demo, findings, kubernetes, log, replay, rules",
+    );
+    at(
+        5,
+        "`actions.scale_deployment.unless_only` conditions the auto tier",
+    );
+    at(
+        6,
+        "`actions.delete_pods.unless_only` must name at least one origin",
+    );
+    at(7, "`actions.notify.unless_only`: notify is read-only");
+    at(8, "`actions.run_job.only`: unknown key");
+    at(9, "`actions.suspend_cron_job` needs a tier");
+    at(10, "action `cordon_node`: expected a tier");
+    assert_eq!(errs.len(), 7, "{errs:#?}");
+
+    // An auto action that may fall back to asking needs someone who can answer.
+    let text = "environment = \"demo\"\n[actions]\n\
+                delete_pods = { tier = \"auto\", unless_only = [\"alertmanager\"] }\n";
+    let errs = errors(text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].0, 3);
+    assert!(errs[0].2.contains("no approver"), "{errs:#?}");
+}

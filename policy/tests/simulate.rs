@@ -26,6 +26,7 @@ fn case(id: &str, t: IncidentType, at_ms: i64, actions: Vec<(Action, ObjectRef)>
             severity: Severity::Warning,
             namespace: Some("shop".into()),
             target: None,
+            origins: [model::Origin::Rules].into(),
         },
         at_ms,
         proposals: actions

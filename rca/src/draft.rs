@@ -85,18 +85,18 @@ impl EvidenceRef {
         }
     }
 
-    /// An event (alert, Kubernetes event, log signature), cited as `id`; source `log` makes a
+    /// An event (alert, Kubernetes event, log signature), cited as `id`; origin `log` makes a
     /// log item.
     pub fn from_event(id: impl Into<String>, e: &EventEvidence) -> Self {
         Self {
             id: id.into(),
-            kind: if e.source == "log" {
+            kind: if e.origin == model::Origin::Log {
                 EvidenceKind::Log
             } else {
                 EvidenceKind::Event
             },
             name: e.reason.clone(),
-            summary: format!("{}: {} ({})", e.reason, e.message, e.source),
+            summary: format!("{}: {} ({})", e.reason, e.message, e.origin),
             at_ms: Some(e.at_ms),
             labels: e.labels.clone(),
         }

@@ -136,7 +136,7 @@ impl PatternLibrary {
         let pattern = self.matches(&line.message).into_iter().next()?;
         Some(EventEvidence {
             id: id.into(),
-            source: "log".to_owned(),
+            origin: model::Origin::Log,
             reason: pattern.name.clone(),
             message: line.message.clone(),
             at_ms: line.at_ms,
@@ -208,7 +208,7 @@ mod tests {
             let ev = lib.evidence(&line(bad), "ev-1");
             let ev = ev.unwrap_or_else(|| panic!("{name} did not match {bad}"));
             assert_eq!(ev.reason, name, "{bad}");
-            assert_eq!(ev.source, "log");
+            assert_eq!(ev.origin, model::Origin::Log);
             assert_eq!(ev.at_ms, 1_000);
             assert!(
                 lib.matches(benign).is_empty(),

@@ -250,7 +250,7 @@ fn node_actions_need_a_node() {
         "e1",
         &model::EventEvidence {
             id: "e1".into(),
-            source: "kubernetes".into(),
+            origin: model::Origin::Kubernetes,
             reason: "DiskPressure".into(),
             message: "node has disk pressure".into(),
             at_ms: OPENED,

@@ -54,7 +54,7 @@ pub(crate) fn event_e1() -> EvidenceRef {
         "e1",
         &EventEvidence {
             id: "e1".into(),
-            source: "kubernetes".into(),
+            origin: model::Origin::Kubernetes,
             reason: "OOMKilled".into(),
             message: "Container payments terminated: OOMKilled, exit code 137".into(),
             at_ms: OPENED,

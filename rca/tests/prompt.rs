@@ -45,7 +45,7 @@ fn a_log_line_cannot_close_the_fence() {
         "e9",
         &model::EventEvidence {
             id: "e9".into(),
-            source: "log".into(),
+            origin: model::Origin::Log,
             reason: "log_line".into(),
             message: evil,
             at_ms: fixtures::OPENED,

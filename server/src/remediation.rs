@@ -15,8 +15,8 @@ use crate::pipeline::Observed;
 use cluster::Executor;
 use incident::{Change, Incident};
 use model::{
-    Action, IncidentStatus, IncidentType, ObjectRef, OwnerIndex, ProposedAction, Scope, TargetKind,
-    Workload, WorkloadKind,
+    Action, IncidentStatus, IncidentType, ObjectRef, Origin, OwnerIndex, ProposedAction, Scope,
+    TargetKind, Workload, WorkloadKind,
 };
 use policy::{
     ActionRecord, ApprovalError, ApprovalKey, ApprovalRequest, ApprovalState, ApprovalStatus,
@@ -25,7 +25,7 @@ use policy::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -300,6 +300,9 @@ struct Saved {
     /// Incident id → reopen count its actions were proposed at.
     #[serde(default)]
     proposed: BTreeMap<String, u32>,
+    /// Incident id → the origins behind it when its actions were last decided.
+    #[serde(default)]
+    proposed_origins: BTreeMap<String, BTreeSet<Origin>>,
     /// `incident_type/action` → outcomes.
     #[serde(default)]
     outcomes: BTreeMap<String, OutcomeCount>,
@@ -311,6 +314,7 @@ struct Book {
     actions: Vec<ActionEntry>,
     history: Vec<ActionRecord>,
     proposed: BTreeMap<String, u32>,
+    proposed_origins: BTreeMap<String, BTreeSet<Origin>>,
     outcomes: BTreeMap<String, OutcomeCount>,
     pause: PauseState,
 }
@@ -422,6 +426,7 @@ pub fn incident_view(incident: &Incident) -> IncidentView {
         severity: incident.severity,
         namespace: incident.target.namespace.clone(),
         target: Some(incident.target.name.clone()),
+        origins: incident.origins.clone(),
     }
 }
 
@@ -511,6 +516,20 @@ pub fn proposals(
     out
 }
 
+/// The pending actions of an incident that only its origins held back
+/// (`unless_only`), with their entry ids.
+fn held_back_by_origins(book: &Book, incident_id: &str) -> Vec<(String, ProposedAction)> {
+    book.actions
+        .iter()
+        .filter(|a| {
+            a.incident_id == incident_id
+                && a.status == ActionStatus::PendingApproval
+                && a.decision.clause.ends_with(".unless_only")
+        })
+        .map(|a| (a.id.clone(), a.proposed.clone()))
+        .collect()
+}
+
 fn random_id(prefix: &str) -> String {
     format!("{prefix}-{:016x}", rand::random::<u64>())
 }
@@ -582,6 +601,7 @@ impl Remediation {
                 actions: saved.actions,
                 history: saved.history,
                 proposed: saved.proposed,
+                proposed_origins: saved.proposed_origins,
                 outcomes: saved.outcomes,
                 pause,
             }),
@@ -753,6 +773,7 @@ impl Remediation {
             actions: &book.actions,
             history: &book.history,
             proposed: &book.proposed,
+            proposed_origins: &book.proposed_origins,
             outcomes: &book.outcomes,
         };
         let path = self.data_dir.join(STATE_FILE);
@@ -773,7 +794,9 @@ impl Remediation {
     }
 
     /// One batch of committed changes: verification first, then proposals for incidents
-    /// opened or reopened, then escalation of actions whose incident did not recover in time.
+    /// opened or reopened (and, when new origins back an incident, the actions its origins
+    /// held back decided again), then escalation of actions whose incident did not recover
+    /// in time.
     pub async fn handle(
         &self,
         state: &AppState,
@@ -785,13 +808,36 @@ impl Remediation {
             if incident.merged_into.is_some() || !incident.status.is_active() {
                 continue;
             }
-            {
+            let held_back = {
                 let mut book = self.book.lock().await;
-                if book.proposed.get(&incident.id) == Some(&incident.reopen_count) {
-                    continue;
+                let grew = book
+                    .proposed_origins
+                    .get(&incident.id)
+                    .is_none_or(|seen| !incident.origins.is_subset(seen));
+                if grew {
+                    book.proposed_origins
+                        .insert(incident.id.clone(), incident.origins.clone());
                 }
-                book.proposed
-                    .insert(incident.id.clone(), incident.reopen_count);
+                if book.proposed.get(&incident.id) == Some(&incident.reopen_count) {
+                    if !grew {
+                        continue;
+                    }
+                    Some(held_back_by_origins(&book, &incident.id))
+                } else {
+                    book.proposed
+                        .insert(incident.id.clone(), incident.reopen_count);
+                    None
+                }
+            };
+            if let Some(held_back) = held_back {
+                let event_ms = observed
+                    .tick_ms
+                    .or_else(|| state.pipeline.evaluated_through());
+                for (entry_id, proposed) in held_back {
+                    self.decide_again(incident, &entry_id, proposed, event_ms)
+                        .await?;
+                }
+                continue;
             }
             let draft = match app::live_rca::draft(
                 state.pipeline.engine.ledger(),
@@ -829,6 +875,79 @@ impl Remediation {
             tracing::warn!(target = %proposed.target, "live object not readable; blast radius unknown");
         }
         live
+    }
+
+    /// Decides a held-back action again now that more origins back its incident: if it
+    /// runs on its own now, its approval request is withdrawn and it runs; otherwise the
+    /// request stands and nothing is recorded.
+    async fn decide_again(
+        &self,
+        incident: &Incident,
+        entry_id: &str,
+        proposed: ProposedAction,
+        event_ms: Option<i64>,
+    ) -> Result<(), RemediationError> {
+        let live = self.live(&proposed).await;
+        let view = incident_view(incident);
+        let running = self.policy();
+        let mut book = self.book.lock().await;
+        let now = now_ms();
+        let decision = policy::decide(
+            &view,
+            &proposed,
+            &running,
+            &book.history(),
+            live.as_ref(),
+            now,
+        );
+        if decision.verdict != Verdict::Auto {
+            return Ok(());
+        }
+        let Some(index) = book
+            .actions
+            .iter()
+            .position(|a| a.id == entry_id && a.status == ActionStatus::PendingApproval)
+        else {
+            return Ok(());
+        };
+        let mut entry = book.actions[index].clone();
+        let origins: Vec<&str> = incident.origins.iter().map(|o| o.as_str()).collect();
+        let note = format!(
+            "decided again once {} backed the incident: {}",
+            origins.join(", "),
+            decision.reason
+        );
+        if let Some(approval) = &entry.approval_id
+            && let Err(error) = book.approvals.withdraw(approval, note.clone(), now)
+        {
+            // Answered or expired meanwhile: that answer stands.
+            tracing::info!(%error, approval = %approval, "held-back action not decided again");
+            return Ok(());
+        }
+        self.audit(AuditRecord {
+            at_ms: now,
+            who: "robot".into(),
+            kind: AuditKind::Decision,
+            incident_id: Some(incident.id.clone()),
+            action: Some(proposed.clone()),
+            why: decision.clause.clone(),
+            detail: format!(
+                "{}: {note}; approval {} withdrawn",
+                decision.verdict,
+                entry.approval_id.as_deref().unwrap_or("-")
+            ),
+            evidence_ids: proposed.evidence_ids.clone(),
+            before: live.map(|l| json!(l)),
+            after: None,
+        })?;
+        book.history.push(ActionRecord::of(&proposed, now));
+        entry.decision = decision.clone();
+        match Authorization::automatic(proposed, decision) {
+            Ok(auth) => self.run(&mut entry, &auth, incident, now, event_ms).await?,
+            Err(error) => entry.error = Some(error.to_string()),
+        }
+        book.actions[index] = entry;
+        self.save(&book)
     }
 
     async fn decide_and_act(
@@ -1456,6 +1575,7 @@ struct SavedRef<'a> {
     actions: &'a [ActionEntry],
     history: &'a [ActionRecord],
     proposed: &'a BTreeMap<String, u32>,
+    proposed_origins: &'a BTreeMap<String, BTreeSet<Origin>>,
     outcomes: &'a BTreeMap<String, OutcomeCount>,
 }
 
@@ -1495,6 +1615,7 @@ mod tests {
             reopen_count: 0,
             flapping: false,
             merged_into: None,
+            origins: Default::default(),
         }
     }
 

@@ -67,3 +67,38 @@ fn audit_verify_reports_a_missing_log() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("audit"));
 }
+
+#[test]
+fn policy_check_refuses_an_unknown_origin_naming_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("origins.toml");
+    let text = std::fs::read_to_string(examples().join("demo.toml")).unwrap();
+    let typo = text.replace(
+        r#"restart_deployment = { tier = "auto", unless_only = ["alertmanager"] }"#,
+        r#"restart_deployment = { tier = "auto", unless_only = ["alert-manager"] }"#,
+    );
+    assert_ne!(
+        typo, text,
+        "the shipped demo policy conditions restarts on origins"
+    );
+    std::fs::write(&bad, &typo).unwrap();
+    let out = srebot()
+        .args(["policy", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = typo
+        .lines()
+        .position(|l| l.contains("alert-manager"))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!(
+            "origins.toml:{line}: `actions.restart_deployment.unless_only`: unknown origin \
+             \"alert-manager\""
+        )),
+        "{stderr}"
+    );
+}

@@ -587,7 +587,15 @@ async fn a_restart_touching_too_many_pods_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_stops_automatic_actions_but_not_approvals_and_survives_a_restart() {
-    let rig = rig("demo.toml", |t| t).await;
+    // The incident below is backed by a posted alert only, which the shipped demo policy
+    // never acts on alone (`unless_only`); without that condition the pause is what asks.
+    let rig = rig("demo.toml", |t| {
+        t.replace(
+            r#"restart_deployment = { tier = "auto", unless_only = ["alertmanager"] }"#,
+            r#"restart_deployment = "auto""#,
+        )
+    })
+    .await;
     // Pausing needs only API access; resuming needs an approver.
     let (status, body) = rig
         .post(
@@ -1035,4 +1043,112 @@ async fn crash_loop_announcement(policy: &str, prefix: &str, within: Duration) -
     })
     .await;
     (rig, text)
+}
+
+/// The crash-loop finding the built-in rules make first on `scenario`, from the same
+/// detector code run offline: when and on what the rule fires.
+fn first_rule_finding(scenario: &datasets::scenarios::Scenario) -> model::IncidentCandidate {
+    let store = windows::Store::new(windows::StoreConfig {
+        lateness_ms: 2_000,
+        ..windows::StoreConfig::default()
+    });
+    let mut detector = detect::Detector::new(detect::builtin_rules(), detect::Environment::Prod);
+    let outcome = datasets::replay::replay(scenario, &store, &mut detector, 15_000);
+    outcome
+        .candidates
+        .into_iter()
+        .filter(|c| c.incident_type == model::IncidentType::CrashLoop && c.target == "payments-api")
+        .min_by_key(|c| c.detected_at_ms)
+        .expect("the crash-loop rule fires on the scenario")
+}
+
+/// A posted Alertmanager alert alone cannot make the robot change the cluster under the
+/// shipped demo policy: the restart asks (clause `actions.restart_deployment.unless_only`).
+/// Once the rule's own finding over remote_write backs the same incident, the restart is
+/// decided again, its request withdrawn, and exactly one PATCH reaches the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_alone_asks_under_demo_and_runs_once_the_rule_backs_it() {
+    let rig = rig("demo.toml", |t| t).await;
+    let scenario = generate(Fault::CrashLoop, 7);
+    let finding = first_rule_finding(&scenario);
+    assert_eq!(finding.scope, model::Scope::Deployment);
+    let starts_at = incident::record::rfc3339::format(finding.detected_at_ms);
+    rig.alert("payments-api", &starts_at).await;
+
+    let actions = rig.actions(1).await;
+    assert_eq!(actions.len(), 1, "{actions:#?}");
+    let restart = &actions[0];
+    assert_eq!(restart["proposed"]["action"]["type"], "restart_deployment");
+    assert_eq!(
+        restart["decision"]["verdict"], "needs_approval",
+        "{restart}"
+    );
+    assert_eq!(
+        restart["decision"]["clause"],
+        "actions.restart_deployment.unless_only"
+    );
+    assert_eq!(restart["status"], "pending_approval");
+    let incident = restart["incident_id"].as_str().unwrap().to_owned();
+    let approval = restart["approval_id"].as_str().unwrap().to_owned();
+    let detail = rig.get(&format!("/api/v1/incidents/{incident}")).await;
+    assert_eq!(detail["origins"], json!(["alertmanager"]), "{detail}");
+    // Nothing else is coming: the robot has decided and waits for a person.
+    let token = rig.token(&approval, ALICE).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(rig.fake.writes().is_empty(), "{:#?}", rig.fake.writes());
+
+    // The rule's own finding joins the incident: the restart runs on its own.
+    let sender = Sender::new(&rig.server.url(), None).unwrap();
+    sender.push(&scenario, 0).await.unwrap();
+    let executed = wait_for("the restart to run", Duration::from_secs(60), || async {
+        let list = rig.get("/api/v1/actions").await;
+        let entry = list
+            .as_array()?
+            .iter()
+            .find(|a| a["id"] == restart["id"])?
+            .clone();
+        (entry["status"] == "executed").then_some(entry)
+    })
+    .await;
+    assert_eq!(executed["decision"]["verdict"], "auto", "{executed}");
+    assert_eq!(executed["decision"]["clause"], "actions.restart_deployment");
+    assert_one_restart_patch(&rig.fake, PAYMENTS);
+    let detail = rig.get(&format!("/api/v1/incidents/{incident}")).await;
+    assert_eq!(
+        detail["origins"],
+        json!(["alertmanager", "rules"]),
+        "{detail}"
+    );
+    let summaries = rig.get("/api/v1/incidents").await;
+    assert!(
+        summaries
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == incident.as_str()
+                && s["origins"] == json!(["alertmanager", "rules"])),
+        "{summaries}"
+    );
+    // The request nobody answered is withdrawn; its token no longer approves anything.
+    let withdrawn = rig.get("/api/v1/approvals?status=withdrawn").await;
+    assert_eq!(withdrawn[0]["id"], approval.as_str(), "{withdrawn}");
+    let (status, body) = rig
+        .post(
+            &format!("/api/v1/approvals/{approval}/approve"),
+            Some(ALICE),
+            json!({"token": token}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["refusal"]["code"], "already_decided", "{body}");
+    assert_eq!(body["refusal"]["approval_status"], "withdrawn", "{body}");
+    assert_eq!(rig.fake.writes().len(), 1);
+    let actions = rig.get("/api/v1/actions").await;
+    assert_eq!(actions.as_array().unwrap().len(), 1, "{actions:#?}");
+    let out = audit_verify(rig.dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -179,9 +179,10 @@ pub async fn approvals(
         Some("approved") => Some(ApprovalStatus::Approved),
         Some("rejected") => Some(ApprovalStatus::Rejected),
         Some("expired") => Some(ApprovalStatus::Expired),
+        Some("withdrawn") => Some(ApprovalStatus::Withdrawn),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "status {other:?} is not one of pending, approved, rejected, expired"
+                "status {other:?} is not one of pending, approved, rejected, expired, withdrawn"
             )));
         }
     };
