@@ -12,6 +12,7 @@ fn store() -> Store {
         retention_ms: 2 * 3_600_000,
         lateness_ms: 0,
         max_series: 1000,
+        ..StoreConfig::default()
     })
 }
 

@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod candidate;
+pub mod duration;
 pub mod error;
 pub mod incident;
 pub mod labels;

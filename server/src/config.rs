@@ -433,36 +433,8 @@ impl Config {
     }
 }
 
-/// Parses `500ms`, `15s`, `5m`, `1h`, `2d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("duration {text:?} has no unit (ms, s, m, h, d)"))?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("duration {text:?} does not start with a whole number"))?;
-    let ms = match unit {
-        "ms" => n,
-        "s" => n * 1_000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        "d" => n * 86_400_000,
-        _ => return Err(format!("duration {text:?}: unknown unit {unit:?}")),
-    };
-    Ok(Duration::from_millis(ms))
-}
-
-mod duration_text {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse_duration(&text).map_err(serde::de::Error::custom)
-    }
-}
+pub use model::duration::parse as parse_duration;
+use model::duration::text as duration_text;
 
 #[cfg(test)]
 mod tests {

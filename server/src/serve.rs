@@ -150,10 +150,22 @@ fn spawn_detection(state: &Arc<AppState>) {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {},
                 () = state.pipeline.wake.notified() => {},
             }
-            // A full pass means a backlog: go on at once.
+            // A full pass means a backlog: go on at once, up to the per-second budget, then
+            // yield to ingest until the next wake-up.
+            let mut started = tokio::time::Instant::now();
+            let mut budget = crate::pipeline::MAX_TICKS_PER_SECOND;
             loop {
                 match state.pipeline.catch_up(&state.store).await {
-                    Ok(n) if n >= 240 => continue,
+                    Ok(n) if n >= crate::pipeline::MAX_TICKS_PER_PASS => {
+                        budget = budget.saturating_sub(n);
+                        if budget == 0 {
+                            tokio::time::sleep_until(started + Duration::from_secs(1)).await;
+                            budget = crate::pipeline::MAX_TICKS_PER_SECOND;
+                            started = tokio::time::Instant::now();
+                        } else {
+                            tokio::task::yield_now().await;
+                        }
+                    }
                     Ok(_) => break,
                     Err(error) => {
                         tracing::error!(error = %crate::error::chain(&error), "detection tick failed; retrying");

@@ -6,6 +6,7 @@
 mod audit_export;
 mod cli;
 mod common;
+mod event_time;
 // The cluster crate's loopback Kubernetes API, shared rather than copied.
 #[allow(dead_code)]
 #[path = "../../cluster/tests/fake_k8s.rs"]

@@ -12,7 +12,9 @@
 //! timestamp minus retention), else older than the watermark (`too_old`); a timestamp the
 //! series already holds (`duplicate_timestamp`): the first value written wins, whether the new
 //! value is equal or not, as Prometheus keeps the first and rejects a differing one as a
-//! duplicate sample; a new series beyond `max_series` (`cardinality_limit`, its samples).
+//! duplicate sample; a new series beyond `max_series` (`cardinality_limit`, its samples);
+//! more than `max_future` ahead of the wall clock (`too_far_in_future`). A sample behind the
+//! watermark that its series still holds counts as a duplicate: a retried batch is stored.
 //! A write is judged against the newest timestamp seen before it started, so the order of
 //! samples inside one request never makes its own samples late.
 //!
@@ -35,8 +37,26 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 const SHARDS: usize = 16;
+
+/// How many [`DropReason`]s there are.
+const REASONS: usize = 5;
+
+/// Now, in ms since the Unix epoch.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A series' labels in Prometheus notation, for messages.
+fn series_text(labels: &[(&str, &str)]) -> String {
+    LabelSet::from_pairs(labels.iter().copied())
+        .map(|l| l.to_string())
+        .unwrap_or_else(|_| format!("{labels:?}"))
+}
 
 /// Late samples a series holds uncompressed before they are merged into its chunks anyway.
 const LATE_MAX: usize = 32;
@@ -53,6 +73,10 @@ pub struct StoreConfig {
     pub lateness_ms: i64,
     /// The cardinality limit: new series beyond this many are refused.
     pub max_series: usize,
+    /// How far ahead of the wall clock a sample may be; later ones are refused
+    /// (`too_far_in_future`), so one bad clock cannot move event time into the future.
+    #[serde(with = "model::duration::text")]
+    pub max_future: Duration,
 }
 
 impl Default for StoreConfig {
@@ -61,6 +85,7 @@ impl Default for StoreConfig {
             retention_ms: 3_600_000,
             lateness_ms: 300_000,
             max_series: 1_000_000,
+            max_future: Duration::from_secs(600),
         }
     }
 }
@@ -76,14 +101,17 @@ pub enum DropReason {
     DuplicateTimestamp,
     /// Its series would pass the cardinality limit.
     CardinalityLimit,
+    /// More than `max_future` ahead of the wall clock.
+    TooFarInFuture,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; REASONS] = [
         DropReason::TooOld,
         DropReason::OutOfRetention,
         DropReason::DuplicateTimestamp,
         DropReason::CardinalityLimit,
+        DropReason::TooFarInFuture,
     ];
 
     /// The name used in stats, metrics and logs.
@@ -93,6 +121,7 @@ impl DropReason {
             DropReason::OutOfRetention => "out_of_retention",
             DropReason::DuplicateTimestamp => "duplicate_timestamp",
             DropReason::CardinalityLimit => "cardinality_limit",
+            DropReason::TooFarInFuture => "too_far_in_future",
         }
     }
 
@@ -107,13 +136,16 @@ pub struct AppendOutcome {
     /// Samples stored.
     pub appended: usize,
     /// Samples dropped, indexed by [`DropReason`] (see [`AppendOutcome::dropped`]).
-    pub dropped_by_reason: [usize; 4],
+    pub dropped_by_reason: [usize; REASONS],
     /// New series refused by the cardinality limit.
     pub refused_series: usize,
     /// The first refused series, in Prometheus notation.
     pub first_refused: Option<String>,
     /// The limit in force.
     pub max_series: usize,
+    /// The first series a sample of which was not stored (duplicates aside), in Prometheus
+    /// notation, and why.
+    pub first_dropped: Option<(String, DropReason)>,
 }
 
 impl AppendOutcome {
@@ -125,6 +157,34 @@ impl AppendOutcome {
     /// All samples dropped.
     pub fn dropped_total(&self) -> usize {
         self.dropped_by_reason.iter().sum()
+    }
+
+    /// Samples the store now holds from this write: appended, and duplicates of samples it
+    /// already held (a retried batch is stored, not lost).
+    pub fn stored(&self) -> usize {
+        self.appended + self.dropped(DropReason::DuplicateTimestamp)
+    }
+
+    /// When samples came but none could be stored, a message for the sender naming how many
+    /// were refused for which reason and the first series refused.
+    pub fn nothing_stored(&self) -> Option<String> {
+        if self.stored() > 0 || self.dropped_total() == 0 {
+            return None;
+        }
+        let reasons: Vec<String> = DropReason::ALL
+            .iter()
+            .filter(|r| self.dropped(**r) > 0)
+            .map(|r| format!("{} {}", self.dropped(*r), r.as_str()))
+            .collect();
+        let first = self
+            .first_dropped
+            .as_ref()
+            .map(|(series, reason)| format!("; first: {series} ({})", reason.as_str()))
+            .unwrap_or_default();
+        Some(format!(
+            "no sample could be stored: {}{first}",
+            reasons.join(", ")
+        ))
     }
 
     /// Adds another outcome to this one.
@@ -142,6 +202,9 @@ impl AppendOutcome {
             self.first_refused.clone_from(&other.first_refused);
         }
         self.max_series = self.max_series.max(other.max_series);
+        if self.first_dropped.is_none() {
+            self.first_dropped.clone_from(&other.first_dropped);
+        }
     }
 
     /// A message for the sender when series were refused.
@@ -281,6 +344,14 @@ impl Series {
 
     fn late(&self) -> &[Sample] {
         self.extra.as_deref().map_or(&[], |e| e.late.as_slice())
+    }
+
+    /// Whether the series holds a sample at `ts` (chunks or late head).
+    fn holds(&self, ts: i64) -> bool {
+        self.late()
+            .binary_search_by_key(&ts, |s| s.timestamp_ms)
+            .is_ok()
+            || self.chunks_hold(ts)
     }
 
     /// Frees the boxed part once it holds nothing.
@@ -637,7 +708,7 @@ pub struct Store {
     /// Event time at which the next maintenance pass (sealing, retention) is due.
     next_maintenance_ms: AtomicI64,
     series_count: AtomicUsize,
-    dropped: [AtomicU64; 4],
+    dropped: [AtomicU64; REASONS],
     refused: AtomicU64,
 }
 
@@ -646,13 +717,16 @@ pub struct Store {
 struct Judge {
     watermark: i64,
     retention_floor: i64,
+    /// Samples after this (wall clock plus `max_future`) are refused.
+    future_limit: i64,
 }
 
 impl Store {
     pub fn new(config: StoreConfig) -> Self {
+        let retention_ms = config.retention_ms.max(WindowSpan::FIFTEEN_MINUTES.ms);
         let config = StoreConfig {
-            retention_ms: config.retention_ms.max(WindowSpan::FIFTEEN_MINUTES.ms),
-            lateness_ms: config.lateness_ms.max(0),
+            retention_ms,
+            lateness_ms: config.lateness_ms.clamp(0, retention_ms),
             ..config
         };
         Self {
@@ -704,14 +778,18 @@ impl Store {
     }
 
     fn judge(&self) -> Judge {
+        let future_limit = wall_clock_ms()
+            .saturating_add(i64::try_from(self.config.max_future.as_millis()).unwrap_or(i64::MAX));
         match self.newest_ms.load(Ordering::Acquire) {
             i64::MIN => Judge {
                 watermark: i64::MIN,
                 retention_floor: i64::MIN,
+                future_limit,
             },
             newest => Judge {
                 watermark: newest.saturating_sub(self.config.lateness_ms),
                 retention_floor: newest.saturating_sub(self.config.retention_ms),
+                future_limit,
             },
         }
     }
@@ -773,12 +851,19 @@ impl Store {
         }
         let mut newest = i64::MIN;
         let mut oldest = i64::MAX;
-        let mut drops = [0usize; 4];
+        let mut drops = [0usize; REASONS];
         for sample in series.samples {
-            let reason = if sample.timestamp_ms < judge.retention_floor {
-                DropReason::OutOfRetention
+            let reason = if sample.timestamp_ms > judge.future_limit {
+                DropReason::TooFarInFuture
             } else if sample.timestamp_ms < judge.watermark {
-                DropReason::TooOld
+                // A resent sample the series still holds is a duplicate, not a loss.
+                if stored.holds(sample.timestamp_ms) {
+                    DropReason::DuplicateTimestamp
+                } else if sample.timestamp_ms < judge.retention_floor {
+                    DropReason::OutOfRetention
+                } else {
+                    DropReason::TooOld
+                }
             } else if stored.insert(*sample) {
                 outcome.appended += 1;
                 newest = newest.max(sample.timestamp_ms);
@@ -795,6 +880,14 @@ impl Store {
             .is_some_and(|c| c.last_ms < judge.retention_floor)
         {
             stored.trim(judge.retention_floor);
+        }
+        let lost = DropReason::ALL
+            .iter()
+            .find(|r| **r != DropReason::DuplicateTimestamp && drops[r.index()] > 0);
+        if outcome.first_dropped.is_none()
+            && let Some(reason) = lost
+        {
+            outcome.first_dropped = Some((series_text(series.labels), *reason));
         }
         drop(shard);
         for reason in DropReason::ALL {
@@ -818,9 +911,11 @@ impl Store {
     fn refuse(&self, series: SeriesRef<'_>, outcome: &mut AppendOutcome) {
         outcome.refused_series += 1;
         if outcome.first_refused.is_none() {
-            outcome.first_refused = LabelSet::from_pairs(series.labels.iter().copied())
-                .ok()
-                .map(|l| l.to_string());
+            outcome.first_refused = Some(series_text(series.labels));
+        }
+        if outcome.first_dropped.is_none() {
+            outcome.first_dropped =
+                Some((series_text(series.labels), DropReason::CardinalityLimit));
         }
         self.refused.fetch_add(1, Ordering::Relaxed);
         self.count_drop(outcome, DropReason::CardinalityLimit, series.samples.len());

@@ -167,3 +167,55 @@ fn the_appender_sums_outcomes_across_series() {
     assert_eq!(outcome.dropped(DropReason::CardinalityLimit), 2);
     assert_eq!(outcome.refused_series, 1);
 }
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn samples_far_ahead_of_the_wall_clock_are_refused_and_do_not_move_event_time() {
+    let store = store(60_000, 3_600_000);
+    let up = [("__name__", "up")];
+    let now = now_ms();
+    // Dated 2100: refused, counted, and the watermark stays unset.
+    let future = append(&store, &up, &[s(4_102_444_800_000, 1.0)], MetricType::Gauge);
+    assert_eq!(future.dropped(DropReason::TooFarInFuture), 1);
+    assert_eq!(store.watermark_ms(), None);
+    let message = future.nothing_stored().unwrap();
+    assert!(message.contains("1 too_far_in_future"), "{message}");
+    assert!(message.contains("up"), "{message}");
+    // Five minutes ahead is within the default bound of ten.
+    let soon = append(&store, &up, &[s(now + 300_000, 2.0)], MetricType::Gauge);
+    assert_eq!(soon.appended, 1);
+    // Present-day samples after the refused one are stored.
+    let present = append(&store, &up, &[s(now + 299_000, 3.0)], MetricType::Gauge);
+    assert_eq!(present.appended, 1);
+    assert_eq!(store.stats().dropped[&DropReason::TooFarInFuture], 1);
+}
+
+#[test]
+fn a_retried_batch_counts_as_stored_and_a_lost_one_names_its_first_series() {
+    let store = store(60_000, 900_000);
+    let up = [("__name__", "up"), ("job", "a")];
+    let batch = [s(T - 10_000, 1.0), s(T, 2.0)];
+    append(&store, &up, &batch, MetricType::Gauge);
+    // Event time moves on past the lateness; the same batch is sent again.
+    append(&store, &up, &[s(T + 120_000, 3.0)], MetricType::Gauge);
+    let retried = append(&store, &up, &batch, MetricType::Gauge);
+    assert_eq!(retried.appended, 0);
+    assert_eq!(retried.dropped(DropReason::DuplicateTimestamp), 2);
+    assert_eq!(retried.stored(), 2);
+    assert_eq!(retried.nothing_stored(), None);
+    // A batch the series never held, behind the watermark: lost, and said so.
+    let lost = append(&store, &up, &[s(T - 5_000, 9.0)], MetricType::Gauge);
+    assert_eq!(lost.stored(), 0);
+    let message = lost.nothing_stored().unwrap();
+    assert!(
+        message.starts_with("no sample could be stored: 1 too_old"),
+        "{message}"
+    );
+    assert!(message.contains(r#"up{job="a"} (too_old)"#), "{message}");
+}

@@ -51,6 +51,9 @@ pub async fn push(
         });
     }
     let outcome = appender.finish();
+    // The lines themselves are in the log store now; counts the windows could not hold (too
+    // old for them, say) are counted by reason in `srebot_samples_dropped_total`, so the push
+    // is not refused for them and a retry would only count the lines twice.
     if let Some(refusal) = outcome.refusal() {
         return Err(ApiError::bad_request(refusal));
     }

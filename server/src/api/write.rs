@@ -1,5 +1,6 @@
 //! `POST /api/v1/write`: Prometheus remote_write 1.0 and 2.0 into the windows.
-//! A 2xx means every accepted sample is in the windows; saturation answers 503 + Retry-After
+//! A 2xx means samples are in the windows (2.0's `-Written` headers say how many); a request of
+//! which nothing could be stored answers 400 naming why; saturation 503 + Retry-After
 //! (Prometheus retries 5xx always, 429 only when told to), bad input 4xx naming the problem.
 
 use crate::app::AppState;
@@ -160,10 +161,16 @@ async fn decode_into_windows(
     if let Some(refusal) = outcome.refusal() {
         return Err(ApiError::bad_request(refusal));
     }
+    // Nothing stored: 400, as Prometheus's receiver answers out-of-bounds samples, so the
+    // sender neither believes them stored nor retries them for ever. Duplicates of samples
+    // already held count as stored, so a retried batch still gets 204.
+    if let Some(message) = outcome.nothing_stored() {
+        return Err(ApiError::bad_request(message));
+    }
     let mut response = StatusCode::NO_CONTENT.into_response();
     if protocol == Protocol::V2 {
         let headers = response.headers_mut();
-        headers.insert(SAMPLES_WRITTEN, HeaderValue::from(outcome.appended as u64));
+        headers.insert(SAMPLES_WRITTEN, HeaderValue::from(outcome.stored() as u64));
         headers.insert(
             HISTOGRAMS_WRITTEN,
             HeaderValue::from(stats.histograms as u64),
