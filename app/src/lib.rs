@@ -1,18 +1,29 @@
 //! The application layer of SRE Smart Bot: who may do what, and the operations every operator
 //! surface (HTTP API, workspace, chat channels, MCP) calls instead of re-implementing them.
 //!
+//! [`App`] owns the running parts (windows, the detection pipeline, the incident ledger, logs,
+//! remediation under policy) and offers every query and command as a method taking the
+//! caller; surfaces authenticate, then call it, and map [`AppError`] to their own answers.
+//!
 //! Invariants: roles are checked here and nowhere else ([`authorize`] against the
-//! [`Operation`] table); the live path builds its inputs with product code only (no
-//! evaluation crate); the demo scenarios `serve --demo` plays are generated here, and the
-//! evaluation crate uses them from here.
+//! [`Operation`] table, called first by every [`App`] method); the live path builds its inputs
+//! with product code only (no evaluation crate); the demo scenarios `serve --demo` plays are
+//! generated here, and the evaluation crate uses them from here.
 
+pub mod audit_key;
 pub mod auth;
 pub mod changes;
+pub mod config;
 pub mod demo;
 pub mod live_rca;
+pub mod notify;
 pub mod ops;
+pub mod pipeline;
 pub mod rca_input;
+pub mod remediation;
+pub mod service;
 
 pub use auth::{AuthError, Caller, Identities, Role, authorize};
 pub use ops::Operation;
 pub use rca_input::draft_input;
+pub use service::{App, AppError, OpenError};

@@ -278,7 +278,7 @@ mod tests {
     use super::*;
     use model::{MetricType, Sample, SeriesRef, SeriesVisitor};
 
-    const OPENED: i64 = 1_800_000_000_000;
+    const OPENED: i64 = 1_700_000_000_000;
 
     type Series<'a> = (&'a [(&'a str, &'a str)], &'a dyn Fn(i64) -> f64);
 

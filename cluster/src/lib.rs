@@ -11,4 +11,5 @@ pub mod executor;
 pub mod reads;
 
 pub use executor::{ExecError, Execution, Executor, reconcile_request_patch, release_live};
+pub use kube::Client;
 pub use reads::{ClusterError, KubeConfig, client, live_object};

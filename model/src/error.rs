@@ -44,3 +44,18 @@ impl Classify for std::convert::Infallible {
         match *self {}
     }
 }
+
+/// `error: cause: cause` from an error and its sources, each cause once.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -170,6 +170,21 @@ pub enum ApprovalStatus {
     Withdrawn,
 }
 
+impl ApprovalStatus {
+    pub const ALL: [ApprovalStatus; 5] = [
+        ApprovalStatus::Pending,
+        ApprovalStatus::Approved,
+        ApprovalStatus::Rejected,
+        ApprovalStatus::Expired,
+        ApprovalStatus::Withdrawn,
+    ];
+
+    /// The status its name (as displayed) names.
+    pub fn parse(text: &str) -> Option<ApprovalStatus> {
+        Self::ALL.into_iter().find(|s| s.to_string() == text)
+    }
+}
+
 impl fmt::Display for ApprovalStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

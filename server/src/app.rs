@@ -5,141 +5,51 @@ use crate::api;
 use crate::auth::{self, Tokens};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::pipeline::{Pipeline, load_rules};
-use crate::remediation::Remediation;
 use anyhow::Context;
+use app::App;
 use axum::Router;
 use axum::routing::{get, post};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::Semaphore;
-use windows::Store;
 
-/// Everything a request handler may touch.
+/// What a request handler may touch: the application, and the HTTP edge's own state.
 #[derive(Debug)]
 pub struct AppState {
-    pub config: Config,
-    pub store: Arc<Store>,
+    /// The application layer every handler calls with its caller.
+    pub app: Arc<App>,
     pub metrics: Metrics,
     pub tokens: Tokens,
-    /// Every identity that may call, with its role: `--token-file` (admin) and
-    /// `[auth] tokens_file`; approvers of `policy.approvers_file` are resolved beside them.
-    pub identities: app::Identities,
     /// Permits for write requests being decoded; none left means 503.
     pub ingest_slots: Semaphore,
     /// Bytes the windows held at the last refresh (kept cheap to read on the write path).
     pub bytes_held: AtomicU64,
     pub ready: AtomicBool,
-    /// Rules and incidents, advanced in event time by the detection loop.
-    pub pipeline: Pipeline,
-    /// Log templates and per-template line counts of pushed logs.
-    pub logs: parking_lot::Mutex<rca::logstore::LogStore>,
-    /// Actions under policy, approvals and the audit log; `None` without `policy.file`.
-    pub remediation: Option<Arc<Remediation>>,
-    /// Loki client for incidents' log context, from `[rca.loki]`.
-    pub loki: Option<rca::loki::LokiClient>,
 }
 
 impl AppState {
-    /// Opens the ledger (SQLite in the data dir, or `incidents.ledger_url`), loads the rules and
-    /// builds the state.
+    /// Opens the application (ledger, rules, identities, policy) and the HTTP edge's state.
     pub async fn open(config: Config, tokens: Tokens) -> anyhow::Result<Arc<Self>> {
-        let ledger = match &config.incidents.ledger_url {
-            Some(url) => incident::Ledger::connect(url)
-                .await
-                .context("connecting to the incident ledger")?,
-            None => incident::Ledger::open_dir(&config.server.data_dir)
-                .await
-                .with_context(|| {
-                    format!(
-                        "opening the incident ledger in {}",
-                        config.server.data_dir.display()
-                    )
-                })?,
-        };
-        let engine = incident::IncidentEngine::open(ledger, config.incidents.correlation.clone())
+        let app = App::open(config, tokens.read_write.as_deref())
             .await
-            .context("restoring open incidents from the ledger")?;
-        let rules = load_rules(config.detect.rules_file.as_deref()).context("loading rules")?;
-        let off = anomaly::AnomalyConfig {
-            enabled: false,
-            ..anomaly::AnomalyConfig::default()
-        };
-        let anomaly = anomaly::LiveAnomaly::new(config.anomaly.as_ref().unwrap_or(&off))
-            .context("building the anomaly detectors from [anomaly]")?;
-        let pipeline = Pipeline::new(rules, &config.detect, anomaly, engine);
-        let store = Arc::new(Store::new(config.windows.clone()));
-        let metrics = Metrics::new(Arc::clone(&store));
-        let ingest_slots = Semaphore::new(config.ingest.max_inflight);
-        let loki = match &config.rca.loki {
-            Some(section) => Some(loki_client(section)?),
-            None => None,
-        };
-        let mut identities = app::Identities::default();
-        if let Some(token) = &tokens.read_write {
-            identities.add(
-                app::Caller {
-                    name: "token-file".to_owned(),
-                    role: app::Role::Admin,
-                    policy_role: None,
-                },
-                token,
-            );
-        }
-        if let Some(path) = &config.auth.tokens_file {
-            identities
-                .load_file(path)
-                .context("loading [auth] tokens_file")?;
-        }
-        let remediation = Remediation::open(&config.policy, &config.server.data_dir)
-            .context("starting remediation under policy")?
-            .map(Arc::new);
-        let state = Arc::new(Self {
-            config,
-            store,
+            .context("opening the application")?;
+        let metrics = Metrics::new(Arc::clone(&app.store));
+        let ingest_slots = Semaphore::new(app.config.ingest.max_inflight);
+        Ok(Arc::new(Self {
+            app,
             metrics,
             tokens,
-            identities,
             ingest_slots,
             bytes_held: AtomicU64::new(0),
             ready: AtomicBool::new(true),
-            pipeline,
-            logs: parking_lot::Mutex::new(rca::logstore::LogStore::default()),
-            remediation,
-            loki,
-        });
-        if let Some(remediation) = &state.remediation {
-            remediation.spawn(&state);
-        }
-        Ok(state)
+        }))
     }
 
     /// Re-reads the bytes the windows hold (called by a background tick and after writes).
     pub fn refresh_bytes_held(&self) {
         self.bytes_held
-            .store(self.store.stats().bytes as u64, Ordering::Relaxed);
+            .store(self.app.store.stats().bytes as u64, Ordering::Relaxed);
     }
-}
-
-/// The Loki query client of `[rca.loki]`.
-fn loki_client(section: &crate::config::LokiSection) -> anyhow::Result<rca::loki::LokiClient> {
-    let bearer_token = match &section.token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading rca.loki.token_file {}", path.display()))?
-                .trim()
-                .to_owned(),
-        ),
-        None => None,
-    };
-    rca::loki::LokiClient::new(rca::loki::LokiConfig {
-        base_url: section.url.clone(),
-        tenant: section.tenant.clone(),
-        bearer_token,
-        tls: section.tls_config.clone(),
-        ..rca::loki::LokiConfig::default()
-    })
-    .context("building the Loki client of [rca.loki]")
 }
 
 /// The whole HTTP API.

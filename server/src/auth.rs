@@ -4,7 +4,7 @@
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use app::{Caller, Operation, Role};
+use app::{Caller, Operation};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
@@ -72,25 +72,6 @@ pub fn operation_of(method: &Method, route: &str) -> Option<Operation> {
     })
 }
 
-/// The caller a bearer token names: an approver of `policy.approvers_file` (auth role
-/// `approve` with its policy role), else an identity of `--token-file` / `[auth] tokens_file`.
-fn caller_of(state: &AppState, bearer: Option<&str>) -> Result<Caller, app::AuthError> {
-    let approver = bearer.and_then(|token| {
-        state
-            .remediation
-            .as_ref()
-            .and_then(|r| r.approver(token.trim()))
-    });
-    match approver {
-        Some(who) => Ok(Caller {
-            name: who.name,
-            role: Role::Approve,
-            policy_role: Some(who.role),
-        }),
-        None => state.identities.authenticate(bearer),
-    }
-}
-
 /// Authenticates and authorizes every request, then hands the [`Caller`] to the handler as a
 /// request extension.
 pub async fn require_token(
@@ -115,7 +96,7 @@ pub async fn require_token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let caller = match caller_of(&state, bearer) {
+    let caller = match state.app.authenticate(bearer) {
         Ok(caller) => caller,
         // Health probes stay open so orchestrators can check liveness without the secret.
         Err(_) if operation.is_public() => Caller::anonymous(),

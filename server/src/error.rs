@@ -44,6 +44,15 @@ impl ApiError {
         }
     }
 
+    /// An application-layer error: 401/403 with the role needed for refusals by role, else
+    /// its class.
+    pub fn from_app(error: &app::AppError) -> Self {
+        match error {
+            app::AppError::Auth(auth) => Self::from_auth(auth),
+            other => Self::from_error(other),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         status_of(self.class)
     }
@@ -64,20 +73,7 @@ pub fn status_of(class: ErrorClass) -> StatusCode {
     }
 }
 
-/// `error: cause: cause` from an error and its sources.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use model::error::chain;
 
 fn error_type(class: ErrorClass) -> &'static str {
     match class {
@@ -125,5 +121,11 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+impl From<app::AppError> for ApiError {
+    fn from(error: app::AppError) -> Self {
+        Self::from_app(&error)
     }
 }

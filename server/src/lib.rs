@@ -8,17 +8,13 @@
 pub mod api;
 pub mod app;
 pub mod audit_export;
-pub mod audit_key;
 pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod metrics;
-pub mod notify;
-pub mod pipeline;
 pub mod policy_cmd;
-pub mod remediation;
 pub mod replay;
 pub mod scrape;
 pub mod serve;

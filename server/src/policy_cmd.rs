@@ -5,8 +5,8 @@
 //! same incident and action; without them `--replicas` stands in for Deployments, else the
 //! blast radius is unknown and the policy asks, exactly as it would live.
 
-use crate::remediation::{incident_view, proposals};
 use anyhow::Context;
+use app::remediation::{incident_view, proposals};
 use clap::Args;
 use incident::{IncidentFilter, Ledger};
 use policy::{AuditKind, LiveObject, SimCase, SimOptions, SimProposal, SimulationReport};

@@ -106,7 +106,7 @@ impl Reader {
 /// `own_instance`); they run until the runtime stops. A target whose client cannot be built is
 /// logged and skipped; the others run.
 pub fn spawn(state: &Arc<AppState>, own_instance: Option<String>) {
-    let config = &state.config.scrape;
+    let config = &state.app.config.scrape;
     let mut targets = Vec::new();
     for target in &config.targets {
         match Reader::for_target(target, config.timeout) {
@@ -154,7 +154,7 @@ pub async fn scrape_once(state: &AppState, reader: &Reader, target: &ScrapeTarge
             client,
             authorization,
         } => {
-            let limit = state.config.scrape.max_response_bytes;
+            let limit = state.app.config.scrape.max_response_bytes;
             fetch(client, authorization.as_ref(), &target.url, limit).await
         }
     };
@@ -325,7 +325,7 @@ fn append_one(state: &AppState, labels: &[(&str, &str)], metric_type: MetricType
         return;
     }
     let samples = [sample];
-    let outcome = state.store.append(SeriesRef {
+    let outcome = state.app.store.append(SeriesRef {
         labels,
         samples: &samples,
         metric_type,

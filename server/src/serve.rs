@@ -81,10 +81,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let tls = acceptor.is_some();
     let self_scrape = config.scrape.self_scrape;
     let state = AppState::open(config, tokens).await?;
-    let audit_log = state.config.server.data_dir.join(policy::audit::AUDIT_FILE);
+    let audit_log = state
+        .app
+        .config
+        .server
+        .data_dir
+        .join(policy::audit::AUDIT_FILE);
     state.metrics.watch_audit_head(audit_log.clone());
-    if let Some(url) = &state.config.policy.audit_head_webhook {
-        let policy = &state.config.policy;
+    if let Some(url) = &state.app.config.policy.audit_head_webhook {
+        let policy = &state.app.config.policy;
         crate::audit_export::HeadExporter::new(
             audit_log,
             url,
@@ -140,41 +145,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     })
 }
 
-/// Every second of wall time, evaluates the rules at every event-time tick the watermark has
-/// passed and feeds the incident engine.
+/// The application's detection loop, on the runtime.
 fn spawn_detection(state: &Arc<AppState>) {
-    let state = Arc::clone(state);
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(1)) => {},
-                () = state.pipeline.wake.notified() => {},
-            }
-            // A full pass means a backlog: go on at once, up to the per-second budget, then
-            // yield to ingest until the next wake-up.
-            let mut started = tokio::time::Instant::now();
-            let mut budget = crate::pipeline::MAX_TICKS_PER_SECOND;
-            loop {
-                match state.pipeline.catch_up(&state.store).await {
-                    Ok(n) if n >= crate::pipeline::MAX_TICKS_PER_PASS => {
-                        budget = budget.saturating_sub(n);
-                        if budget == 0 {
-                            tokio::time::sleep_until(started + Duration::from_secs(1)).await;
-                            budget = crate::pipeline::MAX_TICKS_PER_SECOND;
-                            started = tokio::time::Instant::now();
-                        } else {
-                            tokio::task::yield_now().await;
-                        }
-                    }
-                    Ok(_) => break,
-                    Err(error) => {
-                        tracing::error!(error = %crate::error::chain(&error), "detection tick failed; retrying");
-                        break;
-                    }
-                }
-            }
-        }
-    });
+    tokio::spawn(Arc::clone(&state.app).run_detection());
 }
 
 /// SIGHUP re-reads the rules file and the policy file; a bad file is logged and the old rules
@@ -189,18 +162,7 @@ fn spawn_reload_on_sighup(state: &Arc<AppState>) {
                 return;
             };
             while hangups.recv().await.is_some() {
-                match crate::pipeline::load_rules(state.config.detect.rules_file.as_deref()) {
-                    Ok(rules) => {
-                        let count = state.pipeline.reload(rules);
-                        tracing::info!(rules = count, "rules reloaded on SIGHUP");
-                    }
-                    Err(error) => {
-                        tracing::error!(error = %crate::error::chain(&error), "rules not reloaded");
-                    }
-                }
-                if let Some(remediation) = &state.remediation {
-                    remediation.reload_policy_logged("SIGHUP").await;
-                }
+                state.app.reload_on_signal().await;
             }
         });
     }
@@ -260,7 +222,7 @@ pub async fn start_demo(mut config: Config, seed: u64) -> anyhow::Result<Running
     config.scrape.self_scrape = false;
     config.scrape.targets.clear();
     if config.policy.file.is_some() && config.policy.audit_key_file.is_none() {
-        let key = crate::audit_key::throwaway_key(&mut config)?;
+        let key = app::audit_key::throwaway_key(&mut config)?;
         println!(
             "demo: audit chain keyed with a throwaway key {} (verify with `srebot audit verify \
              --key-file {}`)",
@@ -276,7 +238,7 @@ pub async fn start_demo(mut config: Config, seed: u64) -> anyhow::Result<Running
         .map(|name| crate::replay::load(name, seed))
         .collect::<anyhow::Result<Vec<_>>>()?;
     // Over https the demo trusts the served certificate itself (a self-signed one works).
-    let ca_file = server.state.config.server.tls_cert.clone();
+    let ca_file = server.state.app.config.server.tls_cert.clone();
     let sender = crate::replay::Sender::with_ca(&url, token, ca_file.as_deref())?;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

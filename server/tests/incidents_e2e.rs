@@ -241,6 +241,7 @@ async fn anomaly_detectors_feed_the_same_correlation_when_configured() {
     assert!(
         server
             .state
+            .app
             .pipeline
             .candidates_total
             .load(std::sync::atomic::Ordering::Relaxed)

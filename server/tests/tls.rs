@@ -138,12 +138,12 @@ async fn an_https_webhook_delivers_with_its_ca_and_a_failing_one_logs_no_secret(
         ..outbound::TlsConfig::default()
     };
 
-    server::notify::Notifier::new(&url, &tls(&ca.ca_file))
+    app::notify::Notifier::new(&url, &tls(&ca.ca_file))
         .unwrap()
         .send("an approval is waiting".to_owned());
     wait_for(|| receiver.requests.load(Ordering::SeqCst) == 1).await;
 
-    server::notify::Notifier::new(&url, &tls(&other.ca_file))
+    app::notify::Notifier::new(&url, &tls(&other.ca_file))
         .unwrap()
         .send("this one cannot be delivered".to_owned());
     wait_for(|| logs.text().contains("notification dropped")).await;
@@ -164,7 +164,7 @@ async fn an_https_webhook_delivers_with_its_ca_and_a_failing_one_logs_no_secret(
 
     // A scheme the client cannot speak is refused when the notifier is made.
     let error =
-        server::notify::Notifier::new("ftp://hooks.example/x", &outbound::TlsConfig::default())
+        app::notify::Notifier::new("ftp://hooks.example/x", &outbound::TlsConfig::default())
             .map(|_| ())
             .unwrap_err();
     assert!(error.to_string().contains("\"ftp\""), "{error}");

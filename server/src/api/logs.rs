@@ -22,13 +22,13 @@ pub async fn push(
         text(header::CONTENT_TYPE),
         text(header::CONTENT_ENCODING),
         &body,
-        state.config.ingest.max_decoded_bytes,
+        state.app.config.ingest.max_decoded_bytes,
     )
     .map_err(|e| ApiError::from_error(&e))?;
 
     // Mining and counting, then the counts go to the windows at the lines' event time.
-    let points = state.logs.lock().add(&batch);
-    let mut appender = state.store.appender();
+    let points = state.app.logs.lock().add(&batch);
+    let mut appender = state.app.store.appender();
     for (labels, counts) in &points {
         let pairs: Vec<(&str, &str)> = labels
             .iter()
@@ -58,7 +58,7 @@ pub async fn push(
         return Err(ApiError::bad_request(refusal));
     }
     if outcome.appended > 0 {
-        state.pipeline.wake.notify_one();
+        state.app.pipeline.wake.notify_one();
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

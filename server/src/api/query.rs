@@ -4,13 +4,13 @@
 use super::{param, params, success};
 use crate::app::AppState;
 use crate::error::ApiError;
+use app::Caller;
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use bytes::Bytes;
 use datafusion::arrow::record_batch::RecordBatch;
-use model::LabelSet;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use windows::{Selector, WindowQuery, WindowSpan};
 
@@ -26,35 +26,34 @@ fn selectors(encoded: &str) -> Result<Vec<Selector>, ApiError> {
     Ok(selectors)
 }
 
-fn series_of(state: &AppState, encoded: &str) -> Result<Response, ApiError> {
-    let mut found: BTreeSet<LabelSet> = BTreeSet::new();
-    for selector in selectors(encoded)? {
-        found.extend(state.store.select(&selector).into_iter().map(|s| s.labels));
-    }
-    Ok(success(found))
+fn series_of(state: &AppState, caller: &Caller, encoded: &str) -> Result<Response, ApiError> {
+    Ok(success(state.app.series(caller, &selectors(encoded)?)?))
 }
 
 /// `GET /api/v1/series?match[]=SELECTOR`.
 pub async fn series(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    series_of(&state, query.as_deref().unwrap_or(""))
+    series_of(&state, &caller, query.as_deref().unwrap_or(""))
 }
 
 /// `POST /api/v1/series` with a form body, as Prometheus accepts for long selectors.
 pub async fn series_form(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("form body is not UTF-8"))?;
-    series_of(&state, text)
+    series_of(&state, &caller, text)
 }
 
 /// `GET /api/v1/windows?match[]=SELECTOR&window=5m[&at=MS][&by=label,...]`.
 pub async fn windows(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let encoded = query.as_deref().unwrap_or("");
@@ -81,7 +80,7 @@ pub async fn windows(
         at_ms,
         by,
     };
-    Ok(success(state.store.window(&query)))
+    Ok(success(state.app.windows(&caller, &query)?))
 }
 
 #[derive(serde::Deserialize)]
@@ -120,14 +119,12 @@ fn sql_text(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
 /// the `[sql]` limits; rows as JSON objects.
 pub async fn sql(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let query = sql_text(&headers, &body)?;
-    let answer = windows::sql::SqlEngine::shared()
-        .query(Arc::clone(&state.store), &query, state.config.sql.limits())
-        .await
-        .map_err(|e| ApiError::from_error(&e))?;
+    let answer = state.app.sql(&caller, &query).await?;
     let rows = rows_json(&answer.batches)?;
     Ok(success(
         serde_json::json!({ "columns": answer.columns, "rows": rows }),

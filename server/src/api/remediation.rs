@@ -7,30 +7,21 @@
 use super::success;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::remediation::{AnswerError, ReloadError, Remediation};
-use app::Caller;
+use app::remediation::{AnswerError, ReloadError};
+use app::{AppError, Caller};
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use model::{Action, ErrorClass};
-use policy::{ApprovalError, ApprovalStatus, ApproverIdentity};
+use policy::{ApprovalError, ApprovalStatus};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
 /// Largest JSON body an approval answer may have.
 const MAX_BODY: usize = 64 * 1024;
-
-fn remediation(state: &AppState) -> Result<&Arc<Remediation>, ApiError> {
-    state.remediation.as_ref().ok_or_else(|| {
-        ApiError::new(
-            ErrorClass::NotFound,
-            "remediation is off: set [policy] file in the configuration",
-        )
-    })
-}
 
 fn refusal(status: StatusCode, code: &str, message: String, extra: serde_json::Value) -> Response {
     let mut detail = json!({"code": code, "reason": message});
@@ -46,25 +37,14 @@ fn refusal(status: StatusCode, code: &str, message: String, extra: serde_json::V
     (status, axum::Json(body)).into_response()
 }
 
-/// The approver identity of a caller the application layer let answer an approval (it
-/// checked the policy role is there).
-fn approver(caller: &Caller) -> ApproverIdentity {
-    ApproverIdentity {
-        name: caller.name.clone(),
-        role: caller
-            .policy_role
-            .clone()
-            .unwrap_or_else(|| caller.role.to_string()),
-    }
-}
-
-/// How the audit log names a caller: `name (policy role or auth role)`.
-fn by(caller: &Caller) -> String {
-    let who = approver(caller);
-    format!("{} ({})", who.name, who.role)
-}
-
-fn answer_error(error: AnswerError) -> Response {
+/// An application error as HTTP: refusals of an approval answer or a policy reload carry
+/// `refusal.code` and the deciding clause; the rest map by class.
+fn app_error(error: AppError) -> Response {
+    let error = match error {
+        AppError::Answer(answer) => answer,
+        AppError::Reload(reload) => return reload_error(reload),
+        other => return ApiError::from_app(&other).into_response(),
+    };
     let (source, retry_after_ms) = match error {
         AnswerError::Refused {
             source,
@@ -150,46 +130,51 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("body: {e}")))
 }
 
+fn reload_error(error: ReloadError) -> Response {
+    match error {
+        ReloadError::Invalid { errors, new_sha256 } => refusal(
+            StatusCode::BAD_REQUEST,
+            "invalid_policy",
+            errors.to_string(),
+            json!({"issues": errors.issues, "sha256": new_sha256}),
+        ),
+        error @ ReloadError::ApproverRole { .. } => refusal(
+            StatusCode::BAD_REQUEST,
+            "approver_role",
+            error.to_string(),
+            json!({}),
+        ),
+        error => ApiError::from_error(&error).into_response(),
+    }
+}
+
 /// `GET /api/v1/actions[?incident=ID]`: every proposed action with its decision and fate.
 pub async fn actions(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let Some(r) = &state.remediation else {
-        return Ok(success(json!([])));
-    };
     let incident = super::param(query.as_deref().unwrap_or(""), "incident");
-    let list: Vec<_> = r
-        .actions()
-        .await
-        .into_iter()
-        .filter(|a| incident.as_ref().is_none_or(|i| *i == a.incident_id))
-        .collect();
-    Ok(success(list))
+    Ok(success(
+        state.app.actions(&caller, incident.as_deref()).await?,
+    ))
 }
 
 /// `GET /api/v1/approvals[?status=pending]`.
 pub async fn approvals(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let status = match super::param(query.as_deref().unwrap_or(""), "status").as_deref() {
         None | Some("") => None,
-        Some("pending") => Some(ApprovalStatus::Pending),
-        Some("approved") => Some(ApprovalStatus::Approved),
-        Some("rejected") => Some(ApprovalStatus::Rejected),
-        Some("expired") => Some(ApprovalStatus::Expired),
-        Some("withdrawn") => Some(ApprovalStatus::Withdrawn),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "status {other:?} is not one of pending, approved, rejected, expired, withdrawn"
-            )));
-        }
+        Some(text) => Some(ApprovalStatus::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "status {text:?} is not one of pending, approved, rejected, expired, withdrawn"
+            ))
+        })?),
     };
-    let Some(r) = &state.remediation else {
-        return Ok(success(json!([])));
-    };
-    Ok(success(r.approvals(status).await))
+    Ok(success(state.app.approvals(&caller, status).await?))
 }
 
 /// `POST /api/v1/approvals/{id}/token`: a fresh single-use token for the caller's role.
@@ -197,50 +182,11 @@ pub async fn issue_token(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let r = remediation(&state)?;
-    let who = approver(&caller);
-    Ok(match r.issue_token(&id, &who).await {
+) -> Response {
+    match state.app.issue_token(&caller, &id).await {
         Ok(token) => success(token),
-        Err(error) => answer_error(AnswerError::Refused {
-            source: error,
-            retry_after_ms: None,
-        }),
-    })
-}
-
-async fn answer(
-    state: &AppState,
-    id: &str,
-    caller: &Caller,
-    body: &Bytes,
-    kind: &str,
-) -> Result<Response, ApiError> {
-    let r = remediation(state)?;
-    let who = approver(caller);
-    let answer: Answer = parse(body)?;
-    let result = match kind {
-        "approve" => r.approve(state, id, &answer.token, &who, None).await,
-        "modify" => {
-            let Some(action) = answer.action else {
-                return Err(ApiError::bad_request(
-                    "modify needs \"action\": the action with its new parameters",
-                ));
-            };
-            r.approve(state, id, &answer.token, &who, Some(action))
-                .await
-        }
-        _ => {
-            let reason = answer
-                .reason
-                .unwrap_or_else(|| "rejected by approver".to_owned());
-            r.reject(id, &answer.token, &who, &reason).await
-        }
-    };
-    Ok(match result {
-        Ok(entry) => success(entry),
-        Err(error) => answer_error(error),
-    })
+        Err(error) => app_error(error),
+    }
 }
 
 /// `POST /api/v1/approvals/{id}/approve` with `{"token": "..."}`.
@@ -250,7 +196,13 @@ pub async fn approve(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    answer(&state, &id, &caller, &body, "approve").await
+    let answer: Answer = parse(&body)?;
+    Ok(
+        match state.app.approve(&caller, &id, &answer.token, None).await {
+            Ok(entry) => success(entry),
+            Err(error) => app_error(error),
+        },
+    )
 }
 
 /// `POST /api/v1/approvals/{id}/reject` with `{"token": "...", "reason": "..."}`.
@@ -260,7 +212,14 @@ pub async fn reject(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    answer(&state, &id, &caller, &body, "reject").await
+    let answer: Answer = parse(&body)?;
+    let reason = answer.reason.as_deref().unwrap_or("rejected by approver");
+    Ok(
+        match state.app.reject(&caller, &id, &answer.token, reason).await {
+            Ok(entry) => success(entry),
+            Err(error) => app_error(error),
+        },
+    )
 }
 
 /// `POST /api/v1/approvals/{id}/modify` with `{"token": "...", "action": {...}}`.
@@ -270,7 +229,22 @@ pub async fn modify(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    answer(&state, &id, &caller, &body, "modify").await
+    let answer: Answer = parse(&body)?;
+    let Some(action) = answer.action else {
+        return Err(ApiError::bad_request(
+            "modify needs \"action\": the action with its new parameters",
+        ));
+    };
+    Ok(
+        match state
+            .app
+            .approve(&caller, &id, &answer.token, Some(action))
+            .await
+        {
+            Ok(entry) => success(entry),
+            Err(error) => app_error(error),
+        },
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -280,17 +254,20 @@ struct PauseBody {
     reason: Option<String>,
 }
 
+fn pause_body(body: &Bytes) -> Result<PauseBody, ApiError> {
+    if body.is_empty() {
+        Ok(PauseBody::default())
+    } else {
+        parse(body)
+    }
+}
+
 /// `GET /api/v1/robot`: the pause switch and what each action achieved so far.
-pub async fn robot(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let r = remediation(&state)?;
-    let pause = r.pause_state().await;
-    Ok(success(json!({
-        "paused": pause.paused,
-        "changed_by": pause.changed_by,
-        "changed_at_ms": pause.changed_at_ms,
-        "reason": pause.reason,
-        "outcomes": r.outcomes().await,
-    })))
+pub async fn robot(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    Ok(success(state.app.robot(&caller).await?))
 }
 
 /// `POST /api/v1/robot/pause`: an operator may stop the robot.
@@ -299,17 +276,8 @@ pub async fn pause(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let r = remediation(&state)?;
-    let body: PauseBody = if body.is_empty() {
-        PauseBody::default()
-    } else {
-        parse(&body)?
-    };
-    let done = r
-        .set_paused(true, &by(&caller), body.reason)
-        .await
-        .map_err(|e| ApiError::from_error(&e))?;
-    Ok(success(done))
+    let reason = pause_body(&body)?.reason;
+    Ok(success(state.app.set_paused(&caller, true, reason).await?))
 }
 
 /// `POST /api/v1/robot/resume`: needs the approve role.
@@ -318,17 +286,8 @@ pub async fn resume(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let r = remediation(&state)?;
-    let body: PauseBody = if body.is_empty() {
-        PauseBody::default()
-    } else {
-        parse(&body)?
-    };
-    let done = r
-        .set_paused(false, &by(&caller), body.reason)
-        .await
-        .map_err(|e| ApiError::from_error(&e))?;
-    Ok(success(done))
+    let reason = pause_body(&body)?.reason;
+    Ok(success(state.app.set_paused(&caller, false, reason).await?))
 }
 
 /// `POST /api/v1/policy/reload`: an admin has `policy.file` read again. A bad file answers
@@ -337,37 +296,19 @@ pub async fn resume(
 pub async fn reload_policy(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-) -> Result<Response, ApiError> {
-    let r = remediation(&state)?;
-    let me = Arc::clone(r);
-    let by = by(&caller);
-    let result = tokio::task::spawn_blocking(move || me.reload_policy(&by))
-        .await
-        .map_err(|e| ApiError::new(ErrorClass::Internal, format!("policy reload: {e}")))?;
-    Ok(match result {
+) -> Response {
+    match state.app.reload_policy(&caller).await {
         Ok(done) => success(done),
-        Err(ReloadError::Invalid { errors, new_sha256 }) => refusal(
-            StatusCode::BAD_REQUEST,
-            "invalid_policy",
-            errors.to_string(),
-            json!({"issues": errors.issues, "sha256": new_sha256}),
-        ),
-        Err(error @ ReloadError::ApproverRole { .. }) => refusal(
-            StatusCode::BAD_REQUEST,
-            "approver_role",
-            error.to_string(),
-            json!({}),
-        ),
-        Err(error) => ApiError::from_error(&error).into_response(),
-    })
+        Err(error) => app_error(error),
+    }
 }
 
 /// `GET /api/v1/audit[?incident=ID][&limit=N]`: the newest entries and whether the chain holds.
 pub async fn audit(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let r = remediation(&state)?;
     let query = query.unwrap_or_default();
     let limit = match super::param(&query, "limit") {
         None => 500,
@@ -376,21 +317,7 @@ pub async fn audit(
             .map_err(|_| ApiError::bad_request(format!("limit {text:?} is not a number")))?,
     };
     let incident = super::param(&query, "incident");
-    let me = Arc::clone(r);
-    let (verified, entries) = tokio::task::spawn_blocking(move || me.audit_snapshot())
-        .await
-        .map_err(|e| ApiError::new(ErrorClass::Internal, format!("audit read: {e}")))?;
-    let mut entries = entries.map_err(|e| ApiError::from_error(&e))?;
-    if let Some(id) = &incident {
-        entries.retain(|e| e.record.incident_id.as_ref() == Some(id));
-    }
-    let total = entries.len();
-    let entries = entries.split_off(total.saturating_sub(limit));
-    let chain = match verified {
-        Ok(n) => json!({"ok": true, "entries": n}),
-        Err(error) => json!({"ok": false, "error": crate::error::chain(&error)}),
-    };
     Ok(success(
-        json!({"chain": chain, "total": total, "entries": entries}),
+        state.app.audit(&caller, incident.as_deref(), limit).await?,
     ))
 }

@@ -72,7 +72,7 @@ pub async fn remote_write(
 }
 
 async fn write(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let ingest = &state.config.ingest;
+    let ingest = &state.app.config.ingest;
     let protocol = ingest::negotiate(
         header_str(headers, "content-type"),
         header_str(headers, "content-encoding"),
@@ -113,7 +113,7 @@ async fn decode_into_windows(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let limit = state.config.ingest.max_body_bytes;
+    let limit = state.app.config.ingest.max_body_bytes;
     let too_large = || {
         ApiError::new(
             ErrorClass::TooLarge,
@@ -138,8 +138,8 @@ async fn decode_into_windows(
         })?
         .to_bytes();
 
-    let max_decoded = state.config.ingest.max_decoded_bytes;
-    let mut appender = state.store.appender();
+    let max_decoded = state.app.config.ingest.max_decoded_bytes;
+    let mut appender = state.app.store.appender();
     let stats = DECODER
         .with(|decoder| {
             decoder
@@ -149,7 +149,7 @@ async fn decode_into_windows(
         .map_err(|e| ApiError::from_error(&e))?;
     let outcome = appender.finish();
     if outcome.appended > 0 {
-        state.pipeline.wake.notify_one();
+        state.app.pipeline.wake.notify_one();
     }
     let protocol_name = match protocol {
         Protocol::V1 => "v1",

@@ -9,9 +9,9 @@
 //! The policy is replaced whole on reload (API or SIGHUP): a bad file is refused with its
 //! `FILE:LINE: reason` and the running policy stays; both outcomes are audited with file hashes.
 
-use crate::app::AppState;
 use crate::config::PolicyConfig;
 use crate::pipeline::Observed;
+use crate::service::App;
 use cluster::Executor;
 use incident::{Change, Incident};
 use model::{
@@ -390,7 +390,7 @@ pub struct Remediation {
     approvers: Vec<ApproverCredential>,
     audit: Arc<std::sync::Mutex<AuditLog>>,
     executor: Option<Executor>,
-    client: Option<kube::Client>,
+    client: Option<cluster::Client>,
     verify_within_ms: i64,
     book: tokio::sync::Mutex<Book>,
     /// Where approvals waiting and escalations are announced.
@@ -609,20 +609,20 @@ impl Remediation {
     }
 
     /// Follows the pipeline's committed changes until it stops or the server is gone.
-    pub fn spawn(self: &Arc<Self>, state: &Arc<AppState>) {
+    pub fn spawn(self: &Arc<Self>, state: &Arc<App>) {
         let Some(mut changes) = state.pipeline.observe() else {
             tracing::warn!("the pipeline is already observed; remediation does not follow it");
             return;
         };
         let me = Arc::clone(self);
-        let state: Weak<AppState> = Arc::downgrade(state);
+        let state: Weak<App> = Arc::downgrade(state);
         tokio::spawn(async move {
             while let Some(observed) = changes.recv().await {
                 let Some(state) = state.upgrade() else {
                     return;
                 };
                 if let Err(error) = me.handle(&state, observed).await {
-                    tracing::error!(error = %crate::error::chain(&error), "remediation step failed");
+                    tracing::error!(error = %model::error::chain(&error), "remediation step failed");
                 }
             }
         });
@@ -743,7 +743,7 @@ impl Remediation {
                 "policy reloaded"
             ),
             Ok(Err(error)) => {
-                tracing::error!(error = %crate::error::chain(&error), "policy not reloaded; the running policy stays");
+                tracing::error!(error = %model::error::chain(&error), "policy not reloaded; the running policy stays");
             }
             Err(error) => tracing::error!(%error, "policy reload task failed"),
         }
@@ -753,7 +753,7 @@ impl Remediation {
     pub fn approver(&self, bearer: &str) -> Option<ApproverIdentity> {
         self.approvers
             .iter()
-            .find(|a| app::auth::same_secret(a.token.as_bytes(), bearer.as_bytes()))
+            .find(|a| crate::auth::same_secret(a.token.as_bytes(), bearer.as_bytes()))
             .map(|a| ApproverIdentity {
                 name: a.name.clone(),
                 role: a.role.clone(),
@@ -797,11 +797,7 @@ impl Remediation {
     /// opened or reopened (and, when new origins back an incident, the actions its origins
     /// held back decided again), then escalation of actions whose incident did not recover
     /// in time.
-    pub async fn handle(
-        &self,
-        state: &AppState,
-        observed: Observed,
-    ) -> Result<(), RemediationError> {
+    pub async fn handle(&self, state: &App, observed: Observed) -> Result<(), RemediationError> {
         for change in &observed.changes {
             self.follow_up(change, observed.tick_ms).await?;
             let incident = &change.incident;
@@ -839,7 +835,7 @@ impl Remediation {
                 }
                 continue;
             }
-            let draft = match app::live_rca::draft(
+            let draft = match crate::live_rca::draft(
                 state.pipeline.engine.ledger(),
                 Some(&state.logs),
                 &incident.id,
@@ -1116,7 +1112,7 @@ impl Remediation {
             }
             Err(error) => {
                 entry.status = ActionStatus::Failed;
-                entry.error = Some(crate::error::chain(&error));
+                entry.error = Some(model::error::chain(&error));
             }
         }
         Ok(())
@@ -1183,7 +1179,7 @@ impl Remediation {
     }
 
     /// Escalates incidents still active past their verification deadline.
-    async fn escalate_overdue(&self, state: &AppState, tick: i64) -> Result<(), RemediationError> {
+    async fn escalate_overdue(&self, state: &App, tick: i64) -> Result<(), RemediationError> {
         let overdue: Vec<(String, String)> = {
             let book = self.book.lock().await;
             book.actions
@@ -1346,7 +1342,7 @@ impl Remediation {
     /// token and the approver, decides again with live figures, then runs the action.
     pub async fn approve(
         &self,
-        state: &AppState,
+        state: &App,
         id: &str,
         token: &str,
         approver: &ApproverIdentity,

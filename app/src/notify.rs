@@ -10,7 +10,7 @@ const ATTEMPTS: u32 = 3;
 /// Posts messages to one webhook URL without holding up the caller.
 #[derive(Clone)]
 pub struct Notifier {
-    client: reqwest::Client,
+    client: outbound::reqwest::Client,
     url: String,
 }
 

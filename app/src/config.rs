@@ -1,0 +1,501 @@
+//! The configuration file: one serde tree with defaults in code, refusing unknown keys.
+//! Precedence is file, then environment (`SREBOT_*`), then command-line flags.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default port `srebot serve` listens on.
+pub const DEFAULT_PORT: u16 = 9710;
+
+/// Why a configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// Everything `srebot serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[derive(Default)]
+pub struct Config {
+    /// How the process listens and where it keeps its state.
+    pub server: ServerConfig,
+    /// Limits of the push receivers (remote_write).
+    pub ingest: IngestConfig,
+    /// Rolling windows: retention, lateness, cardinality.
+    pub windows: windows::StoreConfig,
+    /// Text-exposition targets to scrape (pull mode).
+    pub scrape: ScrapeConfig,
+    /// Rule detection over the windows.
+    pub detect: DetectConfig,
+    /// Incident correlation, lifecycle and the ledger.
+    pub incidents: IncidentsConfig,
+    /// Root-cause drafts and their optional model interpretation.
+    pub rca: RcaConfig,
+    /// Remediation under policy: the policy file, approvers and the Kubernetes executor.
+    pub policy: PolicyConfig,
+    /// Streaming ML detectors per metric family, beside the rules; they run when the
+    /// section is present (`[anomaly]` alone takes every default).
+    pub anomaly: Option<anomaly::AnomalyConfig>,
+    /// Limits of `POST /api/v1/sql`.
+    pub sql: SqlConfig,
+    /// Who may call: named tokens with roles.
+    pub auth: AuthConfig,
+}
+
+/// `[sql]`: what one query over the windows may use; each refusal names its key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqlConfig {
+    /// Memory a query's operators and its result may hold (bytes).
+    pub memory_limit_bytes: usize,
+    /// Rows a result may have; more fail (add a `LIMIT`).
+    pub max_result_rows: usize,
+    /// Wall time a query may run, e.g. `10s`.
+    #[serde(with = "duration_text")]
+    pub timeout: Duration,
+}
+
+impl Default for SqlConfig {
+    fn default() -> Self {
+        let limits = windows::sql::SqlLimits::default();
+        Self {
+            memory_limit_bytes: limits.memory_limit_bytes,
+            max_result_rows: limits.max_result_rows,
+            timeout: limits.timeout,
+        }
+    }
+}
+
+impl SqlConfig {
+    pub fn limits(&self) -> windows::sql::SqlLimits {
+        windows::sql::SqlLimits {
+            memory_limit_bytes: self.memory_limit_bytes,
+            max_result_rows: self.max_result_rows,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// `[auth]`: named tokens with roles (see the README's Security section).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// TOML `[[token]]` tables with `name`, `role` (`ingest`, `read`, `operate`, `approve`,
+    /// `admin`), and `token` or `sha256`; optionally `policy_role` (mode 0600).
+    pub tokens_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// The policy file (TOML, see `policy/examples/`); unset, no action is proposed or run.
+    pub file: Option<PathBuf>,
+    /// Approver credentials: TOML `[[approver]]` tables with `name`, `role` and `token`
+    /// (mode 0600). A request carrying one of these bearer tokens acts as that approver.
+    pub approvers_file: Option<PathBuf>,
+    /// How long an approval request and its tokens stay valid, e.g. `1h`.
+    #[serde(with = "duration_text")]
+    pub approval_ttl: Duration,
+    /// Event time an executed action's incident has to recover in before it is escalated.
+    #[serde(with = "duration_text")]
+    pub verify_within: Duration,
+    /// The Kubernetes API server actions run against; unset, decided actions are recorded
+    /// as dry runs and nothing is sent anywhere.
+    pub kube: Option<KubeConfig>,
+    /// Incoming-webhook URL told about approvals waiting and escalations, as
+    /// `{"text": "..."}` (Slack's shape; Mattermost and others accept it).
+    pub notify_webhook: Option<String>,
+    /// CA file and client certificate for an https `notify_webhook`.
+    pub notify_tls_config: outbound::TlsConfig,
+    /// Where a copy of the audit chain's head (`{"seq", "hash", "log", "at_ms"}`) is posted
+    /// after every `audit_head_every` entries, so a copy lives outside the data dir.
+    pub audit_head_webhook: Option<String>,
+    /// Entries between two posts of the head to `audit_head_webhook`.
+    pub audit_head_every: u64,
+    /// CA file and client certificate for an https `audit_head_webhook`.
+    pub audit_head_tls_config: outbound::TlsConfig,
+    /// Key of the audit chain's HMACs (at least 32 bytes, mode 0600), kept outside the data
+    /// dir, e.g. a mounted secret. Required with `file`; `serve --demo` makes a throwaway one.
+    pub audit_key_file: Option<PathBuf>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            approvers_file: None,
+            approval_ttl: Duration::from_secs(3600),
+            verify_within: Duration::from_secs(30 * 60),
+            kube: None,
+            notify_webhook: None,
+            notify_tls_config: outbound::TlsConfig::default(),
+            audit_key_file: None,
+            audit_head_webhook: None,
+            audit_head_every: 100,
+            audit_head_tls_config: outbound::TlsConfig::default(),
+        }
+    }
+}
+
+pub use cluster::KubeConfig;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RcaConfig {
+    /// A local model (Ollama `/api/chat` or an OpenAI-compatible `/v1/chat/completions`) that
+    /// rephrases and ranks within the draft's evidence; unset, the draft stands alone.
+    pub llm: Option<rca::LlmConfig>,
+    /// Loki to pull an incident's logs from when none were pushed for its target.
+    pub loki: Option<LokiSection>,
+}
+
+/// `[rca.loki]`: where the incident log context is pulled from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LokiSection {
+    /// Base URL, e.g. `http://loki:3100`.
+    pub url: String,
+    /// Sent as `X-Scope-OrgID` (multi-tenant Loki).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// File holding a bearer token.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Stream label carrying the workload (service, deployment) name; `app` by default.
+    #[serde(default = "default_service_label")]
+    pub service_label: String,
+    /// Most lines pulled per incident.
+    #[serde(default = "default_max_lines")]
+    pub max_lines: usize,
+    /// CA file and client certificate for https.
+    #[serde(default)]
+    pub tls_config: outbound::TlsConfig,
+}
+
+fn default_service_label() -> String {
+    "app".to_owned()
+}
+
+fn default_max_lines() -> usize {
+    5_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Operator rules (TOML) laid over the built-in pack; a rule with a built-in rule's name
+    /// replaces it. Reloaded on SIGHUP and `POST /api/v1/rules/reload`.
+    pub rules_file: Option<PathBuf>,
+    /// Which rules are enabled: `demo`, `staging` or `prod`.
+    pub environment: detect::Environment,
+    /// Event time between two evaluations of every rule, e.g. `15s`.
+    #[serde(with = "duration_text")]
+    pub tick: Duration,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self {
+            rules_file: None,
+            environment: detect::Environment::Prod,
+            tick: Duration::from_secs(15),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IncidentsConfig {
+    /// `postgres://user:pass@host/db` keeps the ledger in PostgreSQL; unset, it is SQLite in
+    /// the data dir (`incidents.db`).
+    pub ledger_url: Option<String>,
+    /// How findings merge into incidents and when incidents resolve (event-time ms).
+    pub correlation: incident::CorrelatorConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Non-loopback addresses need `token_file` or `insecure`.
+    pub listen: SocketAddr,
+    /// Directory for the ledger and other state.
+    pub data_dir: PathBuf,
+    /// File holding the bearer token every request must carry.
+    pub token_file: Option<PathBuf>,
+    /// Allow listening on a non-loopback address without a token.
+    pub insecure: bool,
+    /// PEM certificate chain served over https (with `tls_key`); unset, plain http.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Refuse to start without `tls_cert` and `tls_key`.
+    pub require_tls: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            data_dir: PathBuf::from("data"),
+            token_file: None,
+            insecure: false,
+            tls_cert: None,
+            tls_key: None,
+            require_tls: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest request body accepted, compressed (bytes); larger answers 413.
+    pub max_body_bytes: usize,
+    /// Largest decompressed body accepted (bytes); larger answers 413.
+    pub max_decoded_bytes: usize,
+    /// Write requests decoded at once; more answer 503 with Retry-After.
+    pub max_inflight: usize,
+    /// Memory the windows may hold (bytes); above it writes answer 503 with Retry-After.
+    pub memory_budget_bytes: u64,
+    /// Seconds a refused sender is told to wait (`Retry-After`).
+    pub retry_after_secs: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 << 20,
+            max_decoded_bytes: 64 << 20,
+            max_inflight: 64,
+            memory_budget_bytes: 4 << 30,
+            retry_after_secs: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScrapeConfig {
+    /// Scrape this process's own `/metrics`, so there is data with nothing pointed at it.
+    pub self_scrape: bool,
+    /// How often to scrape, e.g. `15s`.
+    #[serde(with = "duration_text")]
+    pub interval: Duration,
+    /// Give up on a target after this long, e.g. `10s`.
+    #[serde(with = "duration_text")]
+    pub timeout: Duration,
+    /// Largest exposition read from a target (bytes); a larger one counts as a failed scrape.
+    pub max_response_bytes: usize,
+    /// Further targets.
+    pub targets: Vec<ScrapeTarget>,
+}
+
+impl Default for ScrapeConfig {
+    fn default() -> Self {
+        Self {
+            self_scrape: true,
+            interval: Duration::from_secs(15),
+            timeout: Duration::from_secs(10),
+            max_response_bytes: 50 << 20,
+            targets: Vec::new(),
+        }
+    }
+}
+
+/// One text-exposition endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeTarget {
+    /// The `job` label given to its series.
+    pub job: String,
+    /// Full URL, e.g. `http://127.0.0.1:9100/metrics`; `instance` is its host:port.
+    pub url: String,
+    /// Credentials sent to this target only, as Prometheus's `authorization` block.
+    #[serde(default)]
+    pub authorization: Option<ScrapeAuthorization>,
+    /// CA file and client certificate for an https target.
+    #[serde(default)]
+    pub tls_config: outbound::TlsConfig,
+}
+
+/// `authorization = { type = "Bearer", credentials_file = "..." }` of a scrape target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeAuthorization {
+    /// The scheme sent before the credentials; `Bearer` by default.
+    #[serde(default = "default_auth_type", rename = "type")]
+    pub kind: String,
+    /// File whose trimmed contents are the credentials (read at start).
+    pub credentials_file: PathBuf,
+}
+
+fn default_auth_type() -> String {
+    "Bearer".to_owned()
+}
+
+impl Config {
+    /// Reads a TOML file; every error names the key and the reason.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text, then checks values.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| ConfigError::Invalid {
+            key,
+            reason: reason.to_owned(),
+        };
+        if self.ingest.max_inflight == 0 {
+            return Err(invalid("ingest.max_inflight", "must be at least 1"));
+        }
+        if self.ingest.max_body_bytes == 0 || self.ingest.max_decoded_bytes == 0 {
+            return Err(invalid("ingest.max_body_bytes", "limits must be above 0"));
+        }
+        if self.detect.tick < Duration::from_secs(1) {
+            return Err(invalid("detect.tick", "must be at least 1s"));
+        }
+        if self.scrape.interval < Duration::from_millis(100) {
+            return Err(invalid("scrape.interval", "must be at least 100ms"));
+        }
+        if let Some(kube) = &self.policy.kube
+            && kube.url.is_none()
+            && !kube.in_cluster
+        {
+            return Err(invalid(
+                "policy.kube.url",
+                "give a URL or in_cluster = true",
+            ));
+        }
+        if self.sql.memory_limit_bytes < 1 << 20 {
+            return Err(invalid("sql.memory_limit_bytes", "must be at least 1 MiB"));
+        }
+        if self.sql.max_result_rows == 0 {
+            return Err(invalid("sql.max_result_rows", "must be at least 1"));
+        }
+        if self.sql.timeout < Duration::from_millis(1) {
+            return Err(invalid("sql.timeout", "must be above 0"));
+        }
+        if self.policy.approval_ttl < Duration::from_millis(1) {
+            return Err(invalid("policy.approval_ttl", "must be above 0"));
+        }
+        let url = |key: &'static str, url: &str| {
+            outbound::check_url(url)
+                .map(|_| ())
+                .map_err(|e| ConfigError::Invalid {
+                    key,
+                    reason: e.to_string(),
+                })
+        };
+        for target in &self.scrape.targets {
+            url("scrape.targets.url", &target.url)?;
+        }
+        if let Some(webhook) = &self.policy.notify_webhook {
+            url("policy.notify_webhook", webhook)?;
+        }
+        if let Some(webhook) = &self.policy.audit_head_webhook {
+            url("policy.audit_head_webhook", webhook)?;
+        }
+        if self.policy.audit_head_every == 0 {
+            return Err(invalid("policy.audit_head_every", "must be at least 1"));
+        }
+        if let Some(loki) = &self.rca.loki {
+            url("rca.loki.url", &loki.url)?;
+        }
+        if let Some(llm) = &self.rca.llm {
+            url("rca.llm.url", &llm.url)?;
+        }
+        Ok(())
+    }
+}
+
+pub use model::duration::parse as parse_duration;
+use model::duration::text as duration_text;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../config/srebot.example.toml");
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.server.listen.port(), DEFAULT_PORT);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse("[ingest]\nmax_inflite = 3\n").unwrap_err();
+        assert!(err.contains("max_inflite"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let err = Config::parse("[ingest]\nmax_inflight = 0\n").unwrap_err();
+        assert!(err.contains("ingest.max_inflight"), "{err}");
+        let err = Config::parse("[scrape]\ninterval = \"5 parsecs\"\n").unwrap_err();
+        assert!(err.contains("interval"), "{err}");
+    }
+
+    #[test]
+    fn policy_section() {
+        let config = Config::parse(
+            "[policy]\nfile = \"prod.toml\"\napproval_ttl = \"15m\"\n\
+             [policy.kube]\nurl = \"https://10.0.0.1:6443\"\ntoken_file = \"sa.token\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.policy.approval_ttl, Duration::from_secs(900));
+        assert_eq!(config.policy.verify_within, Duration::from_secs(1800));
+        let kube = config.policy.kube.unwrap();
+        assert_eq!(kube.url.as_deref(), Some("https://10.0.0.1:6443"));
+        let err = Config::parse("[policy.kube]\ntoken_file = \"t\"\n").unwrap_err();
+        assert!(err.contains("policy.kube.url"), "{err}");
+    }
+
+    #[test]
+    fn sql_section() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.sql.memory_limit_bytes, 256 << 20);
+        assert_eq!(config.sql.max_result_rows, 100_000);
+        assert_eq!(config.sql.timeout, Duration::from_secs(10));
+        let config = Config::parse("[sql]\ntimeout = \"2s\"\nmax_result_rows = 10\n").unwrap();
+        assert_eq!(config.sql.limits().timeout, Duration::from_secs(2));
+        assert_eq!(config.sql.limits().max_result_rows, 10);
+        let err = Config::parse("[sql]\nmax_result_rows = 0\n").unwrap_err();
+        assert!(err.contains("sql.max_result_rows"), "{err}");
+        let err = Config::parse("[sql]\ntimeout = 10\n").unwrap_err();
+        assert!(err.contains("timeout"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("15").is_err());
+        assert!(parse_duration("xs").is_err());
+    }
+}

@@ -1,0 +1,786 @@
+//! [`App`]: the running application — windows, detection, incidents, drafts, remediation — and
+//! every query and command a surface may issue on a caller's behalf, each authorized first.
+//!
+//! Surfaces (HTTP API, workspace, chat channels, MCP) authenticate their callers, then call
+//! these methods; none of them reads the ledger or the remediation book around this layer.
+
+use crate::config::{Config, LokiSection};
+use crate::live_rca::{LokiSource, Sources, draft_with, find_incident, log_context};
+use crate::pipeline::{Pipeline, load_rules};
+use crate::remediation::{
+    ActionEntry, AnswerError, OutcomeCount, PolicyReload, ReloadError, Remediation,
+    RemediationError,
+};
+use crate::{Caller, Identities, Operation, Role, authorize};
+use model::{Action, Classify, ErrorClass, LabelSet};
+use policy::{ApprovalRequest, ApprovalStatus, ApproverIdentity, IssuedToken, PauseState};
+use rca::RcaReport;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use windows::{Selector, Store, WindowQuery};
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("connecting to the incident ledger")]
+    Ledger {
+        #[source]
+        source: incident::Error,
+    },
+    #[error("restoring open incidents from the ledger")]
+    Restore {
+        #[source]
+        source: incident::Error,
+    },
+    #[error("loading rules")]
+    Rules {
+        #[source]
+        source: detect::RuleError,
+    },
+    #[error("building the anomaly detectors from [anomaly]")]
+    Anomaly {
+        #[source]
+        source: anomaly::AnomalyError,
+    },
+    #[error("reading rca.loki.token_file {path}")]
+    LokiToken {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("building the Loki client of [rca.loki]")]
+    Loki {
+        #[source]
+        source: rca::loki::QueryError,
+    },
+    #[error("loading [auth] tokens_file")]
+    Tokens {
+        #[source]
+        source: crate::AuthError,
+    },
+    #[error("starting remediation under policy")]
+    Remediation {
+        #[source]
+        source: RemediationError,
+    },
+}
+
+/// Why an operation was not done. Surfaces map [`Classify::class`] to their own answers
+/// (HTTP statuses, chat refusals, MCP tool errors).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The caller may not run the operation (or is not known).
+    #[error(transparent)]
+    Auth(crate::AuthError),
+    #[error("no {what} {id:?}")]
+    NotFound { what: &'static str, id: String },
+    #[error("{reason}")]
+    Invalid { reason: String },
+    #[error("remediation is off: set [policy] file in the configuration")]
+    RemediationOff,
+    #[error("reading the incident ledger")]
+    Ledger {
+        #[source]
+        source: incident::Error,
+    },
+    #[error("{what}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+        class: ErrorClass,
+    },
+    /// An approval answer refused (expired, reused, by policy, ...).
+    #[error(transparent)]
+    Answer(AnswerError),
+    /// A policy reload refused; the running policy stays.
+    #[error(transparent)]
+    Reload(ReloadError),
+    #[error("remediation could not keep its records")]
+    Remediation {
+        #[source]
+        source: RemediationError,
+    },
+}
+
+impl Classify for AppError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            AppError::Auth(error) => error.class(),
+            AppError::NotFound { .. } | AppError::RemediationOff => ErrorClass::NotFound,
+            AppError::Invalid { .. } => ErrorClass::InvalidInput,
+            AppError::Ledger { source } => source.class(),
+            AppError::Query { class, .. } => *class,
+            AppError::Answer(error) => match error {
+                AnswerError::Refused { .. } => ErrorClass::InvalidInput,
+                AnswerError::Storage { source } => source.class(),
+            },
+            AppError::Reload(error) => error.class(),
+            AppError::Remediation { source } => source.class(),
+        }
+    }
+}
+
+impl From<crate::AuthError> for AppError {
+    fn from(error: crate::AuthError) -> Self {
+        AppError::Auth(error)
+    }
+}
+
+fn ledger(source: incident::Error) -> AppError {
+    AppError::Ledger { source }
+}
+
+/// How far ingest and detection have come in event time.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub watermark: Option<i64>,
+    pub evaluated_through: Option<i64>,
+    pub caught_up: bool,
+    pub active_series: usize,
+    pub rules: usize,
+    pub ticks: u64,
+    pub candidates: u64,
+    pub tls: bool,
+}
+
+/// The robot's pause switch and what each action achieved so far.
+#[derive(Debug, Clone, Serialize)]
+pub struct RobotView {
+    pub paused: bool,
+    pub changed_by: Option<String>,
+    pub changed_at_ms: Option<i64>,
+    pub reason: Option<String>,
+    pub outcomes: BTreeMap<String, OutcomeCount>,
+}
+
+/// The audit chain's state and its newest entries.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditView {
+    pub chain: ChainState,
+    /// Entries that matched, before the limit.
+    pub total: usize,
+    pub entries: Vec<policy::AuditEntry>,
+}
+
+/// Whether the audit chain verifies, and how many entries it holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainState {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entries: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What an Alertmanager payload became.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct AlertsSubmitted {
+    pub alerts: usize,
+    pub changes: usize,
+}
+
+/// The running application: every surface holds one `Arc<App>`.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub store: Arc<Store>,
+    /// Rules and incidents, advanced in event time by the detection loop.
+    pub pipeline: Pipeline,
+    /// Log templates and per-template line counts of pushed logs.
+    pub logs: parking_lot::Mutex<rca::logstore::LogStore>,
+    /// Actions under policy, approvals and the audit log; `None` without `policy.file`.
+    pub remediation: Option<Arc<Remediation>>,
+    /// Loki client for incidents' log context, from `[rca.loki]`.
+    pub loki: Option<rca::loki::LokiClient>,
+    /// Every identity that may call, with its role: the admin token and `[auth] tokens_file`;
+    /// approvers of `policy.approvers_file` are resolved beside them.
+    pub identities: Identities,
+}
+
+impl App {
+    /// Opens the ledger (SQLite in the data dir, or `incidents.ledger_url`), loads the rules,
+    /// the identities (`admin_token` is one admin identity, as `--token-file` gives) and the
+    /// policy, and starts following incidents with remediation. Needs a tokio runtime.
+    pub async fn open(config: Config, admin_token: Option<&str>) -> Result<Arc<Self>, OpenError> {
+        let ledger = match &config.incidents.ledger_url {
+            Some(url) => incident::Ledger::connect(url).await,
+            None => incident::Ledger::open_dir(&config.server.data_dir).await,
+        }
+        .map_err(|source| OpenError::Ledger { source })?;
+        let engine = incident::IncidentEngine::open(ledger, config.incidents.correlation.clone())
+            .await
+            .map_err(|source| OpenError::Restore { source })?;
+        let rules = load_rules(config.detect.rules_file.as_deref())
+            .map_err(|source| OpenError::Rules { source })?;
+        let off = anomaly::AnomalyConfig {
+            enabled: false,
+            ..anomaly::AnomalyConfig::default()
+        };
+        let anomaly = anomaly::LiveAnomaly::new(config.anomaly.as_ref().unwrap_or(&off))
+            .map_err(|source| OpenError::Anomaly { source })?;
+        let pipeline = Pipeline::new(rules, &config.detect, anomaly, engine);
+        let store = Arc::new(Store::new(config.windows.clone()));
+        let loki = config.rca.loki.as_ref().map(loki_client).transpose()?;
+        let mut identities = Identities::default();
+        if let Some(token) = admin_token {
+            identities.add(
+                Caller {
+                    name: "token-file".to_owned(),
+                    role: Role::Admin,
+                    policy_role: None,
+                },
+                token,
+            );
+        }
+        if let Some(path) = &config.auth.tokens_file {
+            identities
+                .load_file(path)
+                .map_err(|source| OpenError::Tokens { source })?;
+        }
+        let remediation = Remediation::open(&config.policy, &config.server.data_dir)
+            .map_err(|source| OpenError::Remediation { source })?
+            .map(Arc::new);
+        let app = Arc::new(Self {
+            config,
+            store,
+            pipeline,
+            logs: parking_lot::Mutex::new(rca::logstore::LogStore::default()),
+            remediation,
+            loki,
+            identities,
+        });
+        if let Some(remediation) = &app.remediation {
+            remediation.spawn(&app);
+        }
+        Ok(app)
+    }
+
+    /// Who a bearer token names: an approver of `policy.approvers_file` (auth role `approve`
+    /// with its policy role), else an identity of the admin token or `[auth] tokens_file`.
+    pub fn authenticate(&self, bearer: Option<&str>) -> Result<Caller, crate::AuthError> {
+        let approver = bearer.and_then(|token| {
+            self.remediation
+                .as_ref()
+                .and_then(|r| r.approver(token.trim()))
+        });
+        match approver {
+            Some(who) => Ok(Caller {
+                name: who.name,
+                role: Role::Approve,
+                policy_role: Some(who.role),
+            }),
+            None => self.identities.authenticate(bearer),
+        }
+    }
+
+    fn remediation(&self) -> Result<&Arc<Remediation>, AppError> {
+        self.remediation.as_ref().ok_or(AppError::RemediationOff)
+    }
+
+    fn ledger(&self) -> &incident::Ledger {
+        self.pipeline.engine.ledger()
+    }
+
+    /// The detection loop: every second of wall time (or as soon as samples arrive),
+    /// evaluates every event-time tick the watermark has passed and feeds the incident
+    /// engine. A backlog is worked off in passes within a per-second budget, so catching up
+    /// never starves ingest. Runs until the runtime stops.
+    pub async fn run_detection(self: Arc<Self>) {
+        use crate::pipeline::{MAX_TICKS_PER_PASS, MAX_TICKS_PER_SECOND};
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {},
+                () = self.pipeline.wake.notified() => {},
+            }
+            let mut started = tokio::time::Instant::now();
+            let mut budget = MAX_TICKS_PER_SECOND;
+            loop {
+                match self.pipeline.catch_up(&self.store).await {
+                    Ok(n) if n >= MAX_TICKS_PER_PASS => {
+                        budget = budget.saturating_sub(n);
+                        if budget == 0 {
+                            tokio::time::sleep_until(started + std::time::Duration::from_secs(1))
+                                .await;
+                            budget = MAX_TICKS_PER_SECOND;
+                            started = tokio::time::Instant::now();
+                        } else {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::error!(error = %model::error::chain(&error), "detection tick failed; retrying");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// What a reload signal (SIGHUP) does: the rules file and the policy file are read again;
+    /// a bad file is logged and the old rules or policy stay.
+    pub async fn reload_on_signal(&self) {
+        match load_rules(self.config.detect.rules_file.as_deref()) {
+            Ok(rules) => {
+                let count = self.pipeline.reload(rules);
+                tracing::info!(rules = count, "rules reloaded on SIGHUP");
+            }
+            Err(error) => {
+                tracing::error!(error = %model::error::chain(&error), "rules not reloaded");
+            }
+        }
+        if let Some(remediation) = &self.remediation {
+            remediation.reload_policy_logged("SIGHUP").await;
+        }
+    }
+
+    // ---- queries -------------------------------------------------------------------------
+
+    /// Incidents matching `filter`, newest first.
+    pub async fn incidents(
+        &self,
+        caller: &Caller,
+        filter: &incident::IncidentFilter,
+        limit: u32,
+    ) -> Result<Vec<incident::IncidentSummary>, AppError> {
+        authorize(caller, Operation::ListIncidents)?;
+        self.ledger().summaries(filter, limit).await.map_err(ledger)
+    }
+
+    /// One incident with its findings, evidence and timeline.
+    pub async fn incident(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<incident::IncidentDetail, AppError> {
+        authorize(caller, Operation::GetIncident)?;
+        self.ledger()
+            .detail(id)
+            .await
+            .map_err(ledger)?
+            .ok_or_else(|| AppError::NotFound {
+                what: "incident",
+                id: id.to_owned(),
+            })
+    }
+
+    /// Findings (deduplicated candidates), latest first.
+    pub async fn candidates(
+        &self,
+        caller: &Caller,
+        limit: u32,
+    ) -> Result<Vec<incident::Finding>, AppError> {
+        authorize(caller, Operation::ListCandidates)?;
+        self.ledger().candidates(limit).await.map_err(ledger)
+    }
+
+    /// The incident's root-cause draft, interpreted by the configured model when there is
+    /// one. `regenerate` is the operate-role command that may call the model.
+    pub async fn draft(
+        &self,
+        caller: &Caller,
+        id: &str,
+        regenerate: bool,
+    ) -> Result<RcaReport, AppError> {
+        let operation = if regenerate {
+            Operation::RegenerateDraft
+        } else {
+            Operation::GetDraft
+        };
+        authorize(caller, operation)?;
+        let fixes = match &self.remediation {
+            Some(remediation) => recovered_by(&remediation.actions().await),
+            None => BTreeMap::new(),
+        };
+        let sources = Sources {
+            logs: Some(&self.logs),
+            store: Some(&self.store),
+            fixes: Some(&fixes),
+            loki: self.loki_source(),
+        };
+        let draft = draft_with(self.ledger(), sources, id)
+            .await
+            .map_err(|e| live_error(e, id))?;
+        Ok(match &self.config.rca.llm {
+            None => RcaReport::draft_only(draft),
+            Some(config) => match rca::Interpreter::new(config.clone()) {
+                Ok(interpreter) => interpreter.report(draft).await,
+                Err(error) => {
+                    tracing::warn!(error = %model::error::chain(&error), "model client not built; draft only");
+                    RcaReport::draft_only(draft)
+                }
+            },
+        })
+    }
+
+    /// The incident's compact log context: pushed lines, else pulled from Loki.
+    pub async fn incident_logs(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<rca::LogContext, AppError> {
+        authorize(caller, Operation::IncidentLogs)?;
+        let incident = find_incident(self.ledger(), id)
+            .await
+            .map_err(|e| live_error(e, id))?;
+        let sources = Sources {
+            logs: Some(&self.logs),
+            loki: self.loki_source(),
+            ..Sources::default()
+        };
+        let context = log_context(&sources, &incident.target, incident.opened_at_ms).await;
+        Ok(context.unwrap_or_default())
+    }
+
+    fn loki_source(&self) -> Option<LokiSource<'_>> {
+        let (client, section) = self.loki.as_ref().zip(self.config.rca.loki.as_ref())?;
+        Some(LokiSource {
+            client,
+            service_label: &section.service_label,
+            max_lines: section.max_lines,
+        })
+    }
+
+    /// How far ingest and detection have come in event time.
+    pub fn status(&self, caller: &Caller) -> Result<Status, AppError> {
+        authorize(caller, Operation::Status)?;
+        let stats = self.store.stats();
+        let pipeline = &self.pipeline;
+        Ok(Status {
+            watermark: self.store.watermark_ms(),
+            evaluated_through: pipeline.evaluated_through(),
+            caught_up: pipeline.caught_up(&self.store),
+            active_series: stats.active_series,
+            rules: pipeline.rule_count(),
+            ticks: pipeline.ticks_total.load(Ordering::Relaxed),
+            candidates: pipeline.candidates_total.load(Ordering::Relaxed),
+            tls: self.config.server.tls_cert.is_some(),
+        })
+    }
+
+    /// The label sets of every series any selector matches, in label order.
+    pub fn series(
+        &self,
+        caller: &Caller,
+        selectors: &[Selector],
+    ) -> Result<BTreeSet<LabelSet>, AppError> {
+        authorize(caller, Operation::Series)?;
+        Ok(selectors
+            .iter()
+            .flat_map(|selector| self.store.select(selector))
+            .map(|s| s.labels)
+            .collect())
+    }
+
+    /// Window aggregates of the selected series.
+    pub fn windows(
+        &self,
+        caller: &Caller,
+        query: &WindowQuery,
+    ) -> Result<windows::WindowResult, AppError> {
+        authorize(caller, Operation::Windows)?;
+        Ok(self.store.window(query))
+    }
+
+    /// A read-only SQL query over the windows within the `[sql]` limits.
+    pub async fn sql(
+        &self,
+        caller: &Caller,
+        query: &str,
+    ) -> Result<windows::sql::SqlAnswer, AppError> {
+        authorize(caller, Operation::Sql)?;
+        windows::sql::SqlEngine::shared()
+            .query(Arc::clone(&self.store), query, self.config.sql.limits())
+            .await
+            .map_err(|source| AppError::Query {
+                what: "SQL query",
+                class: source.class(),
+                source: Box::new(source),
+            })
+    }
+
+    /// Every proposed action with its decision and fate, of one incident or all.
+    pub async fn actions(
+        &self,
+        caller: &Caller,
+        incident: Option<&str>,
+    ) -> Result<Vec<ActionEntry>, AppError> {
+        authorize(caller, Operation::ListActions)?;
+        let Some(r) = &self.remediation else {
+            return Ok(Vec::new());
+        };
+        let mut list = r.actions().await;
+        list.retain(|a| incident.is_none_or(|i| i == a.incident_id));
+        Ok(list)
+    }
+
+    /// Approval requests, of one status or all.
+    pub async fn approvals(
+        &self,
+        caller: &Caller,
+        status: Option<ApprovalStatus>,
+    ) -> Result<Vec<ApprovalRequest>, AppError> {
+        authorize(caller, Operation::ListApprovals)?;
+        let Some(r) = &self.remediation else {
+            return Ok(Vec::new());
+        };
+        Ok(r.approvals(status).await)
+    }
+
+    /// The pause switch and what each action achieved so far.
+    pub async fn robot(&self, caller: &Caller) -> Result<RobotView, AppError> {
+        authorize(caller, Operation::RobotStatus)?;
+        let r = self.remediation()?;
+        let pause = r.pause_state().await;
+        Ok(RobotView {
+            paused: pause.paused,
+            changed_by: pause.changed_by,
+            changed_at_ms: pause.changed_at_ms,
+            reason: pause.reason,
+            outcomes: r.outcomes().await,
+        })
+    }
+
+    /// The newest `limit` audit entries (of one incident, or all) and whether the chain holds.
+    pub async fn audit(
+        &self,
+        caller: &Caller,
+        incident: Option<&str>,
+        limit: usize,
+    ) -> Result<AuditView, AppError> {
+        authorize(caller, Operation::Audit)?;
+        let me = Arc::clone(self.remediation()?);
+        let (verified, entries) = tokio::task::spawn_blocking(move || me.audit_snapshot())
+            .await
+            .map_err(|e| AppError::Query {
+                what: "reading the audit log",
+                class: ErrorClass::Internal,
+                source: Box::new(e),
+            })?;
+        let mut entries = entries.map_err(|source| AppError::Query {
+            what: "reading the audit log",
+            class: source.class(),
+            source: Box::new(source),
+        })?;
+        if let Some(id) = incident {
+            entries.retain(|e| e.record.incident_id.as_deref() == Some(id));
+        }
+        let total = entries.len();
+        let entries = entries.split_off(total.saturating_sub(limit));
+        let chain = match verified {
+            Ok(n) => ChainState {
+                ok: true,
+                entries: Some(n),
+                error: None,
+            },
+            Err(error) => ChainState {
+                ok: false,
+                entries: None,
+                error: Some(model::error::chain(&error)),
+            },
+        };
+        Ok(AuditView {
+            chain,
+            total,
+            entries,
+        })
+    }
+
+    // ---- commands ------------------------------------------------------------------------
+
+    /// An Alertmanager webhook payload (version 4): firing alerts join the correlation as
+    /// candidates, resolved ones as healthy signals; `Ok` once committed.
+    pub async fn submit_alerts(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<AlertsSubmitted, AppError> {
+        authorize(caller, Operation::AlertmanagerWebhook)?;
+        let candidates =
+            incident::candidates_from_alertmanager(body).map_err(|source| AppError::Query {
+                what: "Alertmanager payload",
+                class: source.class(),
+                source: Box::new(source),
+            })?;
+        let alerts = candidates.len();
+        let changes = self.pipeline.submit(candidates).await.map_err(ledger)?;
+        Ok(AlertsSubmitted {
+            alerts,
+            changes: changes.len(),
+        })
+    }
+
+    /// Re-reads the rules file; on an error the old rules stay. Returns how many rules run.
+    pub fn reload_rules(&self, caller: &Caller) -> Result<usize, AppError> {
+        authorize(caller, Operation::ReloadRules)?;
+        let rules = load_rules(self.config.detect.rules_file.as_deref()).map_err(|e| {
+            AppError::Invalid {
+                reason: model::error::chain(&e),
+            }
+        })?;
+        let count = self.pipeline.reload(rules);
+        tracing::info!(rules = count, by = %caller.name, "rules reloaded");
+        Ok(count)
+    }
+
+    /// A fresh single-use approval token for the caller's policy role.
+    pub async fn issue_token(&self, caller: &Caller, id: &str) -> Result<IssuedToken, AppError> {
+        authorize(caller, Operation::IssueApprovalToken)?;
+        self.remediation()?
+            .issue_token(id, &approver(caller))
+            .await
+            .map_err(|source| {
+                AppError::Answer(AnswerError::Refused {
+                    source,
+                    retry_after_ms: None,
+                })
+            })
+    }
+
+    /// Approves a pending action with a token issued for it, optionally with new parameters
+    /// (`modified`, which policy decides again); the action runs if policy still allows it.
+    pub async fn approve(
+        &self,
+        caller: &Caller,
+        id: &str,
+        token: &str,
+        modified: Option<Action>,
+    ) -> Result<ActionEntry, AppError> {
+        let operation = if modified.is_some() {
+            Operation::Modify
+        } else {
+            Operation::Approve
+        };
+        authorize(caller, operation)?;
+        self.remediation()?
+            .approve(self, id, token, &approver(caller), modified)
+            .await
+            .map_err(AppError::Answer)
+    }
+
+    /// Rejects a pending action with a token issued for it.
+    pub async fn reject(
+        &self,
+        caller: &Caller,
+        id: &str,
+        token: &str,
+        reason: &str,
+    ) -> Result<ActionEntry, AppError> {
+        authorize(caller, Operation::Reject)?;
+        self.remediation()?
+            .reject(id, token, &approver(caller), reason)
+            .await
+            .map_err(AppError::Answer)
+    }
+
+    /// Stops (or, with the approve role, restarts) the robot's automatic actions.
+    pub async fn set_paused(
+        &self,
+        caller: &Caller,
+        paused: bool,
+        reason: Option<String>,
+    ) -> Result<PauseState, AppError> {
+        authorize(
+            caller,
+            if paused {
+                Operation::Pause
+            } else {
+                Operation::Resume
+            },
+        )?;
+        self.remediation()?
+            .set_paused(paused, &by(caller), reason)
+            .await
+            .map_err(|source| AppError::Remediation { source })
+    }
+
+    /// Has `policy.file` read again; a bad file is refused and the running policy stays.
+    /// Either way the attempt is audited with the old and new file hashes.
+    pub async fn reload_policy(&self, caller: &Caller) -> Result<PolicyReload, AppError> {
+        authorize(caller, Operation::ReloadPolicy)?;
+        let me = Arc::clone(self.remediation()?);
+        let by = by(caller);
+        tokio::task::spawn_blocking(move || me.reload_policy(&by))
+            .await
+            .map_err(|e| AppError::Query {
+                what: "policy reload",
+                class: ErrorClass::Internal,
+                source: Box::new(e),
+            })?
+            .map_err(AppError::Reload)
+    }
+}
+
+/// The approver identity of a caller the operations table let answer an approval (it checked
+/// the policy role is there).
+pub fn approver(caller: &Caller) -> ApproverIdentity {
+    ApproverIdentity {
+        name: caller.name.clone(),
+        role: caller
+            .policy_role
+            .clone()
+            .unwrap_or_else(|| caller.role.to_string()),
+    }
+}
+
+/// How the audit log names a caller: `name (policy role or auth role)`.
+pub fn by(caller: &Caller) -> String {
+    let who = approver(caller);
+    format!("{} ({})", who.name, who.role)
+}
+
+fn live_error(error: crate::live_rca::LiveError, id: &str) -> AppError {
+    match error {
+        crate::live_rca::LiveError::NoIncident { .. } => AppError::NotFound {
+            what: "incident",
+            id: id.to_owned(),
+        },
+        crate::live_rca::LiveError::Ledger { source } => AppError::Ledger { source },
+    }
+}
+
+/// Incident id → names of the executed actions after which it recovered.
+fn recovered_by(actions: &[ActionEntry]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for entry in actions {
+        let recovered = entry
+            .verification
+            .as_ref()
+            .is_some_and(|v| v.outcome == crate::remediation::Outcome::Recovered);
+        if recovered {
+            let names = out.entry(entry.incident_id.clone()).or_default();
+            let name = entry.proposed.action.name().to_owned();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// The Loki query client of `[rca.loki]`.
+fn loki_client(section: &LokiSection) -> Result<rca::loki::LokiClient, OpenError> {
+    let bearer_token = match &section.token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|source| OpenError::LokiToken {
+                    path: path.clone(),
+                    source,
+                })?
+                .trim()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    rca::loki::LokiClient::new(rca::loki::LokiConfig {
+        base_url: section.url.clone(),
+        tenant: section.tenant.clone(),
+        bearer_token,
+        tls: section.tls_config.clone(),
+        ..rca::loki::LokiConfig::default()
+    })
+    .map_err(|source| OpenError::Loki { source })
+}
