@@ -384,6 +384,7 @@ impl SeriesScorer {
             origin: model::Origin::Anomaly,
             detected_at_ms: timestamp_ms,
             signal: model::Signal::Firing,
+            source: model::DEFAULT_SOURCE.to_owned(),
             evidence: Evidence {
                 metrics: vec![evidence],
                 events: Vec::new(),

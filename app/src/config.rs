@@ -271,6 +271,13 @@ pub struct IngestConfig {
     pub memory_budget_bytes: u64,
     /// Seconds a refused sender is told to wait (`Retry-After`).
     pub retry_after_secs: u32,
+    /// A label whose value names a write's source beside its tenant (`X-Scope-OrgID`), e.g.
+    /// `cluster`, Prometheus's usual external label: each value gets its own event-time
+    /// clock, and targets of different values never merge. Unset, the tenant alone.
+    pub source_label: Option<String>,
+    /// Memory one source's windows may hold (bytes); above it that source's writes answer
+    /// 503 with Retry-After. Unset, only `memory_budget_bytes` (every source's) applies.
+    pub source_memory_budget_bytes: Option<u64>,
 }
 
 impl Default for IngestConfig {
@@ -281,6 +288,8 @@ impl Default for IngestConfig {
             max_inflight: 64,
             memory_budget_bytes: 4 << 30,
             retry_after_secs: 1,
+            source_label: None,
+            source_memory_budget_bytes: None,
         }
     }
 }
@@ -328,6 +337,9 @@ pub struct ScrapeTarget {
     /// CA file and client certificate for an https target.
     #[serde(default)]
     pub tls_config: outbound::TlsConfig,
+    /// The source its samples belong to (their own event-time clock); `default` unless set.
+    #[serde(default = "model::source::default_source")]
+    pub source: String,
 }
 
 /// `authorization = { type = "Bearer", credentials_file = "..." }` of a scrape target.
@@ -378,6 +390,22 @@ impl Config {
         }
         if self.detect.tick < Duration::from_secs(1) {
             return Err(invalid("detect.tick", "must be at least 1s"));
+        }
+        if self.windows.max_sources == 0 {
+            return Err(invalid("windows.max_sources", "must be at least 1"));
+        }
+        if let Some(label) = &self.ingest.source_label
+            && (label.is_empty() || label.starts_with("__"))
+        {
+            return Err(invalid(
+                "ingest.source_label",
+                "must name an ordinary label, e.g. cluster",
+            ));
+        }
+        for target in &self.scrape.targets {
+            if let Err(error) = model::check_source(&target.source) {
+                return Err(invalid("scrape.targets.source", &error.to_string()));
+            }
         }
         if self.scrape.interval < Duration::from_millis(100) {
             return Err(invalid("scrape.interval", "must be at least 100ms"));

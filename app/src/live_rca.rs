@@ -44,6 +44,8 @@ pub struct Sources<'a> {
     pub logs: Option<&'a parking_lot::Mutex<rca::logstore::LogStore>>,
     /// The windows: deploys, scaling, images and config changes before the incident.
     pub store: Option<&'a windows::Store>,
+    /// Every source's windows: the incident's own source is read when `store` is unset.
+    pub windows: Option<&'a windows::Sources>,
     /// Actions that fixed past incidents (incident id → catalogue action names).
     pub fixes: Option<&'a BTreeMap<String, Vec<String>>>,
     /// Loki, asked for the log context when no pushed lines belong to the target.
@@ -121,7 +123,8 @@ pub async fn draft_with(
                 .push(EvidenceRef::from_event(format!("log-{}", event.id), event));
         }
     }
-    if let Some(store) = sources.store {
+    let of_source = sources.windows.and_then(|w| w.get(&incident.source));
+    if let Some(store) = sources.store.or(of_source.as_deref()) {
         input.changes =
             crate::changes::recent_changes(store, &input.incident.target, incident.opened_at_ms);
         let services = services_of(&incident, &findings);

@@ -1,19 +1,24 @@
-//! The detection loop: evaluates the rules at every event-time tick the watermark has passed
-//! and hands what they find to the incident engine, which commits it before it counts.
+//! The detection loop: evaluates the rules and anomaly detectors at every event-time tick each
+//! source's watermark has passed and hands what they find to the incident engine, which
+//! commits it before it counts.
 //!
 //! Ticks are multiples of `detect.tick` in event time, so a recording replayed at any speed is
-//! evaluated at exactly the instants living through it would have been.
+//! evaluated at exactly the instants living through it would have been. Every source has its
+//! own clock (its own detectors, its own evaluated-through time): a replay of 2020 and live
+//! data of today are evaluated side by side, and a source without new data does not tick.
 
 use crate::config::DetectConfig;
 use detect::{Detector, RuleSet};
 use incident::{Change, IncidentEngine};
 use model::IncidentCandidate;
 use parking_lot::Mutex;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use tokio::sync::mpsc;
-use windows::Store;
+use windows::{Sources, Store};
 
 /// Most ticks evaluated in one catch-up pass, so a long backlog does not hold the loop.
 pub const MAX_TICKS_PER_PASS: usize = 240;
@@ -41,23 +46,52 @@ pub fn load_rules(file: Option<&Path>) -> Result<RuleSet, detect::RuleError> {
 }
 
 /// What the pipeline tells its observer: committed incident changes and, for a tick, the
-/// event time it was evaluated at.
+/// event time and source it was evaluated at.
 #[derive(Debug, Clone)]
 pub struct Observed {
     pub changes: Vec<Change>,
     /// The tick's event time; `None` for candidates submitted from outside the rules.
     pub tick_ms: Option<i64>,
+    /// The source whose clock `tick_ms` is on.
+    pub source: Option<String>,
 }
 
-/// Rule detector and incident engine, advanced together in event time.
+/// One source's detection state: its detectors (their per-series memory is the source's
+/// own) and how far its event time has been evaluated.
+#[derive(Debug)]
+struct SourceClock {
+    detector: Mutex<Detector>,
+    /// Streaming anomaly detectors, fed every sample up to each tick (`None` only if the
+    /// checked `[anomaly]` section could not be compiled again, which is logged).
+    anomaly: Mutex<Option<anomaly::LiveAnomaly>>,
+    evaluated_through: AtomicI64,
+}
+
+impl SourceClock {
+    fn evaluated_through(&self) -> Option<i64> {
+        Some(self.evaluated_through.load(Ordering::Acquire)).filter(|&t| t != NEVER)
+    }
+}
+
+/// How much a catch-up pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Ticks evaluated, every source together.
+    pub ticks: usize,
+    /// Whether some source stopped at [`MAX_TICKS_PER_PASS`] with more to evaluate.
+    pub backlog: bool,
+}
+
+/// Rule detectors, anomaly detectors and the incident engine, advanced together in each
+/// source's event time.
 #[derive(Debug)]
 pub struct Pipeline {
-    detector: Mutex<Detector>,
-    /// Streaming anomaly detectors, fed every sample up to each tick.
-    anomaly: Mutex<anomaly::LiveAnomaly>,
+    rules: Mutex<RuleSet>,
+    environment: detect::Environment,
+    anomaly: anomaly::AnomalyConfig,
+    clocks: Mutex<BTreeMap<String, Arc<SourceClock>>>,
     pub engine: IncidentEngine,
     tick_ms: i64,
-    evaluated_through: AtomicI64,
     pub candidates_total: AtomicU64,
     pub ticks_total: AtomicU64,
     /// Poked after samples arrive, so detection follows a fast sender without waiting.
@@ -67,25 +101,29 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline for `rules` and the `[anomaly]` settings (checked: a bad section is
+    /// refused here, before any source exists).
     pub fn new(
         rules: RuleSet,
         config: &DetectConfig,
-        anomaly: anomaly::LiveAnomaly,
+        anomaly: &anomaly::AnomalyConfig,
         engine: IncidentEngine,
-    ) -> Self {
-        Self {
-            detector: Mutex::new(Detector::new(rules, config.environment)),
-            anomaly: Mutex::new(anomaly),
+    ) -> Result<Self, anomaly::AnomalyError> {
+        anomaly::LiveAnomaly::new(anomaly)?;
+        Ok(Self {
+            rules: Mutex::new(rules),
+            environment: config.environment,
+            anomaly: anomaly.clone(),
+            clocks: Mutex::new(BTreeMap::new()),
             engine,
             tick_ms: i64::try_from(config.tick.as_millis())
                 .unwrap_or(15_000)
                 .max(1),
-            evaluated_through: AtomicI64::new(NEVER),
             candidates_total: AtomicU64::new(0),
             ticks_total: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
             observer: OnceLock::new(),
-        }
+        })
     }
 
     /// Receives every committed change from now on; only the first caller gets them.
@@ -94,7 +132,7 @@ impl Pipeline {
         self.observer.set(tx).ok().map(|()| rx)
     }
 
-    fn publish(&self, changes: &[Change], tick_ms: Option<i64>) {
+    fn publish(&self, changes: &[Change], tick_ms: Option<i64>, source: Option<&str>) {
         if let Some(tx) = self.observer.get()
             && (!changes.is_empty() || tick_ms.is_some())
         {
@@ -102,24 +140,57 @@ impl Pipeline {
             let _ = tx.send(Observed {
                 changes: changes.to_vec(),
                 tick_ms,
+                source: source.map(str::to_owned),
             });
         }
     }
 
-    /// The last event time every rule was evaluated at.
-    pub fn evaluated_through(&self) -> Option<i64> {
-        Some(self.evaluated_through.load(Ordering::Acquire)).filter(|&t| t != NEVER)
+    fn clock(&self, source: &str) -> Arc<SourceClock> {
+        let mut clocks = self.clocks.lock();
+        if let Some(clock) = clocks.get(source) {
+            return Arc::clone(clock);
+        }
+        // Checked in `new`, so the same section compiles again.
+        let anomaly = anomaly::LiveAnomaly::new(&self.anomaly)
+            .inspect_err(|error| {
+                tracing::error!(%source, error = %model::error::chain(error), "no anomaly detectors for this source");
+            })
+            .ok();
+        let clock = Arc::new(SourceClock {
+            detector: Mutex::new(Detector::new(self.rules.lock().clone(), self.environment)),
+            anomaly: Mutex::new(anomaly),
+            evaluated_through: AtomicI64::new(NEVER),
+        });
+        clocks.insert(source.to_owned(), Arc::clone(&clock));
+        clock
     }
 
-    /// Swaps in new rules; cooldowns and incidents are kept.
+    /// The last event time every rule was evaluated at, in one source.
+    pub fn evaluated_through_of(&self, source: &str) -> Option<i64> {
+        self.clocks.lock().get(source)?.evaluated_through()
+    }
+
+    /// The furthest event time any source was evaluated to.
+    pub fn evaluated_through(&self) -> Option<i64> {
+        self.clocks
+            .lock()
+            .values()
+            .filter_map(|c| c.evaluated_through())
+            .max()
+    }
+
+    /// Swaps in new rules in every source; cooldowns and incidents are kept.
     pub fn reload(&self, rules: RuleSet) -> usize {
         let count = rules.rules.len();
-        self.detector.lock().reload(rules);
+        for clock in self.clocks.lock().values() {
+            clock.detector.lock().reload(rules.clone());
+        }
+        *self.rules.lock() = rules;
         count
     }
 
     pub fn rule_count(&self) -> usize {
-        self.detector.lock().rules().rules.len()
+        self.rules.lock().rules.len()
     }
 
     /// Candidates from outside the rules (Alertmanager, anomaly detectors) join the same
@@ -131,16 +202,17 @@ impl Pipeline {
         self.candidates_total
             .fetch_add(candidates.len() as u64, Ordering::Relaxed);
         let changes = self.engine.submit(candidates).await?;
-        self.publish(&changes, None);
+        self.publish(&changes, None, None);
         Ok(changes)
     }
 
-    /// The next event time to evaluate: after the last one, or the first tick after the oldest
-    /// sample, where the data begins. Event time the store can no longer hold (behind its
-    /// retention at the watermark) holds no data: it is jumped over, not ticked through.
-    fn next_tick(&self, store: &Store, watermark: i64) -> i64 {
+    /// The next event time to evaluate in a source: after the last one, or the first tick
+    /// after its oldest sample, where its data begins. Event time the store can no longer
+    /// hold (behind its retention at the watermark) holds no data: it is jumped over, not
+    /// ticked through.
+    fn next_tick(&self, clock: &SourceClock, store: &Store, watermark: i64) -> i64 {
         let first_tick = |t: i64| (t.div_euclid(self.tick_ms) + 1) * self.tick_ms;
-        let next = match self.evaluated_through() {
+        let next = match clock.evaluated_through() {
             Some(last) => last.saturating_add(self.tick_ms),
             None => first_tick(store.first_timestamp_ms().unwrap_or(watermark)),
         };
@@ -155,33 +227,63 @@ impl Pipeline {
         }
     }
 
-    /// Whether every tick the watermark has passed is evaluated.
-    pub fn caught_up(&self, store: &Store) -> bool {
+    /// Whether every tick one source's watermark has passed is evaluated.
+    pub fn caught_up_source(&self, source: &str, store: &Store) -> bool {
+        let clock = self.clock(source);
         store
             .watermark_ms()
-            .is_none_or(|watermark| self.next_tick(store, watermark) > watermark)
+            .is_none_or(|watermark| self.next_tick(&clock, store, watermark) > watermark)
     }
 
-    /// Evaluates every tick up to the store's watermark (at most [`MAX_TICKS_PER_PASS`]).
-    /// Returns the number of ticks evaluated; on a ledger error the tick is retried next pass.
-    pub async fn catch_up(&self, store: &Store) -> Result<usize, incident::Error> {
+    /// Whether every source is caught up.
+    pub fn caught_up(&self, sources: &Sources) -> bool {
+        sources
+            .list()
+            .iter()
+            .all(|(name, store)| self.caught_up_source(name, store))
+    }
+
+    /// Evaluates, in every source, every tick up to its watermark (at most
+    /// [`MAX_TICKS_PER_PASS`] per source). On a ledger error the tick is retried next pass.
+    pub async fn catch_up(&self, sources: &Sources) -> Result<Progress, incident::Error> {
+        let mut progress = Progress::default();
+        for (name, store) in sources.list() {
+            let done = self.catch_up_source(&name, &store).await?;
+            progress.ticks += done;
+            progress.backlog |= done >= MAX_TICKS_PER_PASS;
+        }
+        Ok(progress)
+    }
+
+    /// Evaluates one source's ticks up to its watermark (at most [`MAX_TICKS_PER_PASS`]).
+    pub async fn catch_up_source(
+        &self,
+        source: &str,
+        store: &Store,
+    ) -> Result<usize, incident::Error> {
         let Some(watermark) = store.watermark_ms() else {
             return Ok(0);
         };
+        let clock = self.clock(source);
         let mut done = 0;
         while done < MAX_TICKS_PER_PASS {
-            let next = self.next_tick(store, watermark);
+            let next = self.next_tick(&clock, store, watermark);
             if next > watermark {
                 break;
             }
-            let mut candidates = self.detector.lock().evaluate(store, next).candidates;
-            candidates.extend(self.anomaly.lock().tick(store, next));
+            let mut candidates = clock.detector.lock().evaluate(store, next).candidates;
+            if let Some(anomaly) = clock.anomaly.lock().as_mut() {
+                candidates.extend(anomaly.tick(store, next));
+            }
             if !candidates.is_empty() {
+                for candidate in &mut candidates {
+                    candidate.source = source.to_owned();
+                }
                 self.submit(candidates).await?;
             }
-            let changes = self.engine.tick(next).await?;
-            self.publish(&changes, Some(next));
-            self.evaluated_through.store(next, Ordering::Release);
+            let changes = self.engine.tick_source(source, next).await?;
+            self.publish(&changes, Some(next), Some(source));
+            clock.evaluated_through.store(next, Ordering::Release);
             self.ticks_total.fetch_add(1, Ordering::Relaxed);
             done += 1;
         }

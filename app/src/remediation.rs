@@ -828,7 +828,7 @@ impl Remediation {
             if let Some(held_back) = held_back {
                 let event_ms = observed
                     .tick_ms
-                    .or_else(|| state.pipeline.evaluated_through());
+                    .or_else(|| state.pipeline.evaluated_through_of(&incident.source));
                 for (entry_id, proposed) in held_back {
                     self.decide_again(incident, &entry_id, proposed, event_ms)
                         .await?;
@@ -850,14 +850,18 @@ impl Remediation {
             };
             let event_ms = observed
                 .tick_ms
-                .or_else(|| state.pipeline.evaluated_through());
-            let owners = state.store.owners();
+                .or_else(|| state.pipeline.evaluated_through_of(&incident.source));
+            let owners = state
+                .sources
+                .get(&incident.source)
+                .map(|store| store.owners())
+                .unwrap_or_default();
             for proposed in proposals(incident, draft.as_ref(), &owners) {
                 self.decide_and_act(incident, proposed, event_ms).await?;
             }
         }
-        if let Some(tick) = observed.tick_ms {
-            self.escalate_overdue(state, tick).await?;
+        if let (Some(tick), Some(source)) = (observed.tick_ms, observed.source.as_deref()) {
+            self.escalate_overdue(state, source, tick).await?;
         }
         Ok(())
     }
@@ -1178,8 +1182,14 @@ impl Remediation {
         }
     }
 
-    /// Escalates incidents still active past their verification deadline.
-    async fn escalate_overdue(&self, state: &App, tick: i64) -> Result<(), RemediationError> {
+    /// Escalates incidents of `source` still active past their verification deadline, at
+    /// that source's event time `tick`.
+    async fn escalate_overdue(
+        &self,
+        state: &App,
+        source: &str,
+        tick: i64,
+    ) -> Result<(), RemediationError> {
         let overdue: Vec<(String, String)> = {
             let book = self.book.lock().await;
             book.actions
@@ -1200,8 +1210,8 @@ impl Remediation {
                     continue;
                 }
             };
-            if !current.status.is_active() {
-                // Recovering or resolved: the resolution decides.
+            if current.source != source || !current.status.is_active() {
+                // Another source's clock, or recovering or resolved: the resolution decides.
                 continue;
             }
             if current.status != IncidentStatus::Escalated
@@ -1426,7 +1436,9 @@ impl Remediation {
             .await
             .ok()
             .flatten();
-        let event_ms = state.pipeline.evaluated_through();
+        let event_ms = incident
+            .as_ref()
+            .and_then(|i| state.pipeline.evaluated_through_of(&i.source));
         let mut entry = match book.entry_of_approval(id) {
             Some(entry) => entry.clone(),
             None => ActionEntry {
@@ -1612,6 +1624,7 @@ mod tests {
             flapping: false,
             merged_into: None,
             origins: Default::default(),
+            source: model::DEFAULT_SOURCE.to_owned(),
         }
     }
 

@@ -5,7 +5,7 @@
 //! these methods; none of them reads the ledger or the remediation book around this layer.
 
 use crate::config::{Config, LokiSection};
-use crate::live_rca::{LokiSource, Sources, draft_with, find_incident, log_context};
+use crate::live_rca::{LokiSource, draft_with, find_incident, log_context};
 use crate::pipeline::{Pipeline, load_rules};
 use crate::remediation::{
     ActionEntry, AnswerError, OutcomeCount, PolicyReload, ReloadError, Remediation,
@@ -19,7 +19,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use windows::{Selector, Store, WindowQuery};
+use windows::{Selector, Sources, WindowQuery};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -133,17 +133,43 @@ fn ledger(source: incident::Error) -> AppError {
     AppError::Ledger { source }
 }
 
-/// How far ingest and detection have come in event time.
+/// How far ingest and detection have come in event time: the newest of every source at the
+/// top, and each source on its own clock.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
+    /// The newest watermark of any source.
     pub watermark: Option<i64>,
+    /// The furthest event time any source was evaluated to.
     pub evaluated_through: Option<i64>,
+    /// Whether every source is evaluated up to its watermark.
     pub caught_up: bool,
     pub active_series: usize,
     pub rules: usize,
     pub ticks: u64,
     pub candidates: u64,
     pub tls: bool,
+    pub sources: Vec<SourceStatus>,
+}
+
+/// One source's clock and what it holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStatus {
+    pub source: String,
+    pub watermark: Option<i64>,
+    pub evaluated_through: Option<i64>,
+    pub caught_up: bool,
+    pub active_series: usize,
+    pub samples: usize,
+    pub bytes: usize,
+    /// Samples dropped since start, by reason.
+    pub dropped: BTreeMap<String, u64>,
+}
+
+/// A series and the source it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SourcedSeries {
+    pub source: String,
+    pub labels: LabelSet,
 }
 
 /// The robot's pause switch and what each action achieved so far.
@@ -186,7 +212,8 @@ pub struct AlertsSubmitted {
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
-    pub store: Arc<Store>,
+    /// Every source's windows, each on its own event-time clock.
+    pub sources: Arc<Sources>,
     /// Rules and incidents, advanced in event time by the detection loop.
     pub pipeline: Pipeline,
     /// Log templates and per-template line counts of pushed logs.
@@ -219,10 +246,14 @@ impl App {
             enabled: false,
             ..anomaly::AnomalyConfig::default()
         };
-        let anomaly = anomaly::LiveAnomaly::new(config.anomaly.as_ref().unwrap_or(&off))
-            .map_err(|source| OpenError::Anomaly { source })?;
-        let pipeline = Pipeline::new(rules, &config.detect, anomaly, engine);
-        let store = Arc::new(Store::new(config.windows.clone()));
+        let pipeline = Pipeline::new(
+            rules,
+            &config.detect,
+            config.anomaly.as_ref().unwrap_or(&off),
+            engine,
+        )
+        .map_err(|source| OpenError::Anomaly { source })?;
+        let sources = Arc::new(Sources::new(config.windows.clone()));
         let loki = config.rca.loki.as_ref().map(loki_client).transpose()?;
         let mut identities = Identities::default();
         if let Some(token) = admin_token {
@@ -245,7 +276,7 @@ impl App {
             .map(Arc::new);
         let app = Arc::new(Self {
             config,
-            store,
+            sources,
             pipeline,
             logs: parking_lot::Mutex::new(rca::logstore::LogStore::default()),
             remediation,
@@ -298,9 +329,9 @@ impl App {
             let mut started = tokio::time::Instant::now();
             let mut budget = MAX_TICKS_PER_SECOND;
             loop {
-                match self.pipeline.catch_up(&self.store).await {
-                    Ok(n) if n >= MAX_TICKS_PER_PASS => {
-                        budget = budget.saturating_sub(n);
+                match self.pipeline.catch_up(&self.sources).await {
+                    Ok(progress) if progress.backlog => {
+                        budget = budget.saturating_sub(progress.ticks.max(MAX_TICKS_PER_PASS));
                         if budget == 0 {
                             tokio::time::sleep_until(started + std::time::Duration::from_secs(1))
                                 .await;
@@ -395,11 +426,12 @@ impl App {
             Some(remediation) => recovered_by(&remediation.actions().await),
             None => BTreeMap::new(),
         };
-        let sources = Sources {
+        let sources = crate::live_rca::Sources {
             logs: Some(&self.logs),
-            store: Some(&self.store),
+            windows: Some(&self.sources),
             fixes: Some(&fixes),
             loki: self.loki_source(),
+            ..crate::live_rca::Sources::default()
         };
         let draft = draft_with(self.ledger(), sources, id)
             .await
@@ -426,10 +458,10 @@ impl App {
         let incident = find_incident(self.ledger(), id)
             .await
             .map_err(|e| live_error(e, id))?;
-        let sources = Sources {
+        let sources = crate::live_rca::Sources {
             logs: Some(&self.logs),
             loki: self.loki_source(),
-            ..Sources::default()
+            ..crate::live_rca::Sources::default()
         };
         let context = log_context(&sources, &incident.target, incident.opened_at_ms).await;
         Ok(context.unwrap_or_default())
@@ -444,48 +476,88 @@ impl App {
         })
     }
 
-    /// How far ingest and detection have come in event time.
+    /// How far ingest and detection have come in event time, every source and each one.
     pub fn status(&self, caller: &Caller) -> Result<Status, AppError> {
         authorize(caller, Operation::Status)?;
-        let stats = self.store.stats();
         let pipeline = &self.pipeline;
+        let sources: Vec<SourceStatus> = self
+            .sources
+            .list()
+            .into_iter()
+            .map(|(name, store)| {
+                let stats = store.stats();
+                SourceStatus {
+                    watermark: store.watermark_ms(),
+                    evaluated_through: pipeline.evaluated_through_of(&name),
+                    caught_up: pipeline.caught_up_source(&name, &store),
+                    active_series: stats.active_series,
+                    samples: stats.samples,
+                    bytes: stats.bytes,
+                    dropped: stats
+                        .dropped_by_reason()
+                        .map(|(reason, n)| (reason.to_owned(), n))
+                        .collect(),
+                    source: name,
+                }
+            })
+            .collect();
         Ok(Status {
-            watermark: self.store.watermark_ms(),
+            watermark: sources.iter().filter_map(|s| s.watermark).max(),
             evaluated_through: pipeline.evaluated_through(),
-            caught_up: pipeline.caught_up(&self.store),
-            active_series: stats.active_series,
+            caught_up: sources.iter().all(|s| s.caught_up),
+            active_series: sources.iter().map(|s| s.active_series).sum(),
             rules: pipeline.rule_count(),
             ticks: pipeline.ticks_total.load(Ordering::Relaxed),
             candidates: pipeline.candidates_total.load(Ordering::Relaxed),
             tls: self.config.server.tls_cert.is_some(),
+            sources,
         })
     }
 
-    /// The label sets of every series any selector matches, in label order.
+    /// Checks a `source` a caller named: a malformed name is refused, an unknown one is
+    /// simply empty.
+    fn named_source(source: Option<&str>) -> Result<Option<&str>, AppError> {
+        if let Some(name) = source {
+            model::check_source(name).map_err(|e| AppError::Invalid {
+                reason: format!("source: {e}"),
+            })?;
+        }
+        Ok(source)
+    }
+
+    /// Every series any selector matches, in one source or all, each with its source.
     pub fn series(
         &self,
         caller: &Caller,
+        source: Option<&str>,
         selectors: &[Selector],
-    ) -> Result<BTreeSet<LabelSet>, AppError> {
+    ) -> Result<BTreeSet<SourcedSeries>, AppError> {
         authorize(caller, Operation::Series)?;
+        let source = Self::named_source(source)?;
         Ok(selectors
             .iter()
-            .flat_map(|selector| self.store.select(selector))
-            .map(|s| s.labels)
+            .flat_map(|selector| self.sources.select(source, selector))
+            .map(|(source, info)| SourcedSeries {
+                source,
+                labels: info.labels,
+            })
             .collect())
     }
 
-    /// Window aggregates of the selected series.
+    /// Window aggregates of the selected series, in one source or all (each row names its
+    /// source and is taken at its source's own watermark).
     pub fn windows(
         &self,
         caller: &Caller,
+        source: Option<&str>,
         query: &WindowQuery,
     ) -> Result<windows::WindowResult, AppError> {
         authorize(caller, Operation::Windows)?;
-        Ok(self.store.window(query))
+        let source = Self::named_source(source)?;
+        Ok(self.sources.window(source, query))
     }
 
-    /// A read-only SQL query over the windows within the `[sql]` limits.
+    /// A read-only SQL query over every source's windows within the `[sql]` limits.
     pub async fn sql(
         &self,
         caller: &Caller,
@@ -493,7 +565,7 @@ impl App {
     ) -> Result<windows::sql::SqlAnswer, AppError> {
         authorize(caller, Operation::Sql)?;
         windows::sql::SqlEngine::shared()
-            .query(Arc::clone(&self.store), query, self.config.sql.limits())
+            .query_sources(self.sources.list(), query, self.config.sql.limits())
             .await
             .map_err(|source| AppError::Query {
                 what: "SQL query",
@@ -591,20 +663,25 @@ impl App {
 
     // ---- commands ------------------------------------------------------------------------
 
-    /// An Alertmanager webhook payload (version 4): firing alerts join the correlation as
-    /// candidates, resolved ones as healthy signals; `Ok` once committed.
+    /// An Alertmanager webhook payload (version 4) of `source`: firing alerts join the
+    /// correlation as candidates, resolved ones as healthy signals; `Ok` once committed.
     pub async fn submit_alerts(
         &self,
         caller: &Caller,
+        source: &str,
         body: &[u8],
     ) -> Result<AlertsSubmitted, AppError> {
         authorize(caller, Operation::AlertmanagerWebhook)?;
-        let candidates =
+        Self::named_source(Some(source))?;
+        let mut candidates =
             incident::candidates_from_alertmanager(body).map_err(|source| AppError::Query {
                 what: "Alertmanager payload",
                 class: source.class(),
                 source: Box::new(source),
             })?;
+        for candidate in &mut candidates {
+            candidate.source = source.to_owned();
+        }
         let alerts = candidates.len();
         let changes = self.pipeline.submit(candidates).await.map_err(ledger)?;
         Ok(AlertsSubmitted {

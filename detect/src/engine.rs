@@ -183,6 +183,7 @@ impl Detector {
             origin: model::Origin::Rules,
             detected_at_ms: at_ms,
             signal: model::Signal::Firing,
+            source: model::DEFAULT_SOURCE.to_owned(),
             evidence: Evidence {
                 metrics: vec![MetricEvidence {
                     id: format!("{}:{}", rule.name, labels),

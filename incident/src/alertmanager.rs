@@ -169,6 +169,7 @@ fn candidate_of(alert: &Alert, index: usize) -> Result<IncidentCandidate, Error>
         } else {
             Signal::Firing
         },
+        source: model::DEFAULT_SOURCE.to_owned(),
     })
 }
 

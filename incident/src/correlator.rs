@@ -117,7 +117,9 @@ impl Correlator {
         let matched: Vec<String> = self
             .tracked
             .iter()
-            .filter(|(_, t)| t.matches(&sought, at, &self.config))
+            .filter(|(_, t)| {
+                t.incident.source == candidate.source && t.matches(&sought, at, &self.config)
+            })
             .map(|(id, _)| id.clone())
             .collect();
         let mut changes = Vec::new();
@@ -167,9 +169,18 @@ impl Correlator {
     /// Advances event time: recovering, resolving and forgetting incidents whose signals
     /// have stayed healthy.
     pub fn tick(&mut self, now_ms: i64) -> Vec<Change> {
+        self.tick_source(None, now_ms)
+    }
+
+    /// [`Correlator::tick`] for the incidents of one source only (`None`: all), at that
+    /// source's event time: each source's incidents follow its own clock.
+    pub fn tick_source(&mut self, source: Option<&str>, now_ms: i64) -> Vec<Change> {
         let mut changes = Vec::new();
         let mut forget = Vec::new();
         for (id, tracked) in &mut self.tracked {
+            if source.is_some_and(|s| s != tracked.incident.source) {
+                continue;
+            }
             let healthy_since = tracked.healthy_since(&self.config);
             let mut pending = Pending::default();
             let status = tracked.incident.status;
@@ -329,6 +340,7 @@ impl Correlator {
                 flapping: false,
                 merged_into: None,
                 origins: BTreeSet::new(),
+                source: candidate.source.clone(),
             },
             findings: BTreeMap::new(),
             index: HashMap::new(),
@@ -755,6 +767,7 @@ mod tests {
             origin: model::Origin::Rules,
             detected_at_ms: at,
             signal: model::Signal::Firing,
+            source: model::DEFAULT_SOURCE.to_owned(),
             evidence: Evidence::default(),
         }
     }

@@ -54,6 +54,12 @@ impl IncidentEngine {
         self.update(|correlator| Ok(correlator.tick(now_ms))).await
     }
 
+    /// Advances one source's event time: only its incidents recover, resolve or are forgotten.
+    pub async fn tick_source(&self, source: &str, now_ms: i64) -> Result<Vec<Change>, Error> {
+        self.update(|correlator| Ok(correlator.tick_source(Some(source), now_ms)))
+            .await
+    }
+
     /// An operator's status change (triaged, contained, escalated, suppressed, resolved).
     pub async fn set_status(
         &self,

@@ -22,6 +22,7 @@ pub const SQLITE_FILE: &str = "incidents.db";
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ledger", include_str!("../migrations/0001_ledger.sql")),
     (2, "origins", include_str!("../migrations/0002_origins.sql")),
+    (3, "sources", include_str!("../migrations/0003_sources.sql")),
 ];
 
 /// Which database the ledger is on.
@@ -40,7 +41,7 @@ pub struct Ledger {
 
 const INCIDENT_COLUMNS: &str = "id, signature, incident_type, domain, severity, status, \
     target_kind, target_namespace, target_name, opened_at_ms, updated_at_ms, resolved_at_ms, \
-    summary, candidate_count, reopen_count, flapping, merged_into, origins";
+    summary, candidate_count, reopen_count, flapping, merged_into, origins, source";
 
 const FINDING_COLUMNS: &str = "id, incident_id, signature, severity, confidence, occurrences, \
     first_seen_ms, last_seen_ms, healthy_at_ms, candidate_json";
@@ -166,6 +167,7 @@ impl Ledger {
             ("status", filter.status.map(|s| s.as_str())),
             ("severity", filter.severity.map(|s| s.as_str())),
             ("domain", filter.domain.map(|d| d.as_str())),
+            ("source", filter.source.as_deref()),
         ] {
             if let Some(value) = value {
                 values.push(value);
@@ -403,7 +405,7 @@ type Tx = sqlx::Transaction<'static, sqlx::Any>;
 async fn upsert_incident(tx: &mut Tx, incident: &Incident) -> Result<(), Error> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
          ON CONFLICT (id) DO UPDATE SET signature = excluded.signature, \
          incident_type = excluded.incident_type, domain = excluded.domain, \
          severity = excluded.severity, status = excluded.status, \
@@ -412,7 +414,8 @@ async fn upsert_incident(tx: &mut Tx, incident: &Incident) -> Result<(), Error> 
          updated_at_ms = excluded.updated_at_ms, resolved_at_ms = excluded.resolved_at_ms, \
          summary = excluded.summary, candidate_count = excluded.candidate_count, \
          reopen_count = excluded.reopen_count, flapping = excluded.flapping, \
-         merged_into = excluded.merged_into, origins = excluded.origins"
+         merged_into = excluded.merged_into, origins = excluded.origins, \
+         source = excluded.source"
     )))
     .bind(incident.id.as_str())
     .bind(incident.signature.as_str())
@@ -432,6 +435,7 @@ async fn upsert_incident(tx: &mut Tx, incident: &Incident) -> Result<(), Error> 
     .bind(i64::from(incident.flapping))
     .bind(incident.merged_into.as_deref())
     .bind(origin_names(&incident.origins))
+    .bind(incident.source.as_str())
     .execute(&mut **tx)
     .await
     .map_err(Error::db("write incident"))?;
@@ -593,6 +597,7 @@ fn incident_of(row: &AnyRow) -> Result<Incident, Error> {
         flapping: get::<i64>(row, "flapping")? != 0,
         merged_into: get(row, "merged_into")?,
         origins: origins_of(&id, &text("origins")?)?,
+        source: text("source")?,
         id,
     })
 }

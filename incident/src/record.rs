@@ -40,6 +40,10 @@ pub struct Incident {
     /// in name order. Empty for incidents stored before origins were recorded.
     #[serde(default)]
     pub origins: BTreeSet<Origin>,
+    /// Where its data came from (tenant, optionally a cluster label's value): incidents of
+    /// different sources never merge, and each follows its source's event-time clock.
+    #[serde(default = "model::source::default_source")]
+    pub source: String,
 }
 
 impl Incident {
@@ -56,6 +60,7 @@ impl Incident {
             summary: self.summary.clone(),
             candidate_count: self.candidate_count,
             origins: self.origins.clone(),
+            source: self.source.clone(),
         }
     }
 }
@@ -79,6 +84,9 @@ pub struct IncidentSummary {
     /// What produced the candidates behind it, in name order.
     #[serde(default)]
     pub origins: BTreeSet<Origin>,
+    /// Where its data came from.
+    #[serde(default = "model::source::default_source")]
+    pub source: String,
 }
 
 /// A deduplicated candidate inside an incident: every sighting with the same signature.
@@ -221,6 +229,8 @@ pub struct IncidentFilter {
     pub status: Option<IncidentStatus>,
     pub severity: Option<Severity>,
     pub domain: Option<Domain>,
+    /// Only incidents of this source.
+    pub source: Option<String>,
 }
 
 impl IncidentFilter {
@@ -247,13 +257,27 @@ impl IncidentFilter {
             status,
             severity,
             domain,
+            source: None,
         })
+    }
+
+    /// Narrows the filter to one source (refusing a malformed name).
+    pub fn with_source(mut self, source: Option<&str>) -> Result<Self, crate::Error> {
+        if let Some(name) = source {
+            model::check_source(name).map_err(|_| crate::Error::InvalidFilter {
+                field: "source",
+                value: name.to_owned(),
+            })?;
+            self.source = Some(name.to_owned());
+        }
+        Ok(self)
     }
 
     pub fn matches(&self, incident: &Incident) -> bool {
         self.status.is_none_or(|s| s == incident.status)
             && self.severity.is_none_or(|s| s == incident.severity)
             && self.domain.is_none_or(|d| d == incident.domain)
+            && self.source.as_ref().is_none_or(|s| *s == incident.source)
     }
 }
 

@@ -7,15 +7,21 @@ use std::fmt::Write as _;
 
 /// A stable, hex-encoded hash of the identifying fields of a candidate: type, scope,
 /// namespace and target. Detector names, confidence, severity, times and evidence (all of
-/// which may vary between two sightings of the same problem) are deliberately left out.
+/// which may vary between two sightings of the same problem) are deliberately left out. The
+/// source joins the hash only when it is not the default one, so signatures of the default
+/// source stay what they always were, and the same target in two sources never matches.
 pub fn signature(candidate: &IncidentCandidate) -> String {
-    hash_hex(&[
+    let mut parts = vec![
         "sig/v1",
         candidate.incident_type.as_str(),
         candidate.scope.as_str(),
         candidate.namespace.as_deref().unwrap_or(""),
         &candidate.target,
-    ])
+    ];
+    if candidate.source != model::DEFAULT_SOURCE {
+        parts.push(&candidate.source);
+    }
+    hash_hex(&parts)
 }
 
 /// Hashes parts (NUL-separated, so `["a","bc"]` and `["ab","c"]` differ) to 16 bytes of hex.

@@ -25,6 +25,7 @@ pub(crate) fn candidate(
         origin: model::Origin::Rules,
         detected_at_ms: at,
         signal: model::Signal::Firing,
+        source: model::DEFAULT_SOURCE.to_owned(),
         evidence: Evidence {
             metrics: vec![MetricEvidence {
                 id: "m1".to_owned(),

@@ -63,12 +63,14 @@ pub(crate) async fn exercise(ledger: Ledger) {
         "summary",
         "candidate_count",
         "origins",
+        "source",
     ];
     expected.sort();
     let mut got = keys.clone();
     got.sort();
     assert_eq!(got, expected);
     assert_eq!(json["type"], "node_disk_pressure");
+    assert_eq!(json["source"], "default");
     assert_eq!(json["target"]["kind"], "node");
     assert_eq!(json["target"]["name"], "node-b");
     assert!(json["target"]["namespace"].is_null());

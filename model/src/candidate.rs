@@ -176,6 +176,13 @@ pub struct IncidentCandidate {
     /// Firing (the default) or healthy.
     #[serde(default, skip_serializing_if = "is_firing")]
     pub signal: Signal,
+    /// Where the data behind it came from (see [`crate::source`]); findings of different
+    /// sources never merge, and each source's incidents follow its own clock.
+    #[serde(
+        default = "crate::source::default_source",
+        skip_serializing_if = "crate::source::is_default_source"
+    )]
+    pub source: String,
 }
 
 impl IncidentCandidate {
@@ -208,6 +215,7 @@ mod tests {
             detected_at_ms: 0,
             evidence: Evidence::default(),
             signal: Signal::Firing,
+            source: crate::DEFAULT_SOURCE.to_owned(),
         };
         let value = serde_json::to_value(&candidate).unwrap();
         assert_eq!(value["type"], "memory_leak");

@@ -12,6 +12,7 @@ pub mod error;
 pub mod incident;
 pub mod labels;
 pub mod sample;
+pub mod source;
 pub mod target;
 pub mod taxonomy;
 
@@ -25,6 +26,9 @@ pub use error::{Classify, ErrorClass};
 pub use incident::IncidentStatus;
 pub use labels::{Label, LabelError, LabelSet, METRIC_NAME};
 pub use sample::{MetricMetadata, MetricType, Sample, SeriesRef, SeriesVisitor};
+pub use source::{
+    DEFAULT_SOURCE, REPLAY_SOURCE, SELF_SOURCE, SourceError, check_source, source_name,
+};
 pub use target::{
     OwnerIndex, POD_OWNER_METRIC, REPLICASET_OWNER_METRIC, Target, Workload, WorkloadKind,
     workload_of,

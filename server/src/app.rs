@@ -24,6 +24,8 @@ pub struct AppState {
     pub ingest_slots: Semaphore,
     /// Bytes the windows held at the last refresh (kept cheap to read on the write path).
     pub bytes_held: AtomicU64,
+    /// Bytes each source's windows held at the last refresh.
+    pub source_bytes: parking_lot::RwLock<std::collections::BTreeMap<String, u64>>,
     pub ready: AtomicBool,
 }
 
@@ -33,7 +35,7 @@ impl AppState {
         let app = App::open(config, tokens.read_write.as_deref())
             .await
             .context("opening the application")?;
-        let metrics = Metrics::new(Arc::clone(&app.store));
+        let metrics = Metrics::new(Arc::clone(&app.sources));
         let ingest_slots = Semaphore::new(app.config.ingest.max_inflight);
         Ok(Arc::new(Self {
             app,
@@ -41,14 +43,53 @@ impl AppState {
             tokens,
             ingest_slots,
             bytes_held: AtomicU64::new(0),
+            source_bytes: parking_lot::RwLock::new(std::collections::BTreeMap::new()),
             ready: AtomicBool::new(true),
         }))
     }
 
-    /// Re-reads the bytes the windows hold (called by a background tick and after writes).
+    /// Re-reads the bytes the windows hold, every source's and each one's (called by a
+    /// background tick).
     pub fn refresh_bytes_held(&self) {
+        let per_source: std::collections::BTreeMap<String, u64> = self
+            .app
+            .sources
+            .list()
+            .into_iter()
+            .map(|(name, store)| (name, store.stats().bytes as u64))
+            .collect();
         self.bytes_held
-            .store(self.app.store.stats().bytes as u64, Ordering::Relaxed);
+            .store(per_source.values().sum(), Ordering::Relaxed);
+        *self.source_bytes.write() = per_source;
+    }
+
+    /// 503 with `Retry-After` when the windows (every source's, or `source`'s own) hold more
+    /// than their memory budget, so the sender backs off before anything is decoded.
+    pub fn over_memory_budget(&self, source: &str) -> Result<(), crate::error::ApiError> {
+        let ingest = &self.app.config.ingest;
+        let retry_after_secs = ingest.retry_after_secs;
+        let unavailable = |message: String| {
+            crate::error::ApiError::new(
+                model::ErrorClass::Unavailable { retry_after_secs },
+                format!("{message}; retry after {retry_after_secs}s"),
+            )
+        };
+        let held = self.bytes_held.load(Ordering::Relaxed);
+        if held > ingest.memory_budget_bytes {
+            return Err(unavailable(format!(
+                "windows hold {held} bytes, over the memory budget of {} bytes (ingest.memory_budget_bytes)",
+                ingest.memory_budget_bytes
+            )));
+        }
+        if let Some(budget) = ingest.source_memory_budget_bytes {
+            let held = self.source_bytes.read().get(source).copied().unwrap_or(0);
+            if held > budget {
+                return Err(unavailable(format!(
+                    "source {source:?} holds {held} bytes, over its budget of {budget} bytes (ingest.source_memory_budget_bytes)"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -96,8 +96,12 @@ pub struct ReplayArgs {
     /// PEM CA bundle trusted besides the system roots, for an https `--url`.
     #[arg(long, env = "SREBOT_CA_FILE")]
     pub ca_file: Option<PathBuf>,
-    /// Move the recording in time so it ends now (needed when the server already holds
-    /// live data, whose watermark would make the recording too late).
+    /// The source the recording is written to at `--url` (its own event-time clock, so a
+    /// recording of any age is kept beside live data); its incidents carry this source.
+    #[arg(long, default_value = model::REPLAY_SOURCE)]
+    pub source: String,
+    /// Move the recording in time so it ends now (to see its incidents beside live ones in
+    /// time; not needed for them to be detected).
     #[arg(long)]
     pub shift_to_now: bool,
     /// Seed of a built-in scenario.

@@ -69,11 +69,12 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
             (url, None)
         }
     };
-    let sender = Sender::with_ca(&url, token, args.ca_file.as_deref())?;
+    model::check_source(&args.source).context("--source")?;
+    let sender = Sender::with_ca(&url, token, args.ca_file.as_deref())?.with_source(&args.source);
     let started = std::time::Instant::now();
     let pushed = sender.push(&scenario, shift_ms).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let incidents = sender.incidents("").await?;
+    let incidents = sender.incidents(&format!("source={}", args.source)).await?;
     if args.json {
         println!("{}", serde_json::Value::Array(incidents));
     } else {
@@ -89,15 +90,20 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         );
         if pushed.written < pushed.samples {
             println!(
-                "the server kept {} of {} samples: the rest were older than the data it already \
-                 held (replay into a fresh server, or without --url, to detect over the whole recording)",
-                pushed.written, pushed.samples
+                "the server kept {} of {} samples in source {:?}: the rest were older than the \
+                 data that source already held (replay with another --source to detect over \
+                 the whole recording)",
+                pushed.written, pushed.samples, args.source
             );
         }
         // A live server evaluates event time only as far as its watermark, which trails its
         // newest sample by the allowed lateness: the recording's end may not be evaluated yet.
         if args.url.is_some() {
-            let behind_s = match sender.status().await?["evaluated_through"].as_i64() {
+            let evaluated = sender
+                .source_status()
+                .await?
+                .and_then(|s| s["evaluated_through"].as_i64());
+            let behind_s = match evaluated {
                 Some(t) => (scenario.meta.end_ms + shift_ms - t) / 1000,
                 None => (scenario.meta.end_ms - scenario.meta.start_ms) / 1000,
             };

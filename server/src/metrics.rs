@@ -10,7 +10,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use windows::Store;
+use windows::Sources;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
@@ -41,7 +41,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(store: Arc<Store>) -> Self {
+    pub fn new(sources: Arc<Sources>) -> Self {
         let mut registry = Registry::default();
         let samples_received = Family::<ProtocolLabel, Counter>::default();
         registry.register(
@@ -73,7 +73,7 @@ impl Metrics {
             "Scrapes of text-exposition targets that failed",
             scrape_failures.clone(),
         );
-        registry.register_collector(Box::new(StoreCollector { store }));
+        registry.register_collector(Box::new(StoreCollector { sources }));
         let audit_log = Arc::new(OnceLock::new());
         registry.register_collector(Box::new(AuditHeadCollector {
             log: Arc::clone(&audit_log),
@@ -143,15 +143,15 @@ impl Collector for AuditHeadCollector {
     }
 }
 
-/// Reads the window store's figures at every scrape.
+/// Reads the windows' figures (every source's together, drops per source) at every scrape.
 #[derive(Debug)]
 struct StoreCollector {
-    store: Arc<Store>,
+    sources: Arc<Sources>,
 }
 
 impl Collector for StoreCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let stats = self.store.stats();
+        let stats = self.sources.stats();
         let gauges: [(&str, &str, i64); 4] = [
             (
                 "srebot_active_series",
@@ -171,7 +171,7 @@ impl Collector for StoreCollector {
             (
                 "srebot_window_watermark_ms",
                 "Event-time watermark (newest timestamp seen minus lateness), ms",
-                self.store.watermark_ms().unwrap_or(0),
+                self.sources.watermark_ms().unwrap_or(0),
             ),
         ];
         for (name, help, value) in gauges {
@@ -189,14 +189,16 @@ impl Collector for StoreCollector {
         per_series.encode(metric)?;
         let mut family = encoder.encode_descriptor(
             "srebot_samples_dropped",
-            "Samples the windows dropped, by reason",
+            "Samples the windows dropped, by reason and source",
             None,
             prometheus_client::metrics::MetricType::Counter,
         )?;
-        for (reason, count) in stats.dropped_by_reason() {
-            let counter = ConstCounter::new(count);
-            let labels = [("reason", reason)];
-            counter.encode(family.encode_family(&labels)?)?;
+        for (source, store) in self.sources.list() {
+            for (reason, count) in store.stats().dropped_by_reason() {
+                let counter = ConstCounter::new(count);
+                let labels = [("reason", reason), ("source", source.as_str())];
+                counter.encode(family.encode_family(&labels)?)?;
+            }
         }
         Ok(())
     }

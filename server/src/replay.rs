@@ -48,12 +48,14 @@ pub struct Pushed {
     pub unstored_batches: usize,
 }
 
-/// A remote_write sender with the server's bearer token, if any.
+/// A remote_write sender with the server's bearer token, if any, writing to one source.
 #[derive(Debug, Clone)]
 pub struct Sender {
     pub client: reqwest::Client,
     pub base: String,
     pub token: Option<String>,
+    /// Sent as `X-Scope-OrgID`: the source the samples belong to (its own event-time clock).
+    pub source: String,
 }
 
 impl Sender {
@@ -72,7 +74,14 @@ impl Sender {
             client,
             base: base.trim_end_matches('/').to_owned(),
             token,
+            source: model::DEFAULT_SOURCE.to_owned(),
         })
+    }
+
+    /// The same sender writing to `source` (its incidents and clock are that source's).
+    pub fn with_source(mut self, source: &str) -> Self {
+        source.clone_into(&mut self.source);
+        self
     }
 
     fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -94,6 +103,7 @@ impl Sender {
                 )
                 .header("content-encoding", "snappy")
                 .header("x-prometheus-remote-write-version", "2.0.0")
+                .header("x-scope-orgid", self.source.as_str())
                 .body(body.clone());
             let response = self
                 .authorize(request)
@@ -150,11 +160,24 @@ impl Sender {
         Ok(body["data"].clone())
     }
 
-    /// Waits until detection has evaluated every tick the watermark has passed.
+    /// This sender's source in `GET /api/v1/status`' `sources`, once it holds data.
+    pub async fn source_status(&self) -> anyhow::Result<Option<serde_json::Value>> {
+        let status = self.status().await?;
+        Ok(status["sources"].as_array().and_then(|all| {
+            all.iter()
+                .find(|s| s["source"].as_str() == Some(self.source.as_str()))
+                .cloned()
+        }))
+    }
+
+    /// Waits until detection has evaluated every tick this source's watermark has passed.
     async fn wait_for_detection(&self) -> anyhow::Result<()> {
         for _ in 0..2_400 {
-            let status = self.status().await?;
-            if status["caught_up"].as_bool() == Some(true) {
+            let caught_up = match self.source_status().await? {
+                Some(source) => source["caught_up"].as_bool() == Some(true),
+                None => true,
+            };
+            if caught_up {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -122,6 +122,7 @@ pub fn spawn(state: &Arc<AppState>, own_instance: Option<String>) {
             url: format!("http://{instance}/metrics"),
             authorization: None,
             tls_config: outbound::TlsConfig::default(),
+            source: model::SELF_SOURCE.to_owned(),
         };
         targets.push((own, Reader::Own));
     }
@@ -188,6 +189,7 @@ pub async fn scrape_once(state: &AppState, reader: &Reader, target: &ScrapeTarge
         ];
         append_one(
             state,
+            &target.source,
             &labels,
             metric_type,
             Sample {
@@ -276,6 +278,7 @@ pub fn append_scrape(state: &AppState, target: &ScrapeTarget, scrape: &Scrape, t
                 .collect();
             append_one(
                 state,
+                &target.source,
                 &borrowed,
                 kind,
                 Sample {
@@ -320,12 +323,25 @@ fn format_le(le: f64) -> String {
     }
 }
 
-fn append_one(state: &AppState, labels: &[(&str, &str)], metric_type: MetricType, sample: Sample) {
+fn append_one(
+    state: &AppState,
+    source: &str,
+    labels: &[(&str, &str)],
+    metric_type: MetricType,
+    sample: Sample,
+) {
     if model::labels::validate_sorted(labels.iter().copied()).is_err() {
         return;
     }
+    let store = match state.app.sources.get_or_create(source) {
+        Ok(store) => store,
+        Err(error) => {
+            tracing::debug!(%error, "scraped sample not stored");
+            return;
+        }
+    };
     let samples = [sample];
-    let outcome = state.app.store.append(SeriesRef {
+    let outcome = store.append(SeriesRef {
         labels,
         samples: &samples,
         metric_type,

@@ -65,7 +65,7 @@ async fn dropped(client: &reqwest::Client, url: &str, reason: &str) -> f64 {
         .text()
         .await
         .unwrap();
-    let prefix = format!("srebot_samples_dropped_total{{reason=\"{reason}\"}} ");
+    let prefix = format!("srebot_samples_dropped_total{{reason=\"{reason}\",source=\"default\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
         .unwrap_or_else(|| panic!("no {prefix} in /metrics"))

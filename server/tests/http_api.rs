@@ -202,7 +202,7 @@ async fn bad_input_is_refused_clearly_and_loses_nothing() {
     }
 
     // Everything accepted before is still there, and the server still serves.
-    assert_eq!(state.app.store.stats().samples, 6);
+    assert_eq!(state.app.sources.stats().samples, 6);
     let request = Request::get("/api/v1/series?match[]=kept")
         .body(Body::empty())
         .unwrap();

@@ -73,7 +73,7 @@ async fn saturated_ingest_says_retry_and_retrying_senders_lose_nothing() {
     );
     let sent = senders * batches * series_per_batch * samples_per_series;
     assert_eq!(
-        server.state.app.store.stats().samples,
+        server.state.app.sources.stats().samples,
         sent,
         "count sent == count stored"
     );

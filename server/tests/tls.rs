@@ -215,6 +215,7 @@ async fn scrape_targets_get_their_own_credentials_and_never_srebots_token() {
         url: format!("http://{target_addr}/metrics"),
         authorization: None,
         tls_config: outbound::TlsConfig::default(),
+        source: model::DEFAULT_SOURCE.to_owned(),
     };
     let with_auth = ScrapeTarget {
         job: "authorized".to_owned(),

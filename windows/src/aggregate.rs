@@ -105,6 +105,9 @@ pub struct Aggregates {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WindowRow {
     pub labels: LabelSet,
+    /// The source the series belongs to, where a query spans several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     #[serde(flatten)]
     pub aggregates: Aggregates,
 }

@@ -60,8 +60,12 @@ pub(crate) fn windows_schema() -> SchemaRef {
             .iter()
             .map(|n| Field::new(*n, DataType::Float64, true)),
     );
+    fields.push(Field::new("source", DataType::Utf8, false));
     Arc::new(Schema::new(fields))
 }
+
+/// Index of the `windows` table's `source` column.
+const WINDOWS_SOURCE: usize = 6 + FLOAT_COLUMNS.len();
 
 /// Schema of the SQL `samples` table.
 pub(crate) fn samples_schema() -> SchemaRef {
@@ -71,6 +75,7 @@ pub(crate) fn samples_schema() -> SchemaRef {
         Field::new("labels", labels_type(), false),
         Field::new("timestamp_ms", DataType::Int64, false),
         Field::new("value", DataType::Float64, false),
+        Field::new("source", DataType::Utf8, false),
     ]))
 }
 
@@ -82,6 +87,7 @@ pub(crate) struct SampleColumns {
     labels: Option<MapBuilder<StringBuilder, StringBuilder>>,
     ts: Option<Int64Builder>,
     value: Option<Float64Builder>,
+    source: Option<StringBuilder>,
     columns: Vec<usize>,
     rows: usize,
 }
@@ -95,6 +101,7 @@ impl SampleColumns {
             labels: has(2).then(labels_builder),
             ts: has(3).then(Int64Builder::new),
             value: has(4).then(Float64Builder::new),
+            source: has(5).then(StringBuilder::new),
             columns: columns.to_vec(),
             rows: 0,
         }
@@ -104,8 +111,13 @@ impl SampleColumns {
         self.rows
     }
 
-    /// Rows for some samples of one series.
-    pub(crate) fn push(&mut self, set: &LabelSet, samples: &[Sample]) -> Result<(), WindowError> {
+    /// Rows for some samples of one series of `source`.
+    pub(crate) fn push(
+        &mut self,
+        set: &LabelSet,
+        samples: &[Sample],
+        source: &str,
+    ) -> Result<(), WindowError> {
         if let Some(b) = &mut self.metric {
             let name = set.metric_name();
             samples.iter().for_each(|_| b.append_value(name));
@@ -124,6 +136,9 @@ impl SampleColumns {
         }
         if let Some(b) = &mut self.value {
             samples.iter().for_each(|s| b.append_value(s.value));
+        }
+        if let Some(b) = &mut self.source {
+            samples.iter().for_each(|_| b.append_value(source));
         }
         self.rows += samples.len();
         Ok(())
@@ -149,6 +164,10 @@ impl SampleColumns {
                 3 => self.ts.as_mut().map(|b| Arc::new(b.finish()) as ArrayRef),
                 4 => self
                     .value
+                    .as_mut()
+                    .map(|b| Arc::new(b.finish()) as ArrayRef),
+                5 => self
+                    .source
                     .as_mut()
                     .map(|b| Arc::new(b.finish()) as ArrayRef),
                 _ => None,
@@ -184,6 +203,7 @@ pub(crate) struct WindowColumns {
     at_ms: Option<Int64Builder>,
     count: Option<UInt64Builder>,
     floats: Vec<Option<Float64Builder>>,
+    source: Option<StringBuilder>,
     columns: Vec<usize>,
     rows: usize,
 }
@@ -201,17 +221,19 @@ impl WindowColumns {
             floats: (0..FLOAT_COLUMNS.len())
                 .map(|i| has(6 + i).then(Float64Builder::new))
                 .collect(),
+            source: has(WINDOWS_SOURCE).then(StringBuilder::new),
             columns: columns.to_vec(),
             rows: 0,
         }
     }
 
-    /// One row; NaN and ±inf become null.
+    /// One row of `source` (unless the row names its own); NaN and ±inf become null.
     pub(crate) fn push(
         &mut self,
         row: &WindowRow,
         window: &str,
         at: i64,
+        source: &str,
     ) -> Result<(), WindowError> {
         if let Some(b) = &mut self.metric {
             b.append_value(row.labels.metric_name());
@@ -235,6 +257,9 @@ impl WindowColumns {
             if let Some(b) = builder {
                 b.append_option(value.filter(|v| v.is_finite()));
             }
+        }
+        if let Some(b) = &mut self.source {
+            b.append_value(row.source.as_deref().unwrap_or(source));
         }
         self.rows += 1;
         Ok(())
@@ -269,6 +294,10 @@ impl WindowColumns {
                     .count
                     .as_mut()
                     .map(|b| Arc::new(b.finish()) as ArrayRef),
+                WINDOWS_SOURCE => self
+                    .source
+                    .as_mut()
+                    .map(|b| Arc::new(b.finish()) as ArrayRef),
                 n => self
                     .floats
                     .get_mut(n - 6)
@@ -290,7 +319,7 @@ pub(crate) fn windows_batch(results: &[WindowResult]) -> Result<RecordBatch, Win
     for result in results {
         let Some(at) = result.at else { continue };
         for row in &result.series {
-            columns.push(row, &result.window, at)?;
+            columns.push(row, &result.window, at, model::DEFAULT_SOURCE)?;
         }
     }
     columns.finish(&schema)

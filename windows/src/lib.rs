@@ -21,14 +21,17 @@ mod aggregate;
 mod chunk;
 mod export;
 mod selector;
+mod sources;
 pub mod sql;
 mod store;
 mod symbols;
 
 pub use aggregate::{Aggregates, WindowResult, WindowRow, WindowSpan, aggregate};
 pub use selector::{MatchOp, Matcher, Selector};
+pub use sources::{SourceRefused, Sources, SourcesAppender};
 pub use store::{
-    AppendOutcome, Appender, DropReason, SeriesInfo, Store, StoreConfig, StoreStats, WindowQuery,
+    AppendOutcome, Appender, DropReason, SeriesBudget, SeriesInfo, Store, StoreConfig, StoreStats,
+    WindowQuery,
 };
 
 use model::{Classify, ErrorClass};

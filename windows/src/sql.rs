@@ -6,6 +6,9 @@
 //! projection, the time range and the metric and label filters pushed into the store, so a
 //! selective query reads only the series it names; a memory pool, a result cap and a timeout
 //! bound every query. `labels` is a `Map<Utf8, Utf8>` column: `labels['job']` is a value.
+//! Both tables span every source, each row naming its own in the `source` column
+//! (`WHERE source = 'x'` reads only that source's store); `windows` rows are at each source's
+//! own watermark.
 
 use crate::aggregate::{WindowRow, WindowSpan};
 use crate::export::{SampleColumns, WindowColumns, samples_schema, windows_schema};
@@ -147,15 +150,25 @@ impl SqlEngine {
         })
     }
 
-    /// Runs one read-only query over the store. On timeout the caller is answered at once
-    /// and the query is cancelled where it next yields.
+    /// Runs one read-only query over one store (as the default source).
     pub async fn query(
         &self,
         store: Arc<Store>,
         text: &str,
         limits: SqlLimits,
     ) -> Result<SqlAnswer, SqlError> {
-        let context = context_with(store, &limits)?;
+        self.query_sources(one_source(store), text, limits).await
+    }
+
+    /// Runs one read-only query over the stores of every source given (name, store). On
+    /// timeout the caller is answered at once and the query is cancelled where it next yields.
+    pub async fn query_sources(
+        &self,
+        sources: Vec<(String, Arc<Store>)>,
+        text: &str,
+        limits: SqlLimits,
+    ) -> Result<SqlAnswer, SqlError> {
+        let context = context_with(sources, &limits)?;
         let plan = context
             .state()
             .create_logical_plan(text)
@@ -231,32 +244,41 @@ fn classify(source: DataFusionError, limits: &SqlLimits) -> SqlError {
     }
 }
 
-/// A DataFusion context with the `windows` and `samples` tables and unbounded memory.
+fn one_source(store: Arc<Store>) -> Vec<(String, Arc<Store>)> {
+    vec![(model::DEFAULT_SOURCE.to_owned(), store)]
+}
+
+/// A DataFusion context with the `windows` and `samples` tables over one store (as the
+/// default source) and unbounded memory.
 pub fn context(store: Arc<Store>) -> SessionContext {
     let context = SessionContext::new();
-    register(&context, store);
+    register(&context, one_source(store));
     context
 }
 
-/// A DataFusion context with the `windows` and `samples` tables and a memory pool of
-/// `limits.memory_limit_bytes`.
-pub fn context_with(store: Arc<Store>, limits: &SqlLimits) -> Result<SessionContext, SqlError> {
+/// A DataFusion context with the `windows` and `samples` tables over every source given and a
+/// memory pool of `limits.memory_limit_bytes`.
+pub fn context_with(
+    sources: Vec<(String, Arc<Store>)>,
+    limits: &SqlLimits,
+) -> Result<SessionContext, SqlError> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(limits.memory_limit_bytes, 1.0)
         .build_arc()
         .map_err(|source| SqlError::Query { source })?;
     let context = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
-    register(&context, store);
+    register(&context, sources);
     Ok(context)
 }
 
-fn register(context: &SessionContext, store: Arc<Store>) {
+fn register(context: &SessionContext, sources: Vec<(String, Arc<Store>)>) {
+    let sources: Arc<[(String, Arc<Store>)]> = sources.into();
     for (name, table, schema) in [
         ("windows", Table::Windows, windows_schema()),
         ("samples", Table::Samples, samples_schema()),
     ] {
         let provider = LiveTable {
-            store: Arc::clone(&store),
+            sources: Arc::clone(&sources),
             table,
             schema,
         };
@@ -271,10 +293,10 @@ enum Table {
     Samples,
 }
 
-/// A table read from the store at each scan.
+/// A table read from the stores at each scan.
 #[derive(Debug)]
 struct LiveTable {
-    store: Arc<Store>,
+    sources: Arc<[(String, Arc<Store>)]>,
     table: Table,
     schema: SchemaRef,
 }
@@ -334,8 +356,14 @@ impl TableProvider for LiveTable {
                 None => (0..self.schema.fields().len()).collect(),
             };
             let schema = Arc::new(self.schema.project(&columns)?);
+            let stores: Vec<(String, Arc<Store>, Option<i64>)> = self
+                .sources
+                .iter()
+                .filter(|(name, _)| pushed.sources.as_ref().is_none_or(|s| s.contains(name)))
+                .map(|(name, store)| (name.clone(), Arc::clone(store), store.watermark_ms()))
+                .collect();
             let scan = Arc::new(Scan {
-                store: Arc::clone(&self.store),
+                stores,
                 table: self.table,
                 schema: Arc::clone(&schema),
                 columns,
@@ -343,10 +371,12 @@ impl TableProvider for LiveTable {
                 start_ms: pushed.start_ms,
                 end_ms: pushed.end_ms,
                 spans: pushed.spans(),
-                at_ms: self.store.watermark_ms(),
                 batch_size: state.config().batch_size().max(1),
             });
-            let partitions = state.config().target_partitions().clamp(1, Store::PARTS);
+            let partitions = state
+                .config()
+                .target_partitions()
+                .clamp(1, Store::PARTS.max(1));
             let streams: Vec<Arc<dyn PartitionStream>> = (0..partitions)
                 .map(|index| {
                     Arc::new(ScanPartition {
@@ -371,6 +401,8 @@ struct Pushdown {
     end_ms: i64,
     /// `window` values, when some filter pins them.
     spans: Option<Vec<WindowSpan>>,
+    /// `source` values, when some filter pins them.
+    sources: Option<Vec<String>>,
 }
 
 impl Default for Pushdown {
@@ -380,6 +412,7 @@ impl Default for Pushdown {
             start_ms: i64::MIN,
             end_ms: i64::MAX,
             spans: None,
+            sources: None,
         }
     }
 }
@@ -451,6 +484,12 @@ impl Pushdown {
                     };
                     return self.bound_time(op, at);
                 }
+                if is_column(column, "source") && op == Operator::Eq {
+                    let Some(name) = string_of(literal) else {
+                        return false;
+                    };
+                    return self.pin_sources(&[name]);
+                }
                 if table == Table::Windows && is_column(column, "window") && op == Operator::Eq {
                     let Some(text) = string_of(literal) else {
                         return false;
@@ -472,6 +511,9 @@ impl Pushdown {
                 let Some(values) = values else { return false };
                 if table == Table::Windows && is_column(&list.expr, "window") {
                     return self.pin_spans(&values);
+                }
+                if is_column(&list.expr, "source") {
+                    return self.pin_sources(&values);
                 }
                 let Some(label) = label_of(&list.expr) else {
                     return false;
@@ -500,6 +542,14 @@ impl Pushdown {
             }
             _ => return false,
         }
+        true
+    }
+
+    fn pin_sources(&mut self, names: &[String]) -> bool {
+        self.sources = Some(match self.sources.take() {
+            None => names.to_vec(),
+            Some(earlier) => earlier.into_iter().filter(|s| names.contains(s)).collect(),
+        });
         true
     }
 
@@ -536,7 +586,8 @@ impl Pushdown {
 /// One scan's plan: what to read and which columns to build.
 #[derive(Debug)]
 struct Scan {
-    store: Arc<Store>,
+    /// Each source read: its name, store and (for `windows`) its watermark when planned.
+    stores: Vec<(String, Arc<Store>, Option<i64>)>,
     table: Table,
     schema: SchemaRef,
     columns: Vec<usize>,
@@ -544,8 +595,6 @@ struct Scan {
     start_ms: i64,
     end_ms: i64,
     spans: Vec<WindowSpan>,
-    /// The `windows` table's `at`: the watermark when the scan was planned.
-    at_ms: Option<i64>,
     batch_size: usize,
 }
 
@@ -563,11 +612,21 @@ fn gathered_bytes(rows: &[(LabelSet, Vec<Sample>)]) -> usize {
 }
 
 impl Scan {
-    /// The batches of one part of the store.
+    /// Parts across every source read: part `k` is part `k % Store::PARTS` of source
+    /// `k / Store::PARTS`.
+    fn parts(&self) -> usize {
+        self.stores.len() * Store::PARTS
+    }
+
+    /// The batches of one part of one source's store.
     fn part(&self, part: usize, ctx: &TaskContext) -> Vec<datafusion::error::Result<RecordBatch>> {
+        let Some((source, store, at_ms)) = self.stores.get(part / Store::PARTS) else {
+            return Vec::new();
+        };
+        let part = part % Store::PARTS;
         let built = match self.table {
-            Table::Samples => self.samples_part(part, ctx),
-            Table::Windows => self.windows_part(part),
+            Table::Samples => self.samples_part(store, source, part, ctx),
+            Table::Windows => self.windows_part(store, source, *at_ms, part),
         };
         match built {
             Ok(batches) => batches.into_iter().map(Ok).collect(),
@@ -577,15 +636,15 @@ impl Scan {
 
     fn samples_part(
         &self,
+        store: &Store,
+        source: &str,
         part: usize,
         ctx: &TaskContext,
     ) -> datafusion::error::Result<Vec<RecordBatch>> {
         if self.start_ms >= self.end_ms {
             return Ok(Vec::new());
         }
-        let rows = self
-            .store
-            .samples_in_part(&self.selector, self.start_ms, self.end_ms, part);
+        let rows = store.samples_in_part(&self.selector, self.start_ms, self.end_ms, part);
         let reservation = MemoryConsumer::new("samples scan").register(ctx.memory_pool());
         reservation.try_grow(gathered_bytes(&rows))?;
         let mut batches = Vec::new();
@@ -595,7 +654,7 @@ impl Scan {
             while !rest.is_empty() {
                 let room = self.batch_size - columns.len();
                 let (now, later) = rest.split_at(room.min(rest.len()));
-                columns.push(labels, now).map_err(external)?;
+                columns.push(labels, now, source).map_err(external)?;
                 rest = later;
                 if columns.len() >= self.batch_size {
                     batches.push(columns.finish(&self.schema).map_err(external)?);
@@ -608,19 +667,26 @@ impl Scan {
         Ok(batches)
     }
 
-    fn windows_part(&self, part: usize) -> datafusion::error::Result<Vec<RecordBatch>> {
-        let Some(at) = self.at_ms else {
+    fn windows_part(
+        &self,
+        store: &Store,
+        source: &str,
+        at_ms: Option<i64>,
+        part: usize,
+    ) -> datafusion::error::Result<Vec<RecordBatch>> {
+        let Some(at) = at_ms else {
             return Ok(Vec::new());
         };
         let mut batches = Vec::new();
         for span in &self.spans {
             let rows: Vec<WindowRow> =
-                self.store
-                    .window_in_part(std::slice::from_ref(&self.selector), *span, at, part);
+                store.window_in_part(std::slice::from_ref(&self.selector), *span, at, part);
             for chunk in rows.chunks(self.batch_size) {
                 let mut columns = WindowColumns::new(&self.columns);
                 for row in chunk {
-                    columns.push(row, &span.label(), at).map_err(external)?;
+                    columns
+                        .push(row, &span.label(), at, source)
+                        .map_err(external)?;
                 }
                 batches.push(columns.finish(&self.schema).map_err(external)?);
             }
@@ -648,7 +714,7 @@ impl PartitionStream for ScanPartition {
 
     fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let scan = Arc::clone(&self.scan);
-        let parts = (self.index..Store::PARTS).step_by(self.of);
+        let parts = (self.index..scan.parts()).step_by(self.of);
         let stream = futures::stream::iter(parts)
             .flat_map(move |part| futures::stream::iter(scan.part(part, &ctx)));
         Box::pin(RecordBatchStreamAdapter::new(

@@ -71,12 +71,23 @@ pub struct StoreConfig {
     /// How far behind the newest timestamp seen a sample may arrive and still be merged, in
     /// ms; the watermark is the newest timestamp minus this.
     pub lateness_ms: i64,
-    /// The cardinality limit: new series beyond this many are refused.
+    /// The cardinality limit: new series beyond this many are refused (every source's
+    /// series together).
     pub max_series: usize,
+    /// The cardinality limit of one source; unset, `max_series`.
+    #[serde(default)]
+    pub max_series_per_source: Option<usize>,
+    /// Most sources held at once; writes of a new source beyond it are refused.
+    #[serde(default = "default_max_sources")]
+    pub max_sources: usize,
     /// How far ahead of the wall clock a sample may be; later ones are refused
     /// (`too_far_in_future`), so one bad clock cannot move event time into the future.
     #[serde(with = "model::duration::text")]
     pub max_future: Duration,
+}
+
+fn default_max_sources() -> usize {
+    64
 }
 
 impl Default for StoreConfig {
@@ -85,6 +96,8 @@ impl Default for StoreConfig {
             retention_ms: 3_600_000,
             lateness_ms: 300_000,
             max_series: 1_000_000,
+            max_series_per_source: None,
+            max_sources: default_max_sources(),
             max_future: Duration::from_secs(600),
         }
     }
@@ -125,7 +138,7 @@ impl DropReason {
         }
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }
@@ -708,13 +721,52 @@ pub struct Store {
     /// Event time at which the next maintenance pass (sealing, retention) is due.
     next_maintenance_ms: AtomicI64,
     series_count: AtomicUsize,
+    /// The series limit shared with the other stores of a [`crate::Sources`], if any.
+    total: Option<std::sync::Arc<SeriesBudget>>,
     dropped: [AtomicU64; REASONS],
     refused: AtomicU64,
 }
 
+/// A series limit shared by several stores (every source's together).
+#[derive(Debug)]
+pub struct SeriesBudget {
+    limit: usize,
+    count: AtomicUsize,
+}
+
+impl SeriesBudget {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            count: AtomicUsize::new(0),
+        }
+    }
+
+    /// Series held by every store sharing the budget.
+    pub fn used(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    fn reserve(&self) -> bool {
+        self.count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, n: usize) {
+        self.count.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
 /// Everything a write is judged by, fixed when the write starts.
 #[derive(Debug, Clone, Copy)]
-struct Judge {
+pub(crate) struct Judge {
     watermark: i64,
     retention_floor: i64,
     /// Samples after this (wall clock plus `max_future`) are refused.
@@ -722,6 +774,14 @@ struct Judge {
 }
 
 impl Store {
+    /// A store whose new series also count against `total`, a limit it shares with others.
+    pub fn with_budget(config: StoreConfig, total: std::sync::Arc<SeriesBudget>) -> Self {
+        Self {
+            total: Some(total),
+            ..Self::new(config)
+        }
+    }
+
     pub fn new(config: StoreConfig) -> Self {
         let retention_ms = config.retention_ms.max(WindowSpan::FIFTEEN_MINUTES.ms);
         let config = StoreConfig {
@@ -744,6 +804,7 @@ impl Store {
             oldest_ms: AtomicI64::new(i64::MAX),
             next_maintenance_ms: AtomicI64::new(i64::MIN),
             series_count: AtomicUsize::new(0),
+            total: None,
             dropped: Default::default(),
             refused: AtomicU64::new(0),
         }
@@ -777,7 +838,7 @@ impl Store {
         h.finish()
     }
 
-    fn judge(&self) -> Judge {
+    pub(crate) fn judge(&self) -> Judge {
         let future_limit = wall_clock_ms()
             .saturating_add(i64::try_from(self.config.max_future.as_millis()).unwrap_or(i64::MAX));
         match self.newest_ms.load(Ordering::Acquire) {
@@ -805,7 +866,12 @@ impl Store {
         outcome
     }
 
-    fn append_judged(&self, series: SeriesRef<'_>, judge: Judge, outcome: &mut AppendOutcome) {
+    pub(crate) fn append_judged(
+        &self,
+        series: SeriesRef<'_>,
+        judge: Judge,
+        outcome: &mut AppendOutcome,
+    ) {
         if series.samples.is_empty() {
             return;
         }
@@ -820,7 +886,14 @@ impl Store {
                         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                             (n < self.config.max_series).then_some(n + 1)
                         });
-                if reserved.is_err() {
+                let reserved = match (reserved, &self.total) {
+                    (Ok(_), Some(total)) if !total.reserve() => {
+                        self.series_count.fetch_sub(1, Ordering::AcqRel);
+                        false
+                    }
+                    (reserved, _) => reserved.is_ok(),
+                };
+                if !reserved {
                     drop(shard);
                     self.refuse(series, outcome);
                     return;
@@ -922,7 +995,7 @@ impl Store {
     }
 
     /// Runs [`Store::maintain`] when event time has moved a maintenance step since the last.
-    fn maintain_if_due(&self) {
+    pub(crate) fn maintain_if_due(&self) {
         let newest = self.newest_ms.load(Ordering::Acquire);
         let due = self.next_maintenance_ms.load(Ordering::Acquire);
         if newest == i64::MIN || newest < due {
@@ -988,6 +1061,9 @@ impl Store {
             }
             shard.unlist(&mut freed);
             self.series_count.fetch_sub(emptied.len(), Ordering::AcqRel);
+            if let Some(total) = &self.total {
+                total.release(emptied.len());
+            }
         }
     }
 
@@ -1264,6 +1340,7 @@ impl Store {
             .into_iter()
             .map(|(row, labels, counter)| WindowRow {
                 labels,
+                source: None,
                 aggregates: aggregate_with(
                     gathered.samples_of(row),
                     span,
@@ -1292,6 +1369,7 @@ impl Store {
                         rows.into_iter()
                             .map(|(row, labels, counter)| WindowRow {
                                 labels,
+                                source: None,
                                 aggregates: aggregate_with(
                                     gathered.samples_of(row),
                                     query.window,
@@ -1511,7 +1589,11 @@ fn group(rows: Vec<Selected<'_>>, by: &[String], span: WindowSpan, end: i64) -> 
             aggregates.slope = total(|a| a.slope);
             aggregates.rate = total(|a| a.rate);
             aggregates.increase = total(|a| a.increase);
-            WindowRow { labels, aggregates }
+            WindowRow {
+                labels,
+                source: None,
+                aggregates,
+            }
         })
         .collect()
 }

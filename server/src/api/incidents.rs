@@ -31,7 +31,7 @@ pub(crate) fn limit(encoded: &str, default: u32) -> Result<u32, ApiError> {
     }
 }
 
-/// `GET /api/v1/incidents[?status=&severity=&domain=&limit=]`, newest first.
+/// `GET /api/v1/incidents[?status=&severity=&domain=&source=&limit=]`, newest first.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -43,6 +43,7 @@ pub async fn list(
         param(encoded, "severity").as_deref(),
         param(encoded, "domain").as_deref(),
     )
+    .and_then(|f| f.with_source(param(encoded, "source").as_deref()))
     .map_err(|e| ApiError::from_error(&e))?;
     let limit = limit(encoded, 500)?;
     Ok(success(state.app.incidents(&caller, &filter, limit).await?))
@@ -69,9 +70,11 @@ pub async fn candidates(
 
 /// `POST /api/v1/alerts/alertmanager`: Alertmanager's webhook JSON (version 4). Firing alerts
 /// join the correlation as candidates, resolved ones as healthy signals; 200 once committed.
+/// The alerts belong to the tenant's source (`X-Scope-OrgID`, `default` without it).
 pub async fn alertmanager(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let max = state.app.config.ingest.max_body_bytes;
@@ -84,7 +87,10 @@ pub async fn alertmanager(
             ),
         ));
     }
-    Ok(success(state.app.submit_alerts(&caller, &body).await?))
+    let tenant = super::tenant(&headers)?;
+    Ok(success(
+        state.app.submit_alerts(&caller, &tenant, &body).await?,
+    ))
 }
 
 /// `POST /api/v1/rules/reload`: re-reads the rules file; on an error the old rules stay.

@@ -27,8 +27,12 @@ pub async fn push(
     .map_err(|e| ApiError::from_error(&e))?;
 
     // Mining and counting, then the counts go to the windows at the lines' event time.
+    let tenant = super::tenant(&headers)?;
     let points = state.app.logs.lock().add(&batch);
-    let mut appender = state.app.store.appender();
+    let mut appender = state
+        .app
+        .sources
+        .appender(&tenant, state.app.config.ingest.source_label.as_deref());
     for (labels, counts) in &points {
         let pairs: Vec<(&str, &str)> = labels
             .iter()
@@ -50,7 +54,7 @@ pub async fn push(
             created_timestamp_ms: 0,
         });
     }
-    let outcome = appender.finish();
+    let (outcome, _reached) = appender.finish();
     // The lines themselves are in the log store now; counts the windows could not hold (too
     // old for them, say) are counted by reason in `srebot_samples_dropped_total`, so the push
     // is not refused for them and a retry would only count the lines twice.

@@ -29,3 +29,18 @@ pub fn params<'a>(encoded: &'a str, key: &'a str) -> impl Iterator<Item = String
 pub fn param(encoded: &str, key: &str) -> Option<String> {
     params(encoded, key).last()
 }
+
+/// The tenant a request names in `X-Scope-OrgID` (as Mimir and Loki read it): the default
+/// source without one; a malformed name is a 400 naming the header.
+pub fn tenant(headers: &axum::http::HeaderMap) -> Result<String, crate::error::ApiError> {
+    let Some(value) = headers.get("x-scope-orgid") else {
+        return Ok(model::DEFAULT_SOURCE.to_owned());
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| crate::error::ApiError::bad_request("X-Scope-OrgID is not visible ASCII"))?
+        .trim();
+    model::check_source(text)
+        .map_err(|e| crate::error::ApiError::bad_request(format!("X-Scope-OrgID: {e}")))?;
+    Ok(text.to_owned())
+}

@@ -26,11 +26,29 @@ fn selectors(encoded: &str) -> Result<Vec<Selector>, ApiError> {
     Ok(selectors)
 }
 
+/// The label sets of the matching series, each with its source as `__source__` (a
+/// Prometheus-style internal label), in one source (`source=`) or all.
 fn series_of(state: &AppState, caller: &Caller, encoded: &str) -> Result<Response, ApiError> {
-    Ok(success(state.app.series(caller, &selectors(encoded)?)?))
+    let source = param(encoded, "source");
+    let found = state
+        .app
+        .series(caller, source.as_deref(), &selectors(encoded)?)?;
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> = found
+        .into_iter()
+        .map(|s| {
+            let mut row: serde_json::Map<String, serde_json::Value> = s
+                .labels
+                .iter()
+                .map(|(n, v)| (n.to_owned(), serde_json::Value::from(v)))
+                .collect();
+            row.insert("__source__".to_owned(), serde_json::Value::from(s.source));
+            row
+        })
+        .collect();
+    Ok(success(rows))
 }
 
-/// `GET /api/v1/series?match[]=SELECTOR`.
+/// `GET /api/v1/series?match[]=SELECTOR[&source=NAME]`.
 pub async fn series(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -50,7 +68,8 @@ pub async fn series_form(
     series_of(&state, &caller, text)
 }
 
-/// `GET /api/v1/windows?match[]=SELECTOR&window=5m[&at=MS][&by=label,...]`.
+/// `GET /api/v1/windows?match[]=SELECTOR&window=5m[&at=MS][&by=label,...][&source=NAME]`:
+/// every row names its source and is taken at its source's own watermark (or `at`).
 pub async fn windows(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -80,7 +99,12 @@ pub async fn windows(
         at_ms,
         by,
     };
-    Ok(success(state.app.windows(&caller, &query)?))
+    let source = param(encoded, "source");
+    Ok(success(state.app.windows(
+        &caller,
+        source.as_deref(),
+        &query,
+    )?))
 }
 
 #[derive(serde::Deserialize)]

@@ -14,7 +14,6 @@ use ingest::{Decoder, Protocol};
 use model::ErrorClass;
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 thread_local! {
@@ -91,16 +90,7 @@ async fn write(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
             ),
         )
     })?;
-    let held = state.bytes_held.load(Ordering::Relaxed);
-    if held > ingest.memory_budget_bytes {
-        return Err(ApiError::new(
-            ErrorClass::Unavailable { retry_after_secs },
-            format!(
-                "windows hold {held} bytes, over the memory budget of {} bytes; retry after {retry_after_secs}s",
-                ingest.memory_budget_bytes
-            ),
-        ));
-    }
+    state.over_memory_budget(&super::tenant(headers)?)?;
     state.metrics.queue_depth.inc();
     let result = decode_into_windows(state, protocol, headers, body).await;
     state.metrics.queue_depth.dec();
@@ -138,16 +128,21 @@ async fn decode_into_windows(
         })?
         .to_bytes();
 
-    let max_decoded = state.app.config.ingest.max_decoded_bytes;
-    let mut appender = state.app.store.appender();
+    let ingest = &state.app.config.ingest;
+    let tenant = super::tenant(headers)?;
+    let mut appender = state
+        .app
+        .sources
+        .appender(&tenant, ingest.source_label.as_deref());
     let stats = DECODER
         .with(|decoder| {
             decoder
                 .borrow_mut()
-                .decode(protocol, &body, max_decoded, &mut appender)
+                .decode(protocol, &body, ingest.max_decoded_bytes, &mut appender)
         })
         .map_err(|e| ApiError::from_error(&e))?;
-    let outcome = appender.finish();
+    let refused_source = appender.refused_source().cloned();
+    let (outcome, _reached) = appender.finish();
     if outcome.appended > 0 {
         state.app.pipeline.wake.notify_one();
     }
@@ -165,7 +160,10 @@ async fn decode_into_windows(
     // sender neither believes them stored nor retries them for ever. Duplicates of samples
     // already held count as stored, so a retried batch still gets 204.
     if let Some(message) = outcome.nothing_stored() {
-        return Err(ApiError::bad_request(message));
+        return Err(ApiError::bad_request(match refused_source {
+            Some(refused) => format!("{message}: {refused}"),
+            None => message,
+        }));
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     if protocol == Protocol::V2 {
