@@ -242,6 +242,12 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Refuse to start without `tls_cert` and `tls_key`.
     pub require_tls: bool,
+    /// Largest request body of every route but the ingest ones (which keep `[ingest]`
+    /// limits), checked from `Content-Length` and while reading; larger answers 413.
+    pub max_request_bytes: usize,
+    /// Time a request body has to arrive in full, e.g. `30s`; slower answers 408.
+    #[serde(with = "duration_text")]
+    pub body_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -254,6 +260,8 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             require_tls: false,
+            max_request_bytes: 1 << 20,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -390,6 +398,12 @@ impl Config {
         }
         if self.detect.tick < Duration::from_secs(1) {
             return Err(invalid("detect.tick", "must be at least 1s"));
+        }
+        if self.server.max_request_bytes == 0 {
+            return Err(invalid("server.max_request_bytes", "must be above 0"));
+        }
+        if self.server.body_timeout < Duration::from_millis(100) {
+            return Err(invalid("server.body_timeout", "must be at least 100ms"));
         }
         if self.windows.max_sources == 0 {
             return Err(invalid("windows.max_sources", "must be at least 1"));

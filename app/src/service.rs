@@ -80,6 +80,8 @@ pub enum AppError {
     Invalid { reason: String },
     #[error("remediation is off: set [policy] file in the configuration")]
     RemediationOff,
+    #[error("the model is busy with {calls} interpretations; retry after {retry_after_secs}s")]
+    ModelBusy { calls: usize, retry_after_secs: u32 },
     #[error("reading the incident ledger")]
     Ledger {
         #[source]
@@ -110,6 +112,11 @@ impl Classify for AppError {
         match self {
             AppError::Auth(error) => error.class(),
             AppError::NotFound { .. } | AppError::RemediationOff => ErrorClass::NotFound,
+            AppError::ModelBusy {
+                retry_after_secs, ..
+            } => ErrorClass::RateLimited {
+                retry_after_secs: *retry_after_secs,
+            },
             AppError::Invalid { .. } => ErrorClass::InvalidInput,
             AppError::Ledger { source } => source.class(),
             AppError::Query { class, .. } => *class,
@@ -225,6 +232,28 @@ pub struct App {
     /// Every identity that may call, with its role: the admin token and `[auth] tokens_file`;
     /// approvers of `policy.approvers_file` are resolved beside them.
     pub identities: Identities,
+    /// The model's latest interpretation per incident, with the digest of the draft it read:
+    /// served while the draft is unchanged; only a regeneration calls the model.
+    interpretations: parking_lot::Mutex<BTreeMap<String, (String, RcaReport)>>,
+    /// Model calls at once; a regeneration beyond them answers 429 with `Retry-After`.
+    model_calls: tokio::sync::Semaphore,
+}
+
+/// Interpretations kept (one per incident); past it, one is forgotten to make room.
+const MAX_INTERPRETATIONS: usize = 1_000;
+
+/// Model calls allowed at once.
+const MODEL_CALLS: usize = 2;
+
+/// Seconds a caller is told to wait when every model call is taken.
+const MODEL_RETRY_AFTER_SECS: u32 = 5;
+
+/// A stable digest of a draft: an interpretation belongs to exactly the draft it read.
+fn draft_digest(draft: &rca::Draft) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = serde_json::to_vec(draft).unwrap_or_default();
+    let digest = Sha256::digest(&bytes);
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 impl App {
@@ -282,6 +311,8 @@ impl App {
             remediation,
             loki,
             identities,
+            interpretations: parking_lot::Mutex::new(BTreeMap::new()),
+            model_calls: tokio::sync::Semaphore::new(MODEL_CALLS),
         });
         if let Some(remediation) = &app.remediation {
             remediation.spawn(&app);
@@ -408,8 +439,10 @@ impl App {
         self.ledger().candidates(limit).await.map_err(ledger)
     }
 
-    /// The incident's root-cause draft, interpreted by the configured model when there is
-    /// one. `regenerate` is the operate-role command that may call the model.
+    /// The incident's root-cause draft, always built fresh from the ledger and the windows.
+    /// With a model configured, reading (`regenerate = false`) serves the interpretation last
+    /// made of this very draft, if any, and never calls the model; regenerating (operate
+    /// role) calls it, within [`MODEL_CALLS`] at once, and keeps the answer.
     pub async fn draft(
         &self,
         caller: &Caller,
@@ -436,16 +469,37 @@ impl App {
         let draft = draft_with(self.ledger(), sources, id)
             .await
             .map_err(|e| live_error(e, id))?;
-        Ok(match &self.config.rca.llm {
-            None => RcaReport::draft_only(draft),
-            Some(config) => match rca::Interpreter::new(config.clone()) {
-                Ok(interpreter) => interpreter.report(draft).await,
-                Err(error) => {
-                    tracing::warn!(error = %model::error::chain(&error), "model client not built; draft only");
-                    RcaReport::draft_only(draft)
-                }
-            },
-        })
+        let Some(config) = &self.config.rca.llm else {
+            return Ok(RcaReport::draft_only(draft));
+        };
+        let digest = draft_digest(&draft);
+        if !regenerate {
+            let cached = self.interpretations.lock().get(id).cloned();
+            return Ok(match cached {
+                Some((of, report)) if of == digest => report,
+                _ => RcaReport::draft_only(draft),
+            });
+        }
+        let _permit = self
+            .model_calls
+            .try_acquire()
+            .map_err(|_| AppError::ModelBusy {
+                calls: MODEL_CALLS,
+                retry_after_secs: MODEL_RETRY_AFTER_SECS,
+            })?;
+        let report = match rca::Interpreter::new(config.clone()) {
+            Ok(interpreter) => interpreter.report(draft).await,
+            Err(error) => {
+                tracing::warn!(error = %model::error::chain(&error), "model client not built; draft only");
+                RcaReport::draft_only(draft)
+            }
+        };
+        let mut cache = self.interpretations.lock();
+        if cache.len() >= MAX_INTERPRETATIONS && !cache.contains_key(id) {
+            cache.pop_first();
+        }
+        cache.insert(id.to_owned(), (digest, report.clone()));
+        Ok(report)
     }
 
     /// The incident's compact log context: pushed lines, else pulled from Loki.

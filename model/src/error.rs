@@ -8,6 +8,8 @@ pub enum ErrorClass {
     InvalidInput,
     /// The request body is over a configured limit (HTTP 413).
     TooLarge,
+    /// The request body did not arrive within the time allowed (HTTP 408).
+    TimedOut,
     /// Content type or encoding not supported (HTTP 415).
     UnsupportedMediaType,
     /// A limit was hit; retry after the given seconds (HTTP 429).

@@ -147,7 +147,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(api::ops::metrics))
         .route("/healthz", get(api::ops::healthz))
         .route("/readyz", get(api::ops::readyz))
-        // A route layer, so the middleware sees the matched route and knows its operation.
+        // Route layers, so the middleware sees the matched route: bodies are read within
+        // their route's limit only once the caller is authorized (the outer layer).
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            crate::bodies::bound,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require_token,

@@ -63,6 +63,7 @@ pub fn status_of(class: ErrorClass) -> StatusCode {
     match class {
         ErrorClass::InvalidInput => StatusCode::BAD_REQUEST,
         ErrorClass::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorClass::TimedOut => StatusCode::REQUEST_TIMEOUT,
         ErrorClass::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorClass::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         ErrorClass::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -77,9 +78,10 @@ pub use model::error::chain;
 
 fn error_type(class: ErrorClass) -> &'static str {
     match class {
-        ErrorClass::InvalidInput | ErrorClass::TooLarge | ErrorClass::UnsupportedMediaType => {
-            "bad_data"
-        }
+        ErrorClass::InvalidInput
+        | ErrorClass::TooLarge
+        | ErrorClass::TimedOut
+        | ErrorClass::UnsupportedMediaType => "bad_data",
         ErrorClass::RateLimited { .. } | ErrorClass::Unavailable { .. } => "unavailable",
         ErrorClass::NotFound => "not_found",
         ErrorClass::Unauthenticated => "unauthorized",

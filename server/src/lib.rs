@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod audit_export;
 pub mod auth;
+pub mod bodies;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod audit_export;
+mod bounds;
 mod cli;
 mod common;
 mod event_time;

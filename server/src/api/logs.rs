@@ -1,6 +1,8 @@
 //! `POST /loki/api/v1/push`: Loki's push protocol (JSON or protobuf + snappy). Every line is
 //! mined into a template by the log store (`rca::logstore`), and per stream and template a
 //! `srebot_log_lines_total` counter is appended to the windows at the lines' event time.
+//! Pushes pass the same admission as remote_write (in-flight slots, memory budget: 503 with
+//! `Retry-After`), and mining runs on the blocking pool, never on the async workers.
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -17,6 +19,19 @@ pub async fn push(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let ingest = &state.app.config.ingest;
+    let retry_after_secs = ingest.retry_after_secs;
+    let tenant = super::tenant(&headers)?;
+    let _permit = state.ingest_slots.try_acquire().map_err(|_| {
+        ApiError::new(
+            model::ErrorClass::Unavailable { retry_after_secs },
+            format!(
+                "ingest saturated: {} pushes already being decoded; retry after {retry_after_secs}s",
+                ingest.max_inflight
+            ),
+        )
+    })?;
+    state.over_memory_budget(&tenant)?;
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let batch = ingest::loki::decode_push(
         text(header::CONTENT_TYPE),
@@ -27,8 +42,15 @@ pub async fn push(
     .map_err(|e| ApiError::from_error(&e))?;
 
     // Mining and counting, then the counts go to the windows at the lines' event time.
-    let tenant = super::tenant(&headers)?;
-    let points = state.app.logs.lock().add(&batch);
+    let miner = Arc::clone(&state.app);
+    let points = tokio::task::spawn_blocking(move || miner.logs.lock().add(&batch))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                model::ErrorClass::Internal,
+                format!("mining the pushed lines: {e}"),
+            )
+        })?;
     let mut appender = state
         .app
         .sources

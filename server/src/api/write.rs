@@ -9,7 +9,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
 use ingest::{Decoder, Protocol};
 use model::ErrorClass;
 use std::cell::RefCell;
@@ -37,6 +36,7 @@ fn reason_of(class: ErrorClass) -> &'static str {
     match class {
         ErrorClass::InvalidInput => "bad_request",
         ErrorClass::TooLarge => "too_large",
+        ErrorClass::TimedOut => "timed_out",
         ErrorClass::UnsupportedMediaType => "unsupported_media_type",
         ErrorClass::RateLimited { .. } | ErrorClass::Unavailable { .. } => "overloaded",
         ErrorClass::Unauthenticated | ErrorClass::Forbidden => "unauthorized",
@@ -103,30 +103,14 @@ async fn decode_into_windows(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let limit = state.app.config.ingest.max_body_bytes;
-    let too_large = || {
-        ApiError::new(
-            ErrorClass::TooLarge,
-            format!("request body is over the limit of {limit} bytes (ingest.max_body_bytes)"),
-        )
-    };
-    let declared = header_str(headers, "content-length").and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(too_large());
-    }
-    let body = http_body_util::Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                too_large()
-            } else {
-                ApiError::bad_request(format!("reading request body: {e}"))
-            }
-        })?
-        .to_bytes();
+    let body = crate::bodies::read_limited(
+        body,
+        crate::bodies::declared_length(headers),
+        state.app.config.ingest.max_body_bytes,
+        "ingest.max_body_bytes",
+        state.app.config.server.body_timeout,
+    )
+    .await?;
 
     let ingest = &state.app.config.ingest;
     let tenant = super::tenant(headers)?;
