@@ -203,6 +203,8 @@ impl Sources {
 /// One source a write reached, with the judge fixed when it first did.
 #[derive(Debug)]
 struct Route {
+    /// The source label's value that leads here (`None`: the tenant's own source).
+    value: Option<String>,
     name: String,
     store: Arc<Store>,
     judge: Judge,
@@ -221,6 +223,29 @@ pub struct SourcesAppender<'a> {
 }
 
 impl SourcesAppender<'_> {
+    /// The route of a series with the source label's `value` (or none): found by the value
+    /// without building a name, so a write costs one name per source, not per series.
+    fn route_of(&mut self, value: Option<&str>) -> Option<usize> {
+        if let Some(i) = self.routes.iter().position(|r| r.value.as_deref() == value) {
+            return Some(i);
+        }
+        let name = model::source_name(Some(&self.tenant), value);
+        let i = self.route(&name)?;
+        if self.routes[i].value.is_none() && value.is_some() {
+            // Another value named the same source (an empty one is the tenant's): keep both.
+            let route = &self.routes[i];
+            let again = Route {
+                value: value.map(str::to_owned),
+                name: route.name.clone(),
+                store: Arc::clone(&route.store),
+                judge: route.judge,
+            };
+            self.routes.push(again);
+            return Some(self.routes.len() - 1);
+        }
+        Some(i)
+    }
+
     fn route(&mut self, name: &str) -> Option<usize> {
         if let Some(i) = self.routes.iter().position(|r| r.name == name) {
             return Some(i);
@@ -229,6 +254,7 @@ impl SourcesAppender<'_> {
             Ok(store) => {
                 let judge = store.judge();
                 self.routes.push(Route {
+                    value: None,
                     name: name.to_owned(),
                     store,
                     judge,
@@ -244,10 +270,13 @@ impl SourcesAppender<'_> {
 
     /// The summed outcome of every series appended, and the sources the write reached.
     pub fn finish(self) -> (AppendOutcome, Vec<String>) {
-        for route in &self.routes {
-            route.store.maintain_if_due();
+        let mut reached: Vec<String> = Vec::new();
+        for route in self.routes {
+            if !reached.contains(&route.name) {
+                route.store.maintain_if_due();
+                reached.push(route.name);
+            }
         }
-        let reached = self.routes.into_iter().map(|r| r.name).collect();
         (self.outcome, reached)
     }
 
@@ -273,8 +302,7 @@ impl SeriesVisitor for SourcesAppender<'_> {
                 .find(|(name, _)| *name == label)
                 .map(|(_, value)| *value)
         });
-        let name = model::source_name(Some(&self.tenant), value);
-        match self.route(&name) {
+        match self.route_of(value) {
             Some(i) => {
                 let route = &self.routes[i];
                 route
@@ -286,6 +314,7 @@ impl SeriesVisitor for SourcesAppender<'_> {
                 if n > 0 {
                     self.outcome.dropped_by_reason[DropReason::CardinalityLimit.index()] += n;
                     if self.outcome.first_dropped.is_none() {
+                        let name = model::source_name(Some(&self.tenant), value);
                         self.outcome.first_dropped =
                             Some((format!("source {name:?}"), DropReason::CardinalityLimit));
                     }

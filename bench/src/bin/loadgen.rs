@@ -1,5 +1,9 @@
 //! `loadgen`: pushes remote_write 1.0 over loopback at N series x M samples with K connections
 //! and prints samples/s. Bodies are encoded before the clock starts; 429/503 are retried.
+//!
+//! A 2xx does not prove a sample was stored, so with `--stored` loadgen reads the receiver's
+//! own counter of stored samples before and after the run and prints sent and stored side by
+//! side (`stored_ok` is false when they differ).
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -29,6 +33,51 @@ struct Args {
     /// A name for this run in the output line.
     #[arg(long, default_value = "target")]
     label: String,
+    /// `URL#metric`: the receiver's own counter of stored samples in its text exposition,
+    /// e.g. `http://127.0.0.1:9710/metrics#srebot_samples_received_total` (every line of the
+    /// metric is summed), read before and after the run.
+    #[arg(long)]
+    stored: Option<String>,
+    /// Sent as `X-Scope-OrgID` (the receiver's tenant or source).
+    #[arg(long)]
+    tenant: Option<String>,
+}
+
+/// The sum of every sample of `metric` in the exposition at `url`.
+async fn read_counter(client: &reqwest::Client, url: &str, metric: &str) -> anyhow::Result<f64> {
+    let text = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(metric)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// The stored-samples counter named by `--stored`, once it stops moving (receivers that
+/// buffer writes count them a little later).
+async fn settled_counter(spec: &str) -> anyhow::Result<f64> {
+    let (url, metric) = spec.split_once('#').context("--stored takes URL#metric")?;
+    let client = reqwest::Client::new();
+    let mut last = read_counter(&client, url, metric).await?;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = read_counter(&client, url, metric).await?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
+    Ok(last)
 }
 
 #[tokio::main]
@@ -56,14 +105,20 @@ async fn main() -> anyhow::Result<()> {
     let total_samples = args.series * args.samples;
     let bytes: usize = plans.iter().flatten().map(Vec::len).sum();
 
+    outbound::install_crypto_provider();
+    let stored_before = match &args.stored {
+        Some(spec) => Some(settled_counter(spec).await?),
+        None => None,
+    };
     let started = Instant::now();
     let mut tasks = Vec::new();
     for bodies in plans {
         let url = args.url.clone();
         let token = args.token.clone();
-        tasks.push(tokio::spawn(
-            async move { send_all(&url, token, bodies).await },
-        ));
+        let tenant = args.tenant.clone();
+        tasks.push(tokio::spawn(async move {
+            send_all(&url, token, tenant, bodies).await
+        }));
     }
     let mut retries = 0;
     for task in tasks {
@@ -71,8 +126,16 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     let rate = total_samples as f64 / elapsed.as_secs_f64();
+    let stored = match (&args.stored, stored_before) {
+        (Some(spec), Some(before)) => Some((settled_counter(spec).await? - before).round() as i64),
+        _ => None,
+    };
+    let stored_text = match stored {
+        Some(n) => format!(", {n} stored by the receiver's own count"),
+        None => String::new(),
+    };
     println!(
-        "loadgen {}: {} samples ({} series x {}) in {:.3}s over {} connections = {:.0} samples/s ({} MB sent, {} retries)",
+        "loadgen {}: {} samples sent ({} series x {}) in {:.3}s over {} connections = {:.0} samples/s ({} MB sent, {} retries){stored_text}",
         args.label,
         total_samples,
         args.series,
@@ -85,14 +148,26 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "{}",
-        serde_json::json!({"label": args.label, "samples": total_samples, "seconds": elapsed.as_secs_f64(), "samples_per_sec": rate, "retries": retries})
+        serde_json::json!({
+            "label": args.label,
+            "samples": total_samples,
+            "stored": stored,
+            "stored_ok": stored.map(|n| n == total_samples as i64),
+            "seconds": elapsed.as_secs_f64(),
+            "samples_per_sec": rate,
+            "retries": retries,
+        })
     );
     Ok(())
 }
 
 /// Sends bodies in order on one connection; returns how many retries were needed.
-async fn send_all(url: &str, token: Option<String>, bodies: Vec<Vec<u8>>) -> anyhow::Result<usize> {
-    outbound::install_crypto_provider();
+async fn send_all(
+    url: &str,
+    token: Option<String>,
+    tenant: Option<String>,
+    bodies: Vec<Vec<u8>>,
+) -> anyhow::Result<usize> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
         .timeout(Duration::from_secs(60))
@@ -108,6 +183,9 @@ async fn send_all(url: &str, token: Option<String>, bodies: Vec<Vec<u8>>) -> any
                 .body(body.clone());
             if let Some(token) = &token {
                 request = request.bearer_auth(token);
+            }
+            if let Some(tenant) = &tenant {
+                request = request.header("x-scope-orgid", tenant);
             }
             let response = request
                 .send()
