@@ -94,6 +94,8 @@ pub struct Pipeline {
     tick_ms: i64,
     pub candidates_total: AtomicU64,
     pub ticks_total: AtomicU64,
+    /// Time spent evaluating ticks (detectors, correlation, ledger), in ns.
+    pub busy_ns: AtomicU64,
     /// Poked after samples arrive, so detection follows a fast sender without waiting.
     pub wake: tokio::sync::Notify,
     /// Where committed changes go once someone observes them (remediation).
@@ -121,6 +123,7 @@ impl Pipeline {
                 .max(1),
             candidates_total: AtomicU64::new(0),
             ticks_total: AtomicU64::new(0),
+            busy_ns: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
             observer: OnceLock::new(),
         })
@@ -246,13 +249,24 @@ impl Pipeline {
     /// Evaluates, in every source, every tick up to its watermark (at most
     /// [`MAX_TICKS_PER_PASS`] per source). On a ledger error the tick is retried next pass.
     pub async fn catch_up(&self, sources: &Sources) -> Result<Progress, incident::Error> {
+        let started = std::time::Instant::now();
         let mut progress = Progress::default();
+        let mut result = Ok(());
         for (name, store) in sources.list() {
-            let done = self.catch_up_source(&name, &store).await?;
-            progress.ticks += done;
-            progress.backlog |= done >= MAX_TICKS_PER_PASS;
+            match self.catch_up_source(&name, &store).await {
+                Ok(done) => {
+                    progress.ticks += done;
+                    progress.backlog |= done >= MAX_TICKS_PER_PASS;
+                }
+                Err(error) => {
+                    result = Err(error);
+                    break;
+                }
+            }
         }
-        Ok(progress)
+        let busy = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.busy_ns.fetch_add(busy, Ordering::Relaxed);
+        result.map(|()| progress)
     }
 
     /// Evaluates one source's ticks up to its watermark (at most [`MAX_TICKS_PER_PASS`]).

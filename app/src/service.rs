@@ -167,6 +167,8 @@ pub struct SourceStatus {
     pub caught_up: bool,
     pub active_series: usize,
     pub samples: usize,
+    /// Samples stored since start (the windows forget old ones; this count does not).
+    pub stored_total: u64,
     pub bytes: usize,
     /// Samples dropped since start, by reason.
     pub dropped: BTreeMap<String, u64>,
@@ -546,6 +548,7 @@ impl App {
                     caught_up: pipeline.caught_up_source(&name, &store),
                     active_series: stats.active_series,
                     samples: stats.samples,
+                    stored_total: store.stored_total(),
                     bytes: stats.bytes,
                     dropped: stats
                         .dropped_by_reason()

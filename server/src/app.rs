@@ -35,7 +35,7 @@ impl AppState {
         let app = App::open(config, tokens.read_write.as_deref())
             .await
             .context("opening the application")?;
-        let metrics = Metrics::new(Arc::clone(&app.sources));
+        let metrics = Metrics::new(Arc::clone(&app));
         let ingest_slots = Semaphore::new(app.config.ingest.max_inflight);
         Ok(Arc::new(Self {
             app,

@@ -1,6 +1,7 @@
 //! The process's own `/metrics`: ingest counters and latency kept here, window-store figures
 //! read from the store at each scrape, all encoded as Prometheus text by prometheus-client.
 
+use app::App;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -10,7 +11,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use windows::Sources;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
@@ -41,7 +41,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(sources: Arc<Sources>) -> Self {
+    pub fn new(app: Arc<App>) -> Self {
         let mut registry = Registry::default();
         let samples_received = Family::<ProtocolLabel, Counter>::default();
         registry.register(
@@ -73,7 +73,7 @@ impl Metrics {
             "Scrapes of text-exposition targets that failed",
             scrape_failures.clone(),
         );
-        registry.register_collector(Box::new(StoreCollector { sources }));
+        registry.register_collector(Box::new(StoreCollector { app }));
         let audit_log = Arc::new(OnceLock::new());
         registry.register_collector(Box::new(AuditHeadCollector {
             log: Arc::clone(&audit_log),
@@ -146,12 +146,13 @@ impl Collector for AuditHeadCollector {
 /// Reads the windows' figures (every source's together, drops per source) at every scrape.
 #[derive(Debug)]
 struct StoreCollector {
-    sources: Arc<Sources>,
+    app: Arc<App>,
 }
 
 impl Collector for StoreCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let stats = self.sources.stats();
+        let sources = &self.app.sources;
+        let stats = sources.stats();
         let gauges: [(&str, &str, i64); 4] = [
             (
                 "srebot_active_series",
@@ -171,7 +172,7 @@ impl Collector for StoreCollector {
             (
                 "srebot_window_watermark_ms",
                 "Event-time watermark (newest timestamp seen minus lateness), ms",
-                self.sources.watermark_ms().unwrap_or(0),
+                sources.watermark_ms().unwrap_or(0),
             ),
         ];
         for (name, help, value) in gauges {
@@ -193,13 +194,45 @@ impl Collector for StoreCollector {
             None,
             prometheus_client::metrics::MetricType::Counter,
         )?;
-        for (source, store) in self.sources.list() {
+        for (source, store) in sources.list() {
             for (reason, count) in store.stats().dropped_by_reason() {
                 let counter = ConstCounter::new(count);
                 let labels = [("reason", reason), ("source", source.as_str())];
                 counter.encode(family.encode_family(&labels)?)?;
             }
         }
+        let mut family = encoder.encode_descriptor(
+            "srebot_samples_stored",
+            "Samples stored in the windows since start, by source",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (source, store) in sources.list() {
+            let counter = ConstCounter::new(store.stored_total());
+            counter.encode(family.encode_family(&[("source", source.as_str())])?)?;
+        }
+        let pipeline = &self.app.pipeline;
+        let busy = pipeline.busy_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
+        let counter = ConstCounter::new(busy);
+        let metric = encoder.encode_descriptor(
+            "srebot_detection_seconds",
+            "Time the detection loop spent evaluating ticks",
+            None,
+            counter.metric_type(),
+        )?;
+        counter.encode(metric)?;
+        let ticks = ConstCounter::new(
+            pipeline
+                .ticks_total
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let metric = encoder.encode_descriptor(
+            "srebot_detection_ticks",
+            "Event-time ticks evaluated, every source together",
+            None,
+            ticks.metric_type(),
+        )?;
+        ticks.encode(metric)?;
         Ok(())
     }
 }

@@ -725,6 +725,8 @@ pub struct Store {
     total: Option<std::sync::Arc<SeriesBudget>>,
     dropped: [AtomicU64; REASONS],
     refused: AtomicU64,
+    /// Samples stored since start (before retention forgets any).
+    stored: AtomicU64,
 }
 
 /// A series limit shared by several stores (every source's together).
@@ -807,11 +809,17 @@ impl Store {
             total: None,
             dropped: Default::default(),
             refused: AtomicU64::new(0),
+            stored: AtomicU64::new(0),
         }
     }
 
     pub fn config(&self) -> &StoreConfig {
         &self.config
+    }
+
+    /// Samples stored since start, counting those retention has since forgotten.
+    pub fn stored_total(&self) -> u64 {
+        self.stored.load(Ordering::Relaxed)
     }
 
     /// Newest timestamp seen minus the allowed lateness; `None` before the first sample.
@@ -925,6 +933,7 @@ impl Store {
         let mut newest = i64::MIN;
         let mut oldest = i64::MAX;
         let mut drops = [0usize; REASONS];
+        let appended_before = outcome.appended;
         for sample in series.samples {
             let reason = if sample.timestamp_ms > judge.future_limit {
                 DropReason::TooFarInFuture
@@ -963,6 +972,10 @@ impl Store {
             outcome.first_dropped = Some((series_text(series.labels), *reason));
         }
         drop(shard);
+        self.stored.fetch_add(
+            (outcome.appended - appended_before) as u64,
+            Ordering::Relaxed,
+        );
         for reason in DropReason::ALL {
             self.count_drop(outcome, reason, drops[reason.index()]);
         }
