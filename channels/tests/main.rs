@@ -1,0 +1,2 @@
+//! Integration tests of the channels crate.
+#![allow(clippy::unwrap_used)]
