@@ -5,77 +5,13 @@
 //! main config file's folder) whose `*_file` keys name the secret files, mode 0600.
 
 use crate::error::ChannelError;
+pub use app::config::{ChannelsConfig, ProviderConfig, QuietHours, RouteConfig};
 use model::Severity;
 use model::duration::text as duration_text;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// `[channels]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ChannelsConfig {
-    /// `[[channels.provider]]`: where operators hear of incidents.
-    pub provider: Vec<ProviderConfig>,
-    /// `[[channels.route]]`: which events go to which providers; none means every event to
-    /// every enabled provider.
-    pub route: Vec<RouteConfig>,
-    /// A provider failing for longer than this opens a `channel_delivery_failure` incident,
-    /// announced on the other providers.
-    #[serde(with = "duration_text")]
-    pub failure_incident_after: Duration,
-    /// First pause before a failed delivery is retried; it doubles per attempt, with jitter.
-    #[serde(with = "duration_text")]
-    pub retry_initial: Duration,
-    /// Longest pause between two attempts (a provider's own `Retry-After` may ask for more).
-    #[serde(with = "duration_text")]
-    pub retry_max: Duration,
-    /// A message still undelivered this long after it was queued is marked failed (it stays
-    /// in the outbox and counts in the provider's health).
-    #[serde(with = "duration_text")]
-    pub give_up_after: Duration,
-}
-
-impl Default for ChannelsConfig {
-    fn default() -> Self {
-        Self {
-            provider: Vec::new(),
-            route: Vec::new(),
-            failure_incident_after: Duration::from_secs(10 * 60),
-            retry_initial: Duration::from_secs(1),
-            retry_max: Duration::from_secs(5 * 60),
-            give_up_after: Duration::from_secs(24 * 3600),
-        }
-    }
-}
-
-/// `[[channels.provider]]`: the provider contract (names are a contract).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderConfig {
-    /// Unique id, used in routes, URLs and the outbox (`ops-telegram`).
-    pub id: String,
-    /// `in_app`, `email`, `webhook`, `slack`, `teams`, `telegram`, `whatsapp` or `custom`.
-    pub kind: String,
-    /// What operators read (`Ops on Telegram`).
-    #[serde(default)]
-    pub display_name: String,
-    /// A disabled provider is listed but gets nothing.
-    #[serde(default = "enabled_default")]
-    pub enabled: bool,
-    /// Whether this provider may carry approval interactions (buttons, `approve` commands).
-    #[serde(default)]
-    pub approvals: bool,
-    /// The provider's own file (endpoint and secret files), relative to the main config
-    /// file's folder. `in_app` and `whatsapp` need none.
-    #[serde(default)]
-    pub config: Option<PathBuf>,
-}
-
-fn enabled_default() -> bool {
-    true
-}
 
 /// The provider kinds of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,55 +65,6 @@ impl fmt::Display for ProviderKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// `[[channels.route]]`: events matching every given list go to `providers`. An empty list
-/// matches anything.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RouteConfig {
-    /// Provider ids that get the matching events.
-    pub providers: Vec<String>,
-    /// Severities (`info`, `warning`, `critical`).
-    pub severity: Vec<String>,
-    /// Domains (`application_services`, `operator_channels`, ...).
-    pub domain: Vec<String>,
-    /// Incident types (`crash_loop`, ...).
-    #[serde(rename = "type")]
-    pub incident_type: Vec<String>,
-    /// Origins behind the incident (`rules`, `alertmanager`, `anomaly`, ...).
-    pub source: Vec<String>,
-    /// Environments (`prod`, `staging`, `demo`), as the running policy names it.
-    pub environment: Vec<String>,
-    /// Hours in which only severe events go out now; the rest wait for the hours to end.
-    pub quiet_hours: Option<QuietHours>,
-    /// One escalation step: providers told when an approval of a matching incident has
-    /// waited past half its expiry.
-    pub escalate_to: Vec<String>,
-}
-
-/// `quiet_hours = { start = "22:00", end = "07:00", utc_offset = "+01:00", allow = "critical" }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuietHours {
-    /// `HH:MM` local time the quiet hours start.
-    pub start: String,
-    /// `HH:MM` local time they end (may be earlier than `start`: over midnight).
-    pub end: String,
-    /// The local time's offset from UTC, `+HH:MM` or `-HH:MM`.
-    #[serde(default = "utc")]
-    pub utc_offset: String,
-    /// The least severity still delivered during quiet hours.
-    #[serde(default = "critical")]
-    pub allow: String,
-}
-
-fn utc() -> String {
-    "+00:00".to_owned()
-}
-
-fn critical() -> String {
-    "critical".to_owned()
 }
 
 /// A secret read from a file; never printed.
@@ -529,148 +416,147 @@ pub struct Loaded {
     pub give_up_after: Duration,
 }
 
-impl ChannelsConfig {
-    /// Checks every provider and route and reads every provider file and secret; `base` is
-    /// the main config file's folder. Unknown kinds, missing files and empty secrets are
-    /// refused with the key that names them.
-    pub fn load(&self, base: &Path) -> Result<Loaded, ChannelError> {
-        let mut providers: Vec<Provider> = Vec::new();
-        for (i, p) in self.provider.iter().enumerate() {
-            let at = format!("channels.provider[{i}]");
-            let id = p.id.trim();
-            if id.is_empty()
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+/// Checks every provider and route of `[channels]` and reads every provider file and secret
+/// (paths relative to `config.base_dir`, the main config file's folder). Unknown kinds,
+/// missing files and empty secrets are refused with the key that names them.
+pub fn load(config: &ChannelsConfig) -> Result<Loaded, ChannelError> {
+    let base = config.base_dir.as_path();
+    let mut providers: Vec<Provider> = Vec::new();
+    for (i, p) in config.provider.iter().enumerate() {
+        let at = format!("channels.provider[{i}]");
+        let id = p.id.trim();
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ChannelError::config(
+                format!("{at}.id"),
+                format!("{:?} must be letters, digits, - or _", p.id),
+            ));
+        }
+        if id == NOTIFY_WEBHOOK_ID || providers.iter().any(|q| q.id == id) {
+            return Err(ChannelError::config(
+                format!("{at}.id"),
+                format!("{id:?} is used twice (or reserved for policy.notify_webhook)"),
+            ));
+        }
+        let at = format!("channels.provider[{id}]");
+        let kind = ProviderKind::from_name(&p.kind).ok_or_else(|| {
+            let known: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
+            ChannelError::config(
+                format!("{at}.kind"),
+                format!("unknown kind {:?}; one of {}", p.kind, known.join(", ")),
+            )
+        })?;
+        let settings = load_settings(kind, p.config.as_deref(), base, &at)?;
+        providers.push(Provider {
+            id: id.to_owned(),
+            kind,
+            display_name: if p.display_name.trim().is_empty() {
+                id.to_owned()
+            } else {
+                p.display_name.clone()
+            },
+            enabled: p.enabled,
+            approvals: p.approvals,
+            settings,
+        });
+    }
+    let known = |key: String, id: &str| {
+        if providers.iter().any(|p| p.id == id) {
+            Ok(())
+        } else {
+            Err(ChannelError::config(key, format!("no provider {id:?}")))
+        }
+    };
+    let mut routes = Vec::new();
+    for (i, r) in config.route.iter().enumerate() {
+        let at = format!("channels.route[{i}]");
+        if r.providers.is_empty() {
+            return Err(ChannelError::config(
+                format!("{at}.providers"),
+                "name at least one provider",
+            ));
+        }
+        for id in r.providers.iter().chain(&r.escalate_to) {
+            known(format!("{at}.providers"), id)?;
+        }
+        let severity = r
+            .severity
+            .iter()
+            .map(|s| {
+                severity_of(s).ok_or_else(|| {
+                    ChannelError::config(
+                        format!("{at}.severity"),
+                        format!("unknown severity {s:?}; one of info, warning, critical"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for d in &r.domain {
+            if !model::IncidentType::ALL
+                .iter()
+                .any(|t| t.domain().as_str() == d)
             {
                 return Err(ChannelError::config(
-                    format!("{at}.id"),
-                    format!("{:?} must be letters, digits, - or _", p.id),
+                    format!("{at}.domain"),
+                    format!("unknown domain {d:?}"),
                 ));
             }
-            if id == NOTIFY_WEBHOOK_ID || providers.iter().any(|q| q.id == id) {
+        }
+        for t in &r.incident_type {
+            if model::IncidentType::from_name(t).is_none() {
                 return Err(ChannelError::config(
-                    format!("{at}.id"),
-                    format!("{id:?} is used twice (or reserved for policy.notify_webhook)"),
+                    format!("{at}.type"),
+                    format!("unknown incident type {t:?}"),
                 ));
             }
-            let at = format!("channels.provider[{id}]");
-            let kind = ProviderKind::from_name(&p.kind).ok_or_else(|| {
-                let known: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
-                ChannelError::config(
-                    format!("{at}.kind"),
-                    format!("unknown kind {:?}; one of {}", p.kind, known.join(", ")),
-                )
-            })?;
-            let settings = load_settings(kind, p.config.as_deref(), base, &at)?;
-            providers.push(Provider {
-                id: id.to_owned(),
-                kind,
-                display_name: if p.display_name.trim().is_empty() {
-                    id.to_owned()
-                } else {
-                    p.display_name.clone()
-                },
-                enabled: p.enabled,
-                approvals: p.approvals,
-                settings,
-            });
         }
-        let known = |key: String, id: &str| {
-            if providers.iter().any(|p| p.id == id) {
-                Ok(())
-            } else {
-                Err(ChannelError::config(key, format!("no provider {id:?}")))
-            }
-        };
-        let mut routes = Vec::new();
-        for (i, r) in self.route.iter().enumerate() {
-            let at = format!("channels.route[{i}]");
-            if r.providers.is_empty() {
+        for s in &r.source {
+            if model::Origin::from_name(s).is_none() {
                 return Err(ChannelError::config(
-                    format!("{at}.providers"),
-                    "name at least one provider",
+                    format!("{at}.source"),
+                    format!("unknown source {s:?}"),
                 ));
             }
-            for id in r.providers.iter().chain(&r.escalate_to) {
-                known(format!("{at}.providers"), id)?;
-            }
-            let severity = r
-                .severity
-                .iter()
-                .map(|s| {
-                    severity_of(s).ok_or_else(|| {
-                        ChannelError::config(
-                            format!("{at}.severity"),
-                            format!("unknown severity {s:?}; one of info, warning, critical"),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            for d in &r.domain {
-                if !model::IncidentType::ALL
-                    .iter()
-                    .any(|t| t.domain().as_str() == d)
-                {
-                    return Err(ChannelError::config(
-                        format!("{at}.domain"),
-                        format!("unknown domain {d:?}"),
-                    ));
-                }
-            }
-            for t in &r.incident_type {
-                if model::IncidentType::from_name(t).is_none() {
-                    return Err(ChannelError::config(
-                        format!("{at}.type"),
-                        format!("unknown incident type {t:?}"),
-                    ));
-                }
-            }
-            for s in &r.source {
-                if model::Origin::from_name(s).is_none() {
-                    return Err(ChannelError::config(
-                        format!("{at}.source"),
-                        format!("unknown source {s:?}"),
-                    ));
-                }
-            }
-            let quiet = r
-                .quiet_hours
-                .as_ref()
-                .map(|q| parse_quiet(q, &format!("{at}.quiet_hours")))
-                .transpose()?;
-            routes.push(Route {
-                providers: r.providers.clone(),
-                severity,
-                domain: r.domain.clone(),
-                incident_type: r.incident_type.clone(),
-                source: r.source.clone(),
-                environment: r.environment.clone(),
-                quiet,
-                escalate_to: r.escalate_to.clone(),
-            });
         }
-        if self.retry_initial.is_zero() || self.retry_max < self.retry_initial {
-            return Err(ChannelError::config(
-                "channels.retry_initial",
-                "must be above 0 and at most channels.retry_max",
-            ));
-        }
-        if self.failure_incident_after.is_zero() {
-            return Err(ChannelError::config(
-                "channels.failure_incident_after",
-                "must be above 0",
-            ));
-        }
-        Ok(Loaded {
-            providers,
-            routes,
-            failure_incident_after: self.failure_incident_after,
-            retry_initial: self.retry_initial,
-            retry_max: self.retry_max,
-            give_up_after: self.give_up_after,
-        })
+        let quiet = r
+            .quiet_hours
+            .as_ref()
+            .map(|q| parse_quiet(q, &format!("{at}.quiet_hours")))
+            .transpose()?;
+        routes.push(Route {
+            providers: r.providers.clone(),
+            severity,
+            domain: r.domain.clone(),
+            incident_type: r.incident_type.clone(),
+            source: r.source.clone(),
+            environment: r.environment.clone(),
+            quiet,
+            escalate_to: r.escalate_to.clone(),
+        });
     }
+    if config.retry_initial.is_zero() || config.retry_max < config.retry_initial {
+        return Err(ChannelError::config(
+            "channels.retry_initial",
+            "must be above 0 and at most channels.retry_max",
+        ));
+    }
+    if config.failure_incident_after.is_zero() {
+        return Err(ChannelError::config(
+            "channels.failure_incident_after",
+            "must be above 0",
+        ));
+    }
+    Ok(Loaded {
+        providers,
+        routes,
+        failure_incident_after: config.failure_incident_after,
+        retry_initial: config.retry_initial,
+        retry_max: config.retry_max,
+        give_up_after: config.give_up_after,
+    })
 }
 
 fn severity_of(name: &str) -> Option<Severity> {
@@ -999,6 +885,13 @@ mod tests {
         toml::from_str::<Main>(text).unwrap().channels
     }
 
+    fn load_in(config: &ChannelsConfig, dir: &Path) -> Result<Loaded, ChannelError> {
+        load(&ChannelsConfig {
+            base_dir: dir.to_owned(),
+            ..config.clone()
+        })
+    }
+
     #[test]
     fn the_issue_example_loads() {
         let dir = tempfile::tempdir().unwrap();
@@ -1019,7 +912,7 @@ mod tests {
              quiet_hours = { start = \"22:00\", end = \"07:00\", utc_offset = \"+01:00\" }\n\
              escalate_to = [\"feed\"]\n",
         );
-        let loaded = config.load(dir.path()).unwrap();
+        let loaded = load_in(&config, dir.path()).unwrap();
         assert_eq!(loaded.providers.len(), 3);
         let tg = &loaded.providers[0];
         assert_eq!((tg.kind, tg.approvals), (ProviderKind::Telegram, true));
@@ -1075,7 +968,7 @@ mod tests {
             ),
         ];
         for (text, want) in cases {
-            let err = parse(text).load(dir.path()).unwrap_err().to_string();
+            let err = load_in(&parse(text), dir.path()).unwrap_err().to_string();
             assert!(err.contains(want), "{err}\nwanted {want}");
         }
     }
@@ -1091,13 +984,13 @@ mod tests {
         let config = parse(
             "[[channels.provider]]\nid = \"tg\"\nkind = \"telegram\"\nconfig = \"tg.toml\"\n",
         );
-        let err = config.load(dir.path()).unwrap_err().to_string();
+        let err = load_in(&config, dir.path()).unwrap_err().to_string();
         assert!(
             err.contains("bot_token_file") && err.contains("cannot read"),
             "{err}"
         );
         write(dir.path(), "bot.token", "  \n");
-        let err = config.load(dir.path()).unwrap_err().to_string();
+        let err = load_in(&config, dir.path()).unwrap_err().to_string();
         assert!(
             err.contains("bot_token_file") && err.contains("is empty"),
             "{err}"
@@ -1111,7 +1004,7 @@ mod tests {
                 std::fs::Permissions::from_mode(0o644),
             )
             .unwrap();
-            let err = config.load(dir.path()).unwrap_err().to_string();
+            let err = load_in(&config, dir.path()).unwrap_err().to_string();
             assert!(err.contains("chmod 600"), "{err}");
         }
         write(
@@ -1122,7 +1015,7 @@ mod tests {
         let config = parse(
             "[[channels.provider]]\nid = \"wh\"\nkind = \"webhook\"\nconfig = \"hook.toml\"\n",
         );
-        let err = config.load(dir.path()).unwrap_err().to_string();
+        let err = load_in(&config, dir.path()).unwrap_err().to_string();
         assert!(err.contains("secret_file"), "{err}");
         write(
             dir.path(),
@@ -1132,7 +1025,7 @@ mod tests {
         let config = parse(
             "[[channels.provider]]\nid = \"mail\"\nkind = \"email\"\nconfig = \"mail.toml\"\n",
         );
-        let err = config.load(dir.path()).unwrap_err().to_string();
+        let err = load_in(&config, dir.path()).unwrap_err().to_string();
         assert!(
             err.contains("security") && err.contains("loopback"),
             "{err}"
