@@ -261,7 +261,11 @@ impl ThreadCard {
                 None => self.approvals.push(approval.clone()),
             }
         }
-        if event.kind != EventKind::Opened {
+        // The card shows the incident and its approvals; the history holds the rest.
+        if !matches!(
+            event.kind,
+            EventKind::Opened | EventKind::ApprovalRequested | EventKind::ApprovalDecided
+        ) {
             self.lines.push(event.text.clone());
             if self.lines.len() > Self::LINES {
                 let extra = self.lines.len() - Self::LINES;
@@ -323,6 +327,7 @@ mod tests {
         card.apply(&event(EventKind::Updated, Some(ApprovalStatus::Pending)));
         assert_eq!(card.pending().count(), 0);
         assert_eq!(card.approvals[0].status, ApprovalStatus::Approved);
+        assert!(card.lines.is_empty(), "approvals show in the card, not the history");
         for _ in 0..10 {
             card.apply(&event(EventKind::Updated, None));
         }

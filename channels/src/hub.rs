@@ -163,6 +163,10 @@ impl<O> std::fmt::Debug for Channels<O> {
     }
 }
 
+/// How long an incident's events wait before going out, so a burst (opened, then its
+/// approval asked a moment later) lands as one message.
+pub const COALESCE_MS: i64 = 1_000;
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -317,11 +321,16 @@ impl<O: Operator> Channels<O> {
         let now = now_ms();
         let providers: Vec<Provider> = self.inner.live.iter().map(|l| l.provider.clone()).collect();
         let mut queued = 0;
+        let settle = if event.thread().is_some() {
+            now + COALESCE_MS
+        } else {
+            now
+        };
         for target in routing::targets(&self.inner.routes, &providers, event, now) {
             if self
                 .inner
                 .outbox
-                .enqueue(&target.provider, event, target.not_before_ms, now)
+                .enqueue(&target.provider, event, target.not_before_ms.max(settle), now)
                 .await?
             {
                 queued += 1;

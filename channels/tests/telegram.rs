@@ -298,6 +298,10 @@ async fn telegram_429_retry_after_is_honoured() {
     let ledger = incident::Ledger::open_dir(dir.path()).await.unwrap();
     let channels = Channels::open(loaded, &ledger, MemOperator::with_crash_loop(), directory()).await.unwrap();
     channels.publish(&opened("0")).await.unwrap();
+    // An incident's events settle for a moment, so a burst goes out as one message.
+    channels.flush().await.unwrap();
+    assert_eq!(calls.lock().len(), 0);
+    tokio::time::sleep(Duration::from_millis(channels::hub::COALESCE_MS as u64 + 100)).await;
     channels.flush().await.unwrap();
     assert_eq!(calls.lock().len(), 1);
     let rows = channels.outbox().rows("ops-telegram").await.unwrap();
