@@ -601,7 +601,6 @@ fn critical() -> String {
     "critical".to_owned()
 }
 
-
 pub use model::duration::parse as parse_duration;
 use model::duration::text as duration_text;
 

@@ -330,7 +330,12 @@ impl<O: Operator> Channels<O> {
             if self
                 .inner
                 .outbox
-                .enqueue(&target.provider, event, target.not_before_ms.max(settle), now)
+                .enqueue(
+                    &target.provider,
+                    event,
+                    target.not_before_ms.max(settle),
+                    now,
+                )
                 .await?
             {
                 queued += 1;

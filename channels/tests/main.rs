@@ -4,5 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod delivery;
+mod outbox;
 mod support;
 mod telegram;

@@ -164,16 +164,33 @@ impl Operator for MemOperator {
         })
     }
 
-    async fn recent(&self, caller: &Caller, limit: usize) -> Result<Vec<IncidentBrief>, OperatorError> {
+    async fn recent(
+        &self,
+        caller: &Caller,
+        limit: usize,
+    ) -> Result<Vec<IncidentBrief>, OperatorError> {
         check(caller, Operation::ListIncidents)?;
-        Ok(self.state.lock().incidents.iter().take(limit).cloned().collect())
+        Ok(self
+            .state
+            .lock()
+            .incidents
+            .iter()
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     async fn story(&self, caller: &Caller, id: &str) -> Result<Story, OperatorError> {
         check(caller, Operation::GetIncident)?;
-        let incident = self.incident(id).await?.ok_or_else(|| OperatorError::NotFound(format!("no incident {id:?}")))?;
+        let incident = self
+            .incident(id)
+            .await?
+            .ok_or_else(|| OperatorError::NotFound(format!("no incident {id:?}")))?;
         Ok(Story {
-            timeline: vec![(incident.opened_at_ms, "opened by the crash-loop rule".into())],
+            timeline: vec![(
+                incident.opened_at_ms,
+                "opened by the crash-loop rule".into(),
+            )],
             actions: vec![],
             incident,
         })
@@ -181,17 +198,30 @@ impl Operator for MemOperator {
 
     async fn evidence(&self, caller: &Caller, id: &str) -> Result<EvidenceReport, OperatorError> {
         check(caller, Operation::GetIncident)?;
-        let incident = self.incident(id).await?.ok_or_else(|| OperatorError::NotFound(format!("no incident {id:?}")))?;
+        let incident = self
+            .incident(id)
+            .await?
+            .ok_or_else(|| OperatorError::NotFound(format!("no incident {id:?}")))?;
         Ok(EvidenceReport {
             incident,
-            items: vec![("ev-1".into(), "kube_pod_container_status_waiting_reason max 1 over 5m".into())],
+            items: vec![(
+                "ev-1".into(),
+                "kube_pod_container_status_waiting_reason max 1 over 5m".into(),
+            )],
         })
     }
 
-    async fn why(&self, caller: &Caller, verb: &str, target: &str) -> Result<WhyReport, OperatorError> {
+    async fn why(
+        &self,
+        caller: &Caller,
+        verb: &str,
+        target: &str,
+    ) -> Result<WhyReport, OperatorError> {
         check(caller, Operation::ListActions)?;
         if verb != "restart" || target != "payments-api" {
-            return Err(OperatorError::NotFound(format!("I did not {verb} {target}")));
+            return Err(OperatorError::NotFound(format!(
+                "I did not {verb} {target}"
+            )));
         }
         Ok(WhyReport {
             action: "restart_deployment".into(),
@@ -206,19 +236,37 @@ impl Operator for MemOperator {
         })
     }
 
-    async fn approve(&self, caller: &Caller, id: &str, via: &ChatUser) -> Result<ApprovalBrief, OperatorError> {
+    async fn approve(
+        &self,
+        caller: &Caller,
+        id: &str,
+        via: &ChatUser,
+    ) -> Result<ApprovalBrief, OperatorError> {
         self.decide(caller, id, ApprovalStatus::Approved, None, via)
     }
 
-    async fn reject(&self, caller: &Caller, id: &str, reason: &str, via: &ChatUser) -> Result<ApprovalBrief, OperatorError> {
-        self.decide(caller, id, ApprovalStatus::Rejected, Some(reason.to_owned()), via)
+    async fn reject(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: &str,
+        via: &ChatUser,
+    ) -> Result<ApprovalBrief, OperatorError> {
+        self.decide(
+            caller,
+            id,
+            ApprovalStatus::Rejected,
+            Some(reason.to_owned()),
+            via,
+        )
     }
 
     async fn pause(&self, caller: &Caller, via: &ChatUser) -> Result<(), OperatorError> {
         check(caller, Operation::Pause)?;
         let mut s = self.state.lock();
         s.paused = true;
-        s.audit.push(format!("paused by {} via {}", caller.name, via.describe()));
+        s.audit
+            .push(format!("paused by {} via {}", caller.name, via.describe()));
         Ok(())
     }
 
@@ -226,18 +274,39 @@ impl Operator for MemOperator {
         check(caller, Operation::Resume)?;
         let mut s = self.state.lock();
         s.paused = false;
-        s.audit.push(format!("resumed by {} via {}", caller.name, via.describe()));
+        s.audit
+            .push(format!("resumed by {} via {}", caller.name, via.describe()));
         Ok(())
     }
 
-    async fn silence(&self, caller: &Caller, id: &str, duration: Duration, via: &ChatUser) -> Result<String, OperatorError> {
+    async fn silence(
+        &self,
+        caller: &Caller,
+        id: &str,
+        duration: Duration,
+        via: &ChatUser,
+    ) -> Result<String, OperatorError> {
         check(caller, Operation::Silence)?;
-        self.state.lock().audit.push(format!("silenced {id} for {}s by {} via {}", duration.as_secs(), caller.name, via.describe()));
-        Ok(format!("Silenced {id} for {} min.", duration.as_secs() / 60))
+        self.state.lock().audit.push(format!(
+            "silenced {id} for {}s by {} via {}",
+            duration.as_secs(),
+            caller.name,
+            via.describe()
+        ));
+        Ok(format!(
+            "Silenced {id} for {} min.",
+            duration.as_secs() / 60
+        ))
     }
 
     async fn approval(&self, id: &str) -> Result<Option<ApprovalBrief>, OperatorError> {
-        Ok(self.state.lock().approvals.iter().find(|a| a.id == id).cloned())
+        Ok(self
+            .state
+            .lock()
+            .approvals
+            .iter()
+            .find(|a| a.id == id)
+            .cloned())
     }
 
     async fn pending_approvals(&self) -> Result<Vec<ApprovalBrief>, OperatorError> {
@@ -252,10 +321,21 @@ impl Operator for MemOperator {
     }
 
     async fn incident(&self, id: &str) -> Result<Option<IncidentBrief>, OperatorError> {
-        Ok(self.state.lock().incidents.iter().find(|i| i.id == id).cloned())
+        Ok(self
+            .state
+            .lock()
+            .incidents
+            .iter()
+            .find(|i| i.id == id)
+            .cloned())
     }
 
-    async fn delivery_failure(&self, provider: &str, failing: bool, detail: &str) -> Result<(), OperatorError> {
+    async fn delivery_failure(
+        &self,
+        provider: &str,
+        failing: bool,
+        detail: &str,
+    ) -> Result<(), OperatorError> {
         self.state
             .lock()
             .delivery_failures
@@ -272,7 +352,11 @@ impl Operator for MemOperator {
             resolved: 0,
             open: s.incidents.clone(),
             actions_executed: 0,
-            approvals_pending: s.approvals.iter().filter(|a| a.status == ApprovalStatus::Pending).count() as u64,
+            approvals_pending: s
+                .approvals
+                .iter()
+                .filter(|a| a.status == ApprovalStatus::Pending)
+                .count() as u64,
             mean_time_to_resolve_ms: None,
             paused: s.paused,
         })
@@ -360,18 +444,20 @@ pub(crate) mod receiver {
         let app = axum::Router::new()
             .route(
                 path,
-                axum::routing::post(|State(s): State<Shared>, headers: HeaderMap, body: Bytes| async move {
-                    let mut s = s.lock();
-                    let (status, retry) = s.answers.pop_front().unwrap_or((200, None));
-                    if status < 300 {
-                        s.requests.push((headers, body));
-                    }
-                    let mut out = HeaderMap::new();
-                    if let Some(r) = retry {
-                        out.insert("retry-after", r.to_string().parse().unwrap());
-                    }
-                    (StatusCode::from_u16(status).unwrap(), out, "{}")
-                }),
+                axum::routing::post(
+                    |State(s): State<Shared>, headers: HeaderMap, body: Bytes| async move {
+                        let mut s = s.lock();
+                        let (status, retry) = s.answers.pop_front().unwrap_or((200, None));
+                        if status < 300 {
+                            s.requests.push((headers, body));
+                        }
+                        let mut out = HeaderMap::new();
+                        if let Some(r) = retry {
+                            out.insert("retry-after", r.to_string().parse().unwrap());
+                        }
+                        (StatusCode::from_u16(status).unwrap(), out, "{}")
+                    },
+                ),
             )
             .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

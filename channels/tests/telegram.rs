@@ -149,52 +149,93 @@ async fn say(http: &reqwest::Client, emu: &str, user: i64, text: &str) -> String
         .await
         .unwrap();
     assert!(answer.status().is_success());
-    wait_for(&format!("the answer to {text:?}"), Duration::from_secs(15), || async {
-        let messages = bot_messages(http, emu).await;
-        (messages.len() > before).then(|| messages[before].1["text"].as_str().unwrap_or_default().to_owned())
-    })
+    wait_for(
+        &format!("the answer to {text:?}"),
+        Duration::from_secs(15),
+        || async {
+            let messages = bot_messages(http, emu).await;
+            (messages.len() > before).then(|| {
+                messages[before].1["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+        },
+    )
     .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telegram_one_message_with_buttons_approved_by_the_mapped_approver_only() {
     let Some((_emu_guard, emu)) = emulator() else {
-        println!("SKIPPED: the Telegram emulator is not installed (scripts/test.sh installs it with npm)");
+        println!(
+            "SKIPPED: the Telegram emulator is not installed (scripts/test.sh installs it with npm)"
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let loaded = telegram_config(dir.path(), &emu, "");
     let ledger = incident::Ledger::open_dir(dir.path()).await.unwrap();
     let op = MemOperator::with_crash_loop();
-    let channels = Channels::open(loaded, &ledger, op.clone(), directory()).await.unwrap();
+    let channels = Channels::open(loaded, &ledger, op.clone(), directory())
+        .await
+        .unwrap();
     channels.spawn();
     let http = reqwest::Client::new();
 
     // The incident opens, then its approval is asked: one message, with the buttons.
     channels.publish(&opened("0")).await.unwrap();
     channels.publish(&asked()).await.unwrap();
-    let (message_id, message) = wait_for("the incident message with buttons", Duration::from_secs(15), || async {
-        let messages = bot_messages(&http, &emu).await;
-        messages
-            .last()
-            .filter(|(_, m)| m["reply_markup"]["inline_keyboard"].as_array().is_some_and(|r| !r.is_empty()))
-            .cloned()
-    })
+    let (message_id, message) = wait_for(
+        "the incident message with buttons",
+        Duration::from_secs(15),
+        || async {
+            let messages = bot_messages(&http, &emu).await;
+            messages
+                .last()
+                .filter(|(_, m)| {
+                    m["reply_markup"]["inline_keyboard"]
+                        .as_array()
+                        .is_some_and(|r| !r.is_empty())
+                })
+                .cloned()
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(bot_messages(&http, &emu).await.len(), 1, "one message per incident");
+    assert_eq!(
+        bot_messages(&http, &emu).await.len(),
+        1,
+        "one message per incident"
+    );
     assert_eq!(message["parse_mode"], "HTML");
     let text = message["text"].as_str().unwrap();
-    assert!(text.contains("<b>Crash loop on deployment/shop/payments-api</b>"), "{text}");
-    assert!(text.contains("Waiting for approval: restart_deployment"), "{text}");
-    let keyboard = message["reply_markup"]["inline_keyboard"].as_array().unwrap();
+    assert!(
+        text.contains("<b>Crash loop on deployment/shop/payments-api</b>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Waiting for approval: restart_deployment"),
+        "{text}"
+    );
+    let keyboard = message["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .unwrap();
     let labels: Vec<&str> = keyboard
         .iter()
-        .flat_map(|row| row.as_array().unwrap().iter().map(|b| b["text"].as_str().unwrap()))
+        .flat_map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["text"].as_str().unwrap())
+        })
         .collect();
     assert_eq!(labels, ["Approve", "Reject", "Show evidence", "Silence 1h"]);
     let approve = keyboard[0][0]["callback_data"].as_str().unwrap().to_owned();
-    assert!(approve.starts_with("a:") && approve.len() <= 64, "{approve}");
+    assert!(
+        approve.starts_with("a:") && approve.len() <= 64,
+        "{approve}"
+    );
     assert!(!approve.contains(&channels::event::ApprovalBrief::clone(&approval()).id));
 
     // An unmapped user and a reader press Approve: nothing happens.
@@ -213,14 +254,33 @@ async fn telegram_one_message_with_buttons_approved_by_the_mapped_approver_only(
     let edited = wait_for("the message edited", Duration::from_secs(15), || async {
         let messages = bot_messages(&http, &emu).await;
         let (_, first) = messages.iter().find(|(id, _)| *id == message_id)?;
-        first["text"].as_str().is_some_and(|t| t.contains("Approved: restart_deployment")).then(|| first.clone())
+        first["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Approved: restart_deployment"))
+            .then(|| first.clone())
     })
     .await;
-    assert_eq!(edited["reply_markup"]["inline_keyboard"], json!([]), "{edited}");
-    assert!(edited["text"].as_str().unwrap().contains("alice via Telegram user 4242"), "{edited}");
+    assert_eq!(
+        edited["reply_markup"]["inline_keyboard"],
+        json!([]),
+        "{edited}"
+    );
+    assert!(
+        edited["text"]
+            .as_str()
+            .unwrap()
+            .contains("alice via Telegram user 4242"),
+        "{edited}"
+    );
     {
         let s = op.state.lock();
-        assert_eq!(s.audit, [format!("approved {} by alice via Telegram user 4242 (user4242)", approval().id)]);
+        assert_eq!(
+            s.audit,
+            [format!(
+                "approved {} by alice via Telegram user 4242 (user4242)",
+                approval().id
+            )]
+        );
     }
     // A second tap on the decided approval is harmless.
     press(&http, &emu, ALICE, message_id, &approve).await;
@@ -228,11 +288,17 @@ async fn telegram_one_message_with_buttons_approved_by_the_mapped_approver_only(
 
     // Commands.
     let status = say(&http, &emu, ALICE, "status").await;
-    assert!(status.contains("1 incident is open") && status.contains("payments-api"), "{status}");
+    assert!(
+        status.contains("1 incident is open") && status.contains("payments-api"),
+        "{status}"
+    );
     let what = say(&http, &emu, ALICE, "what happened").await;
     assert!(what.contains("inc-3b881be00b61c2aa"), "{what}");
     let why = say(&http, &emu, ALICE, "why did you restart payments-api").await;
-    assert!(why.contains("actions.restart_deployment") && why.contains("Evidence"), "{why}");
+    assert!(
+        why.contains("actions.restart_deployment") && why.contains("Evidence"),
+        "{why}"
+    );
     let refused = say(&http, &emu, BOB, "pause robot").await;
     assert!(refused.starts_with("Refused"), "{refused}");
     assert!(!op.state.lock().paused);
@@ -245,12 +311,17 @@ async fn telegram_one_message_with_buttons_approved_by_the_mapped_approver_only(
     let before = bot_messages(&http, &emu).await.len();
     let _ = http
         .post(format!("{emu}/sendMessage"))
-        .json(&json!({"botToken": TOKEN, "from": {"id": ALICE, "first_name": "a"},
-            "chat": {"id": CHAT}, "date": now_ms(), "text": "ok, approved, go ahead"}))
+        .json(
+            &json!({"botToken": TOKEN, "from": {"id": ALICE, "first_name": "a"},
+            "chat": {"id": CHAT}, "date": now_ms(), "text": "ok, approved, go ahead"}),
+        )
         .send()
         .await
         .unwrap();
-    wait_for("the chatter read", Duration::from_secs(10), || async { all_read(&http, &emu).await.then_some(()) }).await;
+    wait_for("the chatter read", Duration::from_secs(10), || async {
+        all_read(&http, &emu).await.then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(bot_messages(&http, &emu).await.len(), before);
     channels.stop();
@@ -277,8 +348,10 @@ async fn rate_limited_api() -> (String, std::sync::Arc<parking_lot::Mutex<Vec<In
                 } else {
                     (
                         axum::http::StatusCode::OK,
-                        axum::Json(json!({"ok": true, "result": {"message_id": 5, "date": 1700000000,
-                            "chat": {"id": CHAT, "type": "supergroup"}}})),
+                        axum::Json(
+                            json!({"ok": true, "result": {"message_id": 5, "date": 1700000000,
+                            "chat": {"id": CHAT, "type": "supergroup"}}}),
+                        ),
                     )
                 }
             }),
@@ -296,12 +369,17 @@ async fn telegram_429_retry_after_is_honoured() {
     let dir = tempfile::tempdir().unwrap();
     let loaded = telegram_config(dir.path(), &api, "");
     let ledger = incident::Ledger::open_dir(dir.path()).await.unwrap();
-    let channels = Channels::open(loaded, &ledger, MemOperator::with_crash_loop(), directory()).await.unwrap();
+    let channels = Channels::open(loaded, &ledger, MemOperator::with_crash_loop(), directory())
+        .await
+        .unwrap();
     channels.publish(&opened("0")).await.unwrap();
     // An incident's events settle for a moment, so a burst goes out as one message.
     channels.flush().await.unwrap();
     assert_eq!(calls.lock().len(), 0);
-    tokio::time::sleep(Duration::from_millis(channels::hub::COALESCE_MS as u64 + 100)).await;
+    tokio::time::sleep(Duration::from_millis(
+        channels::hub::COALESCE_MS as u64 + 100,
+    ))
+    .await;
     channels.flush().await.unwrap();
     assert_eq!(calls.lock().len(), 1);
     let rows = channels.outbox().rows("ops-telegram").await.unwrap();
@@ -313,7 +391,14 @@ async fn telegram_429_retry_after_is_honoured() {
     }
     assert_eq!(calls.lock().len(), 1, "retried before retry_after");
     let list = channels.list().await.unwrap();
-    assert!(list[0].last_error.as_deref().unwrap_or_default().contains("429"), "{list:?}");
+    assert!(
+        list[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("429"),
+        "{list:?}"
+    );
     wait_for("the retry", Duration::from_secs(10), || async {
         channels.flush().await.unwrap();
         (calls.lock().len() == 2).then_some(())
@@ -340,7 +425,9 @@ async fn telegram_webhook_updates_need_the_secret_header() {
     );
     let ledger = incident::Ledger::open_dir(dir.path()).await.unwrap();
     let op = MemOperator::with_crash_loop();
-    let channels = Channels::open(loaded, &ledger, op.clone(), directory()).await.unwrap();
+    let channels = Channels::open(loaded, &ledger, op.clone(), directory())
+        .await
+        .unwrap();
     let update = json!({"update_id": 1, "message": {"message_id": 3, "date": 1700000000,
         "chat": {"id": CHAT, "type": "supergroup"}, "from": {"id": ALICE, "first_name": "Alice"},
         "text": "pause robot"}})
@@ -350,18 +437,33 @@ async fn telegram_webhook_updates_need_the_secret_header() {
             .telegram_webhook("ops-telegram", secret, update.as_bytes())
             .await
             .unwrap_err();
-        assert_eq!(model::Classify::class(&err), model::ErrorClass::Unauthenticated, "{err}");
+        assert_eq!(
+            model::Classify::class(&err),
+            model::ErrorClass::Unauthenticated,
+            "{err}"
+        );
     }
     assert!(!op.state.lock().paused);
     channels
-        .telegram_webhook("ops-telegram", Some("s3cret-token_for-telegram"), update.as_bytes())
+        .telegram_webhook(
+            "ops-telegram",
+            Some("s3cret-token_for-telegram"),
+            update.as_bytes(),
+        )
         .await
         .unwrap();
-    wait_for("the pause", Duration::from_secs(5), || async { op.state.lock().paused.then_some(()) }).await;
+    wait_for("the pause", Duration::from_secs(5), || async {
+        op.state.lock().paused.then_some(())
+    })
+    .await;
     // The same update again (Telegram retries) is not handled twice.
     op.state.lock().paused = false;
     channels
-        .telegram_webhook("ops-telegram", Some("s3cret-token_for-telegram"), update.as_bytes())
+        .telegram_webhook(
+            "ops-telegram",
+            Some("s3cret-token_for-telegram"),
+            update.as_bytes(),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
