@@ -163,6 +163,9 @@ impl<O> std::fmt::Debug for Channels<O> {
     }
 }
 
+/// The `channel_state` scope of silences (`name` is the incident id).
+const SILENCE_SCOPE: &str = "*silence";
+
 /// How long an incident's events wait before going out, so a burst (opened, then its
 /// approval asked a moment later) lands as one message.
 pub const COALESCE_MS: i64 = 1_000;
@@ -321,11 +324,18 @@ impl<O: Operator> Channels<O> {
         let now = now_ms();
         let providers: Vec<Provider> = self.inner.live.iter().map(|l| l.provider.clone()).collect();
         let mut queued = 0;
-        let settle = if event.thread().is_some() {
+        let mut settle = if event.thread().is_some() {
             now + COALESCE_MS
         } else {
             now
         };
+        // A silenced incident's notices wait for the silence to end (answers to a person's
+        // own decision still go out: they were asked for).
+        if event.kind != crate::event::EventKind::ApprovalDecided
+            && let Some(until) = self.silenced_until(event.thread()).await?
+        {
+            settle = settle.max(until);
+        }
         for target in routing::targets(&self.inner.routes, &providers, event, now) {
             if self
                 .inner
@@ -999,7 +1009,7 @@ impl<O: Operator> Channels<O> {
                 .resume(caller, via)
                 .await
                 .map(|()| "Resumed: automatic actions allowed by policy run again.".to_owned()),
-            Command::Silence { incident, duration } => op.silence(caller, incident, *duration, via).await,
+            Command::Silence { incident, duration } => self.silence(caller, via, incident, *duration).await,
         };
         match result {
             Ok(text) => ChatAnswer {
@@ -1013,6 +1023,32 @@ impl<O: Operator> Channels<O> {
                 text: refusal(&error),
             },
         }
+    }
+
+    /// Silences an incident: the application checks and records it, and its notices on every
+    /// provider wait until the silence ends.
+    async fn silence(
+        &self,
+        caller: &Caller,
+        via: &ChatUser,
+        incident: &str,
+        duration: Duration,
+    ) -> Result<String, OperatorError> {
+        let text = self.inner.operator.silence(caller, incident, duration, via).await?;
+        let until = now_ms() + ms(duration);
+        self.inner
+            .outbox
+            .set_state(SILENCE_SCOPE, incident, &until.to_string())
+            .await
+            .map_err(|e| OperatorError::Failed(e.to_string()))?;
+        Ok(text)
+    }
+
+    /// Until when an incident's notices are held, if it is silenced now.
+    async fn silenced_until(&self, thread: Option<&str>) -> Result<Option<i64>, ChannelError> {
+        let Some(thread) = thread else { return Ok(None) };
+        let until = self.inner.outbox.state(SILENCE_SCOPE, thread).await?;
+        Ok(until.and_then(|u| u.parse::<i64>().ok()).filter(|&u| u > now_ms()))
     }
 
     /// Approves (reason `None`) or rejects, then tells every thread of the incident.
@@ -1362,9 +1398,7 @@ impl<O: Operator> Channels<O> {
                 }
             }
             _ => {
-                self.inner
-                    .operator
-                    .silence(caller, incident, Duration::from_secs(3600), via)
+                self.silence(caller, via, incident, Duration::from_secs(3600))
                     .await
             }
         };

@@ -28,6 +28,7 @@ pub mod providers;
 pub mod render;
 pub mod retry;
 pub mod routing;
+pub mod service;
 pub mod signature;
 
 pub use command::Command;
