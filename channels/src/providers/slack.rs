@@ -50,14 +50,17 @@ impl SlackClient {
     pub async fn post_text(&self, message: &Value) -> Result<(), DeliveryError> {
         match &self.mode {
             SlackMode::Webhook { url } => {
+                let shown = outbound::redact(url.expose());
                 let answer = self
                     .http
                     .post(url.expose())
                     .json(message)
                     .send()
                     .await
-                    .map_err(DeliveryError::from_reqwest)?;
-                check_answer(answer, "the Slack webhook").await.map(|_| ())
+                    .map_err(|e| DeliveryError::transient(format!("{shown}: {}", outbound::describe(e))))?;
+                check_answer(answer, &format!("the Slack webhook {shown}"))
+                    .await
+                    .map(|_| ())
             }
             SlackMode::App { .. } => {
                 let text = message["text"].as_str().unwrap_or_default();

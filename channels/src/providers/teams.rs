@@ -41,7 +41,13 @@ impl TeamsClient {
             .json(message)
             .send()
             .await
-            .map_err(DeliveryError::from_reqwest)?;
+            .map_err(|e| {
+                DeliveryError::transient(format!(
+                    "{}: {}",
+                    outbound::redact(self.url.expose()),
+                    outbound::describe(e)
+                ))
+            })?;
         check_answer(answer, "the Teams workflow").await.map(|_| ())
     }
 }

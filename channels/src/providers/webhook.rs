@@ -58,7 +58,13 @@ impl WebhookClient {
             .body(bytes)
             .send()
             .await
-            .map_err(DeliveryError::from_reqwest)?;
+            .map_err(|e| {
+                DeliveryError::transient(format!(
+                    "{}: {}",
+                    outbound::redact(&self.url),
+                    outbound::describe(e)
+                ))
+            })?;
         check_answer(answer, &format!("webhook {}", outbound::redact(&self.url)))
             .await
             .map(|_| ())
