@@ -413,7 +413,10 @@ pub enum Announcement {
         incident_id: String,
     },
     /// An action ran (or failed, or was only recorded as a dry run).
-    ActionDone { action_id: String, incident_id: String },
+    ActionDone {
+        action_id: String,
+        incident_id: String,
+    },
     /// A person is needed: the robot's action did not help.
     Escalated { incident_id: String, text: String },
 }

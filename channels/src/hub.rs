@@ -63,7 +63,7 @@ impl Directory {
 #[derive(Debug)]
 enum Client {
     InApp,
-    Email(EmailClient),
+    Email(Box<EmailClient>),
     Webhook(WebhookClient),
     Slack(SlackClient),
     Teams(TeamsClient),
@@ -178,7 +178,7 @@ fn client_of(p: &Provider) -> Result<Client, ChannelError> {
     let key = format!("channels.provider[{}].config", p.id);
     Ok(match &p.settings {
         Settings::InApp => Client::InApp,
-        Settings::Email(s) => Client::Email(EmailClient::new(s, &key)?),
+        Settings::Email(s) => Client::Email(Box::new(EmailClient::new(s, &key)?)),
         Settings::Webhook(s) => Client::Webhook(WebhookClient::new(s, &key)?),
         Settings::Slack(s) => Client::Slack(SlackClient::new(s, &key)?),
         Settings::Teams(s) => Client::Teams(TeamsClient::new(s, &key)?),
@@ -218,12 +218,13 @@ impl<O: Operator> Channels<O> {
         let outbox = Outbox::open(ledger).await?;
         for l in &live {
             if let Some(since) = outbox.state(&l.provider.id, "failing_since").await? {
-                let mut failing = l.failing.lock();
-                failing.since_ms = since.parse().ok();
-                failing.incident_open = outbox
+                let open = outbox
                     .state(&l.provider.id, "failure_incident")
                     .await?
                     .is_some_and(|v| v == "open");
+                let mut failing = l.failing.lock();
+                failing.since_ms = since.parse().ok();
+                failing.incident_open = open;
             }
         }
         Ok(Self {
@@ -468,10 +469,11 @@ impl<O: Operator> Channels<O> {
     async fn worker(&self) {
         loop {
             for l in &self.inner.live {
-                if l.provider.enabled && l.provider.kind.deliverable() {
-                    if let Err(error) = self.deliver_due(l).await {
-                        tracing::error!(provider = %l.provider.id, error = %error, "channel worker");
-                    }
+                if l.provider.enabled
+                    && l.provider.kind.deliverable()
+                    && let Err(error) = self.deliver_due(l).await
+                {
+                    tracing::error!(provider = %l.provider.id, error = %error, "channel worker");
                 }
             }
             tokio::select! {
@@ -1034,7 +1036,11 @@ impl<O: Operator> Channels<O> {
         incident: &str,
         duration: Duration,
     ) -> Result<String, OperatorError> {
-        let text = self.inner.operator.silence(caller, incident, duration, via).await?;
+        let text = self
+            .inner
+            .operator
+            .silence(caller, incident, duration, via)
+            .await?;
         let until = now_ms() + ms(duration);
         self.inner
             .outbox
@@ -1046,9 +1052,13 @@ impl<O: Operator> Channels<O> {
 
     /// Until when an incident's notices are held, if it is silenced now.
     async fn silenced_until(&self, thread: Option<&str>) -> Result<Option<i64>, ChannelError> {
-        let Some(thread) = thread else { return Ok(None) };
+        let Some(thread) = thread else {
+            return Ok(None);
+        };
         let until = self.inner.outbox.state(SILENCE_SCOPE, thread).await?;
-        Ok(until.and_then(|u| u.parse::<i64>().ok()).filter(|&u| u > now_ms()))
+        Ok(until
+            .and_then(|u| u.parse::<i64>().ok())
+            .filter(|&u| u > now_ms()))
     }
 
     /// Approves (reason `None`) or rejects, then tells every thread of the incident.

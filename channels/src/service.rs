@@ -15,8 +15,8 @@ use app::remediation::{ActionEntry, ActionStatus, Announcement, AnswerError, Out
 use app::{App, AppError, Caller, Operation};
 use incident::{EvidenceItem, Incident, IncidentFilter, TimelineKind};
 use model::{
-    Classify, ErrorClass, EventEvidence, IncidentCandidate, IncidentStatus, IncidentType,
-    Origin, Scope, Severity, Signal,
+    Classify, ErrorClass, EventEvidence, IncidentCandidate, IncidentStatus, IncidentType, Origin,
+    Scope, Severity, Signal,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +56,11 @@ pub fn brief(incident: &Incident, environment: Option<String>) -> IncidentBrief 
         },
         target_name: t.name.clone(),
         summary: incident.summary.clone(),
-        sources: incident.origins.iter().map(|o| o.as_str().to_owned()).collect(),
+        sources: incident
+            .origins
+            .iter()
+            .map(|o| o.as_str().to_owned())
+            .collect(),
         environment,
         opened_at_ms: incident.opened_at_ms,
     }
@@ -183,7 +187,8 @@ fn verb_matches(verb: &str, action: &str) -> bool {
 
 impl Operator for AppOperator {
     async fn status(&self, caller: &Caller) -> Result<StatusReport, OperatorError> {
-        app::authorize(caller, Operation::Status).map_err(|e| OperatorError::Refused(e.to_string()))?;
+        app::authorize(caller, Operation::Status)
+            .map_err(|e| OperatorError::Refused(e.to_string()))?;
         let list = self
             .app
             .incidents(caller, &IncidentFilter::default(), 200)
@@ -196,7 +201,11 @@ impl Operator for AppOperator {
                 open.push(brief(&i, Some(environment(&self.app))));
             }
         }
-        open.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.opened_at_ms.cmp(&a.opened_at_ms)));
+        open.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.opened_at_ms.cmp(&a.opened_at_ms))
+        });
         let pending = self
             .app
             .approvals(caller, Some(policy::ApprovalStatus::Pending))
@@ -219,10 +228,18 @@ impl Operator for AppOperator {
         })
     }
 
-    async fn recent(&self, caller: &Caller, limit: usize) -> Result<Vec<IncidentBrief>, OperatorError> {
+    async fn recent(
+        &self,
+        caller: &Caller,
+        limit: usize,
+    ) -> Result<Vec<IncidentBrief>, OperatorError> {
         let list = self
             .app
-            .incidents(caller, &IncidentFilter::default(), u32::try_from(limit).unwrap_or(20))
+            .incidents(
+                caller,
+                &IncidentFilter::default(),
+                u32::try_from(limit).unwrap_or(20),
+            )
             .await
             .map_err(op_error)?;
         let ledger = self.app.pipeline.engine.ledger();
@@ -264,13 +281,26 @@ impl Operator for AppOperator {
             let line = evidence_line(&record.evidence);
             // The same evidence seen by several findings is listed once.
             if !items.iter().any(|(_, l)| *l == line) {
-                items.push((record.id.rsplit('/').next().unwrap_or(&record.id).to_owned(), line));
+                items.push((
+                    record
+                        .id
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or(&record.id)
+                        .to_owned(),
+                    line,
+                ));
             }
         }
         Ok(EvidenceReport { incident, items })
     }
 
-    async fn why(&self, caller: &Caller, verb: &str, target: &str) -> Result<WhyReport, OperatorError> {
+    async fn why(
+        &self,
+        caller: &Caller,
+        verb: &str,
+        target: &str,
+    ) -> Result<WhyReport, OperatorError> {
         let actions = self.app.actions(caller, None).await.map_err(op_error)?;
         let entry = actions
             .iter()
@@ -284,11 +314,14 @@ impl Operator for AppOperator {
                     "I have no record of a {verb} of {target}; \"status\" lists what is going on"
                 ))
             })?;
-        let detail = self.app.incident(caller, &entry.incident_id).await.map_err(op_error)?;
-        let incident = self
-            .incident(&entry.incident_id)
-            .await?
-            .ok_or_else(|| OperatorError::NotFound(format!("no incident {:?}", entry.incident_id)))?;
+        let detail = self
+            .app
+            .incident(caller, &entry.incident_id)
+            .await
+            .map_err(op_error)?;
+        let incident = self.incident(&entry.incident_id).await?.ok_or_else(|| {
+            OperatorError::NotFound(format!("no incident {:?}", entry.incident_id))
+        })?;
         let evidence = entry
             .proposed
             .evidence_ids
@@ -319,19 +352,36 @@ impl Operator for AppOperator {
         })
     }
 
-    async fn approve(&self, caller: &Caller, id: &str, via: &ChatUser) -> Result<ApprovalBrief, OperatorError> {
+    async fn approve(
+        &self,
+        caller: &Caller,
+        id: &str,
+        via: &ChatUser,
+    ) -> Result<ApprovalBrief, OperatorError> {
         let who = acting(caller, via);
         let token = self.app.issue_token(&who, id).await.map_err(op_error)?;
-        self.app.approve(&who, id, &token.token, None).await.map_err(op_error)?;
+        self.app
+            .approve(&who, id, &token.token, None)
+            .await
+            .map_err(op_error)?;
         self.approval(id)
             .await?
             .ok_or_else(|| OperatorError::NotFound(format!("no approval {id:?}")))
     }
 
-    async fn reject(&self, caller: &Caller, id: &str, reason: &str, via: &ChatUser) -> Result<ApprovalBrief, OperatorError> {
+    async fn reject(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: &str,
+        via: &ChatUser,
+    ) -> Result<ApprovalBrief, OperatorError> {
         let who = acting(caller, via);
         let token = self.app.issue_token(&who, id).await.map_err(op_error)?;
-        self.app.reject(&who, id, &token.token, reason).await.map_err(op_error)?;
+        self.app
+            .reject(&who, id, &token.token, reason)
+            .await
+            .map_err(op_error)?;
         self.approval(id)
             .await?
             .ok_or_else(|| OperatorError::NotFound(format!("no approval {id:?}")))
@@ -355,8 +405,15 @@ impl Operator for AppOperator {
             .map_err(op_error)
     }
 
-    async fn silence(&self, caller: &Caller, id: &str, duration: Duration, via: &ChatUser) -> Result<String, OperatorError> {
-        app::authorize(caller, Operation::Silence).map_err(|e| OperatorError::Refused(e.to_string()))?;
+    async fn silence(
+        &self,
+        caller: &Caller,
+        id: &str,
+        duration: Duration,
+        via: &ChatUser,
+    ) -> Result<String, OperatorError> {
+        app::authorize(caller, Operation::Silence)
+            .map_err(|e| OperatorError::Refused(e.to_string()))?;
         self.app.incident(caller, id).await.map_err(op_error)?;
         let until = now_ms() + i64::try_from(duration.as_millis()).unwrap_or(0);
         tracing::info!(incident = %id, by = %acting(caller, via).name, until_ms = until, "incident silenced in the channels");
@@ -367,14 +424,21 @@ impl Operator for AppOperator {
     }
 
     async fn approval(&self, id: &str) -> Result<Option<ApprovalBrief>, OperatorError> {
-        let Some(r) = &self.app.remediation else { return Ok(None) };
-        Ok(r.approvals(None).await.iter().find(|a| a.id == id).map(approval_brief))
+        let Some(r) = &self.app.remediation else {
+            return Ok(None);
+        };
+        Ok(r.approvals(None)
+            .await
+            .iter()
+            .find(|a| a.id == id)
+            .map(approval_brief))
     }
 
     async fn pending_approvals(&self) -> Result<Vec<ApprovalBrief>, OperatorError> {
-        let Some(r) = &self.app.remediation else { return Ok(Vec::new()) };
-        Ok(r
-            .approvals(Some(policy::ApprovalStatus::Pending))
+        let Some(r) = &self.app.remediation else {
+            return Ok(Vec::new());
+        };
+        Ok(r.approvals(Some(policy::ApprovalStatus::Pending))
             .await
             .iter()
             .map(approval_brief)
@@ -393,7 +457,12 @@ impl Operator for AppOperator {
             .map_err(|e| OperatorError::Failed(model::error::chain(&e)))
     }
 
-    async fn delivery_failure(&self, provider: &str, failing: bool, detail: &str) -> Result<(), OperatorError> {
+    async fn delivery_failure(
+        &self,
+        provider: &str,
+        failing: bool,
+        detail: &str,
+    ) -> Result<(), OperatorError> {
         let now = now_ms();
         let candidate = IncidentCandidate {
             incident_type: IncidentType::ChannelDeliveryFailure,
@@ -411,13 +480,22 @@ impl Operator for AppOperator {
                 events: vec![EventEvidence {
                     id: format!("delivery-{now}"),
                     origin: Origin::Channels,
-                    reason: if failing { "DeliveryFailing" } else { "DeliveringAgain" }.to_owned(),
+                    reason: if failing {
+                        "DeliveryFailing"
+                    } else {
+                        "DeliveringAgain"
+                    }
+                    .to_owned(),
                     message: detail.to_owned(),
                     at_ms: now,
                     labels: model::LabelSet::default(),
                 }],
             },
-            signal: if failing { Signal::Firing } else { Signal::Healthy },
+            signal: if failing {
+                Signal::Firing
+            } else {
+                Signal::Healthy
+            },
         };
         self.app
             .pipeline
@@ -450,7 +528,7 @@ impl Operator for AppOperator {
             .filter(|i| i.status.is_active())
             .map(|i| brief(i, Some(environment(&self.app))))
             .collect();
-        open.sort_by(|a, b| b.severity.cmp(&a.severity));
+        open.sort_by_key(|i| std::cmp::Reverse(i.severity));
         let (executed, pending, paused) = match &self.app.remediation {
             Some(r) => (
                 r.actions()
@@ -495,7 +573,13 @@ pub fn directory(app: &App) -> Directory {
     d
 }
 
-fn incident_event(incident: &Incident, kind: TimelineKind, seq: u64, detail: &str, env: &str) -> ChannelEvent {
+fn incident_event(
+    incident: &Incident,
+    kind: TimelineKind,
+    seq: u64,
+    detail: &str,
+    env: &str,
+) -> ChannelEvent {
     let (event_kind, text) = match kind {
         TimelineKind::Opened => (EventKind::Opened, format!("Opened: {}.", incident.summary)),
         TimelineKind::Reopened => (EventKind::Opened, format!("Reopened: {detail}")),
@@ -544,29 +628,50 @@ pub fn follow(channels: &Channels<AppOperator>, app: &Arc<App>) {
             }
         });
     }
-    let Some(remediation) = &app.remediation else { return };
+    let Some(remediation) = &app.remediation else {
+        return;
+    };
     let mut announcements = remediation.announcements();
     let channels = channels.clone();
     tokio::spawn(async move {
         while let Some(a) = announcements.recv().await {
             let op = channels.operator().clone();
             let event = match a {
-                Announcement::ApprovalRequested { approval_id, incident_id } => {
-                    let (Ok(Some(approval)), incident) = (op.approval(&approval_id).await, op.incident(&incident_id).await.ok().flatten()) else {
+                Announcement::ApprovalRequested {
+                    approval_id,
+                    incident_id,
+                } => {
+                    let (Ok(Some(approval)), incident) = (
+                        op.approval(&approval_id).await,
+                        op.incident(&incident_id).await.ok().flatten(),
+                    ) else {
                         continue;
                     };
                     ChannelEvent::approval_requested(approval, incident, now_ms())
                 }
-                Announcement::ApprovalAnswered { approval_id, incident_id } => {
-                    let (Ok(Some(approval)), incident) = (op.approval(&approval_id).await, op.incident(&incident_id).await.ok().flatten()) else {
+                Announcement::ApprovalAnswered {
+                    approval_id,
+                    incident_id,
+                } => {
+                    let (Ok(Some(approval)), incident) = (
+                        op.approval(&approval_id).await,
+                        op.incident(&incident_id).await.ok().flatten(),
+                    ) else {
                         continue;
                     };
                     ChannelEvent::approval_decided(approval, incident, now_ms())
                 }
-                Announcement::ActionDone { action_id, incident_id } => {
-                    let Some(r) = &op.app.remediation else { continue };
+                Announcement::ActionDone {
+                    action_id,
+                    incident_id,
+                } => {
+                    let Some(r) = &op.app.remediation else {
+                        continue;
+                    };
                     let actions = r.actions().await;
-                    let Some(entry) = actions.iter().find(|e| e.id == action_id) else { continue };
+                    let Some(entry) = actions.iter().find(|e| e.id == action_id) else {
+                        continue;
+                    };
                     ChannelEvent {
                         key: format!("action/{action_id}/{:?}", entry.status).to_lowercase(),
                         kind: EventKind::ActionResult,

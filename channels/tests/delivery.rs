@@ -369,3 +369,52 @@ async fn slack_signed_requests_are_accepted_and_bad_or_stale_ones_refused() {
         assert!(answer["text"].as_str().unwrap().contains(want), "{answer}");
     }
 }
+
+/// The escalation step: an approval waiting past half its expiry is told to the matching
+/// route's `escalate_to` providers, once; a fresh one is not.
+#[tokio::test]
+async fn an_approval_waiting_past_half_its_time_is_escalated_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = load(
+        dir.path(),
+        "[[channels.provider]]\nid = \"chat\"\nkind = \"in_app\"\n\
+         [[channels.provider]]\nid = \"leads\"\nkind = \"in_app\"\n\
+         [[channels.route]]\nproviders = [\"chat\"]\nseverity = [\"critical\"]\nescalate_to = [\"leads\"]\n",
+    );
+    let ledger = incident::Ledger::open_dir(dir.path()).await.unwrap();
+    let op = MemOperator::with_crash_loop();
+    let channels = Channels::open(loaded, &ledger, op.clone(), Directory::default())
+        .await
+        .unwrap();
+    // Asked 10 minutes ago, expiring in 50: not yet.
+    {
+        let mut s = op.state.lock();
+        s.approvals[0].requested_ms = now_ms() - 600_000;
+        s.approvals[0].expires_ms = now_ms() + 3_000_000;
+    }
+    assert_eq!(channels.escalate().await.unwrap(), 0);
+    // Asked 40 minutes ago, expiring in 20: past half.
+    {
+        let mut s = op.state.lock();
+        s.approvals[0].requested_ms = now_ms() - 2_400_000;
+        s.approvals[0].expires_ms = now_ms() + 1_200_000;
+    }
+    assert_eq!(channels.escalate().await.unwrap(), 1);
+    assert_eq!(
+        channels.escalate().await.unwrap(),
+        1,
+        "asked again, queued once"
+    );
+    channels.flush().await.unwrap();
+    let leads = channels.outbox().rows("leads").await.unwrap();
+    assert_eq!(leads.len(), 1, "{leads:?}");
+    assert_eq!(leads[0].0, format!("approval/{}/escalated", approval().id));
+    assert!(channels.outbox().rows("chat").await.unwrap().is_empty());
+    let item = channels.feed().recent().pop().unwrap();
+    assert_eq!(item.provider, "leads");
+    assert!(
+        item.event.text.starts_with("Still waiting"),
+        "{}",
+        item.event.text
+    );
+}

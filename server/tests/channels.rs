@@ -46,7 +46,13 @@ fn prod_policy(dir: &Path) -> PathBuf {
         .split("\n[[")
         .enumerate()
         .filter(|(i, part)| *i == 0 || !part.starts_with("windows]]"))
-        .map(|(i, part)| if i == 0 { part.to_owned() } else { format!("\n[[{part}") })
+        .map(|(i, part)| {
+            if i == 0 {
+                part.to_owned()
+            } else {
+                format!("\n[[{part}")
+            }
+        })
         .collect();
     let path = dir.join("prod.toml");
     std::fs::write(&path, kept).unwrap();
@@ -111,9 +117,11 @@ async fn all_read(http: &reqwest::Client, emu: &str) -> bool {
 
 async fn press(http: &reqwest::Client, emu: &str, user: i64, message_id: i64, data: &str) {
     http.post(format!("{emu}/sendCallback"))
-        .json(&json!({"botToken": TOKEN, "from": {"id": user, "first_name": format!("u{user}")},
+        .json(
+            &json!({"botToken": TOKEN, "from": {"id": user, "first_name": format!("u{user}")},
             "message": {"message_id": message_id, "chat": {"id": CHAT, "type": "supergroup"}},
-            "data": data}))
+            "data": data}),
+        )
         .send()
         .await
         .unwrap();
@@ -127,23 +135,31 @@ async fn press(http: &reqwest::Client, emu: &str, user: i64, message_id: i64, da
 async fn say(http: &reqwest::Client, emu: &str, user: i64, text: &str) -> String {
     let before = bot_messages(http, emu).await.len();
     http.post(format!("{emu}/sendMessage"))
-        .json(&json!({"botToken": TOKEN, "from": {"id": user, "first_name": "Alice"},
-            "chat": {"id": CHAT, "type": "supergroup"}, "date": 1_700_000_000, "text": text}))
+        .json(
+            &json!({"botToken": TOKEN, "from": {"id": user, "first_name": "Alice"},
+            "chat": {"id": CHAT, "type": "supergroup"}, "date": 1_700_000_000, "text": text}),
+        )
         .send()
         .await
         .unwrap();
-    wait_for(&format!("the answer to {text:?}"), Duration::from_secs(20), || async {
-        let m = bot_messages(http, emu).await;
-        m.get(before)
-            .map(|(_, msg)| msg["text"].as_str().unwrap_or_default().to_owned())
-    })
+    wait_for(
+        &format!("the answer to {text:?}"),
+        Duration::from_secs(20),
+        || async {
+            let m = bot_messages(http, emu).await;
+            m.get(before)
+                .map(|(_, msg)| msg["text"].as_str().unwrap_or_default().to_owned())
+        },
+    )
     .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telegram_crash_loop_approved_by_the_mapped_approver_restarts_once() {
     let Some((_emu_guard, emu)) = emulator() else {
-        println!("SKIPPED: the Telegram emulator is not installed (scripts/test.sh installs it with npm)");
+        println!(
+            "SKIPPED: the Telegram emulator is not installed (scripts/test.sh installs it with npm)"
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -188,28 +204,46 @@ async fn telegram_crash_loop_approved_by_the_mapped_approver_restarts_once() {
     let url = server.url();
 
     let sender = Sender::new(&url, None).unwrap();
-    sender.push(&generate(Fault::CrashLoop, 7), 0).await.unwrap();
+    sender
+        .push(&generate(Fault::CrashLoop, 7), 0)
+        .await
+        .unwrap();
 
     // One message with the buttons; anything else the bot says is a reply in its thread.
-    let (root, message) = wait_for("the incident message with buttons", Duration::from_secs(90), || async {
-        bot_messages(&http, &emu)
-            .await
-            .into_iter()
-            .find(|(_, m)| m["reply_markup"]["inline_keyboard"].as_array().is_some_and(|r| !r.is_empty()))
-    })
+    let (root, message) = wait_for(
+        "the incident message with buttons",
+        Duration::from_secs(90),
+        || async {
+            bot_messages(&http, &emu).await.into_iter().find(|(_, m)| {
+                m["reply_markup"]["inline_keyboard"]
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty())
+            })
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let messages = bot_messages(&http, &emu).await;
     let with_buttons = messages
         .iter()
-        .filter(|(_, m)| m["reply_markup"]["inline_keyboard"].as_array().is_some_and(|r| !r.is_empty()))
+        .filter(|(_, m)| {
+            m["reply_markup"]["inline_keyboard"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        })
         .count();
     assert_eq!(with_buttons, 1, "{messages:#?}");
     for (id, m) in &messages {
-        assert!(*id == root || m["reply_to_message_id"] == root, "not in the thread: {m}");
+        assert!(
+            *id == root || m["reply_to_message_id"] == root,
+            "not in the thread: {m}"
+        );
     }
     let text = message["text"].as_str().unwrap();
-    assert!(text.contains("payments-api") && text.contains("restart_deployment"), "{text}");
+    assert!(
+        text.contains("payments-api") && text.contains("restart_deployment"),
+        "{text}"
+    );
     let approve = message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
         .as_str()
         .unwrap()
@@ -226,19 +260,32 @@ async fn telegram_crash_loop_approved_by_the_mapped_approver_restarts_once() {
 
     // Alice presses Approve: exactly one PATCH, the message shows the decision.
     press(&http, &emu, ALICE_TG, root, &approve).await;
-    wait_for("the restart", Duration::from_secs(20), || async { (!fake.writes().is_empty()).then_some(()) }).await;
+    wait_for("the restart", Duration::from_secs(20), || async {
+        (!fake.writes().is_empty()).then_some(())
+    })
+    .await;
     let edited = wait_for("the message edited", Duration::from_secs(20), || async {
         let m = bot_messages(&http, &emu).await;
         let (_, first) = m.into_iter().find(|(id, _)| *id == root)?;
-        first["text"].as_str().is_some_and(|t| t.contains("Approved: restart_deployment")).then_some(first)
+        first["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Approved: restart_deployment"))
+            .then_some(first)
     })
     .await;
-    assert_eq!(edited["reply_markup"]["inline_keyboard"], json!([]), "{edited}");
+    assert_eq!(
+        edited["reply_markup"]["inline_keyboard"],
+        json!([]),
+        "{edited}"
+    );
     // A second press is harmless.
     press(&http, &emu, ALICE_TG, root, &approve).await;
     let writes = fake.writes();
     assert_eq!(writes.len(), 1, "{writes:#?}");
-    assert_eq!((writes[0].method.as_str(), writes[0].path.as_str()), ("PATCH", PAYMENTS));
+    assert_eq!(
+        (writes[0].method.as_str(), writes[0].path.as_str()),
+        ("PATCH", PAYMENTS)
+    );
 
     let audit = get_data(&http, &format!("{url}/api/v1/audit?incident={incident}")).await;
     let approved = audit["entries"]
@@ -248,7 +295,10 @@ async fn telegram_crash_loop_approved_by_the_mapped_approver_restarts_once() {
         .find(|e| e["kind"] == "approved")
         .unwrap_or_else(|| panic!("{audit}"));
     let who = approved["who"].as_str().unwrap();
-    assert!(who.contains("alice") && who.contains("Telegram user 4242"), "{who}");
+    assert!(
+        who.contains("alice") && who.contains("Telegram user 4242"),
+        "{who}"
+    );
     assert!(approved["detail"].as_str().unwrap().contains(&approval));
 
     // Commands in the chat.
@@ -257,15 +307,27 @@ async fn telegram_crash_loop_approved_by_the_mapped_approver_restarts_once() {
     let what = say(&http, &emu, ALICE_TG, "what happened").await;
     assert!(what.contains(&incident), "{what}");
     let why = say(&http, &emu, ALICE_TG, "why did you restart payments-api").await;
-    assert!(why.contains("actions.restart_deployment") && why.contains("Outcome"), "{why}");
+    assert!(
+        why.contains("actions.restart_deployment") && why.contains("Outcome"),
+        "{why}"
+    );
     let paused = say(&http, &emu, ALICE_TG, "pause robot").await;
     assert!(paused.starts_with("Paused"), "{paused}");
     let robot = get_data(&http, &format!("{url}/api/v1/robot")).await;
     assert_eq!(robot["paused"], true, "{robot}");
-    assert!(robot["changed_by"].as_str().unwrap().contains("Telegram user 4242"), "{robot}");
+    assert!(
+        robot["changed_by"]
+            .as_str()
+            .unwrap()
+            .contains("Telegram user 4242"),
+        "{robot}"
+    );
     let stranger = say(&http, &emu, STRANGER_TG, "resume robot").await;
     assert!(stranger.contains("not mapped"), "{stranger}");
-    assert_eq!(get_data(&http, &format!("{url}/api/v1/robot")).await["paused"], true);
+    assert_eq!(
+        get_data(&http, &format!("{url}/api/v1/robot")).await["paused"],
+        true
+    );
 
     let channels = get_data(&http, &format!("{url}/api/v1/channels")).await;
     assert_eq!(channels[0]["id"], "ops-telegram");
@@ -324,13 +386,18 @@ async fn slack_routes_verify_signatures_and_the_chat_api_answers() {
     let answer = post(now.clone(), good).await.unwrap();
     assert_eq!(answer.status(), 200);
     let json: Value = answer.json().await.unwrap();
-    assert!(json["text"].as_str().unwrap().contains("not mapped"), "{json}");
+    assert!(
+        json["text"].as_str().unwrap().contains("not mapped"),
+        "{json}"
+    );
     let bad = post(now.clone(), "v0=0000".into()).await.unwrap();
     assert_eq!(bad.status(), 401);
     let stale_sig = channels::signature::slack_sign(secret, &stale, body.as_bytes());
     assert_eq!(post(stale, stale_sig).await.unwrap().status(), 401);
     let interaction = http
-        .post(format!("{url}/api/v1/channels/ops-slack/slack/interactions"))
+        .post(format!(
+            "{url}/api/v1/channels/ops-slack/slack/interactions"
+        ))
         .header("x-slack-request-timestamp", &now)
         .header("x-slack-signature", "v0=00")
         .body("payload=%7B%7D")
@@ -350,7 +417,13 @@ async fn slack_routes_verify_signatures_and_the_chat_api_answers() {
         .await
         .unwrap();
     assert_eq!(answer["data"]["command"], "status", "{answer}");
-    assert!(answer["data"]["text"].as_str().unwrap().contains("No incident is open"), "{answer}");
+    assert!(
+        answer["data"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("No incident is open"),
+        "{answer}"
+    );
     let test = http
         .post(format!("{url}/api/v1/channels/feed/test"))
         .send()
@@ -359,6 +432,10 @@ async fn slack_routes_verify_signatures_and_the_chat_api_answers() {
     assert_eq!(test.status(), 200);
     let list = get_data(&http, &format!("{url}/api/v1/channels")).await;
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
-    let missing = http.post(format!("{url}/api/v1/channels/nope/test")).send().await.unwrap();
+    let missing = http
+        .post(format!("{url}/api/v1/channels/nope/test"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
 }

@@ -171,9 +171,12 @@ async fn an_https_webhook_delivers_with_its_ca_and_a_failing_one_logs_no_secret(
     assert_eq!(receiver.requests.load(Ordering::SeqCst), 1);
 
     // A scheme the client cannot speak is refused when the provider is made.
-    let error = channels::Provider::notify_webhook("ftp://hooks.example/x", &outbound::TlsConfig::default())
-        .map(|_| ())
-        .unwrap_err();
+    let error = channels::Provider::notify_webhook(
+        "ftp://hooks.example/x",
+        &outbound::TlsConfig::default(),
+    )
+    .map(|_| ())
+    .unwrap_err();
     let error = model::error::chain(&error);
     assert!(error.contains("\"ftp\""), "{error}");
 }

@@ -57,7 +57,9 @@ impl SlackClient {
                     .json(message)
                     .send()
                     .await
-                    .map_err(|e| DeliveryError::transient(format!("{shown}: {}", outbound::describe(e))))?;
+                    .map_err(|e| {
+                        DeliveryError::transient(format!("{shown}: {}", outbound::describe(e)))
+                    })?;
                 check_answer(answer, &format!("the Slack webhook {shown}"))
                     .await
                     .map(|_| ())

@@ -36,7 +36,13 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `GET /api/v1/channels`: every provider with its health (last delivery, last error, queue
 /// depth).
 pub async fn list(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    Ok(success(state.channels.list().await.map_err(|e| ApiError::from_error(&e))?))
+    Ok(success(
+        state
+            .channels
+            .list()
+            .await
+            .map_err(|e| ApiError::from_error(&e))?,
+    ))
 }
 
 /// `POST /api/v1/channels/{id}/test`: sends a test message now; 503 with the reason when the
