@@ -496,6 +496,7 @@ impl Operator for AppOperator {
             } else {
                 Signal::Healthy
             },
+            source: model::source::default_source(),
         };
         self.app
             .pipeline

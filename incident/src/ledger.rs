@@ -23,7 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ledger", include_str!("../migrations/0001_ledger.sql")),
     (2, "origins", include_str!("../migrations/0002_origins.sql")),
     (3, "sources", include_str!("../migrations/0003_sources.sql")),
-    (4, "channels", include_str!("../migrations/0004_channels.sql")),
+    (
+        4,
+        "channels",
+        include_str!("../migrations/0004_channels.sql"),
+    ),
 ];
 
 /// Which database the ledger is on.
