@@ -123,7 +123,7 @@ impl Ledger {
     }
 
     /// The connection pool, for the tables other crates keep in the ledger (the channels'
-    /// outbox, migration 0003): one database, one migration set, one transaction log.
+    /// outbox, migration 0004): one database, one migration set, one transaction log.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
