@@ -31,6 +31,20 @@ python3 -c 'import logging_loki' 2>/dev/null \
   || pip3 install -q --break-system-packages python-logging-loki 2>/dev/null \
   || echo "python-logging-loki not installed: its live test will be skipped"
 
+# The chat channels' test components (their tests say SKIPPED without them): the Telegram Bot
+# API emulator (npm telegram-test-api, pinned in scripts/telegram-emulator) and the aiosmtpd
+# SMTP server (PyPI). Best effort.
+if command -v npm >/dev/null 2>&1; then
+  [ -d scripts/telegram-emulator/node_modules/telegram-test-api ] \
+    || (cd scripts/telegram-emulator && npm install --no-audit --no-fund --loglevel=error >/dev/null) \
+    || echo "telegram-test-api not installed: the Telegram tests will be skipped"
+else
+  echo "npm not found: the Telegram tests will be skipped"
+fi
+python3 -c 'import aiosmtpd' 2>/dev/null \
+  || pip3 install -q --break-system-packages aiosmtpd 2>/dev/null \
+  || echo "aiosmtpd not installed: the email test will be skipped"
+
 # The real local model (SmolLM2-135M GGUF served by node-llama-cpp) for the RCA model test
 # (it says SKIPPED without it). Needs npm; best effort.
 if command -v npm >/dev/null 2>&1; then

@@ -174,6 +174,16 @@ impl Secret {
 struct Entry {
     caller: Caller,
     secret: Secret,
+    telegram_user_id: Option<i64>,
+    slack_user_id: Option<String>,
+}
+
+/// An identity as a chat user: who a Telegram or Slack user acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatIdentity {
+    pub caller: Caller,
+    pub telegram_user_id: Option<i64>,
+    pub slack_user_id: Option<String>,
 }
 
 /// `[[token]]` of a tokens file.
@@ -190,11 +200,9 @@ struct TokenEntry {
     policy_role: Option<String>,
     /// The Telegram user this identity is, for the chat channels.
     #[serde(default)]
-    #[allow(dead_code)]
     telegram_user_id: Option<i64>,
     /// The Slack user this identity is, for the chat channels.
     #[serde(default)]
-    #[allow(dead_code)]
     slack_user_id: Option<String>,
 }
 
@@ -245,6 +253,8 @@ impl Identities {
         self.entries.push(Entry {
             caller,
             secret: Secret::Plain(token.as_bytes().to_vec()),
+            telegram_user_id: None,
+            slack_user_id: None,
         });
     }
 
@@ -311,9 +321,24 @@ impl Identities {
                     policy_role: entry.policy_role.filter(|r| !r.trim().is_empty()),
                 },
                 secret,
+                telegram_user_id: entry.telegram_user_id,
+                slack_user_id: entry.slack_user_id.filter(|s| !s.trim().is_empty()),
             });
         }
         Ok(())
+    }
+
+    /// Identities that name a Telegram or Slack user (`telegram_user_id`, `slack_user_id`).
+    pub fn chat_identities(&self) -> Vec<ChatIdentity> {
+        self.entries
+            .iter()
+            .filter(|e| e.telegram_user_id.is_some() || e.slack_user_id.is_some())
+            .map(|e| ChatIdentity {
+                caller: e.caller.clone(),
+                telegram_user_id: e.telegram_user_id,
+                slack_user_id: e.slack_user_id.clone(),
+            })
+            .collect()
     }
 
     /// The caller a request's bearer token (if any) belongs to. With no identities known every

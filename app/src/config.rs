@@ -52,6 +52,8 @@ pub struct Config {
     pub sql: SqlConfig,
     /// Who may call: named tokens with roles.
     pub auth: AuthConfig,
+    /// Operator channels: providers, routes, delivery (loaded by the channels crate).
+    pub channels: ChannelsConfig,
 }
 
 /// `[sql]`: what one query over the windows may use; each refusal names its key.
@@ -372,10 +374,15 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text).map_err(|message| ConfigError::Parse {
+        let mut config = Self::parse(&text).map_err(|message| ConfigError::Parse {
             path: path.to_owned(),
             message,
-        })
+        })?;
+        config.channels.base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_owned);
+        Ok(config)
     }
 
     /// Parses TOML text, then checks values.
@@ -473,6 +480,125 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `[channels]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelsConfig {
+    /// `[[channels.provider]]`: where operators hear of incidents.
+    pub provider: Vec<ProviderConfig>,
+    /// `[[channels.route]]`: which events go to which providers; none means every event to
+    /// every enabled provider.
+    pub route: Vec<RouteConfig>,
+    /// The main config file's folder (set when the file is read): provider `config` paths
+    /// are relative to it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// A provider failing for longer than this opens a `channel_delivery_failure` incident,
+    /// announced on the other providers.
+    #[serde(with = "duration_text")]
+    pub failure_incident_after: Duration,
+    /// First pause before a failed delivery is retried; it doubles per attempt, with jitter.
+    #[serde(with = "duration_text")]
+    pub retry_initial: Duration,
+    /// Longest pause between two attempts (a provider's own `Retry-After` may ask for more).
+    #[serde(with = "duration_text")]
+    pub retry_max: Duration,
+    /// A message still undelivered this long after it was queued is marked failed (it stays
+    /// in the outbox and counts in the provider's health).
+    #[serde(with = "duration_text")]
+    pub give_up_after: Duration,
+}
+
+impl Default for ChannelsConfig {
+    fn default() -> Self {
+        Self {
+            provider: Vec::new(),
+            route: Vec::new(),
+            base_dir: PathBuf::from("."),
+            failure_incident_after: Duration::from_secs(10 * 60),
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(5 * 60),
+            give_up_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// `[[channels.provider]]`: the provider contract (names are a contract).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Unique id, used in routes, URLs and the outbox (`ops-telegram`).
+    pub id: String,
+    /// `in_app`, `email`, `webhook`, `slack`, `teams`, `telegram`, `whatsapp` or `custom`.
+    pub kind: String,
+    /// What operators read (`Ops on Telegram`).
+    #[serde(default)]
+    pub display_name: String,
+    /// A disabled provider is listed but gets nothing.
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+    /// Whether this provider may carry approval interactions (buttons, `approve` commands).
+    #[serde(default)]
+    pub approvals: bool,
+    /// The provider's own file (endpoint and secret files), relative to the main config
+    /// file's folder. `in_app` and `whatsapp` need none.
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+}
+
+fn enabled_default() -> bool {
+    true
+}
+
+/// `[[channels.route]]`: events matching every given list go to `providers`. An empty list
+/// matches anything.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Provider ids that get the matching events.
+    pub providers: Vec<String>,
+    /// Severities (`info`, `warning`, `critical`).
+    pub severity: Vec<String>,
+    /// Domains (`application_services`, `operator_channels`, ...).
+    pub domain: Vec<String>,
+    /// Incident types (`crash_loop`, ...).
+    #[serde(rename = "type")]
+    pub incident_type: Vec<String>,
+    /// Origins behind the incident (`rules`, `alertmanager`, `anomaly`, ...).
+    pub source: Vec<String>,
+    /// Environments (`prod`, `staging`, `demo`), as the running policy names it.
+    pub environment: Vec<String>,
+    /// Hours in which only severe events go out now; the rest wait for the hours to end.
+    pub quiet_hours: Option<QuietHours>,
+    /// One escalation step: providers told when an approval of a matching incident has
+    /// waited past half its expiry.
+    pub escalate_to: Vec<String>,
+}
+
+/// `quiet_hours = { start = "22:00", end = "07:00", utc_offset = "+01:00", allow = "critical" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHours {
+    /// `HH:MM` local time the quiet hours start.
+    pub start: String,
+    /// `HH:MM` local time they end (may be earlier than `start`: over midnight).
+    pub end: String,
+    /// The local time's offset from UTC, `+HH:MM` or `-HH:MM`.
+    #[serde(default = "utc")]
+    pub utc_offset: String,
+    /// The least severity still delivered during quiet hours.
+    #[serde(default = "critical")]
+    pub allow: String,
+}
+
+fn utc() -> String {
+    "+00:00".to_owned()
+}
+
+fn critical() -> String {
+    "critical".to_owned()
 }
 
 pub use model::duration::parse as parse_duration;

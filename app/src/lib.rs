@@ -16,14 +16,13 @@ pub mod changes;
 pub mod config;
 pub mod demo;
 pub mod live_rca;
-pub mod notify;
 pub mod ops;
 pub mod pipeline;
 pub mod rca_input;
 pub mod remediation;
 pub mod service;
 
-pub use auth::{AuthError, Caller, Identities, Role, authorize};
+pub use auth::{AuthError, Caller, ChatIdentity, Identities, Role, authorize};
 pub use ops::Operation;
 pub use rca_input::draft_input;
 pub use service::{App, AppError, OpenError};

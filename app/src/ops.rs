@@ -35,10 +35,25 @@ pub enum Operation {
     Modify,
     Resume,
     ReloadPolicy,
+    /// The channel providers and their health.
+    ListChannels,
+    /// Sends a test message to one provider.
+    TestChannel,
+    /// A chat command from a custom gateway (`POST /api/v1/chat`); each command is then
+    /// authorized as its own operation.
+    Chat,
+    /// A chat provider's own inbound request (Telegram webhook, Slack interactions and slash
+    /// commands): authenticated by the provider's secret or signature, not a bearer token;
+    /// the chat user it names is then authorized per command.
+    ChatInbound,
+    /// Silences an incident for a while (the workspace's suppression windows).
+    Silence,
+    /// Sends the executive summary by email now.
+    SummaryEmail,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 27] = [
+    pub const ALL: [Operation; 33] = [
         Operation::Health,
         Operation::RemoteWrite,
         Operation::LokiPush,
@@ -66,6 +81,12 @@ impl Operation {
         Operation::Modify,
         Operation::Resume,
         Operation::ReloadPolicy,
+        Operation::ListChannels,
+        Operation::TestChannel,
+        Operation::Chat,
+        Operation::ChatInbound,
+        Operation::Silence,
+        Operation::SummaryEmail,
     ];
 
     /// A short name for messages and the audit log.
@@ -98,6 +119,12 @@ impl Operation {
             Operation::Modify => "modifying an action",
             Operation::Resume => "resuming the robot",
             Operation::ReloadPolicy => "reloading policy",
+            Operation::ListChannels => "listing channels",
+            Operation::TestChannel => "sending a test message",
+            Operation::Chat => "a chat command",
+            Operation::ChatInbound => "a signed chat request",
+            Operation::Silence => "silencing an incident",
+            Operation::SummaryEmail => "emailing the summary",
         }
     }
 
@@ -105,6 +132,7 @@ impl Operation {
     pub fn least_role(self) -> Role {
         match self {
             Operation::Health
+            | Operation::ChatInbound
             | Operation::RemoteWrite
             | Operation::LokiPush
             | Operation::AlertmanagerWebhook => Role::Ingest,
@@ -121,8 +149,15 @@ impl Operation {
             | Operation::ListActions
             | Operation::ListApprovals
             | Operation::Audit
-            | Operation::RobotStatus => Role::Read,
-            Operation::RegenerateDraft | Operation::ReloadRules | Operation::Pause => Role::Operate,
+            | Operation::RobotStatus
+            | Operation::ListChannels
+            | Operation::Chat => Role::Read,
+            Operation::RegenerateDraft
+            | Operation::ReloadRules
+            | Operation::Pause
+            | Operation::TestChannel
+            | Operation::Silence
+            | Operation::SummaryEmail => Role::Operate,
             Operation::IssueApprovalToken
             | Operation::Approve
             | Operation::Reject
@@ -134,7 +169,7 @@ impl Operation {
 
     /// Open to callers without a token even where tokens are configured.
     pub fn is_public(self) -> bool {
-        self == Operation::Health
+        matches!(self, Operation::Health | Operation::ChatInbound)
     }
 
     /// Answering an approval, and resuming the robot, need a policy role as well (what the
@@ -163,6 +198,9 @@ impl Operation {
                 | Operation::Modify
                 | Operation::Resume
                 | Operation::ReloadPolicy
+                | Operation::TestChannel
+                | Operation::Silence
+                | Operation::SummaryEmail
         )
     }
 }

@@ -15,7 +15,6 @@ use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use tokio::sync::mpsc;
 use windows::{Sources, Store};
@@ -98,8 +97,8 @@ pub struct Pipeline {
     pub busy_ns: AtomicU64,
     /// Poked after samples arrive, so detection follows a fast sender without waiting.
     pub wake: tokio::sync::Notify,
-    /// Where committed changes go once someone observes them (remediation).
-    observer: OnceLock<mpsc::UnboundedSender<Observed>>,
+    /// Where committed changes go: remediation first, then the operator channels.
+    observers: parking_lot::Mutex<Vec<mpsc::UnboundedSender<Observed>>>,
 }
 
 impl Pipeline {
@@ -125,27 +124,30 @@ impl Pipeline {
             ticks_total: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
-            observer: OnceLock::new(),
+            observers: parking_lot::Mutex::new(Vec::new()),
         })
     }
 
-    /// Receives every committed change from now on; only the first caller gets them.
+    /// Receives every committed change from now on (each observer gets all of them).
     pub fn observe(&self) -> Option<mpsc::UnboundedReceiver<Observed>> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.observer.set(tx).ok().map(|()| rx)
+        self.observers.lock().push(tx);
+        Some(rx)
     }
 
     fn publish(&self, changes: &[Change], tick_ms: Option<i64>, source: Option<&str>) {
-        if let Some(tx) = self.observer.get()
-            && (!changes.is_empty() || tick_ms.is_some())
-        {
-            // A closed receiver means nobody observes any more; that is not an error here.
-            let _ = tx.send(Observed {
-                changes: changes.to_vec(),
-                tick_ms,
-                source: source.map(str::to_owned),
-            });
+        if changes.is_empty() && tick_ms.is_none() {
+            return;
         }
+        let observed = Observed {
+            changes: changes.to_vec(),
+            tick_ms,
+            source: source.map(str::to_owned),
+        };
+        // A closed receiver means that observer is gone; the others still hear.
+        self.observers
+            .lock()
+            .retain(|tx| tx.send(observed.clone()).is_ok());
     }
 
     fn clock(&self, source: &str) -> Arc<SourceClock> {

@@ -36,11 +36,6 @@ pub const STATE_FILE: &str = "remediation.json";
 /// Why remediation could not start or keep its records.
 #[derive(Debug, thiserror::Error)]
 pub enum RemediationError {
-    #[error("policy.notify_webhook")]
-    Notifier {
-        #[source]
-        source: outbound::OutboundError,
-    },
     #[error("policy file {path} is not valid")]
     Policy {
         path: PathBuf,
@@ -119,6 +114,12 @@ pub struct ApproverCredential {
     pub name: String,
     pub role: String,
     token: String,
+    /// The Telegram user this approver is, for the chat channels.
+    #[serde(default)]
+    pub telegram_user_id: Option<i64>,
+    /// The Slack user (`U…`) this approver is, for the chat channels.
+    #[serde(default)]
+    pub slack_user_id: Option<String>,
 }
 
 impl fmt::Debug for ApproverCredential {
@@ -393,8 +394,31 @@ pub struct Remediation {
     client: Option<cluster::Client>,
     verify_within_ms: i64,
     book: tokio::sync::Mutex<Book>,
-    /// Where approvals waiting and escalations are announced.
-    notifier: Option<crate::notify::Notifier>,
+    /// Who hears of approvals asked and answered, actions run and escalations (the
+    /// operator channels); every subscriber gets every announcement.
+    announce: parking_lot::Mutex<Vec<tokio::sync::mpsc::UnboundedSender<Announcement>>>,
+}
+
+/// What remediation tells operators of, as it happens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Announcement {
+    /// A person must answer approval `approval_id` (of `incident_id`) before the action runs.
+    ApprovalRequested {
+        approval_id: String,
+        incident_id: String,
+    },
+    /// An approval was answered (approved or rejected), withdrawn or found expired.
+    ApprovalAnswered {
+        approval_id: String,
+        incident_id: String,
+    },
+    /// An action ran (or failed, or was only recorded as a dry run).
+    ActionDone {
+        action_id: String,
+        incident_id: String,
+    },
+    /// A person is needed: the robot's action did not help.
+    Escalated { incident_id: String, text: String },
 }
 
 impl fmt::Debug for Remediation {
@@ -576,15 +600,8 @@ impl Remediation {
             .as_ref()
             .map(|c| Executor::new(c.clone(), Arc::clone(&audit)));
         let ttl = duration_ms(config.approval_ttl);
-        let notifier = match &config.notify_webhook {
-            Some(url) => Some(
-                crate::notify::Notifier::new(url, &config.notify_tls_config)
-                    .map_err(|source| RemediationError::Notifier { source })?,
-            ),
-            None => None,
-        };
         Ok(Some(Self {
-            notifier,
+            announce: parking_lot::Mutex::new(Vec::new()),
             policy: std::sync::RwLock::new(LoadedPolicy {
                 policy: Arc::new(policy),
                 sha256,
@@ -760,6 +777,23 @@ impl Remediation {
             })
     }
 
+    /// Approvers as chat users: the caller each acts as, with its Telegram and Slack ids.
+    pub fn chat_approvers(&self) -> Vec<crate::auth::ChatIdentity> {
+        self.approvers
+            .iter()
+            .filter(|a| a.telegram_user_id.is_some() || a.slack_user_id.is_some())
+            .map(|a| crate::auth::ChatIdentity {
+                caller: crate::Caller {
+                    name: a.name.clone(),
+                    role: crate::Role::Approve,
+                    policy_role: Some(a.role.clone()),
+                },
+                telegram_user_id: a.telegram_user_id,
+                slack_user_id: a.slack_user_id.clone(),
+            })
+            .collect()
+    }
+
     fn audit(&self, record: AuditRecord) -> Result<u64, RemediationError> {
         let mut log = self.audit.lock().unwrap_or_else(|p| p.into_inner());
         log.append(record)
@@ -924,6 +958,12 @@ impl Remediation {
             tracing::info!(%error, approval = %approval, "held-back action not decided again");
             return Ok(());
         }
+        if let Some(approval) = &entry.approval_id {
+            self.announce(Announcement::ApprovalAnswered {
+                approval_id: approval.clone(),
+                incident_id: incident.id.clone(),
+            });
+        }
         self.audit(AuditRecord {
             at_ms: now,
             who: "robot".into(),
@@ -1004,6 +1044,10 @@ impl Remediation {
                     Ok(auth) => self.run(&mut entry, &auth, incident, now, event_ms).await?,
                     Err(error) => entry.error = Some(error.to_string()),
                 }
+                self.announce(Announcement::ActionDone {
+                    action_id: entry.id.clone(),
+                    incident_id: incident.id.clone(),
+                });
             }
             Verdict::NeedsApproval => {
                 match book.approvals.request(
@@ -1034,17 +1078,10 @@ impl Remediation {
                             before: None,
                             after: None,
                         })?;
-                        self.notify(format!(
-                            "Approval needed ({}): {} for incident {} ({} on {}), because {}. \
-                             Approve with POST /api/v1/approvals/{}/token then …/approve.",
-                            roles.join(", "),
-                            proposed.action,
-                            incident.id,
-                            incident.incident_type.as_str(),
-                            incident.target.name,
-                            decision.clause,
-                            request.id
-                        ));
+                        self.announce(Announcement::ApprovalRequested {
+                            approval_id: request.id.clone(),
+                            incident_id: incident.id.clone(),
+                        });
                     }
                     Err(error) => {
                         entry.error = Some(error.to_string());
@@ -1175,11 +1212,18 @@ impl Remediation {
         self.save(&book)
     }
 
-    /// Tells operators, when a webhook is configured.
-    fn notify(&self, text: String) {
-        if let Some(notifier) = &self.notifier {
-            notifier.send(text);
-        }
+    /// Receives every announcement from now on (each subscriber gets all of them).
+    pub fn announcements(&self) -> tokio::sync::mpsc::UnboundedReceiver<Announcement> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.announce.lock().push(tx);
+        rx
+    }
+
+    /// Tells every subscriber; one that went away is dropped.
+    fn announce(&self, announcement: Announcement) {
+        self.announce
+            .lock()
+            .retain(|tx| tx.send(announcement.clone()).is_ok());
     }
 
     /// Escalates incidents of `source` still active past their verification deadline, at
@@ -1224,13 +1268,16 @@ impl Remediation {
                 tracing::warn!(%error, incident = %incident_id, "cannot escalate");
             }
             tracing::warn!(incident = %incident_id, "action did not help: incident escalated");
-            self.notify(format!(
-                "Escalated: incident {incident_id} ({} on {}) is still failing {} s after the \
-                 robot's action; a person is needed.",
-                current.incident_type.as_str(),
-                current.target.name,
-                self.verify_within_ms / 1000
-            ));
+            self.announce(Announcement::Escalated {
+                incident_id: incident_id.clone(),
+                text: format!(
+                    "Escalated: incident {incident_id} ({} on {}) is still failing {} s after the \
+                     robot's action; a person is needed.",
+                    current.incident_type.as_str(),
+                    current.target.name,
+                    self.verify_within_ms / 1000
+                ),
+            });
             let mut book = self.book.lock().await;
             let Some(entry) = book.actions.iter_mut().find(|a| a.id == action_id) else {
                 continue;
@@ -1477,6 +1524,14 @@ impl Remediation {
             None => book.actions.push(entry.clone()),
         }
         self.save(&book).map_err(storage)?;
+        self.announce(Announcement::ApprovalAnswered {
+            approval_id: id.to_owned(),
+            incident_id: entry.incident_id.clone(),
+        });
+        self.announce(Announcement::ActionDone {
+            action_id: entry.id.clone(),
+            incident_id: entry.incident_id.clone(),
+        });
         Ok(entry)
     }
 
@@ -1524,6 +1579,12 @@ impl Remediation {
             entry.clone()
         });
         self.save(&book).map_err(storage)?;
+        if let Some(entry) = &entry {
+            self.announce(Announcement::ApprovalAnswered {
+                approval_id: id.to_owned(),
+                incident_id: entry.incident_id.clone(),
+            });
+        }
         entry.ok_or_else(|| AnswerError::Refused {
             source: ApprovalError::NotFound { id: id.to_owned() },
             retry_after_ms: None,

@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ledger", include_str!("../migrations/0001_ledger.sql")),
     (2, "origins", include_str!("../migrations/0002_origins.sql")),
     (3, "sources", include_str!("../migrations/0003_sources.sql")),
+    (
+        4,
+        "channels",
+        include_str!("../migrations/0004_channels.sql"),
+    ),
 ];
 
 /// Which database the ledger is on.
@@ -115,6 +120,12 @@ impl Ledger {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The connection pool, for the tables other crates keep in the ledger (the channels'
+    /// outbox, migration 0004): one database, one migration set, one transaction log.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     pub async fn close(&self) {

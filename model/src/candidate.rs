@@ -14,6 +14,8 @@ pub enum Origin {
     Alertmanager,
     /// A streaming anomaly detector.
     Anomaly,
+    /// The operator channels' own delivery watch (`channel_delivery_failure`).
+    Channels,
     /// The built-in demo.
     Demo,
     /// A finding posted to the watcher webhook.
@@ -30,9 +32,10 @@ pub enum Origin {
 
 impl Origin {
     /// Every origin, in name order (the order sets of them serialise in).
-    pub const ALL: [Origin; 8] = [
+    pub const ALL: [Origin; 9] = [
         Origin::Alertmanager,
         Origin::Anomaly,
+        Origin::Channels,
         Origin::Demo,
         Origin::Findings,
         Origin::Kubernetes,
@@ -46,6 +49,7 @@ impl Origin {
         match self {
             Origin::Alertmanager => "alertmanager",
             Origin::Anomaly => "anomaly",
+            Origin::Channels => "channels",
             Origin::Demo => "demo",
             Origin::Findings => "findings",
             Origin::Kubernetes => "kubernetes",

@@ -9,6 +9,8 @@ use anyhow::Context;
 use app::App;
 use axum::Router;
 use axum::routing::{get, post};
+use channels::Channels;
+use channels::service::AppOperator;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::Semaphore;
@@ -27,6 +29,8 @@ pub struct AppState {
     /// Bytes each source's windows held at the last refresh.
     pub source_bytes: parking_lot::RwLock<std::collections::BTreeMap<String, u64>>,
     pub ready: AtomicBool,
+    /// Operator channels (Telegram, Slack, Teams, email, webhooks, the in-app feed).
+    pub channels: Channels<AppOperator>,
 }
 
 impl AppState {
@@ -37,7 +41,9 @@ impl AppState {
             .context("opening the application")?;
         let metrics = Metrics::new(Arc::clone(&app));
         let ingest_slots = Semaphore::new(app.config.ingest.max_inflight);
+        let channels = open_channels(&app).await?;
         Ok(Arc::new(Self {
+            channels,
             app,
             metrics,
             tokens,
@@ -93,6 +99,30 @@ impl AppState {
     }
 }
 
+/// The operator channels of `[channels]`, with `policy.notify_webhook` as one more provider
+/// of kind `slack` (one message per event; remediation no longer posts to it itself), started
+/// and following the application.
+async fn open_channels(app: &Arc<App>) -> anyhow::Result<Channels<AppOperator>> {
+    let mut loaded = channels::config::load(&app.config.channels)?;
+    if let Some(url) = &app.config.policy.notify_webhook {
+        loaded.providers.push(channels::Provider::notify_webhook(
+            url,
+            &app.config.policy.notify_tls_config,
+        )?);
+    }
+    let channels = Channels::open(
+        loaded,
+        app.pipeline.engine.ledger(),
+        AppOperator::new(Arc::clone(app)),
+        channels::service::directory(app),
+    )
+    .await
+    .context("opening the operator channels")?;
+    channels.spawn();
+    channels::service::follow(&channels, app);
+    Ok(channels)
+}
+
 /// The whole HTTP API.
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
@@ -143,6 +173,22 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/policy/reload",
             post(api::remediation::reload_policy),
         )
+        .route("/api/v1/channels", get(api::channels::list))
+        .route("/api/v1/channels/{id}/test", post(api::channels::test))
+        .route(
+            "/api/v1/channels/{id}/telegram",
+            post(api::channels::telegram_webhook),
+        )
+        .route(
+            "/api/v1/channels/{id}/slack/interactions",
+            post(api::channels::slack_interactions),
+        )
+        .route(
+            "/api/v1/channels/{id}/slack/commands",
+            post(api::channels::slack_commands),
+        )
+        .route("/api/v1/chat", post(api::channels::chat))
+        .route("/api/v1/summary/email", post(api::channels::summary_email))
         .route("/loki/api/v1/push", post(api::logs::push))
         .route("/metrics", get(api::ops::metrics))
         .route("/healthz", get(api::ops::healthz))

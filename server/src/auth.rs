@@ -68,6 +68,14 @@ pub fn operation_of(method: &Method, route: &str) -> Option<Operation> {
         ("/api/v1/robot/resume", false) => Operation::Resume,
         ("/api/v1/audit", true) => Operation::Audit,
         ("/api/v1/policy/reload", false) => Operation::ReloadPolicy,
+        ("/api/v1/channels", true) => Operation::ListChannels,
+        ("/api/v1/channels/{id}/test", false) => Operation::TestChannel,
+        ("/api/v1/chat", false) => Operation::Chat,
+        ("/api/v1/summary/email", false) => Operation::SummaryEmail,
+        // Authenticated by the provider's own secret or signature in the handler.
+        ("/api/v1/channels/{id}/telegram", false)
+        | ("/api/v1/channels/{id}/slack/interactions", false)
+        | ("/api/v1/channels/{id}/slack/commands", false) => Operation::ChatInbound,
         _ => return None,
     })
 }

@@ -5,6 +5,7 @@
 
 mod audit_export;
 mod bounds;
+mod channels;
 mod cli;
 mod common;
 mod event_time;

@@ -138,23 +138,31 @@ async fn an_https_webhook_delivers_with_its_ca_and_a_failing_one_logs_no_secret(
         ..outbound::TlsConfig::default()
     };
 
-    app::notify::Notifier::new(&url, &tls(&ca.ca_file))
-        .unwrap()
-        .send("an approval is waiting".to_owned());
+    // policy.notify_webhook is delivered by the channels as a provider of kind slack.
+    let client = |ca_file: &std::path::Path| {
+        let provider = channels::Provider::notify_webhook(&url, &tls(ca_file)).unwrap();
+        let channels::config::Settings::Slack(settings) = &provider.settings else {
+            panic!("notify_webhook is a slack provider")
+        };
+        channels::providers::slack::SlackClient::new(settings, "policy.notify_webhook").unwrap()
+    };
+    let message = serde_json::json!({"text": "an approval is waiting"});
+    client(&ca.ca_file).post_text(&message).await.unwrap();
     wait_for(|| receiver.requests.load(Ordering::SeqCst) == 1).await;
 
-    app::notify::Notifier::new(&url, &tls(&other.ca_file))
-        .unwrap()
-        .send("this one cannot be delivered".to_owned());
-    wait_for(|| logs.text().contains("notification dropped")).await;
-    let text = logs.text();
+    let error = client(&other.ca_file)
+        .post_text(&serde_json::json!({"text": "this one cannot be delivered"}))
+        .await
+        .unwrap_err();
+    tracing::warn!(error = %error.reason, "channel delivery failed");
+    let text = format!("{}\n{}", error.reason, logs.text());
     assert!(
         text.contains("UnknownIssuer") || text.contains("certificate"),
         "{text}"
     );
     assert!(
         text.contains("https://localhost"),
-        "the log says where: {text}"
+        "the error says where: {text}"
     );
     assert!(
         !text.contains("SECRET"),
@@ -162,12 +170,15 @@ async fn an_https_webhook_delivers_with_its_ca_and_a_failing_one_logs_no_secret(
     );
     assert_eq!(receiver.requests.load(Ordering::SeqCst), 1);
 
-    // A scheme the client cannot speak is refused when the notifier is made.
-    let error =
-        app::notify::Notifier::new("ftp://hooks.example/x", &outbound::TlsConfig::default())
-            .map(|_| ())
-            .unwrap_err();
-    assert!(error.to_string().contains("\"ftp\""), "{error}");
+    // A scheme the client cannot speak is refused when the provider is made.
+    let error = channels::Provider::notify_webhook(
+        "ftp://hooks.example/x",
+        &outbound::TlsConfig::default(),
+    )
+    .map(|_| ())
+    .unwrap_err();
+    let error = model::error::chain(&error);
+    assert!(error.contains("\"ftp\""), "{error}");
 }
 
 async fn wait_for(mut done: impl FnMut() -> bool) {

@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per surface: remote_write ingest, queries, operations.
 //! Handlers translate HTTP to library calls and errors to [`crate::error::ApiError`].
 
+pub mod channels;
 pub mod incidents;
 pub mod logs;
 pub mod ops;
