@@ -18,12 +18,20 @@ const CONTEXT_MS: i64 = 15 * 60_000;
 /// in its pods, and changed config maps of its namespace, within [`LOOKBACK_MS`] of
 /// `opened_at_ms`, oldest first, with ids `chg-1`, `chg-2`, ….
 pub fn recent_changes(store: &Store, target: &Target, opened_at_ms: i64) -> Vec<Change> {
+    changes_between(
+        store,
+        target,
+        opened_at_ms - LOOKBACK_MS,
+        opened_at_ms + SKEW_MS,
+    )
+}
+
+/// The deployment's changes (as [`recent_changes`] finds them) from `from` to `to`.
+pub fn changes_between(store: &Store, target: &Target, from: i64, to: i64) -> Vec<Change> {
     let (Scope::Deployment, Some(namespace)) = (target.kind, target.namespace.as_deref()) else {
         return Vec::new();
     };
     let name = target.name.as_str();
-    let from = opened_at_ms - LOOKBACK_MS;
-    let to = opened_at_ms + SKEW_MS;
     let read = |metric: &str, mut matchers: Vec<Matcher>| {
         matchers.push(Matcher::new(model::METRIC_NAME, MatchOp::Equal, metric));
         matchers.push(Matcher::new("namespace", MatchOp::Equal, namespace));

@@ -54,6 +54,40 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Operator channels: providers, routes, delivery (loaded by the channels crate).
     pub channels: ChannelsConfig,
+    /// Bounds of the read-only investigation tools (workspace, MCP, the draft, the model).
+    pub tools: ToolsConfig,
+}
+
+/// `[tools]`: what one read-only tool call may read and return, and how often a caller may
+/// call; each refusal names the argument or key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolsConfig {
+    /// Most rows (incidents, lines, events, series, ...) one call returns; `limit` may ask for
+    /// fewer.
+    pub max_results: usize,
+    /// Longest time range (`since` to `until`) one call reads, e.g. `24h`.
+    #[serde(with = "duration_text")]
+    pub max_range: Duration,
+    /// Largest result kept and returned, in bytes of JSON; rows past it are cut and the
+    /// result says `truncated`.
+    pub max_result_bytes: usize,
+    /// Tool calls one caller (token name) may make per minute; beyond, 429 + `Retry-After`.
+    pub calls_per_minute: u32,
+    /// Tool results kept in the ledger as evidence; the oldest go first.
+    pub max_snapshots: usize,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            max_results: 200,
+            max_range: Duration::from_secs(24 * 3600),
+            max_result_bytes: 64 * 1024,
+            calls_per_minute: 120,
+            max_snapshots: 50_000,
+        }
+    }
 }
 
 /// `[sql]`: what one query over the windows may use; each refusal names its key.
@@ -477,6 +511,33 @@ impl Config {
         }
         if let Some(llm) = &self.rca.llm {
             url("rca.llm.url", &llm.url)?;
+            if llm.investigation_timeout < Duration::from_millis(1) {
+                return Err(invalid("rca.llm.investigation_timeout", "must be above 0"));
+            }
+            for name in &llm.tools {
+                if crate::tools::Tool::from_name(name).is_none() {
+                    return Err(invalid(
+                        "rca.llm.tools",
+                        &format!("{name:?} is not a read-only tool of the catalogue"),
+                    ));
+                }
+            }
+        }
+        let tools = &self.tools;
+        if tools.max_results == 0 {
+            return Err(invalid("tools.max_results", "must be at least 1"));
+        }
+        if tools.max_range < Duration::from_secs(60) {
+            return Err(invalid("tools.max_range", "must be at least 1m"));
+        }
+        if tools.max_result_bytes < 1024 {
+            return Err(invalid("tools.max_result_bytes", "must be at least 1024"));
+        }
+        if tools.calls_per_minute == 0 {
+            return Err(invalid("tools.calls_per_minute", "must be at least 1"));
+        }
+        if tools.max_snapshots == 0 {
+            return Err(invalid("tools.max_snapshots", "must be at least 1"));
         }
         Ok(())
     }

@@ -21,8 +21,10 @@ pub mod pipeline;
 pub mod rca_input;
 pub mod remediation;
 pub mod service;
+pub mod tools;
 
 pub use auth::{AuthError, Caller, ChatIdentity, Identities, Role, authorize};
 pub use ops::Operation;
 pub use rca_input::draft_input;
 pub use service::{App, AppError, OpenError};
+pub use tools::{Tool, ToolAnswer, ToolSpec};

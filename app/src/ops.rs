@@ -50,10 +50,15 @@ pub enum Operation {
     Silence,
     /// Sends the executive summary by email now.
     SummaryEmail,
+    /// The read-only tool catalogue and its schemas.
+    ListTools,
+    /// Runs one read-only investigation tool (the workspace's Run buttons, MCP, `/mcp`); what
+    /// the tool reads is authorized again as its own operation.
+    RunTool,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 33] = [
+    pub const ALL: [Operation; 35] = [
         Operation::Health,
         Operation::RemoteWrite,
         Operation::LokiPush,
@@ -87,6 +92,8 @@ impl Operation {
         Operation::ChatInbound,
         Operation::Silence,
         Operation::SummaryEmail,
+        Operation::ListTools,
+        Operation::RunTool,
     ];
 
     /// A short name for messages and the audit log.
@@ -125,6 +132,8 @@ impl Operation {
             Operation::ChatInbound => "a signed chat request",
             Operation::Silence => "silencing an incident",
             Operation::SummaryEmail => "emailing the summary",
+            Operation::ListTools => "listing the read-only tools",
+            Operation::RunTool => "running a read-only tool",
         }
     }
 
@@ -151,7 +160,9 @@ impl Operation {
             | Operation::Audit
             | Operation::RobotStatus
             | Operation::ListChannels
-            | Operation::Chat => Role::Read,
+            | Operation::Chat
+            | Operation::ListTools
+            | Operation::RunTool => Role::Read,
             Operation::RegenerateDraft
             | Operation::ReloadRules
             | Operation::Pause

@@ -105,6 +105,19 @@ pub enum AppError {
         #[source]
         source: RemediationError,
     },
+    /// A tool argument refused: names the tool and the argument.
+    #[error("{tool}: argument `{argument}` {reason}")]
+    ToolArgument {
+        tool: &'static str,
+        argument: String,
+        reason: String,
+    },
+    /// More tool calls than `[tools] calls_per_minute` from one caller.
+    #[error("more than {per_minute} tool calls this minute; retry after {retry_after_secs}s")]
+    ToolRate {
+        per_minute: u32,
+        retry_after_secs: u32,
+    },
 }
 
 impl Classify for AppError {
@@ -117,7 +130,12 @@ impl Classify for AppError {
             } => ErrorClass::RateLimited {
                 retry_after_secs: *retry_after_secs,
             },
-            AppError::Invalid { .. } => ErrorClass::InvalidInput,
+            AppError::Invalid { .. } | AppError::ToolArgument { .. } => ErrorClass::InvalidInput,
+            AppError::ToolRate {
+                retry_after_secs, ..
+            } => ErrorClass::RateLimited {
+                retry_after_secs: *retry_after_secs,
+            },
             AppError::Ledger { source } => source.class(),
             AppError::Query { class, .. } => *class,
             AppError::Answer(error) => match error {
@@ -239,6 +257,8 @@ pub struct App {
     interpretations: parking_lot::Mutex<BTreeMap<String, (String, RcaReport)>>,
     /// Model calls at once; a regeneration beyond them answers 429 with `Retry-After`.
     model_calls: tokio::sync::Semaphore,
+    /// Read-only tool calls per caller this minute.
+    pub(crate) tool_rate: crate::tools::RateBook,
 }
 
 /// Interpretations kept (one per incident); past it, one is forgotten to make room.
@@ -315,6 +335,7 @@ impl App {
             identities,
             interpretations: parking_lot::Mutex::new(BTreeMap::new()),
             model_calls: tokio::sync::Semaphore::new(MODEL_CALLS),
+            tool_rate: crate::tools::RateBook::default(),
         });
         if let Some(remediation) = &app.remediation {
             remediation.spawn(&app);
@@ -344,7 +365,7 @@ impl App {
         self.remediation.as_ref().ok_or(AppError::RemediationOff)
     }
 
-    fn ledger(&self) -> &incident::Ledger {
+    pub(crate) fn ledger(&self) -> &incident::Ledger {
         self.pipeline.engine.ledger()
     }
 
@@ -523,7 +544,7 @@ impl App {
         Ok(context.unwrap_or_default())
     }
 
-    fn loki_source(&self) -> Option<LokiSource<'_>> {
+    pub(crate) fn loki_source(&self) -> Option<LokiSource<'_>> {
         let (client, section) = self.loki.as_ref().zip(self.config.rca.loki.as_ref())?;
         Some(LokiSource {
             client,

@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "channels",
         include_str!("../migrations/0004_channels.sql"),
     ),
+    (
+        5,
+        "tool evidence",
+        include_str!("../migrations/0005_tool_evidence.sql"),
+    ),
 ];
 
 /// Which database the ledger is on.

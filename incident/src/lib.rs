@@ -24,6 +24,7 @@ pub mod error;
 pub mod ledger;
 pub mod record;
 pub mod signature;
+pub mod snapshot;
 
 pub use alertmanager::{candidates_from_alertmanager, is_healthy_signal};
 pub use config::CorrelatorConfig;
@@ -37,3 +38,4 @@ pub use record::{
     IncidentSummary, TimelineEvent, TimelineKind,
 };
 pub use signature::signature;
+pub use snapshot::{Snapshot, SnapshotHead};

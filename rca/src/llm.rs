@@ -59,6 +59,16 @@ pub struct LlmConfig {
     pub json_mode: JsonMode,
     /// CA file and client certificate for https (`ca_file`, `cert_file`, `key_file`).
     pub tls_config: outbound::TlsConfig,
+    /// Investigation mode: read-only tool calls the model may make before it interprets a
+    /// draft (0 turns investigation off).
+    pub max_tool_calls: u32,
+    /// Investigation mode: wall time the whole tool loop may take, e.g. `90s`; what was
+    /// gathered by then is interpreted.
+    #[serde(with = "model::duration::text")]
+    pub investigation_timeout: std::time::Duration,
+    /// Investigation mode: the read-only tools the model may call, by catalogue name
+    /// (`logs.recent`, ...); empty allows every read-only tool.
+    pub tools: Vec<String>,
 }
 
 impl Default for LlmConfig {
@@ -76,6 +86,9 @@ impl Default for LlmConfig {
             max_tokens: 600,
             json_mode: JsonMode::JsonSchema,
             tls_config: outbound::TlsConfig::default(),
+            max_tool_calls: 6,
+            investigation_timeout: std::time::Duration::from_secs(90),
+            tools: Vec::new(),
         }
     }
 }
@@ -95,6 +108,9 @@ impl std::fmt::Debug for LlmConfig {
             .field("max_tokens", &self.max_tokens)
             .field("json_mode", &self.json_mode)
             .field("tls_config", &self.tls_config)
+            .field("max_tool_calls", &self.max_tool_calls)
+            .field("investigation_timeout", &self.investigation_timeout)
+            .field("tools", &self.tools)
             .finish()
     }
 }

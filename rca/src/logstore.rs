@@ -75,6 +75,11 @@ impl LogStore {
         self.recent.len()
     }
 
+    /// The kept lines, oldest first.
+    pub fn recent(&self) -> impl DoubleEndedIterator<Item = &LogLine> {
+        self.recent.iter()
+    }
+
     /// Mines and counts every line of `batch`, keeps them as recent lines, and returns the
     /// running counts to append to the windows.
     pub fn add(&mut self, batch: &LogBatch) -> CountPoints {
