@@ -72,6 +72,10 @@ pub fn operation_of(method: &Method, route: &str) -> Option<Operation> {
         ("/api/v1/channels/{id}/test", false) => Operation::TestChannel,
         ("/api/v1/chat", false) => Operation::Chat,
         ("/api/v1/summary/email", false) => Operation::SummaryEmail,
+        ("/api/v1/tools", true) => Operation::ListTools,
+        ("/api/v1/tools/{name}", false) => Operation::RunTool,
+        // MCP's streamable HTTP: every method of the one endpoint runs read-only tools.
+        ("/mcp", _) => Operation::RunTool,
         // Authenticated by the provider's own secret or signature in the handler.
         ("/api/v1/channels/{id}/telegram", false)
         | ("/api/v1/channels/{id}/slack/interactions", false)

@@ -8,6 +8,7 @@ pub mod ops;
 pub mod query;
 pub mod rca;
 pub mod remediation;
+pub mod tools;
 pub mod write;
 
 use axum::Json;
