@@ -53,6 +53,9 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# No crate may declare a dependency it does not use.
+command -v cargo-machete >/dev/null 2>&1 || cargo install -q cargo-machete --version 0.9.2 --locked
+cargo machete
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

@@ -268,6 +268,7 @@ impl App {
             None => incident::Ledger::open_dir(&config.server.data_dir).await,
         }
         .map_err(|source| OpenError::Ledger { source })?;
+        let book_ledger = ledger.clone();
         let engine = incident::IncidentEngine::open(ledger, config.incidents.correlation.clone())
             .await
             .map_err(|source| OpenError::Restore { source })?;
@@ -302,7 +303,8 @@ impl App {
                 .load_file(path)
                 .map_err(|source| OpenError::Tokens { source })?;
         }
-        let remediation = Remediation::open(&config.policy, &config.server.data_dir)
+        let remediation = Remediation::open(&config.policy, &config.server.data_dir, book_ledger)
+            .await
             .map_err(|source| OpenError::Remediation { source })?
             .map(Arc::new);
         let app = Arc::new(Self {

@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "channels",
         include_str!("../migrations/0004_channels.sql"),
     ),
+    (
+        5,
+        "documents",
+        include_str!("../migrations/0005_documents.sql"),
+    ),
 ];
 
 /// Which database the ledger is on.
@@ -199,6 +204,35 @@ impl Ledger {
             .await
             .map_err(Error::db("list incidents"))?;
         rows.iter().map(incident_of).collect()
+    }
+
+    /// A named document kept in the ledger (see [`Ledger::save_document`]), if stored.
+    pub async fn document(&self, name: &str) -> Result<Option<String>, Error> {
+        let row = sqlx::query("SELECT body FROM documents WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::db("read document"))?;
+        row.map(|row| row.try_get::<String, _>("body"))
+            .transpose()
+            .map_err(Error::db("read document"))
+    }
+
+    /// Writes a named document whole, in one statement (the old body or the new, never a
+    /// mix), e.g. the remediation book with its approvals and used token nonces.
+    pub async fn save_document(&self, name: &str, body: &str, at_ms: i64) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO documents (name, body, updated_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET body = excluded.body, \
+             updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(name)
+        .bind(body)
+        .bind(at_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::db("write document"))?;
+        Ok(())
     }
 
     /// Other incidents with the same signature, most recently opened first: what this
