@@ -430,9 +430,10 @@ async fn delete_pods_removes_only_the_phase() {
         w.query.get("fieldSelector").map(String::as_str),
         Some("status.phase=Failed")
     );
+    // In the API server's order: by name.
     assert_eq!(
         done.after["deleted"],
-        json!(["report-29391235-7xk2p", "report-29391230-q9d8w"])
+        json!(["report-29391230-q9d8w", "report-29391235-7xk2p"])
     );
     let left = r.fake.object("/api/v1/namespaces/shop/pods");
     assert_eq!(
@@ -691,12 +692,20 @@ async fn a_release_touches_the_running_pods_of_its_namespace() {
     let radius = policy::blast_radius(&Action::ReconcileRelease, Some(&live)).unwrap();
     assert_eq!(radius.pods_affected, 2);
     // A release installing into another namespace counts the pods there.
-    {
-        let mut objects = fake.objects.lock().unwrap();
-        objects.get_mut(HELM_RELEASE).unwrap()["spec"]["targetNamespace"] = json!("payments");
-        let mut pods = objects["/api/v1/namespaces/shop/pods"].clone();
-        pods["items"].as_array_mut().unwrap().truncate(3);
-        objects.insert("/api/v1/namespaces/payments/pods".into(), pods);
+    fake.objects.lock().unwrap().get_mut(HELM_RELEASE).unwrap()["spec"]["targetNamespace"] =
+        json!("payments");
+    let pods = fake.object("/api/v1/namespaces/shop/pods");
+    let moved = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"]["name"] != "node-exporter-8kq2x");
+    for pod in moved {
+        let mut pod = pod.clone();
+        pod["apiVersion"] = json!("v1");
+        pod["kind"] = json!("Pod");
+        pod["metadata"]["namespace"] = json!("payments");
+        fake.apply(pod);
     }
     let live = cluster::release_live(&client, "shop", "cart")
         .await
@@ -710,6 +719,7 @@ async fn a_release_touches_the_running_pods_of_its_namespace() {
     // Pods that cannot be listed: a radius of one pod.
     fake.objects.lock().unwrap().get_mut(HELM_RELEASE).unwrap()["spec"]["targetNamespace"] =
         json!("nowhere");
+    fake.forbid("/api/v1/namespaces/nowhere/");
     let live = cluster::release_live(&client, "shop", "cart")
         .await
         .unwrap();
