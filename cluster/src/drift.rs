@@ -206,13 +206,13 @@ impl DriftSignals {
                     && drift.len() < MAX_EVIDENCE
                 {
                     drift.push(ctx.evidence(
-                        format!("hr-{name}-image-{workload}-{container}"),
+                        format!("hr-{name}-image-{}-{container}", workload.replace(' ', "-").to_ascii_lowercase()),
                         "ImageDiffersFromValues",
                         format!(
                             "{workload} ({container}) runs {image}, but the values of release {ns}/{name} say tag {}",
                             want.iter().cloned().collect::<Vec<_>>().join(" or ")
                         ),
-                        now_ms,
+                        current.and_then(|c| c.deployed_ms).unwrap_or(now_ms),
                         labels,
                     ));
                 }

@@ -146,7 +146,22 @@ impl EventSignals {
         let Some(class) = classify(e) else {
             return out;
         };
-        out.extend(self.raise(e, &class, ctx, spec, state));
+        let raised = self.raise(e, &class, ctx, spec, state);
+        // First seen already repeated: its occurrences span first to last, and the first is
+        // when the problem began (correlation links findings by when they were seen). Listed
+        // at start, only the part within the lookback counts.
+        let span_start = if listed {
+            e.first_ms.max(now_ms.saturating_sub(lookback))
+        } else {
+            e.first_ms
+        };
+        if previous.is_none() && e.count > 1 && span_start < e.last_ms {
+            out.extend(raised.iter().cloned().map(|mut c| {
+                c.detected_at_ms = span_start;
+                c
+            }));
+        }
+        out.extend(raised);
         out
     }
 
@@ -476,16 +491,17 @@ impl EventSignals {
     }
 }
 
-/// The evidence id of one occurrence of an event: its uid's first 8 characters and count.
+/// The evidence id of one occurrence of an event: a short hash of its uid, and its count.
 pub fn evidence_id(e: &EventView) -> String {
     format!("k8s-{}-{}", short(&e.uid), e.count)
 }
 
+/// Eight hex digits of FNV-1a over `text`: short, stable ids.
 fn short(text: &str) -> String {
-    text.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(8)
-        .collect()
+    let hash = text.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("{hash:08x}")
 }
 
 /// The CronJob that runs a Job (from the Job's owner, else its `<cronjob>-<minutes>` name), or

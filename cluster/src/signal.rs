@@ -160,7 +160,7 @@ impl Levels {
             let send = match self.active.get(&key) {
                 None => true,
                 Some((held, sent_at)) => {
-                    held.evidence != c.evidence
+                    !same_evidence(held, &c)
                         || held.severity != c.severity
                         || now_ms.saturating_sub(*sent_at) >= refresh_ms
                 }
@@ -200,6 +200,18 @@ impl Levels {
     pub fn is_empty(&self) -> bool {
         self.active.is_empty()
     }
+}
+
+/// Whether two sightings say the same: the same evidence, whenever each was observed.
+fn same_evidence(a: &IncidentCandidate, b: &IncidentCandidate) -> bool {
+    let said = |c: &IncidentCandidate| {
+        c.evidence
+            .events
+            .iter()
+            .map(|e| (e.id.clone(), e.reason.clone(), e.message.clone()))
+            .collect::<Vec<_>>()
+    };
+    said(a) == said(b) && a.affects == b.affects
 }
 
 /// Candidates of one evaluation with the same identity as one: evidence and affected

@@ -59,6 +59,19 @@ pub(crate) struct Fake {
     cut: tokio::sync::watch::Sender<u64>,
     /// Path prefixes answered 403, as RBAC would.
     forbidden: Mutex<Vec<String>>,
+    /// When set, only requests these RBAC rules grant are served (403 otherwise).
+    rules: Mutex<Option<Vec<Rule>>>,
+    /// Path prefixes whose next watch from a resource version is answered 410 Expired.
+    expiring: Mutex<Vec<String>>,
+}
+
+/// One RBAC rule: API groups, resources (`pods`, `pods/eviction`) and verbs.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Rule {
+    pub(crate) api_groups: Vec<String>,
+    pub(crate) resources: Vec<String>,
+    pub(crate) verbs: Vec<String>,
 }
 
 impl Default for Fake {
@@ -71,6 +84,8 @@ impl Default for Fake {
             version: tokio::sync::watch::channel(200_000).0,
             cut: tokio::sync::watch::channel(0).0,
             forbidden: Mutex::default(),
+            rules: Mutex::default(),
+            expiring: Mutex::default(),
         }
     }
 }
@@ -407,14 +422,17 @@ impl Fake {
     /// watches see it. Returns the stored path of each.
     pub(crate) fn apply(&self, object: Value) -> Vec<String> {
         if let Some(items) = object["items"].as_array() {
+            // A typed list's items carry no kind; a `List`'s carry their own.
             let api_version = object["apiVersion"].clone();
             let kind = object["kind"].as_str().unwrap().trim_end_matches("List");
             return items
                 .iter()
                 .flat_map(|item| {
                     let mut item = item.clone();
-                    item["apiVersion"] = api_version.clone();
-                    item["kind"] = json!(kind);
+                    if !kind.is_empty() {
+                        item["apiVersion"] = api_version.clone();
+                        item["kind"] = json!(kind);
+                    }
                     self.apply(item)
                 })
                 .collect();
@@ -456,6 +474,29 @@ impl Fake {
     /// Answers 403 to every request under `prefix`, as RBAC without the grant does.
     pub(crate) fn forbid(&self, prefix: &str) {
         self.forbidden.lock().unwrap().push(prefix.to_owned());
+    }
+
+    /// Ends the open watches under `prefix` and answers their resumption 410 Expired, as an
+    /// API server whose watch cache has moved past their version does: they must list again.
+    pub(crate) fn expire(&self, prefix: &str) {
+        self.expiring.lock().unwrap().push(prefix.to_owned());
+        self.cut_watches();
+    }
+
+    /// Serves only what `rules` grant, as the API server's RBAC authorizer does.
+    pub(crate) fn enforce(&self, rules: Vec<Rule>) {
+        *self.rules.lock().unwrap() = Some(rules);
+    }
+
+    /// Every `(group, resource, verb)` requested, as RBAC names them.
+    pub(crate) fn verbs_used(&self) -> std::collections::BTreeSet<(String, String, String)> {
+        self.requests()
+            .iter()
+            .filter_map(|r| {
+                let at = ResourcePath::parse(&r.path)?;
+                Some(rbac_request(&at, &r.method, &r.query))
+            })
+            .collect()
     }
 
     /// Adds (or replaces) Deployment `shop/<name>` with `replicas`, shaped like the recorded one
@@ -508,6 +549,38 @@ impl History {
     }
 }
 
+/// `(group, resource, verb)` of a request, as RBAC sees it.
+fn rbac_request(
+    at: &ResourcePath,
+    method: &str,
+    query: &HashMap<String, String>,
+) -> (String, String, String) {
+    let group = at
+        .prefix
+        .strip_prefix("/apis/")
+        .and_then(|gv| gv.split('/').next())
+        .unwrap_or("")
+        .to_owned();
+    let resource = match &at.sub {
+        Some(sub) => format!("{}/{sub}", at.plural),
+        None => at.plural.clone(),
+    };
+    let collection = at.name.is_none();
+    let watching = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+    let verb = match method {
+        "GET" if collection && watching => "watch",
+        "GET" if collection => "list",
+        "GET" => "get",
+        "PATCH" => "patch",
+        "PUT" => "update",
+        "POST" => "create",
+        "DELETE" if collection => "deletecollection",
+        "DELETE" => "delete",
+        other => other,
+    };
+    (group, resource, verb.to_owned())
+}
+
 fn status(code: u16, reason: &str, message: &str) -> Response {
     let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": if code < 300 {"Success"} else {"Failure"}, "message": message, "reason": reason, "code": code});
     (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
@@ -552,6 +625,25 @@ fn watch(
         .get("resourceVersion")
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|&v| v != 0);
+    let expired = requested.is_some() && {
+        let mut expiring = fake.expiring.lock().unwrap();
+        let before = expiring.len();
+        let path = format!("{}/", at.prefix);
+        let full = match &at.namespace {
+            Some(ns) => format!("{path}namespaces/{ns}/{}", at.plural),
+            None => format!("{path}{}", at.plural),
+        };
+        expiring.retain(|p| !full.starts_with(p.as_str()));
+        expiring.len() < before
+    };
+    if expired {
+        let gone = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "reason": "Expired", "code": 410, "message": "too old resource version"});
+        return Response::builder()
+            .header("content-type", "application/json")
+            .body(Body::from(event_line("ERROR", &gone, false)))
+            .unwrap();
+    }
     let sent_through = match requested {
         Some(from) => from,
         None => {
@@ -673,6 +765,20 @@ async fn handle(
             "NotFound",
             &format!("the server could not find {path}"),
         );
+    }
+    if let Some(rules) = fake.rules.lock().unwrap().as_ref() {
+        let (group, resource, verb) = rbac_request(&at, method.as_str(), &query);
+        let granted = rules.iter().any(|r| {
+            r.api_groups.contains(&group)
+                && r.resources.contains(&resource)
+                && r.verbs.contains(&verb)
+        });
+        if !granted {
+            let message = format!(
+                "{resource} is forbidden: User \"system:serviceaccount:srebot:srebot-executor\" cannot {verb} resource \"{resource}\" in API group \"{group}\""
+            );
+            return status(403, "Forbidden", &message);
+        }
     }
     // Delete requests carry DeleteOptions in the body; everything else uses the query.
     let dry = query.get("dryRun").map(String::as_str) == Some("All")
@@ -850,7 +956,17 @@ fn discovery(path: &str) -> Option<Value> {
                 )],
             )
         }
-        "/apis/policy/v1" => resource_list("policy/v1", vec![], vec![]),
+        // Non-empty, as a real server's: kubectl's discovery treats an empty group as an error.
+        "/apis/policy/v1" => resource_list(
+            "policy/v1",
+            vec![res(
+                "poddisruptionbudgets",
+                "PodDisruptionBudget",
+                true,
+                &["get", "list", "watch"],
+            )],
+            vec![],
+        ),
         "/version" => {
             json!({"major": "1", "minor": "34", "gitVersion": "v1.34.1", "platform": "linux/amd64"})
         }

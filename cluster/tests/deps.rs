@@ -1,0 +1,325 @@
+//! Runtime dependency probes against real servers on loopback: Debian's `redis-server` stopped
+//! and started again, the Service's endpoints going unready in the fake API server, and the
+//! dependents' own findings joining the dependency's incident.
+
+use crate::fake_k8s;
+use crate::support::{correlate, spec, summary};
+use cluster::{ClusterWatch, DependencyKind, DependencyMonitor, DependencySpec};
+use model::{
+    Evidence, IncidentCandidate, IncidentType, LabelSet, MetricEvidence, Origin, Scope, Severity,
+    Signal,
+};
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// A real Redis on a free loopback port; `None` (the test says SKIPPED) without the binary.
+fn redis(port: u16) -> Option<Child> {
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(child);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("redis-server did not listen on {port}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn dependency(name: &str, kind: DependencyKind, address: &str) -> DependencySpec {
+    let text = format!(
+        "name = \"{name}\"\nkind = \"{}\"\naddress = \"{address}\"\ninterval = \"150ms\"\ntimeout = \"1s\"",
+        kind.as_str()
+    );
+    toml::from_str(&text).unwrap()
+}
+
+/// The finding the built-in `error_rate_5xx` rule raises for a workload (as `detect` builds it).
+fn error_spike(namespace: &str, service: &str, at_ms: i64) -> IncidentCandidate {
+    IncidentCandidate {
+        incident_type: IncidentType::ErrorRateSpike,
+        scope: Scope::Deployment,
+        target: service.to_owned(),
+        namespace: Some(namespace.to_owned()),
+        node: None,
+        confidence: 0.8,
+        severity: Severity::Warning,
+        detector: "error_rate_5xx".to_owned(),
+        origin: Origin::Rules,
+        detected_at_ms: at_ms,
+        evidence: Evidence {
+            metrics: vec![MetricEvidence {
+                id: "m1".to_owned(),
+                series: LabelSet::from_pairs([("namespace", namespace), ("service", service)])
+                    .unwrap(),
+                window: "5m".to_owned(),
+                aggregate: "ratio".to_owned(),
+                observed: 0.31,
+                expected: Some(0.05),
+                rule: "error_rate_5xx".to_owned(),
+                at_ms,
+            }],
+            events: Vec::new(),
+        },
+        signal: Signal::Firing,
+        affects: Vec::new(),
+    }
+}
+
+async fn until(
+    rx: &mut mpsc::Receiver<Vec<IncidentCandidate>>,
+    seen: &mut Vec<IncidentCandidate>,
+    what: &str,
+    done: impl Fn(&[IncidentCandidate]) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done(seen) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(batch)) => seen.extend(batch),
+            _ => panic!("timed out waiting for {what}: {:#?}", summary(seen)),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_redis_is_dependency_unavailable_and_its_dependents_errors_join_it() {
+    let port = free_port();
+    let Some(mut server) = redis(port) else {
+        eprintln!("SKIPPED: redis-server is not installed (scripts/test.sh installs it)");
+        return;
+    };
+    let (fake, url) = fake_k8s::start().await;
+    fake.load("redis-service.json");
+    let (tx, mut rx) = mpsc::channel(64);
+    let spec = spec(&url);
+    let watch = ClusterWatch::start(spec.clone(), spec.client().await.unwrap(), tx.clone());
+    let mut redis_dep = dependency("redis", DependencyKind::Redis, &format!("127.0.0.1:{port}"));
+    redis_dep.service = Some("shop/redis".into());
+    redis_dep.dependents = vec!["shop/cart".into(), "shop/worker".into()];
+    let monitor = DependencyMonitor::start(
+        vec![redis_dep],
+        vec![("test".into(), "test-src".into(), watch.state())],
+        tx,
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    // Up: PONG, and no candidate.
+    for _ in 0..100 {
+        if monitor.statuses()[0].up == Some(true) && monitor.statuses()[0].endpoints.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = monitor.statuses()[0].clone();
+    assert_eq!(
+        (status.up, status.detail.as_str(), status.endpoints),
+        (Some(true), "PONG", Some((1, 0))),
+        "{status:?}"
+    );
+
+    // Redis stops: after two failed probes in a row it is unavailable.
+    server.kill().unwrap();
+    server.wait().unwrap();
+    until(&mut rx, &mut seen, "dependency_unavailable", |s| {
+        s.iter()
+            .any(|c| c.incident_type == IncidentType::DependencyUnavailable)
+    })
+    .await;
+    let down = seen
+        .iter()
+        .find(|c| c.incident_type == IncidentType::DependencyUnavailable)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (down.scope, down.namespace.as_deref(), down.target.as_str()),
+        (Scope::Service, Some("shop"), "redis")
+    );
+    assert_eq!(down.severity, Severity::Critical);
+    let probe = &down.evidence.events[0];
+    assert_eq!(probe.reason, "ProbeFailed");
+    assert!(
+        probe.message.contains("Connection refused")
+            || probe.message.contains("connection refused"),
+        "{}",
+        probe.message
+    );
+    assert!(
+        probe.message.contains("2 failed probes in a row"),
+        "{}",
+        probe.message
+    );
+    let dependents: Vec<&str> = down.affects.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(dependents, ["cart", "worker"]);
+    assert!(monitor.statuses()[0].unavailable);
+
+    // Its pod goes unready: the Service's endpoints say so too.
+    fake.patch("/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices/redis-x7k2p", &json!({"endpoints": [
+        {"addresses": ["10.244.1.23"], "conditions": {"ready": false, "serving": false, "terminating": false},
+         "nodeName": "worker-1", "targetRef": {"kind": "Pod", "namespace": "shop", "name": "redis-0"}}]}));
+    until(&mut rx, &mut seen, "no ready endpoints", |s| {
+        s.iter().any(|c| {
+            c.evidence
+                .events
+                .iter()
+                .any(|e| e.reason == "NoReadyEndpoints")
+        })
+    })
+    .await;
+
+    // The dependents' own findings: cart's error spike (the rule's) and worker's crash loop
+    // (the kubelet's back-off over the watch) join the dependency's incident.
+    let now = cluster::signal::now_ms();
+    let at = crate::support::rfc3339(now - 5_000);
+    fake.apply(json!({"apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "worker-5f6d8c7b9-abc12.18c1", "namespace": "shop", "uid": "f1f1f1f1-0000-4000-8000-000000000001", "creationTimestamp": at},
+        "involvedObject": {"kind": "Pod", "namespace": "shop", "name": "worker-5f6d8c7b9-abc12", "apiVersion": "v1"},
+        "reason": "BackOff", "message": "Back-off restarting failed container worker in pod worker-5f6d8c7b9-abc12_shop(f1f1)",
+        "source": {"component": "kubelet", "host": "worker-1"}, "firstTimestamp": at, "lastTimestamp": at, "count": 4, "type": "Warning"}));
+    until(&mut rx, &mut seen, "the crash loop", |s| {
+        s.iter().any(|c| c.incident_type == IncidentType::CrashLoop)
+    })
+    .await;
+    let mut all = seen.clone();
+    all.push(error_spike("shop", "cart", now));
+    all.push(error_spike("shop", "search", now));
+    let (correlator, incidents) = correlate(&all);
+    let joined = incidents
+        .iter()
+        .find(|i| i.incident_type == IncidentType::DependencyUnavailable)
+        .expect("the dependency's incident");
+    let mut findings: Vec<(IncidentType, String)> = correlator
+        .findings(&joined.id)
+        .unwrap()
+        .map(|f| (f.candidate.incident_type, f.candidate.target.clone()))
+        .collect();
+    findings.sort();
+    let mut want = vec![
+        (IncidentType::DependencyUnavailable, "redis".to_owned()),
+        (IncidentType::CrashLoop, "worker-5f6d8c7b9-abc12".to_owned()),
+        (IncidentType::ErrorRateSpike, "cart".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(findings, want);
+    assert!(
+        incidents
+            .iter()
+            .any(|i| i.incident_type == IncidentType::ErrorRateSpike && i.target.name == "search"),
+        "search's errors stay their own incident: {incidents:#?}"
+    );
+
+    // Redis back and its pod ready: healthy again.
+    fake.patch("/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices/redis-x7k2p", &json!({"endpoints": [
+        {"addresses": ["10.244.1.23"], "conditions": {"ready": true, "serving": true, "terminating": false}}]}));
+    let mut again = redis(port).expect("redis-server ran a moment ago");
+    until(&mut rx, &mut seen, "the healthy signal", |s| {
+        s.iter().any(|c| {
+            c.incident_type == IncidentType::DependencyUnavailable && c.signal == Signal::Healthy
+        })
+    })
+    .await;
+    assert!(!monitor.statuses()[0].unavailable);
+    again.kill().unwrap();
+    again.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_speak_each_protocol() {
+    // TCP and HTTP against loopback listeners of this test; NATS's INFO greeting as its
+    // server sends it; a port nobody listens on fails each.
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tcp_addr = tcp.local_addr().unwrap().to_string();
+    let nats = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let nats_addr = nats.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut s, _)) = nats.accept().await {
+            let _ = s.write_all(b"INFO {\"server_id\":\"NCXYZ\",\"server_name\":\"n1\",\"version\":\"2.9.10\",\"proto\":1,\"max_payload\":1048576}\r\n").await;
+        }
+    });
+    let http = axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/broken",
+            axum::routing::get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") }),
+        );
+    let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_addr = http_listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(http_listener, http).await.unwrap() });
+    let closed = format!("127.0.0.1:{}", free_port());
+
+    let probe = |spec: DependencySpec| async move {
+        cluster::deps::Prober::new(spec).unwrap().probe().await
+    };
+    assert!(
+        probe(dependency("t", DependencyKind::Tcp, &tcp_addr))
+            .await
+            .is_ok()
+    );
+    assert!(
+        probe(dependency("t", DependencyKind::Tcp, &closed))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        probe(dependency("n", DependencyKind::Nats, &nats_addr))
+            .await
+            .unwrap(),
+        "NATS 2.9.10 (server n1)"
+    );
+    assert!(
+        probe(dependency("n", DependencyKind::Nats, &tcp_addr))
+            .await
+            .unwrap_err()
+            .contains("no answer")
+    );
+    assert_eq!(
+        probe(dependency(
+            "h",
+            DependencyKind::Http,
+            &format!("http://{http_addr}/healthz")
+        ))
+        .await
+        .unwrap(),
+        "HTTP 200"
+    );
+    assert_eq!(
+        probe(dependency(
+            "h",
+            DependencyKind::Http,
+            &format!("http://{http_addr}/broken")
+        ))
+        .await
+        .unwrap_err(),
+        "answered HTTP 503"
+    );
+    assert!(
+        probe(dependency("r", DependencyKind::Redis, &closed))
+            .await
+            .is_err()
+    );
+    drop(tcp);
+}
