@@ -323,3 +323,177 @@ async fn probes_speak_each_protocol() {
     );
     drop(tcp);
 }
+
+/// A real `nats-server` on a free loopback port; `None` without the binary.
+fn nats(port: u16) -> Option<Child> {
+    let child = Command::new("nats-server")
+        .args([
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-n",
+            "probe-test",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(child);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nats-server did not listen on {port}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_nats_server_answers_info_and_a_stopped_one_does_not() {
+    let port = free_port();
+    let Some(mut server) = nats(port) else {
+        eprintln!("SKIPPED: nats-server is not installed (scripts/test.sh installs it)");
+        return;
+    };
+    let prober = cluster::deps::Prober::new(dependency(
+        "nats",
+        DependencyKind::Nats,
+        &format!("127.0.0.1:{port}"),
+    ))
+    .unwrap();
+    let up = prober.probe().await.unwrap();
+    assert!(
+        up.starts_with("NATS 2.") && up.ends_with("(server probe-test)"),
+        "{up}"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let down = prober.probe().await.unwrap_err();
+    assert!(down.contains("cannot connect"), "{down}");
+}
+
+/// A real PostgreSQL cluster on loopback (as the `postgres` user when run as root), stopped on
+/// drop; `None` (SKIPPED) when Debian's `postgresql` is not installed.
+struct Postgres {
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    as_postgres: bool,
+    port: u16,
+}
+
+impl Postgres {
+    fn start() -> Option<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("initdb").exists())
+            .max()?;
+        let as_postgres = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        let dir = tempfile::Builder::new()
+            .prefix("cluster-pg")
+            .tempdir()
+            .unwrap();
+        if as_postgres {
+            assert!(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(dir.path())
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+        let pg = Self {
+            bin,
+            dir,
+            as_postgres,
+            port: free_port(),
+        };
+        let data = pg.dir.path().join("data").display().to_string();
+        pg.run(&[
+            "initdb",
+            "-D",
+            &data,
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ]);
+        let options = format!(
+            "-k {} -h 127.0.0.1 -p {} -F",
+            pg.dir.path().display(),
+            pg.port
+        );
+        let log = pg.dir.path().join("log").display().to_string();
+        pg.run(&[
+            "pg_ctl", "-D", &data, "-o", &options, "-l", &log, "-w", "start",
+        ]);
+        Some(pg)
+    }
+
+    fn run(&self, args: &[&str]) {
+        let program = self.bin.join(args[0]).display().to_string();
+        let output = if self.as_postgres {
+            let quoted: Vec<String> = std::iter::once(program)
+                .chain(args[1..].iter().map(|a| (*a).to_owned()))
+                .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+                .collect();
+            Command::new("su")
+                .args(["postgres", "-s", "/bin/sh", "-c", &quoted.join(" ")])
+                .output()
+        } else {
+            Command::new(program).args(&args[1..]).output()
+        }
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            args[0],
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn stop(&self) {
+        let data = self.dir.path().join("data").display().to_string();
+        self.run(&["pg_ctl", "-D", &data, "-m", "immediate", "-w", "stop"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_postgres_answers_select_1_and_a_stopped_one_does_not() {
+    let Some(pg) = tokio::task::spawn_blocking(Postgres::start).await.unwrap() else {
+        eprintln!("SKIPPED: PostgreSQL is not installed (scripts/test.sh installs it)");
+        return;
+    };
+    for address in [
+        format!("127.0.0.1:{}", pg.port),
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+            pg.port
+        ),
+    ] {
+        let prober =
+            cluster::deps::Prober::new(dependency("db", DependencyKind::Postgres, &address))
+                .unwrap();
+        assert_eq!(
+            prober.probe().await.unwrap(),
+            "SELECT 1 returned 1",
+            "{address}"
+        );
+    }
+    let prober = cluster::deps::Prober::new(dependency(
+        "db",
+        DependencyKind::Postgres,
+        &format!("127.0.0.1:{}", pg.port),
+    ))
+    .unwrap();
+    tokio::task::spawn_blocking(move || pg.stop())
+        .await
+        .unwrap();
+    let down = prober.probe().await.unwrap_err();
+    assert!(down.starts_with("cannot connect"), "{down}");
+}
