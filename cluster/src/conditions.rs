@@ -57,6 +57,7 @@ fn nodes(state: &ClusterState, ctx: &Context, now_ms: i64, out: &mut Vec<Inciden
                     [("node", name), ("condition", kind)],
                 );
                 out.push(candidate(
+                    ctx,
                     About::new(t, Scope::Node, None, name),
                     severity,
                     0.95,
@@ -156,6 +157,7 @@ fn pods(
                         base,
                     );
                     out.push(candidate(
+                        ctx,
                         about(IncidentType::CrashLoop),
                         Severity::Warning,
                         0.9,
@@ -196,6 +198,7 @@ fn pods(
                         ]),
                     );
                     out.push(candidate(
+                        ctx,
                         about(IncidentType::ImagePullFailure),
                         Severity::Warning,
                         if class == PullClass::Unclassified {
@@ -229,6 +232,7 @@ fn pods(
                     base,
                 );
                 out.push(candidate(
+                    ctx,
                     about(IncidentType::OomKilled),
                     Severity::Warning,
                     0.95,
@@ -256,6 +260,7 @@ fn pods(
                 [("namespace", ns), ("pod", name)],
             );
             out.push(candidate(
+                ctx,
                 about(IncidentType::PodsPending),
                 Severity::Warning,
                 0.9,
@@ -313,6 +318,7 @@ fn jobs(
             })
             .collect();
         out.push(candidate(
+            ctx,
             About::new(IncidentType::JobFailures, Scope::Job, Some(&ns), &owner),
             if total >= 3 * spec.job_failures as usize {
                 Severity::Critical

@@ -33,7 +33,10 @@ pub struct ClusterSpec {
     pub token_file: Option<PathBuf>,
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
-    /// The source its signals belong to; the name when unset.
+    /// The source its signals belong to: the source its metrics arrive as (the value of
+    /// `[ingest] source_label`, such as Prometheus's `cluster` external label), so its
+    /// Kubernetes signals and its metrics' findings correlate. `default` when unset; with
+    /// several clusters each names its own.
     #[serde(default)]
     pub source: Option<String>,
     /// Namespaces to watch (a Role in each suffices); empty: all (needs the ClusterRole).
@@ -173,7 +176,7 @@ impl ClusterSpec {
 
     /// The source its signals belong to.
     pub fn source(&self) -> &str {
-        self.source.as_deref().unwrap_or(&self.name)
+        self.source.as_deref().unwrap_or(model::DEFAULT_SOURCE)
     }
 
     /// Checks what deserialising cannot: one way to reach the cluster, sane limits.
@@ -185,6 +188,9 @@ impl ClusterSpec {
         };
         if self.name.trim().is_empty() {
             return Err(invalid("name", "must not be empty".into()));
+        }
+        if let Err(e) = model::check_source(self.source()) {
+            return Err(invalid("source", e.to_string()));
         }
         let ways = [
             self.kubeconfig.is_some(),
@@ -461,12 +467,26 @@ pub fn validate(
 ) -> Result<(), ConfigError> {
     for (i, c) in clusters.iter().enumerate() {
         c.validate()?;
+        let invalid = |key, reason: &str| ConfigError::Invalid {
+            cluster: c.name.clone(),
+            key,
+            reason: reason.to_owned(),
+        };
         if clusters[..i].iter().any(|o| o.name == c.name) {
-            return Err(ConfigError::Invalid {
-                cluster: c.name.clone(),
-                key: "name",
-                reason: "two [[cluster]] entries have this name".into(),
-            });
+            return Err(invalid("name", "two [[cluster]] entries have this name"));
+        }
+        // Targets of different clusters must never merge: each cluster its own source.
+        if clusters.len() > 1 && c.source.is_none() {
+            return Err(invalid(
+                "source",
+                "with several [[cluster]] entries each names its source (the source its metrics arrive as)",
+            ));
+        }
+        if clusters[..i].iter().any(|o| o.source() == c.source()) {
+            return Err(invalid(
+                "source",
+                "two [[cluster]] entries have this source",
+            ));
         }
     }
     for (i, d) in dependencies.iter().enumerate() {
@@ -518,7 +538,11 @@ mod tests {
     #[test]
     fn a_cluster_takes_defaults_and_one_way_in() {
         let c = cluster("name = \"prod\"\nkubeconfig = \"/etc/k\"").unwrap();
-        assert_eq!(c.source(), "prod");
+        assert_eq!(
+            c.source(),
+            "default",
+            "the source of metrics that name none"
+        );
         assert_eq!(c.cert_expiry_warning, Duration::from_secs(14 * 86_400));
         assert!(c.watch_secrets);
         let c = cluster(
@@ -582,6 +606,32 @@ mod tests {
                 .unwrap_err()
                 .contains("no [[cluster]]")
         );
+        let bad_source = cluster("name = \"a\"\nurl = \"http://x\"\nsource = \"a b\"").unwrap_err();
+        assert!(bad_source.contains("source"), "{bad_source}");
+        let a = ClusterSpec {
+            url: Some("http://a".into()),
+            ..ClusterSpec::named("a")
+        };
+        let b = ClusterSpec {
+            url: Some("http://b".into()),
+            ..ClusterSpec::named("b")
+        };
+        let unnamed = validate(&[a.clone(), b.clone()], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(unnamed.contains("each names its source"), "{unnamed}");
+        let with = |c: &ClusterSpec, s: &str| ClusterSpec {
+            source: Some(s.into()),
+            ..c.clone()
+        };
+        let twice = validate(&[with(&a, "eu"), with(&b, "eu")], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            twice.contains("two [[cluster]] entries have this source"),
+            "{twice}"
+        );
+        assert!(validate(&[with(&a, "eu"), with(&b, "us")], &[]).is_ok());
         let dup = validate(&[], &[redis.clone(), redis])
             .unwrap_err()
             .to_string();

@@ -553,6 +553,7 @@ impl DependencyJudge {
                 .map(|(ns, name)| Target::new(Scope::Deployment, Some(ns), name))
                 .collect();
             vec![candidate(
+                &self.ctx,
                 self.about(),
                 Severity::Critical,
                 0.95,

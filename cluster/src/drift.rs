@@ -257,6 +257,7 @@ impl DriftSignals {
         let mut out = Vec::new();
         if !drift.is_empty() {
             out.push(candidate(
+                ctx,
                 about(IncidentType::ConfigDrift),
                 Severity::Warning,
                 0.85,
@@ -268,6 +269,7 @@ impl DriftSignals {
         }
         if !regression.is_empty() {
             out.push(candidate(
+                ctx,
                 about(IncidentType::DeployRegression),
                 Severity::Critical,
                 0.85,
@@ -480,6 +482,7 @@ fn ingresses(
             [("host", host.as_str())],
         );
         out.push(candidate(
+            ctx,
             about,
             Severity::Warning,
             0.85,
@@ -502,6 +505,7 @@ fn ingresses(
         };
         if !drift.is_empty() {
             out.push(candidate(
+                ctx,
                 about(IncidentType::ConfigDrift),
                 Severity::Warning,
                 0.85,
@@ -513,6 +517,7 @@ fn ingresses(
         }
         if let Some((severity, evidence)) = expiry {
             out.push(candidate(
+                ctx,
                 about(IncidentType::CertExpiry),
                 severity,
                 0.95,

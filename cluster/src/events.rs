@@ -235,6 +235,7 @@ impl EventSignals {
                 about
                     .map(|a| {
                         candidate(
+                            ctx,
                             a,
                             severity,
                             confidence,
@@ -302,6 +303,7 @@ impl EventSignals {
                 pod_about(IncidentType::ImagePullFailure)
                     .map(|a| {
                         candidate(
+                            ctx,
                             a,
                             Severity::Warning,
                             confidence,
@@ -369,6 +371,7 @@ impl EventSignals {
                     return Vec::new();
                 }
                 vec![candidate(
+                    ctx,
                     About::new(IncidentType::JobFailures, Scope::Job, Some(ns), &owner),
                     Severity::Warning,
                     0.85,
@@ -475,6 +478,7 @@ impl EventSignals {
             Severity::Warning
         };
         Some(candidate(
+            ctx,
             About::new(
                 IncidentType::ControllerChurn,
                 Scope::Cluster,

@@ -101,6 +101,7 @@ impl About {
 /// A firing candidate from the Kubernetes API.
 #[allow(clippy::too_many_arguments)]
 pub fn candidate(
+    ctx: &Context,
     about: About,
     severity: Severity,
     confidence: f64,
@@ -125,6 +126,7 @@ pub fn candidate(
             events,
         },
         signal: Signal::Firing,
+        source: ctx.source.clone(),
         affects,
     }
 }
@@ -293,6 +295,7 @@ mod tests {
     fn disk(at: i64, message: &str) -> IncidentCandidate {
         let ctx = Context::new("prod", "prod");
         candidate(
+            &ctx,
             About::new(
                 IncidentType::NodeDiskPressure,
                 Scope::Node,

@@ -86,6 +86,8 @@ fn error_spike(namespace: &str, service: &str, at_ms: i64) -> IncidentCandidate 
             events: Vec::new(),
         },
         signal: Signal::Firing,
+        // The source the cluster's metrics arrive as: the cluster's own.
+        source: "test-src".to_owned(),
         affects: Vec::new(),
     }
 }
