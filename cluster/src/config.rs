@@ -248,6 +248,7 @@ impl ClusterSpec {
                 token_file: self.token_file.clone(),
                 ca_file: self.ca_file.clone(),
                 in_cluster: self.in_cluster,
+                watch: true,
             });
         };
         let fail = |detail: String, source: Box<dyn std::error::Error + Send + Sync>| {

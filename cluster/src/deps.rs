@@ -370,7 +370,7 @@ impl DependencyMonitor {
             };
             let (ctx, state) = match cluster {
                 Some((name, source, state)) => (Context::new(&name, &source), Some(state)),
-                None => (Context::new("", "dependencies"), None),
+                None => (Context::new("", model::DEFAULT_SOURCE), None),
             };
             let statuses = Arc::clone(&statuses);
             let sink = sink.clone();
