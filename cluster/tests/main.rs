@@ -6,6 +6,8 @@
 mod deps;
 mod drift;
 mod executor;
+// Shared with the server's tests, which use parts these do not.
+#[allow(dead_code)]
 mod fake_k8s;
 mod signals;
 mod support;
