@@ -14,6 +14,9 @@ use tokio::sync::mpsc;
 /// probes back, nothing is dropped.
 const QUEUE: usize = 256;
 
+/// Most candidates committed to the ledger at once.
+const MAX_PER_COMMIT: usize = 1_000;
+
 /// Why the clusters or dependencies could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SignalsError {
@@ -90,7 +93,14 @@ impl ClusterSignals {
             return;
         };
         tokio::spawn(async move {
-            while let Some(batch) = rx.recv().await {
+            while let Some(mut batch) = rx.recv().await {
+                // What queued meanwhile goes in the same commit (an event storm is not a
+                // ledger transaction per event).
+                while batch.len() < MAX_PER_COMMIT
+                    && let Ok(more) = rx.try_recv()
+                {
+                    batch.extend(more);
+                }
                 loop {
                     let Some(app) = app.upgrade() else {
                         return;

@@ -7,7 +7,6 @@
 //! every request. Tests add objects, cut open watches, compact history and refuse paths (403)
 //! to exercise what a client does. The server's tests include this same file.
 
-
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};

@@ -379,3 +379,35 @@ async fn the_reader_role_grants_exactly_the_read_verbs_the_watches_use() {
     );
     assert!(s.status[&Kind::Pods].synced);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubeconfig_context_reaches_its_cluster() {
+    let (_fake, url) = fake_k8s::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: elsewhere\n\
+             clusters:\n- name: fake\n  cluster:\n    server: {url}\n\
+             - name: nowhere\n  cluster:\n    server: http://127.0.0.1:9\n\
+             contexts:\n- name: shop\n  context:\n    cluster: fake\n    user: reader\n\
+             - name: elsewhere\n  context:\n    cluster: nowhere\n    user: reader\n\
+             users:\n- name: reader\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let mut spec = cluster::ClusterSpec::named("shop");
+    spec.kubeconfig = Some(path.clone());
+    spec.context = Some("shop".into());
+    spec.validate().unwrap();
+    let w = watch(spec).await;
+    assert_eq!(w.watch.state().read().nodes.len(), 1);
+    let mut missing = cluster::ClusterSpec::named("gone");
+    missing.kubeconfig = Some(dir.path().join("absent"));
+    let Err(err) = missing.client().await else {
+        panic!("a missing kubeconfig is refused");
+    };
+    let err = err.to_string();
+    assert!(err.contains("cannot read kubeconfig"), "{err}");
+}
