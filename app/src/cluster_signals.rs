@@ -14,6 +14,9 @@ use tokio::sync::mpsc;
 /// probes back, nothing is dropped.
 const QUEUE: usize = 256;
 
+/// How often the incidents of a source without windows follow the wall clock.
+const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Most candidates committed to the ledger at once.
 const MAX_PER_COMMIT: usize = 1_000;
 
@@ -92,6 +95,35 @@ impl ClusterSignals {
         let Some(mut rx) = self.receiver.lock().take() else {
             return;
         };
+        // The sources the signals belong to: incidents of one no metrics arrive for follow the
+        // wall clock, so they still recover and resolve.
+        let mut sources: Vec<String> = self.watches.iter().map(|w| w.source().to_owned()).collect();
+        if self.dependencies.is_some() && self.watches.is_empty() {
+            sources.push(model::DEFAULT_SOURCE.to_owned());
+        }
+        sources.sort();
+        sources.dedup();
+        let clock = Weak::clone(&app);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(IDLE_TICK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(app) = clock.upgrade() else {
+                    return;
+                };
+                for source in &sources {
+                    let now = cluster::signal::now_ms();
+                    if let Err(error) = app
+                        .pipeline
+                        .tick_without_windows(&app.sources, source, now)
+                        .await
+                    {
+                        tracing::error!(error = %model::error::chain(&error), source = %source, "incident lifecycle tick failed; retrying");
+                    }
+                }
+            }
+        });
         tokio::spawn(async move {
             while let Some(mut batch) = rx.recv().await {
                 // What queued meanwhile goes in the same commit (an event storm is not a

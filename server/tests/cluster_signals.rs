@@ -79,6 +79,7 @@ async fn cluster_events_and_a_stopped_redis_become_incidents_beside_the_metrics(
     watched.url = Some(kube_url);
     watched.resync = Duration::from_millis(500);
     config.cluster = vec![watched];
+    config.incidents.correlation.resolve_after_healthy_ms = 1_000;
     config.dependencies = vec![
         toml::from_str(&format!(
             "name = \"redis\"\nkind = \"redis\"\naddress = \"127.0.0.1:{port}\"\n\
@@ -151,6 +152,29 @@ async fn cluster_events_and_a_stopped_redis_become_incidents_beside_the_metrics(
             "{reason} in {reasons:?}"
         );
     }
+
+    // The pressure clears: with no metrics for its source yet, the incident follows the wall
+    // clock and resolves.
+    fake.patch(
+        "/api/v1/nodes/worker-2",
+        &serde_json::json!({"status": {"conditions": [
+            {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure",
+             "message": "kubelet has no disk pressure", "lastTransitionTime": "2026-11-23T10:30:00Z"},
+            {"type": "Ready", "status": "True", "reason": "KubeletReady",
+             "message": "kubelet is posting ready status", "lastTransitionTime": "2026-10-01T12:01:00Z"}]}}),
+    );
+    wait_for(
+        "the node incident to resolve",
+        Duration::from_secs(30),
+        || {
+            let (client, url, id) = (client.clone(), url.clone(), id.clone());
+            async move {
+                let detail = get_data(&client, &format!("{url}/api/v1/incidents/{id}")).await;
+                (detail["status"] == "resolved").then_some(())
+            }
+        },
+    )
+    .await;
 
     // Redis stops, then payments-api's errors spike: one incident, the dependency first.
     drop(redis_server);
