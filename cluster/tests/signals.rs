@@ -340,3 +340,39 @@ async fn old_events_listed_at_start_raise_nothing_and_a_relist_raises_nothing_tw
         summary(&w.seen)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clusters_are_two_sources_and_their_nodes_never_merge() {
+    let (_eu_fake, eu_url) = fake_k8s::start().await;
+    let (_us_fake, us_url) = fake_k8s::start().await;
+    let mut eu = spec(&eu_url);
+    eu.name = "eu".into();
+    eu.source = Some("eu-1".into());
+    let mut us = spec(&us_url);
+    us.name = "us".into();
+    us.source = Some("us-1".into());
+    cluster::config::validate(&[eu.clone(), us.clone()], &[]).unwrap();
+    let mut a = watch(eu).await;
+    let mut b = watch(us).await;
+    // Both recorded clusters have a worker-2 under disk pressure.
+    a.until("eu's node", |seen| !seen.is_empty()).await;
+    b.until("us's node", |seen| !seen.is_empty()).await;
+    assert!(a.seen.iter().all(|c| c.source == "eu-1"));
+    assert!(b.seen.iter().all(|c| c.source == "us-1"));
+    let label = |c: &model::IncidentCandidate| {
+        c.evidence.events[0]
+            .labels
+            .get("cluster")
+            .map(str::to_owned)
+    };
+    assert_eq!(label(&a.seen[0]).as_deref(), Some("eu"));
+    let both: Vec<_> = a.seen.iter().chain(&b.seen).cloned().collect();
+    let (_, incidents) = correlate(&both);
+    let mut sources: Vec<&str> = incidents.iter().map(|i| i.source.as_str()).collect();
+    sources.sort_unstable();
+    assert_eq!(
+        sources,
+        ["eu-1", "us-1"],
+        "the same node name in two clusters is two incidents"
+    );
+}
