@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, first installing what the tests use (Debian's real
-# Prometheus, node_exporter, Alertmanager and PostgreSQL, and the python-logging-loki client)
-# when they are missing.
+# Prometheus, node_exporter, Alertmanager, PostgreSQL, Redis and NATS, and the
+# python-logging-loki client) when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,8 @@ needs=(
   prometheus-node-exporter:prometheus-node-exporter
   prometheus-alertmanager:prometheus-alertmanager
   pip3:python3-pip
+  redis-server:redis-server
+  nats-server:nats-server
 )
 missing=()
 for pair in "${needs[@]}"; do

@@ -65,6 +65,11 @@ pub enum OpenError {
         #[source]
         source: RemediationError,
     },
+    #[error("starting the cluster watches and dependency probes")]
+    Signals {
+        #[source]
+        source: crate::cluster_signals::SignalsError,
+    },
 }
 
 /// Why an operation was not done. Surfaces map [`Classify::class`] to their own answers
@@ -156,6 +161,12 @@ pub struct Status {
     pub candidates: u64,
     pub tls: bool,
     pub sources: Vec<SourceStatus>,
+    /// Each `[[cluster]]`'s watches, per kind.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<crate::cluster_signals::ClusterStatus>,
+    /// Each `[[dependencies]]` entry's last probe.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<cluster::DependencyStatus>,
 }
 
 /// One source's clock and what it holds.
@@ -239,6 +250,8 @@ pub struct App {
     interpretations: parking_lot::Mutex<BTreeMap<String, (String, RcaReport)>>,
     /// Model calls at once; a regeneration beyond them answers 429 with `Retry-After`.
     model_calls: tokio::sync::Semaphore,
+    /// The clusters' watches and the dependency probes, feeding the pipeline.
+    pub signals: crate::cluster_signals::ClusterSignals,
 }
 
 /// Interpretations kept (one per incident); past it, one is forgotten to make room.
@@ -307,6 +320,12 @@ impl App {
             .await
             .map_err(|source| OpenError::Remediation { source })?
             .map(Arc::new);
+        let signals = crate::cluster_signals::ClusterSignals::start(
+            config.clusters(),
+            config.dependencies.clone(),
+        )
+        .await
+        .map_err(|source| OpenError::Signals { source })?;
         let app = Arc::new(Self {
             config,
             sources,
@@ -317,10 +336,12 @@ impl App {
             identities,
             interpretations: parking_lot::Mutex::new(BTreeMap::new()),
             model_calls: tokio::sync::Semaphore::new(MODEL_CALLS),
+            signals,
         });
         if let Some(remediation) = &app.remediation {
             remediation.spawn(&app);
         }
+        app.signals.forward(Arc::downgrade(&app));
         Ok(app)
     }
 
@@ -538,6 +559,7 @@ impl App {
     pub fn status(&self, caller: &Caller) -> Result<Status, AppError> {
         authorize(caller, Operation::Status)?;
         let pipeline = &self.pipeline;
+        let (clusters, dependencies) = self.signals.status();
         let sources: Vec<SourceStatus> = self
             .sources
             .list()
@@ -570,6 +592,8 @@ impl App {
             candidates: pipeline.candidates_total.load(Ordering::Relaxed),
             tls: self.config.server.tls_cert.is_some(),
             sources,
+            clusters,
+            dependencies,
         })
     }
 

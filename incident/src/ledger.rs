@@ -595,22 +595,6 @@ fn unknown(id: &str, column: &'static str, value: &str) -> Error {
     }
 }
 
-fn scope_from_name(name: &str) -> Option<Scope> {
-    [
-        Scope::Cluster,
-        Scope::Node,
-        Scope::Namespace,
-        Scope::Service,
-        Scope::Deployment,
-        Scope::Pod,
-        Scope::Container,
-        Scope::Job,
-        Scope::Series,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == name)
-}
-
 fn incident_of(row: &AnyRow) -> Result<Incident, Error> {
     let id: String = get(row, "id")?;
     let text = |column: &'static str| get::<String>(row, column);
@@ -629,7 +613,7 @@ fn incident_of(row: &AnyRow) -> Result<Incident, Error> {
         status: IncidentStatus::from_name(&status)
             .ok_or_else(|| unknown(&id, "status", &status))?,
         target: Target {
-            kind: scope_from_name(&kind).ok_or_else(|| unknown(&id, "target_kind", &kind))?,
+            kind: Scope::from_name(&kind).ok_or_else(|| unknown(&id, "target_kind", &kind))?,
             namespace: get(row, "target_namespace")?,
             name: text("target_name")?,
         },

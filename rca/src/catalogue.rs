@@ -268,6 +268,39 @@ const ROLLOUT_STUCK: CauseSpec = cause!(
     actions ["rollback_deployment", "restart_deployment"]
 );
 
+const SCHEDULING_CAPACITY: CauseSpec = cause!(
+    "scheduling_capacity",
+    "Pods of {target} cannot be scheduled: no node has the requested resources or tolerates its taints",
+    0.45,
+    supports ["failedscheduling", "insufficient", "unschedulable", "taint", "pending", "nodes are available"],
+    refutes [],
+    "a node with enough allocatable resources and matching taints and selectors exists",
+    checks [("nodes.list", "allocatable resources, taints and conditions"), ("events.list", "the scheduler's reasons per pod")],
+    actions ["delete_pods", "scale_deployment", "cordon_node"]
+);
+
+const JOB_FAILING: CauseSpec = cause!(
+    "job_keeps_failing",
+    "Runs of {target} keep failing (backoff limit or deadline reached) and pile up",
+    0.45,
+    supports ["backofflimitexceeded", "deadlineexceeded", "failed", "job"],
+    refutes [],
+    "the latest runs complete and failed runs stop accumulating",
+    checks [("events.list", "job controller events"), ("logs.recent", "the failing run's last lines")],
+    actions ["suspend_cron_job", "delete_pods"]
+);
+
+const CONTROLLER_LOOP: CauseSpec = cause!(
+    "controller_hot_loop",
+    "The controller {target} reconciles in a hot loop and floods the API server with events",
+    0.45,
+    supports ["churn", "events per minute", "reconcile", "controller"],
+    refutes [],
+    "the controller's event rate is back at its usual level",
+    checks [("events.list", "what the controller reports, by object"), ("cluster_overview.get", "API load and object counts")],
+    actions ["scale_deployment", "restart_deployment"]
+);
+
 const CONSUMER_SLOW: CauseSpec = cause!(
     "consumer_stalled",
     "The consumers of {target}'s queue are down, stalled or too few",
@@ -375,6 +408,8 @@ pub(crate) fn causes(t: IncidentType) -> &'static [CauseSpec] {
         T::NodeNotReady => &[NODE_FAILURE, NODE_MEMORY, NODE_DISK],
         T::MemoryPressure => &[NODE_MEMORY, LEAK],
         T::CpuSaturation => &[CPU_THROTTLING, LOAD_SURGE],
+        T::PodsPending => &[SCHEDULING_CAPACITY, NODE_DISK],
+        T::ControllerChurn => &[CONTROLLER_LOOP],
         T::DependencyUnavailable => &[DEPENDENCY_DOWN, DEPENDENCY_SLOW, DNS],
         T::ImagePullFailure => &[REGISTRY_RATE_LIMIT, REGISTRY_AUTH, IMAGE_MISSING],
         T::CrashLoop => &[CRASH_ON_START, MEMORY_LIMIT, DEPENDENCY_DOWN, DNS],
@@ -384,6 +419,7 @@ pub(crate) fn causes(t: IncidentType) -> &'static [CauseSpec] {
         T::ErrorRateSpike => &[DEPENDENCY_DOWN, DEPENDENCY_SLOW, CRASH_ON_START, LOAD_SURGE],
         T::DeploymentDegraded => &[ROLLOUT_STUCK, IMAGE_MISSING, CRASH_ON_START],
         T::BacklogGrowth => &[CONSUMER_SLOW, LOAD_SURGE, DEPENDENCY_DOWN],
+        T::JobFailures => &[JOB_FAILING, DEPENDENCY_DOWN],
         T::MetricAnomaly => &[UNEXPLAINED, LOAD_SURGE],
         T::Ingress5xx => &[BACKEND_5XX, DEPENDENCY_DOWN, CERT],
         T::CertExpiry => &[CERT],

@@ -7,6 +7,7 @@ mod audit_export;
 mod bounds;
 mod channels;
 mod cli;
+mod cluster_signals;
 mod common;
 mod event_time;
 // The cluster crate's loopback Kubernetes API, shared rather than copied.
