@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, first installing what the tests use (Debian's real
-# Prometheus, node_exporter, Alertmanager and PostgreSQL, and the python-logging-loki client)
-# when they are missing.
+# Prometheus, node_exporter, Alertmanager, PostgreSQL, Redis and NATS, and the
+# python-logging-loki client) when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,8 @@ needs=(
   prometheus-node-exporter:prometheus-node-exporter
   prometheus-alertmanager:prometheus-alertmanager
   pip3:python3-pip
+  redis-server:redis-server
+  nats-server:nats-server
 )
 missing=()
 for pair in "${needs[@]}"; do
@@ -45,6 +47,12 @@ python3 -c 'import aiosmtpd' 2>/dev/null \
   || pip3 install -q --break-system-packages aiosmtpd 2>/dev/null \
   || echo "aiosmtpd not installed: the email test will be skipped"
 
+# The official MCP Python SDK, pinned: the client of the MCP server's tests over streamable HTTP
+# and stdio (they say SKIPPED without it). Best effort.
+python3 -c 'import importlib.metadata as m; assert m.version("mcp") == "2.3.0"' 2>/dev/null \
+  || pip3 install -q --break-system-packages "mcp==2.3.0" 2>/dev/null \
+  || echo "mcp==2.3.0 not installed: the MCP client tests will be skipped"
+
 # The real local model (SmolLM2-135M GGUF served by node-llama-cpp) for the RCA model test
 # (it says SKIPPED without it). Needs npm; best effort.
 if command -v npm >/dev/null 2>&1; then
@@ -53,6 +61,9 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# No crate may declare a dependency it does not use.
+command -v cargo-machete >/dev/null 2>&1 || cargo install -q cargo-machete --version 0.9.2 --locked
+cargo machete
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

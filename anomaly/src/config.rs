@@ -385,6 +385,7 @@ impl SeriesScorer {
             detected_at_ms: timestamp_ms,
             signal: model::Signal::Firing,
             source: model::DEFAULT_SOURCE.to_owned(),
+            affects: Vec::new(),
             evidence: Evidence {
                 metrics: vec![evidence],
                 events: Vec::new(),

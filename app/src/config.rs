@@ -54,6 +54,11 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Operator channels: providers, routes, delivery (loaded by the channels crate).
     pub channels: ChannelsConfig,
+    /// `[[cluster]]`: Kubernetes clusters whose state (events, conditions, drift) becomes
+    /// candidates; with none, `[policy.kube]` with `watch = true` is the one cluster.
+    pub cluster: Vec<cluster::ClusterSpec>,
+    /// `[[dependencies]]`: runtime dependencies probed on an interval.
+    pub dependencies: Vec<cluster::DependencySpec>,
     /// Bounds of the read-only investigation tools (workspace, MCP, the draft, the model).
     pub tools: ToolsConfig,
 }
@@ -426,6 +431,20 @@ impl Config {
         Ok(config)
     }
 
+    /// The clusters to watch: every `[[cluster]]`, else `[policy.kube]` when it says
+    /// `watch = true`.
+    pub fn clusters(&self) -> Vec<cluster::ClusterSpec> {
+        if !self.cluster.is_empty() {
+            return self.cluster.clone();
+        }
+        self.policy
+            .kube
+            .iter()
+            .filter(|k| k.watch)
+            .map(cluster::ClusterSpec::from_policy_kube)
+            .collect()
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, reason: &str| ConfigError::Invalid {
             key,
@@ -474,6 +493,15 @@ impl Config {
                 "give a URL or in_cluster = true",
             ));
         }
+        cluster::config::validate(&self.clusters(), &self.dependencies).map_err(|e| {
+            ConfigError::Invalid {
+                key: match e {
+                    cluster::ConfigError::Invalid { .. } => "cluster",
+                    cluster::ConfigError::Dependency { .. } => "dependencies",
+                },
+                reason: e.to_string(),
+            }
+        })?;
         if self.sql.memory_limit_bytes < 1 << 20 {
             return Err(invalid("sql.memory_limit_bytes", "must be at least 1 MiB"));
         }
@@ -674,6 +702,49 @@ mod tests {
         let text = include_str!("../../config/srebot.example.toml");
         let config = Config::parse(text).unwrap();
         assert_eq!(config.server.listen.port(), DEFAULT_PORT);
+    }
+
+    #[test]
+    fn the_examples_clusters_and_dependencies_parse_uncommented() {
+        let text = include_str!("../../config/srebot.example.toml");
+        let start = text.find("# [[cluster]]").unwrap();
+        let block: String = text[start..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .filter(|l| {
+                !l.starts_with('#')
+                    && !l.is_empty()
+                    && !l.starts_with("The ")
+                    && !l.starts_with("Runtime")
+                    && !l.starts_with("row or")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let config = Config::parse(&block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+        assert_eq!(config.cluster.len(), 1);
+        assert_eq!(config.cluster[0].source(), "prod-eu");
+        assert_eq!(
+            config.dependencies[0].dependents,
+            ["shop/cart", "shop/worker"]
+        );
+        assert_eq!(config.clusters().len(), 1);
+        // [policy.kube] alone is watched only when it says so.
+        let kube = "[policy.kube]\nurl = \"https://10.0.0.1:6443\"\n";
+        assert!(Config::parse(kube).unwrap().clusters().is_empty());
+        let watched = Config::parse(&format!("{kube}watch = true\n"))
+            .unwrap()
+            .clusters();
+        assert_eq!(
+            (watched[0].name.as_str(), watched[0].source()),
+            ("default", "default")
+        );
+        let err =
+            Config::parse("[[dependencies]]\nname = \"x\"\nkind = \"tcp\"\naddress = \"nohost\"\n")
+                .unwrap_err();
+        assert!(
+            err.contains("config key dependencies") && err.contains("address"),
+            "{err}"
+        );
     }
 
     #[test]

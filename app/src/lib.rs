@@ -2,7 +2,7 @@
 //! surface (HTTP API, workspace, chat channels, MCP) calls instead of re-implementing them.
 //!
 //! [`App`] owns the running parts (windows, the detection pipeline, the incident ledger, logs,
-//! remediation under policy) and offers every query and command as a method taking the
+//! remediation under policy, the clusters' watches and dependency probes) and offers every query and command as a method taking the
 //! caller; surfaces authenticate, then call it, and map [`AppError`] to their own answers.
 //!
 //! Invariants: roles are checked here and nowhere else ([`authorize`] against the
@@ -13,6 +13,7 @@
 pub mod audit_key;
 pub mod auth;
 pub mod changes;
+pub mod cluster_signals;
 pub mod config;
 pub mod demo;
 pub mod live_rca;

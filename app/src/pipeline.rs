@@ -211,6 +211,26 @@ impl Pipeline {
         Ok(changes)
     }
 
+    /// Advances the incidents of a source no metrics arrive for (a cluster watched without
+    /// its metrics, say) to `now_ms` of the wall clock: with no windows the source has no
+    /// event-time clock of its own. A source with windows follows its watermark instead.
+    pub async fn tick_without_windows(
+        &self,
+        sources: &Sources,
+        source: &str,
+        now_ms: i64,
+    ) -> Result<(), incident::Error> {
+        if sources
+            .get(source)
+            .is_some_and(|s| s.watermark_ms().is_some())
+        {
+            return Ok(());
+        }
+        let changes = self.engine.tick_source(source, now_ms).await?;
+        self.publish(&changes, Some(now_ms), Some(source));
+        Ok(())
+    }
+
     /// The next event time to evaluate in a source: after the last one, or the first tick
     /// after its oldest sample, where its data begins. Event time the store can no longer
     /// hold (behind its retention at the watermark) holds no data: it is jumped over, not

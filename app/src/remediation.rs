@@ -30,8 +30,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
-/// File name of the remediation state inside the data dir.
+/// File name the remediation book was kept under in the data dir before it moved into the
+/// ledger; found at start, it is moved into the ledger and renamed `*.migrated`.
 pub const STATE_FILE: &str = "remediation.json";
+
+/// Name of the remediation book's document in the ledger.
+pub const BOOK_DOCUMENT: &str = "remediation";
 
 /// Why remediation could not start or keep its records.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +62,16 @@ pub enum RemediationError {
     #[error("remediation state {path} is not valid")]
     StateMalformed {
         path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("remediation book in the ledger")]
+    Ledger {
+        #[source]
+        source: incident::Error,
+    },
+    #[error("remediation book in the ledger is not valid")]
+    BookMalformed {
         #[source]
         source: serde_json::Error,
     },
@@ -384,6 +398,8 @@ impl model::Classify for ReloadError {
 
 /// The remediation loop's state: policy, approvers, audit log, executor and the book.
 pub struct Remediation {
+    /// Where the book (approvals, used nonces, actions, history) is kept.
+    ledger: incident::Ledger,
     /// The running policy and the hash of the file it came from; replaced whole on reload.
     policy: std::sync::RwLock<LoadedPolicy>,
     policy_file: PathBuf,
@@ -573,7 +589,11 @@ fn effective(mut request: ApprovalRequest, now: i64) -> ApprovalRequest {
 impl Remediation {
     /// Loads the policy, approvers, audit log, pause state and saved book; builds the
     /// Kubernetes client when one is configured.
-    pub fn open(config: &PolicyConfig, data_dir: &Path) -> Result<Option<Self>, RemediationError> {
+    pub async fn open(
+        config: &PolicyConfig,
+        data_dir: &Path,
+        ledger: incident::Ledger,
+    ) -> Result<Option<Self>, RemediationError> {
         let Some(path) = &config.file else {
             return Ok(None);
         };
@@ -594,13 +614,14 @@ impl Remediation {
             .map_err(|source| RemediationError::Key { source })?;
         let pause =
             policy::load_pause(data_dir).map_err(|source| RemediationError::Pause { source })?;
-        let saved = load_saved(data_dir)?;
+        let saved = load_saved(&ledger, data_dir).await?;
         let client = config.kube.as_ref().map(cluster::client).transpose()?;
         let executor = client
             .as_ref()
             .map(|c| Executor::new(c.clone(), Arc::clone(&audit)));
         let ttl = duration_ms(config.approval_ttl);
         Ok(Some(Self {
+            ledger,
             announce: parking_lot::Mutex::new(Vec::new()),
             policy: std::sync::RwLock::new(LoadedPolicy {
                 policy: Arc::new(policy),
@@ -801,7 +822,10 @@ impl Remediation {
             .map_err(|source| RemediationError::Audit { source })
     }
 
-    fn save(&self, book: &Book) -> Result<(), RemediationError> {
+    /// Writes the book to the ledger (after forgetting the nonces of expired tokens), whole.
+    async fn save(&self, book: &mut Book) -> Result<(), RemediationError> {
+        let now = now_ms();
+        book.approvals.prune(now);
         let saved = SavedRef {
             approvals: book.approvals.state(),
             actions: &book.actions,
@@ -810,21 +834,12 @@ impl Remediation {
             proposed_origins: &book.proposed_origins,
             outcomes: &book.outcomes,
         };
-        let path = self.data_dir.join(STATE_FILE);
-        let tmp = self.data_dir.join(format!("{STATE_FILE}.tmp"));
-        let io = |source| RemediationError::State {
-            path: path.clone(),
-            source,
-        };
-        let bytes = serde_json::to_vec(&saved).map_err(|e| io(std::io::Error::other(e)))?;
-        {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&tmp).map_err(io)?;
-            file.write_all(&bytes)
-                .and_then(|()| file.sync_all())
-                .map_err(io)?;
-        }
-        std::fs::rename(&tmp, &path).map_err(io)
+        let body = serde_json::to_string(&saved)
+            .map_err(|source| RemediationError::BookMalformed { source })?;
+        self.ledger
+            .save_document(BOOK_DOCUMENT, &body, now)
+            .await
+            .map_err(|source| RemediationError::Ledger { source })
     }
 
     /// One batch of committed changes: verification first, then proposals for incidents
@@ -987,7 +1002,7 @@ impl Remediation {
             Err(error) => entry.error = Some(error.to_string()),
         }
         book.actions[index] = entry;
-        self.save(&book)
+        self.save(&mut book).await
     }
 
     async fn decide_and_act(
@@ -1091,7 +1106,7 @@ impl Remediation {
             Verdict::Denied => {}
         }
         book.actions.push(entry);
-        self.save(&book)
+        self.save(&mut book).await
     }
 
     /// Runs an authorized action (or records it as a dry run without a cluster) and starts
@@ -1209,7 +1224,7 @@ impl Remediation {
                 after: Some(json!({"status": v.status_after, "candidates": v.candidates_after})),
             })?;
         }
-        self.save(&book)
+        self.save(&mut book).await
     }
 
     /// Receives every announcement from now on (each subscriber gets all of them).
@@ -1309,7 +1324,7 @@ impl Remediation {
                 before: Some(json!({"status": v.status_before, "candidates": v.candidates_before})),
                 after: Some(json!({"status": v.status_after, "candidates": v.candidates_after})),
             })?;
-            self.save(&book)?;
+            self.save(&mut book).await?;
         }
         Ok(())
     }
@@ -1441,7 +1456,7 @@ impl Remediation {
             Err(error) => {
                 self.audit_refusal(id, approver, request.as_ref(), &error, now)
                     .map_err(storage)?;
-                self.save(&book).map_err(storage)?;
+                self.save(&mut book).await.map_err(storage)?;
                 let retry_after_ms = match (&error, &request, &probe) {
                     (ApprovalError::Refused { .. }, Some(r), Some(p)) => {
                         policy::decide(&r.incident, p, &running, &history, live.as_ref(), now)
@@ -1523,7 +1538,7 @@ impl Remediation {
             Some(slot) => *slot = entry.clone(),
             None => book.actions.push(entry.clone()),
         }
-        self.save(&book).map_err(storage)?;
+        self.save(&mut book).await.map_err(storage)?;
         self.announce(Announcement::ApprovalAnswered {
             approval_id: id.to_owned(),
             incident_id: entry.incident_id.clone(),
@@ -1578,7 +1593,7 @@ impl Remediation {
             entry.error = Some(reason.to_owned());
             entry.clone()
         });
-        self.save(&book).map_err(storage)?;
+        self.save(&mut book).await.map_err(storage)?;
         if let Some(entry) = &entry {
             self.announce(Announcement::ApprovalAnswered {
                 approval_id: id.to_owned(),
@@ -1648,14 +1663,37 @@ struct SavedRef<'a> {
     outcomes: &'a BTreeMap<String, OutcomeCount>,
 }
 
-fn load_saved(data_dir: &Path) -> Result<Saved, RemediationError> {
-    let path = data_dir.join(STATE_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|source| RemediationError::StateMalformed { path, source }),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Saved::default()),
-        Err(source) => Err(RemediationError::State { path, source }),
+/// The book from the ledger; on first start after the move, from `remediation.json` in the
+/// data dir, which is then written to the ledger and renamed `remediation.json.migrated`.
+async fn load_saved(ledger: &incident::Ledger, data_dir: &Path) -> Result<Saved, RemediationError> {
+    if let Some(body) = ledger
+        .document(BOOK_DOCUMENT)
+        .await
+        .map_err(|source| RemediationError::Ledger { source })?
+    {
+        return serde_json::from_str(&body)
+            .map_err(|source| RemediationError::BookMalformed { source });
     }
+    let path = data_dir.join(STATE_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Saved::default()),
+        Err(source) => return Err(RemediationError::State { path, source }),
+    };
+    let saved: Saved =
+        serde_json::from_slice(&bytes).map_err(|source| RemediationError::StateMalformed {
+            path: path.clone(),
+            source,
+        })?;
+    let body = String::from_utf8_lossy(&bytes);
+    ledger
+        .save_document(BOOK_DOCUMENT, &body, now_ms())
+        .await
+        .map_err(|source| RemediationError::Ledger { source })?;
+    let moved = path.with_extension("json.migrated");
+    std::fs::rename(&path, &moved).map_err(|source| RemediationError::State { path, source })?;
+    tracing::info!(file = %moved.display(), "remediation book moved into the ledger");
+    Ok(saved)
 }
 
 #[cfg(test)]

@@ -65,6 +65,11 @@ pub enum OpenError {
         #[source]
         source: RemediationError,
     },
+    #[error("starting the cluster watches and dependency probes")]
+    Signals {
+        #[source]
+        source: crate::cluster_signals::SignalsError,
+    },
 }
 
 /// Why an operation was not done. Surfaces map [`Classify::class`] to their own answers
@@ -174,6 +179,12 @@ pub struct Status {
     pub candidates: u64,
     pub tls: bool,
     pub sources: Vec<SourceStatus>,
+    /// Each `[[cluster]]`'s watches, per kind.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<crate::cluster_signals::ClusterStatus>,
+    /// Each `[[dependencies]]` entry's last probe.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<cluster::DependencyStatus>,
 }
 
 /// One source's clock and what it holds.
@@ -257,6 +268,8 @@ pub struct App {
     interpretations: parking_lot::Mutex<BTreeMap<String, (String, RcaReport)>>,
     /// Model calls at once; a regeneration beyond them answers 429 with `Retry-After`.
     model_calls: tokio::sync::Semaphore,
+    /// The clusters' watches and the dependency probes, feeding the pipeline.
+    pub signals: crate::cluster_signals::ClusterSignals,
     /// Read-only tool calls per caller this minute.
     pub(crate) tool_rate: crate::tools::RateBook,
 }
@@ -288,6 +301,7 @@ impl App {
             None => incident::Ledger::open_dir(&config.server.data_dir).await,
         }
         .map_err(|source| OpenError::Ledger { source })?;
+        let book_ledger = ledger.clone();
         let engine = incident::IncidentEngine::open(ledger, config.incidents.correlation.clone())
             .await
             .map_err(|source| OpenError::Restore { source })?;
@@ -322,9 +336,16 @@ impl App {
                 .load_file(path)
                 .map_err(|source| OpenError::Tokens { source })?;
         }
-        let remediation = Remediation::open(&config.policy, &config.server.data_dir)
+        let remediation = Remediation::open(&config.policy, &config.server.data_dir, book_ledger)
+            .await
             .map_err(|source| OpenError::Remediation { source })?
             .map(Arc::new);
+        let signals = crate::cluster_signals::ClusterSignals::start(
+            config.clusters(),
+            config.dependencies.clone(),
+        )
+        .await
+        .map_err(|source| OpenError::Signals { source })?;
         let app = Arc::new(Self {
             config,
             sources,
@@ -335,11 +356,13 @@ impl App {
             identities,
             interpretations: parking_lot::Mutex::new(BTreeMap::new()),
             model_calls: tokio::sync::Semaphore::new(MODEL_CALLS),
+            signals,
             tool_rate: crate::tools::RateBook::default(),
         });
         if let Some(remediation) = &app.remediation {
             remediation.spawn(&app);
         }
+        app.signals.forward(Arc::downgrade(&app));
         Ok(app)
     }
 
@@ -557,6 +580,7 @@ impl App {
     pub fn status(&self, caller: &Caller) -> Result<Status, AppError> {
         authorize(caller, Operation::Status)?;
         let pipeline = &self.pipeline;
+        let (clusters, dependencies) = self.signals.status();
         let sources: Vec<SourceStatus> = self
             .sources
             .list()
@@ -589,6 +613,8 @@ impl App {
             candidates: pipeline.candidates_total.load(Ordering::Relaxed),
             tls: self.config.server.tls_cert.is_some(),
             sources,
+            clusters,
+            dependencies,
         })
     }
 

@@ -497,6 +497,7 @@ impl Operator for AppOperator {
                 Signal::Healthy
             },
             source: model::source::default_source(),
+            affects: Vec::new(),
         };
         self.app
             .pipeline

@@ -45,7 +45,7 @@ fn finished(pod: &Pod) -> bool {
 }
 
 /// Flux's `HelmRelease` (`helm.toolkit.fluxcd.io/v2`, plural `helmreleases`).
-fn helm_release_resource() -> ApiResource {
+pub(crate) fn helm_release_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
         "helmreleases",

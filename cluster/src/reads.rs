@@ -21,6 +21,9 @@ pub struct KubeConfig {
     pub ca_file: Option<PathBuf>,
     /// Use the pod's ServiceAccount (`KUBERNETES_SERVICE_HOST`, mounted token and CA).
     pub in_cluster: bool,
+    /// Also watch this cluster's state as signals, as the one `[[cluster]]` (named
+    /// `default`, source `default`) when the configuration lists none.
+    pub watch: bool,
 }
 
 /// Why no client could be built.

@@ -430,9 +430,10 @@ async fn delete_pods_removes_only_the_phase() {
         w.query.get("fieldSelector").map(String::as_str),
         Some("status.phase=Failed")
     );
+    // In the API server's order: by name.
     assert_eq!(
         done.after["deleted"],
-        json!(["report-29391235-7xk2p", "report-29391230-q9d8w"])
+        json!(["report-29391230-q9d8w", "report-29391235-7xk2p"])
     );
     let left = r.fake.object("/api/v1/namespaces/shop/pods");
     assert_eq!(
@@ -691,12 +692,20 @@ async fn a_release_touches_the_running_pods_of_its_namespace() {
     let radius = policy::blast_radius(&Action::ReconcileRelease, Some(&live)).unwrap();
     assert_eq!(radius.pods_affected, 2);
     // A release installing into another namespace counts the pods there.
-    {
-        let mut objects = fake.objects.lock().unwrap();
-        objects.get_mut(HELM_RELEASE).unwrap()["spec"]["targetNamespace"] = json!("payments");
-        let mut pods = objects["/api/v1/namespaces/shop/pods"].clone();
-        pods["items"].as_array_mut().unwrap().truncate(3);
-        objects.insert("/api/v1/namespaces/payments/pods".into(), pods);
+    fake.objects.lock().unwrap().get_mut(HELM_RELEASE).unwrap()["spec"]["targetNamespace"] =
+        json!("payments");
+    let pods = fake.object("/api/v1/namespaces/shop/pods");
+    let moved = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"]["name"] != "node-exporter-8kq2x");
+    for pod in moved {
+        let mut pod = pod.clone();
+        pod["apiVersion"] = json!("v1");
+        pod["kind"] = json!("Pod");
+        pod["metadata"]["namespace"] = json!("payments");
+        fake.apply(pod);
     }
     let live = cluster::release_live(&client, "shop", "cart")
         .await
@@ -710,6 +719,7 @@ async fn a_release_touches_the_running_pods_of_its_namespace() {
     // Pods that cannot be listed: a radius of one pod.
     fake.objects.lock().unwrap().get_mut(HELM_RELEASE).unwrap()["spec"]["targetNamespace"] =
         json!("nowhere");
+    fake.forbid("/api/v1/namespaces/nowhere/");
     let live = cluster::release_live(&client, "shop", "cart")
         .await
         .unwrap();
@@ -976,29 +986,27 @@ async fn kubectl_agrees_with_the_fake_and_sends_the_same_patches() {
 async fn rbac_grants_exactly_the_verbs_the_executor_uses() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rbac.yaml")).unwrap();
     assert!(!text.contains("\"*\""), "no wildcards");
-    assert!(
-        !text
-            .lines()
-            .any(|l| l.trim_start().starts_with("resources:") && l.contains("secrets"))
-    );
-    // Parse the rules: apiGroups / resources / verbs triples.
+    // The executor's roles (the watches' read-only role is checked beside the watches).
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
     let mut granted = std::collections::BTreeSet::new();
-    let (mut group, mut resource) = (String::new(), String::new());
-    let inner = |line: &str| {
-        line.split_once('[')
-            .unwrap()
-            .1
-            .trim_end_matches(']')
-            .replace('"', "")
-    };
-    for line in text.lines().map(str::trim) {
-        if let Some(rest) = line.strip_prefix("- apiGroups:") {
-            group = inner(rest);
-        } else if let Some(rest) = line.strip_prefix("resources:") {
-            resource = inner(rest);
-        } else if let Some(rest) = line.strip_prefix("verbs:") {
-            for verb in inner(rest).split(", ") {
-                granted.insert((group.clone(), resource.clone(), verb.to_owned()));
+    for doc in docs.iter().filter(|d| {
+        matches!(d["kind"].as_str(), Some("Role" | "ClusterRole"))
+            && d["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("srebot-executor"))
+    }) {
+        let rules: Vec<fake_k8s::Rule> = serde_json::from_value(doc["rules"].clone()).unwrap();
+        for rule in rules {
+            assert!(
+                !rule.resources.iter().any(|r| r == "secrets"),
+                "the executor never reads secrets"
+            );
+            for g in &rule.api_groups {
+                for r in &rule.resources {
+                    for v in &rule.verbs {
+                        granted.insert((g.clone(), r.clone(), v.clone()));
+                    }
+                }
             }
         }
     }
@@ -1052,34 +1060,7 @@ async fn rbac_grants_exactly_the_verbs_the_executor_uses() {
             .await
             .unwrap();
     }
-    let mut used = std::collections::BTreeSet::new();
-    for q in r.fake.requests() {
-        let parts: Vec<&str> = q.path.trim_start_matches('/').split('/').collect();
-        let (group, rest) = if parts[0] == "api" {
-            ("", &parts[2..])
-        } else {
-            (parts[1], &parts[3..])
-        };
-        let rest: Vec<&str> = if rest.first() == Some(&"namespaces") {
-            rest[2..].to_vec()
-        } else {
-            rest.to_vec()
-        };
-        let resource = match rest.len() {
-            1 | 2 => rest[0].to_owned(),
-            _ => format!("{}/{}", rest[0], rest[2]),
-        };
-        let verb = match (q.method.as_str(), rest.len()) {
-            ("GET", 1) => "list",
-            ("GET", _) => "get",
-            ("PATCH", _) => "patch",
-            ("PUT", _) => "update",
-            ("POST", _) => "create",
-            ("DELETE", 1) => "deletecollection",
-            (m, _) => panic!("unexpected {m}"),
-        };
-        used.insert((group.to_owned(), resource, verb.to_owned()));
-    }
+    let used = r.fake.verbs_used();
     assert_eq!(
         used, granted,
         "RBAC must grant exactly what the executor uses"

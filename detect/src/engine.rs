@@ -184,6 +184,7 @@ impl Detector {
             detected_at_ms: at_ms,
             signal: model::Signal::Firing,
             source: model::DEFAULT_SOURCE.to_owned(),
+            affects: Vec::new(),
             evidence: Evidence {
                 metrics: vec![MetricEvidence {
                     id: format!("{}:{}", rule.name, labels),

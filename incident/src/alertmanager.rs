@@ -170,6 +170,7 @@ fn candidate_of(alert: &Alert, index: usize) -> Result<IncidentCandidate, Error>
             Signal::Firing
         },
         source: model::DEFAULT_SOURCE.to_owned(),
+        affects: Vec::new(),
     })
 }
 
@@ -233,6 +234,8 @@ fn scope_of(
             Scope::Job => get("job_name").or_else(|| get("cronjob")),
             Scope::Service => get("service").or_else(|| get("job")),
             Scope::Namespace => get("namespace"),
+            Scope::Release => get("release").or_else(|| get("helmrelease")),
+            Scope::Ingress => get("ingress"),
             Scope::Cluster | Scope::Series => None,
         }
     };

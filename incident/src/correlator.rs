@@ -5,7 +5,7 @@ use crate::Error;
 use crate::config::CorrelatorConfig;
 use crate::record::{Finding, Incident, TimelineEvent, TimelineKind};
 use crate::signature::{Key, hash_hex, offers, scope_breadth, seeks, signature};
-use model::{IncidentCandidate, IncidentStatus, MetricEvidence, Severity};
+use model::{EventEvidence, IncidentCandidate, IncidentStatus, MetricEvidence, Severity};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -673,10 +673,32 @@ fn fold_finding(kept: &mut Finding, other: Finding) {
     if other.healthy_at_ms > kept.healthy_at_ms && other.last_seen_ms <= kept.last_seen_ms {
         kept.healthy_at_ms = other.healthy_at_ms;
     }
+    let mut events = std::mem::take(&mut kept.candidate.evidence.events);
+    let mut other = other;
+    events.append(&mut other.candidate.evidence.events);
     if other.first_seen_ms < kept.first_seen_ms {
         kept.first_seen_ms = other.first_seen_ms;
         kept.candidate = other.candidate;
     }
+    kept.candidate.evidence.events = union_of_events(events);
+}
+
+/// Most event evidence items a finding keeps across its sightings: the earliest
+/// [`FIRST_EVENTS_KEPT`] and the most recent rest.
+pub const MAX_EVENTS_PER_FINDING: usize = 50;
+const FIRST_EVENTS_KEPT: usize = 10;
+
+/// The distinct events (by id) of all sightings of one finding, oldest first and bounded: a
+/// disk-pressure episode's kubelet events all stay evidence of its one finding.
+fn union_of_events(mut events: Vec<EventEvidence>) -> Vec<EventEvidence> {
+    events.sort_by(|a, b| (a.at_ms, &a.id).cmp(&(b.at_ms, &b.id)));
+    let mut seen = BTreeSet::new();
+    events.retain(|e| seen.insert(e.id.clone()));
+    if events.len() > MAX_EVENTS_PER_FINDING {
+        let recent = MAX_EVENTS_PER_FINDING - FIRST_EVENTS_KEPT;
+        events.drain(FIRST_EVENTS_KEPT..events.len() - recent);
+    }
+    events
 }
 
 /// `memory leak on deployment shop/payments-api`
@@ -768,6 +790,7 @@ mod tests {
             detected_at_ms: at,
             signal: model::Signal::Firing,
             source: model::DEFAULT_SOURCE.to_owned(),
+            affects: Vec::new(),
             evidence: Evidence::default(),
         }
     }
@@ -778,6 +801,123 @@ mod tests {
 
     fn open_incidents(c: &Correlator) -> Vec<&Incident> {
         c.incidents().filter(|i| i.merged_into.is_none()).collect()
+    }
+
+    fn event(id: &str, at: i64) -> EventEvidence {
+        EventEvidence {
+            id: id.to_owned(),
+            origin: model::Origin::Kubernetes,
+            reason: "EvictionThresholdMet".to_owned(),
+            message: "Attempting to reclaim ephemeral-storage".to_owned(),
+            at_ms: at,
+            labels: model::LabelSet::default(),
+        }
+    }
+
+    #[test]
+    fn sightings_of_one_finding_keep_every_distinct_event_bounded() {
+        let mut c = Correlator::default();
+        for (i, at) in [3 * MIN, MIN, 2 * MIN, 2 * MIN].into_iter().enumerate() {
+            let mut node = cand(
+                IncidentType::NodeDiskPressure,
+                Scope::Node,
+                "worker-2",
+                None,
+                None,
+                at,
+            );
+            // The last sighting repeats the third's event: it is kept once.
+            let id = format!("k8s-{}", i.min(2));
+            node.evidence.events.push(event(&id, at));
+            c.ingest(node);
+        }
+        let incidents = open_incidents(&c);
+        assert_eq!(incidents.len(), 1);
+        let finding = c.findings(&incidents[0].id).unwrap().next().unwrap();
+        assert_eq!(finding.occurrences, 4);
+        let ids: Vec<&str> = finding
+            .candidate
+            .evidence
+            .events
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(ids, ["k8s-1", "k8s-2", "k8s-0"], "oldest first, distinct");
+
+        let many: Vec<EventEvidence> = (0..80).map(|i| event(&format!("e{i:02}"), i)).collect();
+        let kept = union_of_events(many);
+        assert_eq!(kept.len(), MAX_EVENTS_PER_FINDING);
+        assert_eq!(kept[0].id, "e00");
+        assert_eq!(kept[FIRST_EVENTS_KEPT - 1].id, "e09");
+        assert_eq!(kept[FIRST_EVENTS_KEPT].id, "e40");
+        assert_eq!(kept.last().unwrap().id, "e79");
+    }
+
+    #[test]
+    fn a_dependency_joins_the_findings_of_its_dependents() {
+        let mut dependency = cand(
+            IncidentType::DependencyUnavailable,
+            Scope::Service,
+            "redis",
+            Some("data"),
+            None,
+            MIN,
+        );
+        dependency.affects = vec![
+            model::Target::new(Scope::Deployment, Some("shop"), "cart"),
+            model::Target::new(Scope::Deployment, Some("shop"), "worker"),
+        ];
+        let cart = cand(
+            IncidentType::ErrorRateSpike,
+            Scope::Deployment,
+            "cart",
+            Some("shop"),
+            None,
+            2 * MIN,
+        );
+        let worker = pod(
+            IncidentType::CrashLoop,
+            "worker-5f6d8c7b9-abc12",
+            "shop",
+            "n1",
+            2 * MIN,
+        );
+        let unrelated = cand(
+            IncidentType::ErrorRateSpike,
+            Scope::Deployment,
+            "search",
+            Some("shop"),
+            None,
+            2 * MIN,
+        );
+        // Either order gives the same incidents.
+        for order in [
+            vec![
+                dependency.clone(),
+                cart.clone(),
+                worker.clone(),
+                unrelated.clone(),
+            ],
+            vec![
+                cart.clone(),
+                worker.clone(),
+                unrelated.clone(),
+                dependency.clone(),
+            ],
+        ] {
+            let mut c = Correlator::default();
+            for candidate in order {
+                c.ingest(candidate);
+            }
+            let incidents = open_incidents(&c);
+            assert_eq!(incidents.len(), 2);
+            let joined = incidents
+                .iter()
+                .find(|i| i.incident_type == IncidentType::DependencyUnavailable)
+                .expect("the dependency is the broadest finding");
+            assert_eq!(c.findings(&joined.id).unwrap().count(), 3);
+            assert_eq!(joined.target.name, "redis");
+        }
     }
 
     #[test]

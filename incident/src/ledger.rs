@@ -30,8 +30,13 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         5,
+        "documents",
+        include_str!("../migrations/0005_documents.sql"),
+    ),
+    (
+        6,
         "tool evidence",
-        include_str!("../migrations/0005_tool_evidence.sql"),
+        include_str!("../migrations/0006_tool_evidence.sql"),
     ),
 ];
 
@@ -204,6 +209,35 @@ impl Ledger {
             .await
             .map_err(Error::db("list incidents"))?;
         rows.iter().map(incident_of).collect()
+    }
+
+    /// A named document kept in the ledger (see [`Ledger::save_document`]), if stored.
+    pub async fn document(&self, name: &str) -> Result<Option<String>, Error> {
+        let row = sqlx::query("SELECT body FROM documents WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::db("read document"))?;
+        row.map(|row| row.try_get::<String, _>("body"))
+            .transpose()
+            .map_err(Error::db("read document"))
+    }
+
+    /// Writes a named document whole, in one statement (the old body or the new, never a
+    /// mix), e.g. the remediation book with its approvals and used token nonces.
+    pub async fn save_document(&self, name: &str, body: &str, at_ms: i64) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO documents (name, body, updated_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET body = excluded.body, \
+             updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(name)
+        .bind(body)
+        .bind(at_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::db("write document"))?;
+        Ok(())
     }
 
     /// Other incidents with the same signature, most recently opened first: what this
@@ -566,22 +600,6 @@ fn unknown(id: &str, column: &'static str, value: &str) -> Error {
     }
 }
 
-fn scope_from_name(name: &str) -> Option<Scope> {
-    [
-        Scope::Cluster,
-        Scope::Node,
-        Scope::Namespace,
-        Scope::Service,
-        Scope::Deployment,
-        Scope::Pod,
-        Scope::Container,
-        Scope::Job,
-        Scope::Series,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == name)
-}
-
 fn incident_of(row: &AnyRow) -> Result<Incident, Error> {
     let id: String = get(row, "id")?;
     let text = |column: &'static str| get::<String>(row, column);
@@ -600,7 +618,7 @@ fn incident_of(row: &AnyRow) -> Result<Incident, Error> {
         status: IncidentStatus::from_name(&status)
             .ok_or_else(|| unknown(&id, "status", &status))?,
         target: Target {
-            kind: scope_from_name(&kind).ok_or_else(|| unknown(&id, "target_kind", &kind))?,
+            kind: Scope::from_name(&kind).ok_or_else(|| unknown(&id, "target_kind", &kind))?,
             namespace: get(row, "target_namespace")?,
             name: text("target_name")?,
         },

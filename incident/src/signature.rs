@@ -42,10 +42,12 @@ pub(crate) fn hash_hex(parts: &[&str]) -> String {
 /// How broad a scope is; broader findings are more likely the cause than the symptom.
 pub(crate) fn scope_breadth(scope: Scope) -> u8 {
     match scope {
-        Scope::Cluster => 8,
-        Scope::Node => 7,
-        Scope::Namespace => 6,
-        Scope::Service => 5,
+        Scope::Cluster => 10,
+        Scope::Node => 9,
+        Scope::Namespace => 8,
+        Scope::Service => 7,
+        Scope::Ingress => 6,
+        Scope::Release => 5,
         Scope::Deployment => 4,
         Scope::Job => 3,
         Scope::Pod => 2,
@@ -84,6 +86,7 @@ pub(crate) fn offers(candidate: &IncidentCandidate) -> Vec<Key> {
     if let Some(key) = workload_key(candidate) {
         keys.push(key);
     }
+    keys.extend(affected_keys(candidate));
     if let Some(node) = node_anchor(candidate) {
         keys.push(Key::NodeAnchor(node.to_owned()));
     }
@@ -106,6 +109,7 @@ pub(crate) fn seeks(candidate: &IncidentCandidate) -> Vec<Key> {
     if let Some(key) = workload_key(candidate) {
         keys.push(key);
     }
+    keys.extend(affected_keys(candidate));
     if let Some(node) = node_anchor(candidate) {
         keys.push(Key::OnNode(node.to_owned()));
     } else if let Some(node) = on_node(candidate) {
@@ -120,16 +124,35 @@ pub(crate) fn seeks(candidate: &IncidentCandidate) -> Vec<Key> {
 }
 
 fn workload_key(candidate: &IncidentCandidate) -> Option<Key> {
-    let name = match candidate.scope {
+    target_key(
+        candidate.scope,
+        candidate.namespace.as_deref(),
+        &candidate.target,
+    )
+}
+
+/// The workload key of an object; a release shares its name with the workloads it renders.
+fn target_key(scope: Scope, namespace: Option<&str>, target: &str) -> Option<Key> {
+    let name = match scope {
         Scope::Node | Scope::Namespace => return None,
-        Scope::Cluster => format!("cluster:{}", candidate.target),
-        Scope::Series => format!("series:{}", candidate.target),
-        scope => workload_name(scope, &candidate.target).to_owned(),
+        Scope::Cluster => format!("cluster:{target}"),
+        Scope::Series => format!("series:{target}"),
+        Scope::Ingress => format!("ingress:{target}"),
+        scope => workload_name(scope, target).to_owned(),
     };
     Some(Key::Workload {
-        namespace: candidate.namespace.clone().unwrap_or_default(),
+        namespace: namespace.unwrap_or_default().to_owned(),
         name,
     })
+}
+
+/// Keys of the workloads a candidate affects besides its target (a dependency's dependents):
+/// offered and sought alike, so the relation stays symmetric.
+fn affected_keys(candidate: &IncidentCandidate) -> impl Iterator<Item = Key> + '_ {
+    candidate
+        .affects
+        .iter()
+        .filter_map(|t| target_key(t.kind, t.namespace.as_deref(), &t.name))
 }
 
 fn node_anchor(candidate: &IncidentCandidate) -> Option<&str> {

@@ -26,6 +26,7 @@ pub(crate) fn candidate(
         detected_at_ms: at,
         signal: model::Signal::Firing,
         source: model::DEFAULT_SOURCE.to_owned(),
+        affects: Vec::new(),
         evidence: Evidence {
             metrics: vec![MetricEvidence {
                 id: "m1".to_owned(),

@@ -106,15 +106,22 @@ impl Remote {
         })
     }
 
-    async fn request(&self, request: reqwest::RequestBuilder, url: &str) -> Result<Value, McpError> {
+    async fn request(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<Value, McpError> {
         let request = match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
         };
-        let response = request.send().await.map_err(|source| McpError::Unreachable {
-            url: url.to_owned(),
-            source: source.without_url(),
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|source| McpError::Unreachable {
+                url: url.to_owned(),
+                source: source.without_url(),
+            })?;
         let status = response.status().as_u16();
         let bytes = outbound::read_capped(response, MAX_ANSWER_BYTES)
             .await
@@ -206,7 +213,12 @@ impl ToolServer {
 
     /// The tools of a running server (its catalogue is read first, which checks the token).
     pub async fn remote(remote: Remote) -> Result<Self, McpError> {
-        let tools = remote.catalogue().await?.iter().filter_map(mcp_tool).collect();
+        let tools = remote
+            .catalogue()
+            .await?
+            .iter()
+            .filter_map(mcp_tool)
+            .collect();
         Ok(Self {
             backend: Backend::Remote(remote),
             tools: Arc::new(tools),
@@ -238,7 +250,10 @@ impl ToolServer {
                     .and_then(|parts| parts.extensions.get::<Caller>())
                     .cloned()
                     .ok_or_else(|| {
-                        ErrorData::internal_error("the request carries no authenticated caller", None)
+                        ErrorData::internal_error(
+                            "the request carries no authenticated caller",
+                            None,
+                        )
                     })?;
                 match app.run_tool(&caller, name, &args).await {
                     Ok(answer) => Ok(answered(
@@ -249,9 +264,9 @@ impl ToolServer {
             }
             Backend::Remote(remote) => match remote.call(name, &args).await {
                 Ok(data) => Ok(answered(data)),
-                Err(McpError::Refused { status, message, .. }) => {
-                    Ok(refused(&format!("{message} (HTTP {status})")))
-                }
+                Err(McpError::Refused {
+                    status, message, ..
+                }) => Ok(refused(&format!("{message} (HTTP {status})"))),
                 Err(other) => Ok(refused(&chain(&other))),
             },
         }
@@ -312,7 +327,9 @@ impl ServerHandler for ToolServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let args = request.arguments.map_or(Value::Null, Value::Object);
-        self.run(&request.name, args, &context).await.map(Into::into)
+        self.run(&request.name, args, &context)
+            .await
+            .map(Into::into)
     }
 }
 
@@ -332,11 +349,7 @@ pub fn http_service(
         config = config.disable_allowed_hosts();
     }
     let server = ToolServer::local(app);
-    rmcp::transport::StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::default(),
-        config,
-    )
+    rmcp::transport::StreamableHttpService::new(move || Ok(server.clone()), Arc::default(), config)
 }
 
 /// Serves the remote server's tools over stdin/stdout until the client closes them.

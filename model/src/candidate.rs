@@ -84,9 +84,28 @@ pub enum Scope {
     Container,
     Job,
     Series,
+    /// A release of a chart (a Flux `HelmRelease`): the workloads it renders.
+    Release,
+    /// An Ingress: the hosts it routes and the certificates it serves.
+    Ingress,
 }
 
 impl Scope {
+    /// Every scope, in declaration order.
+    pub const ALL: [Scope; 11] = [
+        Scope::Cluster,
+        Scope::Node,
+        Scope::Namespace,
+        Scope::Service,
+        Scope::Deployment,
+        Scope::Pod,
+        Scope::Container,
+        Scope::Job,
+        Scope::Series,
+        Scope::Release,
+        Scope::Ingress,
+    ];
+
     /// The `snake_case` name, as serialised.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -99,7 +118,14 @@ impl Scope {
             Scope::Container => "container",
             Scope::Job => "job",
             Scope::Series => "series",
+            Scope::Release => "release",
+            Scope::Ingress => "ingress",
         }
+    }
+
+    /// Parses the `snake_case` name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == name)
     }
 }
 
@@ -187,6 +213,10 @@ pub struct IncidentCandidate {
         skip_serializing_if = "crate::source::is_default_source"
     )]
     pub source: String,
+    /// Workloads the finding affects besides its target (a dependency's dependents): the
+    /// correlator links it to findings on them as if they were its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub affects: Vec<crate::Target>,
 }
 
 impl IncidentCandidate {
@@ -220,6 +250,7 @@ mod tests {
             evidence: Evidence::default(),
             signal: Signal::Firing,
             source: crate::DEFAULT_SOURCE.to_owned(),
+            affects: Vec::new(),
         };
         let value = serde_json::to_value(&candidate).unwrap();
         assert_eq!(value["type"], "memory_leak");
@@ -229,6 +260,14 @@ mod tests {
         assert!(value["evidence"]["metrics"].is_array());
         assert!(value["evidence"]["events"].is_array());
         assert_eq!(value["origin"], "rules");
+        assert!(
+            value.get("affects").is_none(),
+            "empty affects is not written"
+        );
+        for scope in Scope::ALL {
+            assert_eq!(Scope::from_name(scope.as_str()), Some(scope));
+            assert_eq!(serde_json::to_value(scope).unwrap(), scope.as_str());
+        }
     }
 
     #[test]

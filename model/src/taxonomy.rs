@@ -71,6 +71,8 @@ incident_types! {
     NodeNotReady => "node_not_ready", Infrastructure;
     MemoryPressure => "memory_pressure", Infrastructure;
     CpuSaturation => "cpu_saturation", Infrastructure;
+    PodsPending => "pods_pending", Infrastructure;
+    ControllerChurn => "controller_churn", Infrastructure;
     DependencyUnavailable => "dependency_unavailable", RuntimeServices;
     ImagePullFailure => "image_pull_failure", RuntimeServices;
     CrashLoop => "crash_loop", ApplicationServices;
@@ -80,6 +82,7 @@ incident_types! {
     ErrorRateSpike => "error_rate_spike", ApplicationServices;
     DeploymentDegraded => "deployment_degraded", ApplicationServices;
     BacklogGrowth => "backlog_growth", ApplicationServices;
+    JobFailures => "job_failures", ApplicationServices;
     MetricAnomaly => "metric_anomaly", ApplicationServices;
     Ingress5xx => "ingress_5xx", NetworkIngress;
     CertExpiry => "cert_expiry", NetworkIngress;

@@ -324,7 +324,31 @@ impl Authorization {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ApprovalState {
     pub requests: BTreeMap<String, ApprovalRequest>,
-    pub used_nonces: BTreeSet<String>,
+    /// Nonces of tokens already answered, with the time their token expires: past it the
+    /// token is refused as expired anyway, so the nonce is forgotten ([`Approvals::prune`]).
+    #[serde(deserialize_with = "nonces")]
+    pub used_nonces: BTreeMap<String, i64>,
+}
+
+/// Used nonces as stored now (nonce → expiry) or before expiries were kept (a list; those
+/// are kept until a prune a day from now, longer than any token lives).
+fn nonces<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Map(BTreeMap<String, i64>),
+        List(BTreeSet<String>),
+    }
+    Ok(match Stored::deserialize(d)? {
+        Stored::Map(map) => map,
+        Stored::List(list) => {
+            let day_from_now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
+                .saturating_add(86_400_000);
+            list.into_iter().map(|n| (n, day_from_now)).collect()
+        }
+    })
 }
 
 /// The approval book: opens requests, issues tokens and answers them.
@@ -354,6 +378,16 @@ impl Approvals {
     /// A book restored from saved state.
     pub fn with_state(key: ApprovalKey, ttl_ms: i64, state: ApprovalState) -> Self {
         Approvals { key, ttl_ms, state }
+    }
+
+    /// Forgets the nonces of tokens expired at `now_ms` (they are refused as expired); returns
+    /// how many were forgotten.
+    pub fn prune(&mut self, now_ms: i64) -> usize {
+        let before = self.state.used_nonces.len();
+        self.state
+            .used_nonces
+            .retain(|_, expires| *expires > now_ms);
+        before - self.state.used_nonces.len()
     }
 
     pub fn state(&self) -> &ApprovalState {
@@ -516,7 +550,7 @@ impl Approvals {
         if claims.rid != id {
             return Err(tampered("token is for another request"));
         }
-        if self.state.used_nonces.contains(&claims.nonce) {
+        if self.state.used_nonces.contains_key(&claims.nonce) {
             return Err(ApprovalError::Reused { id: id.to_owned() });
         }
         if now_ms >= claims.exp {
@@ -576,7 +610,7 @@ impl Approvals {
         let proposed = request.proposed.clone();
         self.finish(
             id,
-            claims.nonce,
+            (claims.nonce, claims.exp),
             approver,
             ApprovalStatus::Approved,
             None,
@@ -606,7 +640,7 @@ impl Approvals {
         let claims = self.verify(id, token, approver, policy, now_ms)?;
         self.finish(
             id,
-            claims.nonce,
+            (claims.nonce, claims.exp),
             approver,
             ApprovalStatus::Rejected,
             Some(reason.to_owned()),
@@ -664,7 +698,7 @@ impl Approvals {
         }
         self.finish(
             id,
-            claims.nonce,
+            (claims.nonce, claims.exp),
             approver,
             ApprovalStatus::Approved,
             Some(note),
@@ -699,13 +733,13 @@ impl Approvals {
     fn finish(
         &mut self,
         id: &str,
-        nonce: String,
+        (nonce, expires_ms): (String, i64),
         approver: &ApproverIdentity,
         status: ApprovalStatus,
         note: Option<String>,
         now_ms: i64,
     ) {
-        self.state.used_nonces.insert(nonce);
+        self.state.used_nonces.insert(nonce, expires_ms);
         if let Some(r) = self.state.requests.get_mut(id) {
             r.status = status;
             r.answered_by = Some(approver.clone());

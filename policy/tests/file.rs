@@ -275,7 +275,7 @@ may_approve = ["auto", "approval"]
     at(
         4,
         "`actions.restart_deployment.unless_only`: unknown origin \"alertmanagr\"; origins: \
-         alertmanager, anomaly, demo, findings, kubernetes, log, replay, rules",
+         alertmanager, anomaly, channels, demo, findings, kubernetes, log, replay, rules",
     );
     at(
         5,

@@ -31,7 +31,7 @@ pub fn is_catalogue_action(name: &str) -> bool {
 pub const TOOLS: &[&str] = &[
     "evidence.list",
     "logs.recent",
-    "metrics.query",
+    "windows.query",
     "events.list",
     "pods.list",
     "nodes.list",
@@ -132,7 +132,7 @@ const CPU_THROTTLING: CauseSpec = cause!(
     supports ["cpu", "throttl", "load average"],
     refutes [],
     "CPU stays well below request and limit while the symptom lasts",
-    checks [("metrics.query", "CPU usage and throttled periods against the limit"), ("pods.list", "requests, limits and placement")],
+    checks [("windows.query", "CPU usage and throttled periods against the limit"), ("pods.list", "requests, limits and placement")],
     actions ["scale_deployment", "patch_config"]
 );
 
@@ -154,7 +154,7 @@ const MEMORY_LIMIT: CauseSpec = cause!(
     supports ["oom", "oomkilled", "exit code 137", "memory cgroup", "working_set", "memory_usage", "memory_near_limit", "memory_limit"],
     refutes [],
     "the container was not terminated with reason OOMKilled and memory stayed below its limit",
-    checks [("events.list", "termination reason and exit code of the restarted containers"), ("metrics.query", "working set against the memory limit before each kill")],
+    checks [("events.list", "termination reason and exit code of the restarted containers"), ("windows.query", "working set against the memory limit before each kill")],
     actions ["patch_config", "restart_deployment", "scale_deployment"]
 );
 
@@ -187,7 +187,7 @@ const NODE_DISK: CauseSpec = cause!(
     supports ["disk_full", "disk", "filesystem", "no space", "enospc", "diskpressure", "inodes"],
     refutes [],
     "filesystem usage on the node is stable and well below its threshold",
-    checks [("nodes.list", "disk pressure condition and allocatable storage"), ("metrics.query", "filesystem usage trend per mount")],
+    checks [("nodes.list", "disk pressure condition and allocatable storage"), ("windows.query", "filesystem usage trend per mount")],
     actions ["run_job", "delete_pods", "cordon_node", "drain_node"]
 );
 
@@ -253,7 +253,7 @@ const LEAK: CauseSpec = cause!(
     supports ["memory_leak", "slope", "working_set", "memory_growth", "predict"],
     refutes ["gc reclaimed", "memory released"],
     "memory levels off or falls back after garbage collection at steady traffic",
-    checks [("metrics.query", "memory trend against request rate"), ("rollout.history", "when growth began against the last rollout")],
+    checks [("windows.query", "memory trend against request rate"), ("rollout.history", "when growth began against the last rollout")],
     actions ["restart_deployment", "rollback_deployment", "scale_deployment"]
 );
 
@@ -266,6 +266,39 @@ const ROLLOUT_STUCK: CauseSpec = cause!(
     "the new ReplicaSet's pods are ready and the old one has scaled down",
     checks [("rollout.history", "revisions and their readiness"), ("pods.list", "pods of the new ReplicaSet"), ("events.list", "scheduling and probe failures")],
     actions ["rollback_deployment", "restart_deployment"]
+);
+
+const SCHEDULING_CAPACITY: CauseSpec = cause!(
+    "scheduling_capacity",
+    "Pods of {target} cannot be scheduled: no node has the requested resources or tolerates its taints",
+    0.45,
+    supports ["failedscheduling", "insufficient", "unschedulable", "taint", "pending", "nodes are available"],
+    refutes [],
+    "a node with enough allocatable resources and matching taints and selectors exists",
+    checks [("nodes.list", "allocatable resources, taints and conditions"), ("events.list", "the scheduler's reasons per pod")],
+    actions ["delete_pods", "scale_deployment", "cordon_node"]
+);
+
+const JOB_FAILING: CauseSpec = cause!(
+    "job_keeps_failing",
+    "Runs of {target} keep failing (backoff limit or deadline reached) and pile up",
+    0.45,
+    supports ["backofflimitexceeded", "deadlineexceeded", "failed", "job"],
+    refutes [],
+    "the latest runs complete and failed runs stop accumulating",
+    checks [("events.list", "job controller events"), ("logs.recent", "the failing run's last lines")],
+    actions ["suspend_cron_job", "delete_pods"]
+);
+
+const CONTROLLER_LOOP: CauseSpec = cause!(
+    "controller_hot_loop",
+    "The controller {target} reconciles in a hot loop and floods the API server with events",
+    0.45,
+    supports ["churn", "events per minute", "reconcile", "controller"],
+    refutes [],
+    "the controller's event rate is back at its usual level",
+    checks [("events.list", "what the controller reports, by object"), ("cluster_overview.get", "API load and object counts")],
+    actions ["scale_deployment", "restart_deployment"]
 );
 
 const CONSUMER_SLOW: CauseSpec = cause!(
@@ -363,7 +396,7 @@ const UNEXPLAINED: CauseSpec = cause!(
     supports ["anomaly", "score", "deviation", "zscore", "baseline"],
     refutes [],
     "the deviation matches a known seasonal pattern or a planned change",
-    checks [("metrics.query", "the deviating series against the previous weeks"), ("logs.recent", "new log templates in the window")],
+    checks [("windows.query", "the deviating series against the previous weeks"), ("logs.recent", "new log templates in the window")],
     actions ["collect_evidence"]
 );
 
@@ -375,6 +408,8 @@ pub(crate) fn causes(t: IncidentType) -> &'static [CauseSpec] {
         T::NodeNotReady => &[NODE_FAILURE, NODE_MEMORY, NODE_DISK],
         T::MemoryPressure => &[NODE_MEMORY, LEAK],
         T::CpuSaturation => &[CPU_THROTTLING, LOAD_SURGE],
+        T::PodsPending => &[SCHEDULING_CAPACITY, NODE_DISK],
+        T::ControllerChurn => &[CONTROLLER_LOOP],
         T::DependencyUnavailable => &[DEPENDENCY_DOWN, DEPENDENCY_SLOW, DNS],
         T::ImagePullFailure => &[REGISTRY_RATE_LIMIT, REGISTRY_AUTH, IMAGE_MISSING],
         T::CrashLoop => &[CRASH_ON_START, MEMORY_LIMIT, DEPENDENCY_DOWN, DNS],
@@ -384,6 +419,7 @@ pub(crate) fn causes(t: IncidentType) -> &'static [CauseSpec] {
         T::ErrorRateSpike => &[DEPENDENCY_DOWN, DEPENDENCY_SLOW, CRASH_ON_START, LOAD_SURGE],
         T::DeploymentDegraded => &[ROLLOUT_STUCK, IMAGE_MISSING, CRASH_ON_START],
         T::BacklogGrowth => &[CONSUMER_SLOW, LOAD_SURGE, DEPENDENCY_DOWN],
+        T::JobFailures => &[JOB_FAILING, DEPENDENCY_DOWN],
         T::MetricAnomaly => &[UNEXPLAINED, LOAD_SURGE],
         T::Ingress5xx => &[BACKEND_5XX, DEPENDENCY_DOWN, CERT],
         T::CertExpiry => &[CERT],

@@ -757,7 +757,7 @@ impl Drafter {
             )],
             checks: vec![
                 (
-                    "metrics.query".to_owned(),
+                    "windows.query".to_owned(),
                     format!("{} of {} against its baseline", top.metric, top.service),
                 ),
                 (

@@ -147,7 +147,8 @@ pub struct LogScope {
 impl LogScope {
     /// The log scope of an incident target: a pod, container or namespace by its own label;
     /// a service, deployment or job by the service label (workloads are labelled with their
-    /// app name). Cluster-, node- and series-wide targets keep only the namespace.
+    /// app name), a release by its name (charts label their workloads with it). Cluster-,
+    /// node-, ingress- and series-wide targets keep only the namespace.
     pub fn for_target(scope: model::Scope, target: &str, namespace: Option<&str>) -> Self {
         use model::Scope as S;
         let mut out = Self {
@@ -158,9 +159,9 @@ impl LogScope {
         match scope {
             S::Pod => out.pods.push(target),
             S::Container => out.containers.push(target),
-            S::Service | S::Deployment | S::Job => out.services.push(target),
+            S::Service | S::Deployment | S::Job | S::Release => out.services.push(target),
             S::Namespace => out.namespace = Some(target),
-            S::Cluster | S::Node | S::Series => {}
+            S::Cluster | S::Node | S::Series | S::Ingress => {}
         }
         out
     }

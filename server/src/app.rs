@@ -189,6 +189,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/chat", post(api::channels::chat))
         .route("/api/v1/summary/email", post(api::channels::summary_email))
+        .route("/api/v1/tools", get(api::tools::list))
+        .route("/api/v1/tools/{name}", post(api::tools::run))
+        // MCP's streamable HTTP: the same read-only tools, as the caller authenticated here.
+        .route_service(
+            "/mcp",
+            mcp::http_service(
+                Arc::clone(&state.app),
+                // Without tokens, only loopback Host names (against DNS rebinding).
+                state.app.authenticate(None).is_ok(),
+                state.app.config.server.max_request_bytes,
+            ),
+        )
         .route("/loki/api/v1/push", post(api::logs::push))
         .route("/metrics", get(api::ops::metrics))
         .route("/healthz", get(api::ops::healthz))

@@ -38,6 +38,15 @@ pub enum Command {
     Audit(AuditCommand),
     /// Write the labelled scenario datasets (series + expected incidents) to a folder.
     Scenarios(ScenariosArgs),
+    /// Serve a running server's read-only tools to an MCP client over stdin/stdout (needs a
+    /// token with the read role when the server asks for one).
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    #[command(flatten)]
+    pub remote: Remote,
 }
 
 /// Where a command finds a running server.
@@ -333,6 +342,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Replay(args) => runtime.block_on(crate::commands::replay(&args)),
         Command::Eval(command) => crate::commands::eval(&command),
         Command::Scenarios(args) => crate::commands::scenarios(&args),
+        Command::Mcp(args) => runtime.block_on(crate::commands::mcp(&args)),
         Command::Policy(PolicyCommand::Check { file }) => crate::commands::policy_check(&file),
         Command::Policy(PolicyCommand::Simulate(args)) => {
             runtime.block_on(crate::policy_cmd::simulate(&args))

@@ -1,7 +1,7 @@
 //! The command-line commands other than `serve` and `sql`: incidents, replay, evaluations and
 //! dataset writing. Each one calls the library that does the work and prints its report.
 
-use crate::cli::{EvalCommand, IncidentsArgs, ReplayArgs, ScenariosArgs};
+use crate::cli::{EvalCommand, IncidentsArgs, McpArgs, ReplayArgs, ScenariosArgs};
 use crate::config::Config;
 use crate::replay::{Sender, incident_table, load};
 use anyhow::Context;
@@ -34,6 +34,19 @@ pub async fn incidents(args: &IncidentsArgs) -> anyhow::Result<()> {
         print!("{}", incident_table(&incidents));
     }
     Ok(())
+}
+
+/// `srebot mcp`: the running server's read-only tools over stdio, until the client hangs up.
+/// Logs go to stderr; stdout carries only the protocol.
+pub async fn mcp(args: &McpArgs) -> anyhow::Result<()> {
+    let tls = outbound::TlsConfig {
+        ca_file: args.remote.ca_file.clone(),
+        ..outbound::TlsConfig::default()
+    };
+    let remote = mcp::Remote::new(&args.remote.url, args.remote.token()?, &tls)?;
+    mcp::serve_stdio(remote)
+        .await
+        .with_context(|| format!("serving the tools of {} over stdio", args.remote.url))
 }
 
 /// `srebot replay DATASET`.

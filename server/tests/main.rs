@@ -7,6 +7,7 @@ mod audit_export;
 mod bounds;
 mod channels;
 mod cli;
+mod cluster_signals;
 mod common;
 mod event_time;
 // The cluster crate's loopback Kubernetes API, shared rather than copied.
@@ -22,3 +23,4 @@ mod remediation;
 mod roles;
 mod security;
 mod tls;
+mod tools;

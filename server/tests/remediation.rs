@@ -651,6 +651,51 @@ async fn pause_stops_automatic_actions_but_not_approvals_and_survives_a_restart(
     assert!(!policy::load_pause(rig.dir.path()).unwrap().paused);
 }
 
+/// The approval book (requests, used token nonces) lives in the ledger: a server started again
+/// on the same ledger still refuses a token already used, and keeps no book file of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_token_stays_used_across_a_restart_and_the_book_is_in_the_ledger() {
+    let rig = rig("prod.toml", |t| t).await;
+    rig.alert("checkout", "2026-01-05T10:00:00Z").await;
+    let approval = pending_restart(&rig, "checkout").await;
+    let token = rig.token(&approval, ALICE).await;
+    let answer = json!({"token": token});
+    let path = format!("/api/v1/approvals/{approval}/approve");
+    let (status, body) = rig.post(&path, Some(ALICE), answer.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !rig.dir.path().join("remediation.json").exists(),
+        "the book is in the ledger, not a file"
+    );
+    rig.server.task.abort();
+
+    let mut config = test_config(rig.dir.path());
+    config.policy.file = Some(rig.dir.path().join("policy-prod.toml"));
+    config.policy.approvers_file = Some(rig.dir.path().join("approvers.toml"));
+    let again = start(config).await;
+    let response = rig
+        .client
+        .post(format!("{}{path}", again.url()))
+        .bearer_auth(ALICE)
+        .json(&answer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["refusal"]["code"], "reused", "{body}");
+    let approvals = get_data(&rig.client, &format!("{}/api/v1/approvals", again.url())).await;
+    assert!(
+        approvals
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == approval.as_str() && a["status"] == "approved"),
+        "{approvals}"
+    );
+    again.task.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_is_refused_and_the_request_shows_expired() {
     let rig = rig_with(

@@ -82,6 +82,8 @@ const ROUTES: &[(&str, &str, Operation)] = &[
     ("POST", "/api/v1/approvals/ap-x/modify", Operation::Modify),
     ("POST", "/api/v1/robot/resume", Operation::Resume),
     ("POST", "/api/v1/policy/reload", Operation::ReloadPolicy),
+    ("GET", "/api/v1/tools", Operation::ListTools),
+    ("POST", "/api/v1/tools/nodes.list", Operation::RunTool),
 ];
 
 async fn call(

@@ -178,7 +178,9 @@ impl Tool {
             Tool::ClusterOverviewGet => {
                 "The watched cluster at a glance: nodes and their conditions, pods by phase, workloads not available."
             }
-            Tool::NodesList => "Nodes with readiness, pressure conditions and taints.",
+            Tool::NodesList => {
+                "Nodes with readiness, pressure conditions, cordoning and kubelet version."
+            }
             Tool::PodsList => "Pods with phase, readiness, restarts and waiting reasons.",
             Tool::RolloutHistory => {
                 "Rollouts, image, scaling and config changes of a workload: from the cluster watch and from kube-state-metrics in the windows."
@@ -296,6 +298,7 @@ impl Tool {
             Tool::EventsList => {
                 const {
                     &[
+                        SOURCE,
                         NAMESPACE,
                         TARGET,
                         NODE,
@@ -341,7 +344,22 @@ impl Tool {
             Tool::ClusterOverviewGet => const { &[SOURCE, NODE] },
             Tool::NodesList => const { &[SOURCE, NODE, LIMIT] },
             Tool::PodsList => const { &[SOURCE, NAMESPACE, TARGET, NODE, LIMIT] },
-            Tool::RolloutHistory => const { &[NAMESPACE, TARGET, SOURCE, SINCE, UNTIL, LIMIT] },
+            Tool::RolloutHistory => {
+                const {
+                    &[
+                        Param::required("namespace", K::Text, "Kubernetes namespace"),
+                        Param::required(
+                            "target",
+                            K::Text,
+                            "the deployment (or one of its pods) whose rollouts to read",
+                        ),
+                        SOURCE,
+                        SINCE,
+                        UNTIL,
+                        LIMIT,
+                    ]
+                }
+            }
             Tool::ReleaseDriftSummary => const { &[SOURCE, NAMESPACE, TARGET, LIMIT] },
             Tool::ActionsList => const { &[INCIDENT, LIMIT] },
             Tool::AuditList => const { &[INCIDENT, LIMIT] },
@@ -668,15 +686,17 @@ impl App {
             | Tool::NodesList
             | Tool::PodsList
             | Tool::ReleaseDriftSummary => {
-                if matches!(tool, Tool::EventsList) {
-                    range(3_600_000)?;
-                }
-                cluster::read(self, caller, tool, args, max)
+                let events_range = if matches!(tool, Tool::EventsList) {
+                    Some(range(3_600_000)?)
+                } else {
+                    None
+                };
+                cluster::read(self, caller, tool, args, max, events_range)
             }
             Tool::ActionsList => {
                 let limit = args.limit(50, max);
                 let mut list = self.actions(caller, args.text("incident")).await?;
-                list.sort_by(|a, b| b.updated_at_ms.cmp(&a.updated_at_ms));
+                list.sort_by_key(|a| std::cmp::Reverse(a.updated_at_ms));
                 let cut = list.len() > limit;
                 list.truncate(limit);
                 if self.remediation.is_none() {
@@ -901,7 +921,7 @@ impl App {
                 })
                 .filter(|l| level.is_none_or(|want| l.level() >= want))
                 .collect();
-            pulled.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+            pulled.sort_by_key(|a| std::cmp::Reverse(a.at_ms));
             matched = pulled.len();
             lines = pulled.iter().take(limit).map(line_json).collect();
         }
@@ -947,10 +967,7 @@ fn bound(mut result: Value, max_bytes: usize) -> (Value, bool) {
     if size(&result) <= max_bytes {
         return (result, false);
     }
-    loop {
-        let Some(list) = largest_list(&mut result) else {
-            break;
-        };
+    while let Some(list) = largest_list(&mut result) {
         if list.is_empty() {
             break;
         }

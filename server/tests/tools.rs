@@ -1,0 +1,589 @@
+//! The read-only tools through `srebot serve`: the tools API, MCP over streamable HTTP at `/mcp`
+//! and `srebot mcp` over stdio, with the official Python SDK (`mcp` from PyPI) as the client, on
+//! a fixture ledger and windows (an error-rate scenario over remote_write, Loki lines, the
+//! loopback fake of the Kubernetes API in its wire format, a TCP dependency probed on loopback).
+
+use crate::common::*;
+use crate::fake_k8s;
+use app::Role;
+use datasets::scenarios::{Fault, generate};
+use serde_json::{Value, json};
+use server::replay::Sender;
+use server::serve::RunningServer;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The pinned Python SDK version (scripts/test.sh installs it).
+const SDK: &str = "2.3.0";
+
+fn token(role: Role) -> String {
+    format!("{role}-token-tools-0123456789")
+}
+
+/// Tokens for every role; and a file per role holding just that token (for `srebot mcp`).
+fn tokens(dir: &Path) -> PathBuf {
+    let path = dir.join("tokens.toml");
+    let mut text = String::new();
+    for role in Role::ALL {
+        text.push_str(&format!(
+            "[[token]]\nname = \"{role}-bot\"\nrole = \"{role}\"\ntoken = \"{}\"\n{}\n",
+            token(role),
+            if role == Role::Approve {
+                "policy_role = \"sre-oncall\"\n"
+            } else {
+                ""
+            }
+        ));
+        let single = dir.join(format!("{role}.token"));
+        std::fs::write(&single, format!("{}\n", token(role))).unwrap();
+    }
+    std::fs::write(&path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = entry.path();
+            if p.extension().is_some_and(|e| e == "toml" || e == "token") {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
+        }
+    }
+    path
+}
+
+/// The recorded disk-pressure episode, moved to end `ago_ms` before now.
+fn recent_episode(ago_ms: i64) -> Value {
+    let mut list = fake_k8s::fixture("events-disk-pressure.json");
+    let parse = |v: &Value| {
+        v.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis())
+    };
+    let items = list["items"].as_array_mut().unwrap();
+    let latest = items
+        .iter()
+        .filter_map(|e| parse(&e["lastTimestamp"]))
+        .max()
+        .unwrap();
+    let shift = cluster::signal::now_ms() - ago_ms - latest;
+    for e in items {
+        for field in ["firstTimestamp", "lastTimestamp"] {
+            if let Some(at) = parse(&e[field]) {
+                let t = chrono::DateTime::from_timestamp_millis(at + shift).unwrap();
+                e[field] = Value::String(t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+            }
+        }
+    }
+    list
+}
+
+/// A server with incidents, windows, log lines, a watched cluster and a probed dependency.
+struct Fixture {
+    server: RunningServer,
+    dir: tempfile::TempDir,
+    incident: String,
+    _fake: std::sync::Arc<fake_k8s::Fake>,
+    _dependency: std::net::TcpListener,
+}
+
+impl Fixture {
+    fn url(&self) -> String {
+        self.server.url()
+    }
+
+    fn token_file(&self, role: Role) -> PathBuf {
+        self.dir.path().join(format!("{role}.token"))
+    }
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.auth.tokens_file = Some(tokens(dir.path()));
+    let (fake, kube_url) = fake_k8s::start().await;
+    fake.load("release-cart-partial.json");
+    fake.apply(recent_episode(20_000));
+    let mut watched = cluster::ClusterSpec::named("shop-cluster");
+    watched.url = Some(kube_url);
+    watched.resync = Duration::from_millis(500);
+    config.cluster = vec![watched];
+    // A real TCP listener on loopback, probed as a dependency.
+    let dependency = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = dependency.local_addr().unwrap();
+    config.dependencies = vec![
+        toml::from_str(&format!(
+            "name = \"orders-db\"\nkind = \"tcp\"\naddress = \"{address}\"\ninterval = \"200ms\"\ntimeout = \"1s\""
+        ))
+        .unwrap(),
+    ];
+    let server = start(config).await;
+    let url = server.url();
+
+    // Windows: 18% of payments-api's requests answer 500.
+    let scenario = generate(Fault::ErrorRateSpike, 7);
+    let shift = cluster::signal::now_ms() - scenario.meta.end_ms;
+    let sender = Sender::new(&url, Some(token(Role::Admin))).unwrap();
+    let pushed = sender.push(&scenario, shift).await.unwrap();
+    assert_eq!(pushed.written, pushed.samples);
+
+    // Log lines of the same service.
+    let now_ns = cluster::signal::now_ms() * 1_000_000;
+    let body = json!({"streams": [{
+        "stream": {"app": "payments-api", "namespace": "shop", "pod": "payments-api-7d4b9c6f5-x2x9q", "level": "error"},
+        "values": [
+            [(now_ns - 3_000_000_000_i64).to_string(), "ERROR charge failed: upstream answered 500"],
+            [(now_ns - 2_000_000_000_i64).to_string(), "ERROR charge failed: upstream answered 500"],
+            [(now_ns - 1_000_000_000_i64).to_string(), "INFO GET /health 200"],
+        ]
+    }]});
+    let pushed = client()
+        .post(format!("{url}/loki/api/v1/push"))
+        .bearer_auth(token(Role::Ingest))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), 204, "{}", pushed.text().await.unwrap());
+
+    let reader = Sender::new(&url, Some(token(Role::Read))).unwrap();
+    let incident = wait_for("the error-rate incident", Duration::from_secs(30), || {
+        let reader = reader.clone();
+        async move {
+            let all = reader.incidents("").await.ok()?;
+            all.iter()
+                .find(|i| i["type"] == "error_rate_spike")
+                .and_then(|i| i["id"].as_str().map(str::to_owned))
+        }
+    })
+    .await;
+    // The watch is synced and the probe answered.
+    let client = client();
+    wait_for(
+        "the cluster synced and the probe up",
+        Duration::from_secs(20),
+        || {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let status: Value = client
+                    .get(format!("{url}/api/v1/status"))
+                    .bearer_auth(token(Role::Read))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                let data = &status["data"];
+                (data["clusters"][0]["synced"] == true && data["dependencies"][0]["up"] == true)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    Fixture {
+        server,
+        dir,
+        incident,
+        _fake: fake,
+        _dependency: dependency,
+    }
+}
+
+/// One call of every tool, with the arguments that fit the fixture.
+fn every_call(incident: &str) -> Vec<(&'static str, Value)> {
+    vec![
+        ("incidents.list", json!({})),
+        ("incidents.get", json!({"id": incident})),
+        ("findings.list", json!({"incident": incident})),
+        ("evidence.list", json!({"incident": incident})),
+        (
+            "windows.query",
+            json!({"selector": "http_requests_total{namespace=\"shop\"}", "window": "5m", "by": ["code"]}),
+        ),
+        (
+            "logs.recent",
+            json!({"namespace": "shop", "target": "payments-api"}),
+        ),
+        ("events.list", json!({"node": "worker-2"})),
+        ("http_signals.recent", json!({"namespace": "shop"})),
+        (
+            "http_signals.history",
+            json!({"service": "payments-api", "since": "30m"}),
+        ),
+        ("async_backlog.recent", json!({})),
+        ("messaging_transport.recent", json!({})),
+        ("runtime_health.get", json!({})),
+        ("cluster_overview.get", json!({})),
+        ("nodes.list", json!({})),
+        ("pods.list", json!({"namespace": "shop"})),
+        (
+            "rollout.history",
+            json!({"namespace": "shop", "target": "cart"}),
+        ),
+        ("release_drift.summary", json!({"namespace": "shop"})),
+        ("actions.list", json!({})),
+        ("audit.list", json!({})),
+    ]
+}
+
+/// What each tool must have found in the fixture (its `result`), beyond answering.
+fn check_result(tool: &str, result: &Value, summary: &str) {
+    let text = result.to_string();
+    let has = |needle: &str| {
+        assert!(
+            text.contains(needle),
+            "{tool}: {needle:?} not in {summary} {text}"
+        )
+    };
+    match tool {
+        "incidents.list" | "incidents.get" | "findings.list" => has("error_rate_spike"),
+        "windows.query" => has("\"500\""),
+        "logs.recent" => has("charge failed"),
+        "events.list" => {
+            has("EvictionThresholdMet");
+            has("FreeDiskSpaceFailed");
+        }
+        "http_signals.recent" | "http_signals.history" => has("payments-api"),
+        "runtime_health.get" => {
+            has("orders-db");
+            assert_eq!(result["dependencies"][0]["state"], "up", "{text}");
+        }
+        "cluster_overview.get" => {
+            has("shop-cluster");
+            has("DiskPressure");
+        }
+        "nodes.list" => {
+            has("worker-2");
+            has("DiskPressure");
+        }
+        "pods.list" => has("cart-7d9f8b6c5d-h5vnm"),
+        "rollout.history" => {
+            // The watch: the Deployment's current ReplicaSet revision and image.
+            assert_eq!(result["current"][0]["revision"], 3, "{text}");
+            has("ghcr.io/example/cart:1.5.0");
+        }
+        "release_drift.summary" => {
+            assert_eq!(result["releases"][0]["name"], "cart", "{text}");
+            assert_eq!(result["releases"][0]["drifting"], true, "{text}");
+        }
+        "actions.list" | "audit.list" => has("remediation is off"),
+        _ => {}
+    }
+    assert!(
+        !text.contains("no cluster configured"),
+        "{tool} says no cluster: {text}"
+    );
+}
+
+async fn post_tool(url: &str, bearer: Option<&str>, name: &str, args: &Value) -> (u16, Value) {
+    let mut request = client()
+        .post(format!("{url}/api/v1/tools/{name}"))
+        .json(args);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_api_lists_and_runs_every_tool_as_evidence() {
+    let fixture = fixture().await;
+    let url = fixture.url();
+    let read = token(Role::Read);
+    let listed: Value = client()
+        .get(format!("{url}/api/v1/tools"))
+        .bearer_auth(&read)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tools = listed["data"].as_array().unwrap();
+    assert_eq!(tools.len(), 19, "{listed}");
+    for tool in tools {
+        assert_eq!(tool["read_only"], true);
+        assert_eq!(tool["input_schema"]["type"], "object", "{tool}");
+    }
+    for (name, args) in every_call(&fixture.incident) {
+        let (status, body) = post_tool(&url, Some(&read), name, &args).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        let data = &body["data"];
+        let id = data["evidence_id"].as_str().unwrap();
+        assert!(id.starts_with("tool-"), "{name}: {data}");
+        check_result(
+            name,
+            &data["result"],
+            data["summary"].as_str().unwrap_or(""),
+        );
+        // Kept: evidence.list gives the same result back by its id.
+        let (status, stored) =
+            post_tool(&url, Some(&read), "evidence.list", &json!({"id": id})).await;
+        assert_eq!(status, 200, "{stored}");
+        assert!(
+            stored["data"]["result"].to_string().contains(id),
+            "{stored}"
+        );
+    }
+
+    // Bad arguments: 400 naming the argument.
+    for (name, args, argument) in [
+        ("windows.query", json!({}), "selector"),
+        ("incidents.list", json!({"limit": 0}), "limit"),
+        ("logs.recent", json!({"since": "yesterday-ish"}), "since"),
+        ("nodes.list", json!({"colour": "blue"}), "colour"),
+        ("pods.list", json!({"source": "elsewhere"}), "source"),
+        ("runtime_health.get", json!({"name": "no-such-db"}), "name"),
+    ] {
+        let (status, body) = post_tool(&url, Some(&read), name, &args).await;
+        assert_eq!(status, 400, "{name} {args}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains(&format!("`{argument}`")), "{name}: {error}");
+    }
+    let (status, body) = post_tool(&url, Some(&read), "no.such_tool", &json!({})).await;
+    assert_eq!(status, 404, "{body}");
+
+    // Least role: read. Ingest is refused with 403, no token with 401.
+    let (status, _) = post_tool(&url, Some(&token(Role::Ingest)), "nodes.list", &json!({})).await;
+    assert_eq!(status, 403);
+    let (status, _) = post_tool(&url, None, "nodes.list", &json!({})).await;
+    assert_eq!(status, 401);
+}
+
+/// Runs the Python SDK session `plan`; `None` (after SKIPPED) without the pinned SDK.
+fn python_session(plan: &Value) -> Option<Value> {
+    let version = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('mcp'))",
+        ])
+        .output()
+        .ok()?;
+    let found = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    if !version.status.success() || found != SDK {
+        eprintln!(
+            "SKIPPED: the official MCP Python SDK mcp=={SDK} is not installed (found {found:?}); scripts/test.sh installs it"
+        );
+        return None;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(plan.to_string().as_bytes()).unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "the client printed no report ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    Some(report)
+}
+
+fn calls_with_bad_ones(incident: &str) -> Vec<Value> {
+    let mut calls: Vec<Value> = every_call(incident)
+        .into_iter()
+        .map(|(name, args)| json!({"name": name.replace('.', "_"), "arguments": args}))
+        .collect();
+    calls.push(json!({"name": "windows_query", "arguments": {}}));
+    calls.push(json!({"name": "incidents_list", "arguments": {"limit": 0}}));
+    calls.push(json!({"name": "events_list", "arguments": {"since": "yesterday-ish"}}));
+    calls
+}
+
+/// The report of a session that called [`calls_with_bad_ones`]: every tool listed read-only
+/// with its schema, every call answered, the bad ones as tool errors naming their argument.
+fn check_session(report: &Value, protocol: &str, incident: &str) {
+    assert!(report["error"].is_null(), "{report}");
+    assert_eq!(report["protocol_version"], protocol, "{report}");
+    assert_eq!(report["server"]["name"], "srebot");
+    let tools = report["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 19);
+    for tool in tools {
+        let name = tool["name"].as_str().unwrap();
+        assert!(!name.contains('.'), "{name}");
+        assert_eq!(tool["inputSchema"]["type"], "object", "{tool}");
+        assert_eq!(tool["annotations"]["readOnlyHint"], true, "{tool}");
+        assert_eq!(tool["annotations"]["destructiveHint"], false, "{tool}");
+    }
+    let windows = tools.iter().find(|t| t["name"] == "windows_query").unwrap();
+    assert_eq!(windows["title"], "windows.query");
+    assert_eq!(windows["inputSchema"]["required"], json!(["selector"]));
+    let results = report["results"].as_array().unwrap();
+    let (good, bad) = results.split_at(results.len() - 3);
+    let names = every_call(incident);
+    assert_eq!(good.len(), names.len());
+    for (result, (name, _)) in good.iter().zip(names) {
+        assert_eq!(result["is_error"], false, "{result}");
+        let structured = &result["structured"];
+        assert!(
+            structured["evidence_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("tool-")),
+            "{result}"
+        );
+        check_result(
+            name,
+            &structured["result"],
+            structured["summary"].as_str().unwrap_or(""),
+        );
+    }
+    for (result, argument) in bad.iter().zip(["selector", "limit", "since"]) {
+        assert_eq!(result["is_error"], true, "{result}");
+        let text = result["text"].as_str().unwrap();
+        assert!(text.contains(&format!("`{argument}`")), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_over_mcp_streamable_http_with_the_python_sdk() {
+    let fixture = fixture().await;
+    let mcp = format!("{}/mcp", fixture.url());
+    let calls = calls_with_bad_ones(&fixture.incident);
+    let plan = json!({"transport": "http", "url": mcp, "token": token(Role::Read), "calls": calls});
+    let Some(report) = tokio::task::spawn_blocking(move || python_session(&plan))
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    // The newest revision rmcp speaks...
+    check_session(&report, "2026-07-28", &fixture.incident);
+    // ...and a client of the one before it (the initialize handshake).
+    let plan = json!({"transport": "http", "url": mcp, "token": token(Role::Read), "mode": "legacy", "calls": calls});
+    let report = tokio::task::spawn_blocking(move || python_session(&plan))
+        .await
+        .unwrap()
+        .unwrap();
+    check_session(&report, "2025-11-25", &fixture.incident);
+
+    // Below read: the SDK's session does not open; the HTTP answers are 401 and 403.
+    for mode in ["legacy", "auto"] {
+        for (bearer, status) in [(Some(token(Role::Ingest)), 403), (None, 401)] {
+            let plan = json!({"transport": "http", "url": mcp, "token": bearer, "mode": mode});
+            let report = tokio::task::spawn_blocking(move || python_session(&plan))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(report["error"].is_string(), "{report}");
+            assert!(report["tools"].is_null(), "{report}");
+            // (auto probes `server/discover`, then tries the handshake: refused both times)
+            let statuses = report["http_statuses"].as_array().unwrap();
+            assert!(
+                !statuses.is_empty() && statuses.iter().all(|s| s == status),
+                "{mode}: {report}"
+            );
+        }
+    }
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"}}});
+    for (bearer, status) in [(Some(token(Role::Ingest)), 403), (None, 401)] {
+        let mut request = client()
+            .post(&mcp)
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize);
+        if let Some(token) = &bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_over_mcp_stdio_with_the_python_sdk() {
+    let fixture = fixture().await;
+    let srebot = env!("CARGO_BIN_EXE_srebot");
+    let args = |role: Role| {
+        json!([
+            "mcp",
+            "--url",
+            fixture.url(),
+            "--token-file",
+            fixture.token_file(role).display().to_string()
+        ])
+    };
+    let calls = calls_with_bad_ones(&fixture.incident);
+    let plan = json!({"transport": "stdio", "command": srebot, "args": args(Role::Read), "mode": "legacy", "calls": calls});
+    let Some(report) = tokio::task::spawn_blocking(move || python_session(&plan))
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    check_session(&report, "2025-11-25", &fixture.incident);
+    let plan =
+        json!({"transport": "stdio", "command": srebot, "args": args(Role::Read), "calls": calls});
+    let report = tokio::task::spawn_blocking(move || python_session(&plan))
+        .await
+        .unwrap()
+        .unwrap();
+    check_session(&report, "2026-07-28", &fixture.incident);
+
+    // An ingest token: `srebot mcp` says the server refused it (403) and exits.
+    let refused = std::process::Command::new(srebot)
+        .args([
+            "mcp",
+            "--url",
+            &fixture.url(),
+            "--token-file",
+            &fixture.token_file(Role::Ingest).display().to_string(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("403"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_without_a_cluster_or_probes_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(test_config(dir.path())).await;
+    for name in [
+        "nodes.list",
+        "pods.list",
+        "events.list",
+        "cluster_overview.get",
+        "release_drift.summary",
+    ] {
+        let (status, body) = post_tool(&server.url(), None, name, &json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["result"]["available"], false, "{body}");
+        let summary = body["data"]["summary"].as_str().unwrap();
+        assert!(summary.starts_with("no cluster configured"), "{summary}");
+    }
+    let (_, body) = post_tool(&server.url(), None, "runtime_health.get", &json!({})).await;
+    let summary = body["data"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("no dependency probes configured"),
+        "{summary}"
+    );
+    let (_, body) = post_tool(
+        &server.url(),
+        None,
+        "rollout.history",
+        &json!({"namespace": "shop", "target": "cart"}),
+    )
+    .await;
+    assert!(
+        body["data"]["result"]["cluster"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("no cluster configured")),
+        "{body}"
+    );
+}
