@@ -304,7 +304,7 @@ fn pods(watches: &[&ClusterWatch], args: &Args, max: usize) -> Outcome {
             let why = r["waiting"][0]["reason"]
                 .as_str()
                 .or(r["reason"].as_str())
-                .or(r["phase"].as_str())
+                .or(r["phase"].as_str().filter(|p| *p != "Running"))
                 .unwrap_or("not ready");
             format!(
                 "{}/{} ({why})",
