@@ -16,6 +16,7 @@ pub mod changes;
 pub mod cluster_signals;
 pub mod config;
 pub mod demo;
+pub mod investigate;
 pub mod live_rca;
 pub mod ops;
 pub mod pipeline;

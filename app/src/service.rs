@@ -512,18 +512,27 @@ impl App {
             loki: self.loki_source(),
             ..crate::live_rca::Sources::default()
         };
-        let draft = draft_with(self.ledger(), sources, id)
+        let mut draft = draft_with(self.ledger(), sources, id)
             .await
             .map_err(|e| live_error(e, id))?;
         let Some(config) = &self.config.rca.llm else {
-            return Ok(RcaReport::draft_only(draft));
+            // No model: the draft runs its plan's read-only tools and cites their results.
+            let investigation = self.run_plan(&mut draft).await;
+            let mut report = RcaReport::draft_only(draft);
+            report.investigation = Some(investigation);
+            return Ok(report);
         };
         let digest = draft_digest(&draft);
         if !regenerate {
             let cached = self.interpretations.lock().get(id).cloned();
             return Ok(match cached {
                 Some((of, report)) if of == digest => report,
-                _ => RcaReport::draft_only(draft),
+                _ => {
+                    let investigation = self.run_plan(&mut draft).await;
+                    let mut report = RcaReport::draft_only(draft);
+                    report.investigation = Some(investigation);
+                    report
+                }
             });
         }
         let _permit = self
@@ -533,13 +542,21 @@ impl App {
                 calls: MODEL_CALLS,
                 retry_after_secs: MODEL_RETRY_AFTER_SECS,
             })?;
-        let report = match rca::Interpreter::new(config.clone()) {
+        // Investigation mode: the model calls the read-only tools first (bounded), and its
+        // interpretation may cite what they found; without it the plan runs itself.
+        let investigation = if config.max_tool_calls > 0 {
+            self.investigate(&mut draft, config).await
+        } else {
+            self.run_plan(&mut draft).await
+        };
+        let mut report = match rca::Interpreter::new(config.clone()) {
             Ok(interpreter) => interpreter.report(draft).await,
             Err(error) => {
                 tracing::warn!(error = %model::error::chain(&error), "model client not built; draft only");
                 RcaReport::draft_only(draft)
             }
         };
+        report.investigation = Some(investigation);
         let mut cache = self.interpretations.lock();
         if cache.len() >= MAX_INTERPRETATIONS && !cache.contains_key(id) {
             cache.pop_first();

@@ -43,6 +43,9 @@ pub enum EvidenceKind {
     Log,
     Event,
     Change,
+    /// A read-only tool's result kept in the ledger (`tool-...`), run by the draft's plan or
+    /// the model.
+    Tool,
 }
 
 /// One citable piece of evidence.

@@ -31,6 +31,9 @@ pub struct RcaReport {
     pub interpretation: Option<Interpretation>,
     #[serde(default)]
     pub fallback: Option<Fallback>,
+    /// The read-only tools run for this draft (by its plan, or by the model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub investigation: Option<Investigation>,
 }
 
 impl RcaReport {
@@ -40,8 +43,33 @@ impl RcaReport {
             draft,
             interpretation: None,
             fallback: None,
+            investigation: None,
         }
     }
+}
+
+/// What an investigation did: each tool call, and why it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Investigation {
+    /// `draft` (the plan run without a model) or `model`.
+    pub by: String,
+    pub calls: Vec<ToolRun>,
+    /// `done`, `max_tool_calls`, `investigation_timeout`, or the model's failure.
+    pub stopped: String,
+}
+
+/// One tool call of an investigation: its evidence id, or why it was refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolRun {
+    /// The catalogue name (`logs.recent`), or what the model asked for when it is none.
+    pub tool: String,
+    pub arguments: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// Asks a model to interpret drafts, within the grounding rules.
@@ -112,6 +140,7 @@ impl Interpreter {
                 draft,
                 interpretation: Some(interpretation),
                 fallback: None,
+                investigation: None,
             },
             Err(e) => {
                 tracing::warn!(error = %chain(&e), "model interpretation failed; draft only");
@@ -124,6 +153,7 @@ impl Interpreter {
                         model: self.client.config().model.clone(),
                         latency_ms: started.elapsed().as_millis() as u64,
                     }),
+                    investigation: None,
                 }
             }
         }

@@ -44,9 +44,10 @@ pub use draft::{
 pub use error::RcaError;
 pub use format::LogFormat;
 pub use grounding::{AnswerError, Claim, Grounder, Interpretation};
-pub use interpret::{Fallback, Interpreter, RcaReport};
+pub use interpret::{Fallback, Interpreter, Investigation, RcaReport, ToolRun};
 pub use llm::{
-    Backend, ChatMessage, ChatReply, JsonMode, JsonSchema, LlmClient, LlmConfig, LlmError, Role,
+    Backend, ChatMessage, ChatReply, FunctionSpec, JsonMode, JsonSchema, LlmClient, LlmConfig,
+    LlmError, Role, ToolCall, ToolTurn, tool_message,
 };
 pub use miner::{MinerConfig, ParsedLine, TemplateId, TemplateInfo, TemplateMiner};
 pub use patterns::{KnownPattern, PatternLibrary};

@@ -208,6 +208,50 @@ impl ChatMessage {
     }
 }
 
+/// Most tool calls read from one model turn (the rest are ignored).
+const MAX_CALLS_PER_TURN: usize = 8;
+
+/// A function offered to the model: its name (no dots), what it does, its JSON-schema'd
+/// parameters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunctionSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: Value,
+}
+
+/// A function call the model asked for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolCall {
+    /// The call's id, echoed in its result message.
+    pub id: String,
+    pub name: String,
+    pub arguments: Value,
+}
+
+/// One turn of a function-calling conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolTurn {
+    /// Text the model answered, if any.
+    pub content: Option<String>,
+    /// The tools it asked to run (none: it is done).
+    pub calls: Vec<ToolCall>,
+    /// Its message as received, to send back in the conversation.
+    pub assistant: Value,
+}
+
+/// The message that answers `call` with `content`, in the backend's wire shape.
+pub fn tool_message(backend: Backend, call: &ToolCall, content: &str) -> Value {
+    match backend {
+        Backend::Ollama => {
+            serde_json::json!({"role": "tool", "tool_name": call.name, "content": content})
+        }
+        Backend::Openai => {
+            serde_json::json!({"role": "tool", "tool_call_id": call.id, "content": content})
+        }
+    }
+}
+
 /// The model's answer text and how it was obtained.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatReply {
@@ -374,8 +418,8 @@ struct NamedSchema<'a> {
 }
 
 /// One attempt's outcome.
-enum Attempt {
-    Done(ChatReply),
+enum Attempt<T> {
+    Done(T),
     Retry(LlmError, Option<Duration>),
     Fail(LlmError),
 }
@@ -461,11 +505,30 @@ impl LlmClient {
     ) -> Result<ChatReply, LlmError> {
         let body = self.request_body(messages, schema);
         let started = Instant::now();
+        self.send(&body, |text, attempt| self.answer(text, attempt, started))
+            .await
+    }
+
+    /// Posts `body`, retrying transient failures within the bounds, and reads the answer with
+    /// `read` (given the body text and the attempt number).
+    async fn send<T>(
+        &self,
+        body: &str,
+        read: impl Fn(&str, u32) -> Result<T, LlmError>,
+    ) -> Result<T, LlmError> {
         let attempts_max = self.config.max_retries.saturating_add(1);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.attempt(&body, attempt, started).await {
+            let outcome = match self.attempt(body, attempt).await {
+                Attempt::Done(text) => match read(&text, attempt) {
+                    Ok(done) => Attempt::Done(done),
+                    Err(error) => Attempt::Fail(error),
+                },
+                Attempt::Retry(e, after) => Attempt::Retry(e, after),
+                Attempt::Fail(e) => Attempt::Fail(e),
+            };
+            match outcome {
                 Attempt::Done(reply) => return Ok(reply),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry(e, _) if attempt >= attempts_max => return Err(e),
@@ -494,7 +557,7 @@ impl LlmClient {
         Duration::from_millis((exp + jitter).max(server))
     }
 
-    async fn attempt(&self, body: &str, attempt: u32, started: Instant) -> Attempt {
+    async fn attempt(&self, body: &str, attempt: u32) -> Attempt<String> {
         let url = self.endpoint.clone();
         let mut request = self
             .http
@@ -532,26 +595,34 @@ impl LlmClient {
                 Attempt::Fail(error)
             };
         }
-        let wire = |source| LlmError::Wire {
-            url: url.clone(),
+        Attempt::Done(text)
+    }
+
+    fn wire(&self, source: serde_json::Error) -> LlmError {
+        LlmError::Wire {
+            url: self.endpoint.clone(),
             backend: self.config.backend,
             source,
-        };
+        }
+    }
+
+    /// The answer text of a chat response body.
+    fn answer(&self, text: &str, attempt: u32, started: Instant) -> Result<ChatReply, LlmError> {
         let (model, content) = match self.config.backend {
-            Backend::Ollama => match serde_json::from_str::<OllamaResponse>(&text) {
-                Ok(r) => (r.model, r.message.and_then(|m| m.content)),
-                Err(e) => return Attempt::Fail(wire(e)),
-            },
-            Backend::Openai => match serde_json::from_str::<OpenAiResponse>(&text) {
-                Ok(r) => (
+            Backend::Ollama => {
+                let r = serde_json::from_str::<OllamaResponse>(text).map_err(|e| self.wire(e))?;
+                (r.model, r.message.and_then(|m| m.content))
+            }
+            Backend::Openai => {
+                let r = serde_json::from_str::<OpenAiResponse>(text).map_err(|e| self.wire(e))?;
+                (
                     r.model,
                     r.choices.into_iter().next().and_then(|c| c.message.content),
-                ),
-                Err(e) => return Attempt::Fail(wire(e)),
-            },
+                )
+            }
         };
         match content {
-            Some(content) if !content.trim().is_empty() => Attempt::Done(ChatReply {
+            Some(content) if !content.trim().is_empty() => Ok(ChatReply {
                 content,
                 model: model
                     .filter(|m| !m.is_empty())
@@ -559,8 +630,82 @@ impl LlmClient {
                 attempts: attempt,
                 latency_ms: started.elapsed().as_millis() as u64,
             }),
-            _ => Attempt::Fail(LlmError::EmptyAnswer { url }),
+            _ => Err(LlmError::EmptyAnswer {
+                url: self.endpoint.clone(),
+            }),
         }
+    }
+
+    /// One turn of a function-calling conversation: `messages` (the chat so far, in the
+    /// backend's wire shape, see [`ToolTurn::assistant`] and [`tool_message`]) with the
+    /// `tools` offered (`{name, description, parameters}`); the model either calls tools or
+    /// answers. Retried like [`LlmClient::chat`].
+    pub async fn tool_turn(
+        &self,
+        messages: &[Value],
+        tools: &[FunctionSpec],
+    ) -> Result<ToolTurn, LlmError> {
+        let c = &self.config;
+        let offered: Vec<Value> = tools
+            .iter()
+            .map(|t| {
+                serde_json::json!({"type": "function", "function": {
+                    "name": t.name, "description": t.description, "parameters": t.parameters}})
+            })
+            .collect();
+        let body = match c.backend {
+            Backend::Ollama => serde_json::json!({
+                "model": c.model, "messages": messages, "stream": false, "tools": offered,
+                "options": {"temperature": c.temperature, "num_predict": c.max_tokens},
+            }),
+            Backend::Openai => serde_json::json!({
+                "model": c.model, "messages": messages, "stream": false, "tools": offered,
+                "tool_choice": "auto", "temperature": c.temperature, "max_tokens": c.max_tokens,
+            }),
+        };
+        let backend = c.backend;
+        self.send(&body.to_string(), |text, _| {
+            let value: Value = serde_json::from_str(text).map_err(|e| self.wire(e))?;
+            let message = match backend {
+                Backend::Ollama => value["message"].clone(),
+                Backend::Openai => value["choices"][0]["message"].clone(),
+            };
+            if !message.is_object() {
+                return Err(LlmError::EmptyAnswer {
+                    url: self.endpoint.clone(),
+                });
+            }
+            let calls = message["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .take(MAX_CALLS_PER_TURN)
+                .enumerate()
+                .map(|(i, call)| {
+                    let function = &call["function"];
+                    // OpenAI sends the arguments as a JSON string, Ollama as an object.
+                    let arguments = match &function["arguments"] {
+                        Value::String(text) => {
+                            serde_json::from_str(text).unwrap_or(Value::String(text.clone()))
+                        }
+                        other => other.clone(),
+                    };
+                    ToolCall {
+                        id: call["id"]
+                            .as_str()
+                            .map_or_else(|| format!("call_{i}"), str::to_owned),
+                        name: function["name"].as_str().unwrap_or_default().to_owned(),
+                        arguments,
+                    }
+                })
+                .collect();
+            Ok(ToolTurn {
+                content: message["content"].as_str().map(str::to_owned),
+                calls,
+                assistant: message,
+            })
+        })
+        .await
     }
 
     fn transport_error(&self, e: reqwest::Error, attempts: u32) -> LlmError {

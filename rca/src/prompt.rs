@@ -107,6 +107,7 @@ impl PromptBuilder {
                 EvidenceKind::Log => "log",
                 EvidenceKind::Event => "event",
                 EvidenceKind::Change => "change",
+                EvidenceKind::Tool => "tool result",
             };
             let id = clean(&e.id);
             let name = clean(&e.name);

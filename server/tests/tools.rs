@@ -97,8 +97,13 @@ impl Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+async fn fixture_with(adjust: impl FnOnce(&mut server::config::Config)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
+    adjust(&mut config);
     config.auth.tokens_file = Some(tokens(dir.path()));
     let (fake, kube_url) = fake_k8s::start().await;
     fake.load("release-cart-partial.json");
@@ -586,4 +591,354 @@ async fn tools_without_a_cluster_or_probes_say_so() {
             .is_some_and(|c| c.starts_with("no cluster configured")),
         "{body}"
     );
+}
+
+/// An OpenAI-format stand-in for a model on loopback (no real model scripts tool calls
+/// reliably): its investigation turns follow a script, and its interpretation cites the first
+/// tool result it was shown. Every request is kept.
+#[derive(Default)]
+struct Scripted {
+    seen: std::sync::Mutex<Vec<Value>>,
+    /// Investigation turns after the first take this long (ms).
+    delay_ms: std::sync::atomic::AtomicU64,
+}
+
+fn completion(message: Value, finish: &str) -> Value {
+    json!({
+        "id": "chatcmpl-scripted", "object": "chat.completion", "created": 1_700_000_000,
+        "model": "scripted-investigator",
+        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    })
+}
+
+fn call(id: &str, name: &str, arguments: Value) -> Value {
+    json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments.to_string()}})
+}
+
+async fn scripted_turn(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<Scripted>>,
+    axum::Json(body): axum::Json<Value>,
+) -> axum::Json<Value> {
+    state.seen.lock().unwrap().push(body.clone());
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    if body.get("tools").is_some() {
+        let turn = messages.iter().filter(|m| m["role"] == "assistant").count();
+        if turn > 0 {
+            let delay = state.delay_ms.load(std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        let calls = match turn {
+            0 => vec![
+                call("c1", "nodes_list", json!({})),
+                // On the catalogue, not on this investigation's list; and no tool at all.
+                call("c2", "audit_list", json!({})),
+                call(
+                    "c3",
+                    "run_shell",
+                    json!({"command": "kubectl delete pod x"}),
+                ),
+            ],
+            1 => vec![
+                call("c4", "events_list", json!({"node": "worker-2"})),
+                call(
+                    "c5",
+                    "pods_list",
+                    json!({"namespace": "shop", "colour": "blue"}),
+                ),
+            ],
+            // One call more than the budget left.
+            _ => vec![
+                call("c6", "pods_list", json!({"namespace": "shop"})),
+                call("c7", "nodes_list", json!({"node": "worker-2"})),
+            ],
+        };
+        return axum::Json(completion(
+            json!({"role": "assistant", "content": null, "tool_calls": calls}),
+            "tool_calls",
+        ));
+    }
+    // The interpretation: cite the first tool result the prompt lists.
+    let prompt = messages
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cited = prompt
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find(|w| w.starts_with("tool-"))
+        .unwrap_or("none")
+        .to_owned();
+    let answer = json!({
+        "summary": "worker-2 is under disk pressure and evicted pods.",
+        "claims": [{"text": "The node reports DiskPressure and the kubelet evicted pods.",
+                    "evidence": [cited], "hypothesis": "h1"}],
+        "actions": []
+    });
+    axum::Json(completion(
+        json!({"role": "assistant", "content": answer.to_string()}),
+        "stop",
+    ))
+}
+
+async fn scripted_model() -> (String, std::sync::Arc<Scripted>) {
+    let state = std::sync::Arc::new(Scripted::default());
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", axum::routing::post(scripted_turn))
+        .with_state(std::sync::Arc::clone(&state));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (format!("http://{addr}"), state)
+}
+
+async fn regenerate(fixture: &Fixture) -> Value {
+    let response = client()
+        .post(format!(
+            "{}/api/v1/incidents/{}/rca",
+            fixture.url(),
+            fixture.incident
+        ))
+        .bearer_auth(token(Role::Operate))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert!(status.is_success(), "{status} {body}");
+    body["data"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_investigation_mode_is_bounded_allowlisted_and_cited() {
+    let (model_url, model) = scripted_model().await;
+    let fixture = fixture_with(|config| {
+        config.rca.llm = Some(
+            toml::from_str(&format!(
+                "backend = \"openai\"\nurl = \"{model_url}\"\nmodel = \"scripted-investigator\"\n\
+                 max_tool_calls = 6\ninvestigation_timeout = \"30s\"\n\
+                 tools = [\"nodes.list\", \"events.list\", \"pods.list\", \"incidents.get\"]\n"
+            ))
+            .unwrap(),
+        );
+    })
+    .await;
+    let report = regenerate(&fixture).await;
+    let investigation = &report["investigation"];
+    assert_eq!(investigation["by"], "model", "{report}");
+    assert_eq!(
+        investigation["stopped"], "max_tool_calls",
+        "{investigation}"
+    );
+    let calls = investigation["calls"].as_array().unwrap();
+    let outline: Vec<(String, bool)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c["tool"].as_str().unwrap().to_owned(),
+                c["evidence_id"].is_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outline,
+        [
+            ("nodes.list".to_owned(), true),
+            ("audit.list".to_owned(), false),
+            ("run_shell".to_owned(), false),
+            ("events.list".to_owned(), true),
+            ("pods.list".to_owned(), false),
+            ("pods.list".to_owned(), true),
+            ("nodes.list".to_owned(), false),
+        ],
+        "{investigation}"
+    );
+    // Six calls made (refusals count), the seventh over the budget; why each was refused.
+    assert!(
+        calls[1]["refused"]
+            .as_str()
+            .unwrap()
+            .contains("rca.llm.tools")
+    );
+    assert!(
+        calls[2]["refused"]
+            .as_str()
+            .unwrap()
+            .contains("rca.llm.tools")
+    );
+    assert!(
+        calls[4]["refused"].as_str().unwrap().contains("`colour`"),
+        "{}",
+        calls[4]
+    );
+    assert!(
+        calls[6]["refused"]
+            .as_str()
+            .unwrap()
+            .contains("rca.llm.max_tool_calls")
+    );
+
+    // The model was told: refusals name the tool, results carry their evidence ids; it was
+    // offered only the allowed tools, by names without dots.
+    let seen = model.seen.lock().unwrap().clone();
+    let turns: Vec<&Value> = seen.iter().filter(|b| b.get("tools").is_some()).collect();
+    assert_eq!(turns.len(), 3);
+    let offered: Vec<&str> = turns[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        offered,
+        ["incidents_get", "events_list", "nodes_list", "pods_list"]
+    );
+    let answers: Vec<String> = turns[2]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| format!("{} {}", m["tool_call_id"], m["content"]))
+        .collect();
+    assert_eq!(answers.len(), 5, "{answers:?}");
+    assert!(
+        answers[0].contains("evidence_id") && answers[0].contains("worker-2"),
+        "{}",
+        answers[0]
+    );
+    assert!(
+        answers[1].contains("\\\"audit_list\\\" is not a tool of this investigation"),
+        "{}",
+        answers[1]
+    );
+    assert!(answers[2].contains("run_shell"), "{}", answers[2]);
+    assert!(answers[4].contains("`colour`"), "{}", answers[4]);
+
+    // The interpretation cites a tool result, which the draft carries as evidence.
+    let claims = report["interpretation"]["claims"].as_array().unwrap();
+    let cited = claims[0]["evidence"][0].as_str().unwrap();
+    assert!(cited.starts_with("tool-"), "{report}");
+    let item = report["draft"]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == cited)
+        .unwrap();
+    assert_eq!(item["kind"], "tool");
+    // Stored, by the model, for this incident.
+    let (status, stored) = post_tool(
+        &fixture.url(),
+        Some(&token(Role::Read)),
+        "evidence.list",
+        &json!({"id": cited}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        stored["data"]["result"]["snapshot"]["ran_by"], "model",
+        "{stored}"
+    );
+    assert_eq!(
+        stored["data"]["result"]["snapshot"]["incident_id"],
+        fixture.incident.as_str()
+    );
+    // Nothing was proposed or run.
+    let actions: Value = client()
+        .get(format!("{}/api/v1/actions", fixture.url()))
+        .bearer_auth(token(Role::Read))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        actions["data"].as_array().is_none_or(Vec::is_empty),
+        "{actions}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_the_draft_runs_its_plan_and_cites_the_results_without_a_model() {
+    let fixture = fixture().await;
+    let report: Value = client()
+        .get(format!(
+            "{}/api/v1/incidents/{}/rca",
+            fixture.url(),
+            fixture.incident
+        ))
+        .bearer_auth(token(Role::Read))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let report = &report["data"];
+    let investigation = &report["investigation"];
+    assert_eq!(investigation["by"], "draft", "{report}");
+    let ran: Vec<&Value> = investigation["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["evidence_id"].is_string())
+        .collect();
+    assert!(!ran.is_empty(), "{investigation}");
+    let plan = report["draft"]["investigation_plan"].as_array().unwrap();
+    for call in ran {
+        let id = call["evidence_id"].as_str().unwrap();
+        // A plan step cites it, and the draft's evidence has it.
+        assert!(
+            plan.iter().any(|s| s["tool"] == call["tool"]
+                && s["evidence"].as_array().unwrap().iter().any(|e| e == id)),
+            "{id} not cited by the plan: {plan:?}"
+        );
+        assert!(
+            report["draft"]["evidence"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["id"] == id && e["kind"] == "tool"),
+            "{id} not in the evidence"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_investigation_mode_stops_at_its_timeout_and_still_interprets() {
+    let (model_url, model) = scripted_model().await;
+    model
+        .delay_ms
+        .store(20_000, std::sync::atomic::Ordering::Relaxed);
+    let fixture = fixture_with(|config| {
+        config.rca.llm = Some(
+            toml::from_str(&format!(
+                "backend = \"openai\"\nurl = \"{model_url}\"\nmodel = \"scripted-investigator\"\n\
+                 max_tool_calls = 20\ninvestigation_timeout = \"3s\"\n"
+            ))
+            .unwrap(),
+        );
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let report = regenerate(&fixture).await;
+    let investigation = &report["investigation"];
+    assert_eq!(
+        investigation["stopped"], "investigation_timeout",
+        "{investigation}"
+    );
+    // The first turn's three calls ran or were refused; the second turn outlasted the time.
+    assert_eq!(
+        investigation["calls"].as_array().unwrap().len(),
+        3,
+        "{investigation}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // What was gathered is interpreted.
+    let cited = report["interpretation"]["claims"][0]["evidence"][0]
+        .as_str()
+        .unwrap();
+    assert!(cited.starts_with("tool-"), "{report}");
 }
