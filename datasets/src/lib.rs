@@ -8,6 +8,7 @@
 pub mod loghub;
 pub mod nab;
 pub mod plot;
+pub mod propagation;
 pub mod rca_eval;
 pub mod replay;
 /// The demo scenario generator, from the application layer (it is what `serve --demo` plays).
