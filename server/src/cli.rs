@@ -144,7 +144,9 @@ pub enum EvalCommand {
     /// Log template mining on Loghub-2k: group accuracy per system, lines/s.
     Logparse(EvalDataArgs),
     /// Root-cause ranking: without --data on the labelled fault scenarios (top-1, top-3,
-    /// citations that resolve); with --data on the Sock Shop benchmark (AC@1, AC@3, Avg@5).
+    /// citations that resolve) and the microservice families (top-1, top-3 of the root by
+    /// fault kind and by how the call graph is carried); with --data on a folder of RCAEval-layout
+    /// cases such as Sock Shop (AC@1..5, Avg@5 by fault kind).
     Rca(EvalRcaArgs),
     /// A streaming anomaly detector on a NAB-format corpus: the three NAB profile scores,
     /// precision, recall and points/s, with NAB-layout results and a plot per file.
@@ -153,8 +155,9 @@ pub enum EvalCommand {
 
 #[derive(Debug, Args)]
 pub struct EvalRcaArgs {
-    /// A Sock Shop layout folder, e.g. ../shared/datasets/rca-sockshop/; without it, the
-    /// built-in fault scenarios.
+    /// A folder of `<service>-<fault>/<n>/{normal,anomalous}.csv` cases (optionally with a
+    /// `topology.toml` of `[[topology.edge]]`), e.g. ../shared/datasets/rca-sockshop/; without
+    /// it, the built-in fault scenarios and microservice families.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Folder for plots and tables.
@@ -162,6 +165,9 @@ pub struct EvalRcaArgs {
     pub out: Option<PathBuf>,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Draws of the microservice families.
+    #[arg(long, default_value_t = 100)]
+    pub draws: usize,
     /// End with one JSON line of the results.
     #[arg(long)]
     pub json: bool,

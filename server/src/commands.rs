@@ -162,8 +162,15 @@ pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
             let Some(data) = &args.data else {
                 let report = datasets::rca_eval::evaluate(args.seed);
                 print!("{}", report.table());
+                let families = datasets::propagation::evaluate(args.draws, args.seed);
+                println!();
+                print!("{}", families.table());
                 if args.json {
-                    println!("{}", report.json_line());
+                    println!(
+                        "{{\"scenarios\":{},\"families\":{}}}",
+                        report.json_line(),
+                        families.json_line()
+                    );
                 }
                 return Ok(());
             };

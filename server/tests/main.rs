@@ -21,3 +21,4 @@ mod remediation;
 mod roles;
 mod security;
 mod tls;
+mod topology_rca;
