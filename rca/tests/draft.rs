@@ -281,6 +281,7 @@ fn metric_ranking_names_another_service_as_origin() {
         RankedService {
             service: "carts-db".into(),
             score: 40.0,
+            change: 8.0,
             metric: "cpu".into(),
             kind: rca::MetricKind::Cpu,
             share: 0.8,
@@ -289,6 +290,7 @@ fn metric_ranking_names_another_service_as_origin() {
         RankedService {
             service: "payments".into(),
             score: 4.0,
+            change: 0.5,
             metric: "latency".into(),
             kind: rca::MetricKind::Latency,
             share: 0.2,
