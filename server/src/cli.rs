@@ -38,6 +38,43 @@ pub enum Command {
     Audit(AuditCommand),
     /// Write the labelled scenario datasets (series + expected incidents) to a folder.
     Scenarios(ScenariosArgs),
+    /// Pull raw samples from a Prometheus into a recording (JSONL and Parquet), by range-vector
+    /// queries at successive times.
+    Record(RecordArgs),
+    /// Mark what really happened in a recording: `--incident FROM..TO:type:target`.
+    Label(LabelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Prometheus's base URL, e.g. http://127.0.0.1:9090.
+    #[arg(long)]
+    pub prometheus: String,
+    /// A series selector, e.g. `node_cpu_seconds_total` or `{job="node"}`; repeatable.
+    #[arg(long = "match", required = true)]
+    pub selectors: Vec<String>,
+    /// Start: RFC 3339, unix seconds, `now` or `now-15m`.
+    #[arg(long)]
+    pub from: String,
+    /// End, in the same forms.
+    #[arg(long)]
+    pub to: String,
+    /// The scrape interval of the selected series (sizes the queries; the recording's step).
+    #[arg(long, default_value = "15s")]
+    pub step: String,
+    /// The recording's folder.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// The recording's folder.
+    pub dir: PathBuf,
+    /// `FROM..TO:type:target`, e.g.
+    /// `2026-12-06T10:00:00Z..2026-12-06T10:20:00Z:memory_leak:payments-api`; repeatable.
+    #[arg(long = "incident", required = true)]
+    pub incidents: Vec<String>,
 }
 
 /// Where a command finds a running server.
@@ -151,6 +188,21 @@ pub enum EvalCommand {
     /// A streaming anomaly detector on a NAB-format corpus: the three NAB profile scores,
     /// precision, recall and points/s, with NAB-layout results and a plot per file.
     Nab(EvalNabArgs),
+    /// A labelled recording through the live detectors and the correlator: precision, recall,
+    /// time to detect, false incidents, a NAB-style score, plots and per-series Parquet.
+    Recording(EvalRecordingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalRecordingArgs {
+    /// The recording's folder (see `srebot record` and `srebot label`).
+    pub dir: PathBuf,
+    /// Folder for the plots and `results.parquet` [default: DIR/eval].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// End with one JSON line of the results.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -339,6 +391,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Replay(args) => runtime.block_on(crate::commands::replay(&args)),
         Command::Eval(command) => crate::commands::eval(&command),
         Command::Scenarios(args) => crate::commands::scenarios(&args),
+        Command::Record(args) => runtime.block_on(crate::commands::record(&args)),
+        Command::Label(args) => crate::commands::label(&args),
         Command::Policy(PolicyCommand::Check { file }) => crate::commands::policy_check(&file),
         Command::Policy(PolicyCommand::Simulate(args)) => {
             runtime.block_on(crate::policy_cmd::simulate(&args))

@@ -17,6 +17,7 @@ mod incidents_e2e;
 mod logs;
 mod overload;
 mod prometheus_e2e;
+mod record_loop;
 mod remediation;
 mod roles;
 mod security;
