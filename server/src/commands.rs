@@ -231,8 +231,8 @@ fn now_ms() -> i64 {
 pub async fn record(args: &RecordArgs) -> anyhow::Result<()> {
     outbound::install_crypto_provider();
     let now = now_ms();
-    let step =
-        model::duration::parse(&args.step).with_context(|| format!("--step {}", args.step))?;
+    let step = model::duration::parse(&args.step)
+        .map_err(|e| anyhow::anyhow!("--step {}: {e}", args.step))?;
     let name = args.out.file_name().map_or_else(
         || "recording".to_owned(),
         |n| n.to_string_lossy().into_owned(),
