@@ -154,8 +154,18 @@ pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("evaluating log parsing on {}", args.data.display()))?;
             print!("{}", report.table());
             println!("plots: {}", out.display());
+            // Held out: each system scored with the settings chosen on the other fifteen.
+            let loso = datasets::loghub::leave_one_system_out(&args.data)
+                .with_context(|| format!("leave-one-system-out on {}", args.data.display()))?;
+            println!();
+            print!("{}", loso.table());
             if args.json {
-                println!("{}", report.json_line());
+                println!(
+                    "{{\"tuned\":{},\"held_out\":{{\"avg_ga\":{},\"min_ga\":{}}}}}",
+                    report.json_line(),
+                    loso.mean_held_out,
+                    loso.min_held_out
+                );
             }
         }
         EvalCommand::Rca(args) => {

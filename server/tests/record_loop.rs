@@ -66,7 +66,7 @@ async fn record_label_and_evaluate_a_real_prometheus_recording() {
     let dir = tempfile::tempdir().unwrap();
     let (_prom, _node, port) = prometheus_with_node(dir.path());
     let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = crate::common::client();
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
