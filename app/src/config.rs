@@ -43,6 +43,9 @@ pub struct Config {
     pub incidents: IncidentsConfig,
     /// Root-cause drafts and their optional model interpretation.
     pub rca: RcaConfig,
+    /// The service call graph the root-cause ranking walks, beside what a mesh's metrics show:
+    /// `[[topology.edge]]` tables with `caller` and `callee`.
+    pub topology: rca::TopologyConfig,
     /// Remediation under policy: the policy file, approvers and the Kubernetes executor.
     pub policy: PolicyConfig,
     /// Streaming ML detectors per metric family, beside the rules; they run when the
@@ -745,6 +748,20 @@ mod tests {
             err.contains("config key dependencies") && err.contains("address"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn topology_edges() {
+        let config = Config::parse(
+            "[[topology.edge]]\ncaller = \"frontend\"\ncallee = \"orders\"\n\
+             [[topology.edge]]\ncaller = \"orders\"\ncallee = \"payment\"\n",
+        )
+        .unwrap();
+        let graph = config.topology.topology();
+        assert_eq!(graph.len(), 2);
+        assert_eq!(graph.callees("orders").collect::<Vec<_>>(), ["payment"]);
+        let err = Config::parse("[[topology.edge]]\ncaller = \"a\"\ncalee = \"b\"\n").unwrap_err();
+        assert!(err.contains("calee"), "{err}");
     }
 
     #[test]

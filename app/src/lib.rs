@@ -8,7 +8,8 @@
 //! Invariants: roles are checked here and nowhere else ([`authorize`] against the
 //! [`Operation`] table, called first by every [`App`] method); the live path builds its inputs
 //! with product code only (no evaluation crate); the demo scenarios `serve --demo` plays are
-//! generated here, and the evaluation crate uses them from here.
+//! generated here, and the evaluation crate uses them from here (with the microservice
+//! families whose faults travel up a call graph).
 
 pub mod audit_key;
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod demo;
 pub mod investigate;
 pub mod live_rca;
+pub mod microservices;
 pub mod ops;
 pub mod pipeline;
 pub mod rca_input;

@@ -505,11 +505,13 @@ impl App {
             Some(remediation) => recovered_by(&remediation.actions().await),
             None => BTreeMap::new(),
         };
+        let topology = self.config.topology.topology();
         let sources = crate::live_rca::Sources {
             logs: Some(&self.logs),
             windows: Some(&self.sources),
             fixes: Some(&fixes),
             loki: self.loki_source(),
+            topology: Some(&topology),
             ..crate::live_rca::Sources::default()
         };
         let mut draft = draft_with(self.ledger(), sources, id)

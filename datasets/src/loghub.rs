@@ -392,6 +392,140 @@ pub fn evaluate_systems(
     Ok(LogparseReport::from_results(results))
 }
 
+/// Group accuracy of one system under `config` (one untimed round).
+pub fn system_ga(data: &SystemData, config: &MinerConfig) -> Result<f64, LoghubError> {
+    let format_text = log_format(&data.name).ok_or_else(|| LoghubError::UnknownSystem {
+        system: data.name.clone(),
+    })?;
+    let format = LogFormat::new(format_text).map_err(|source| LoghubError::Format {
+        system: data.name.clone(),
+        source,
+    })?;
+    let mut miner = TemplateMiner::new(config.clone());
+    let ids: Vec<u32> = data
+        .raw_lines
+        .iter()
+        .map(|line| miner.add(format.content(line).unwrap_or(line)))
+        .collect();
+    let groups: Vec<u32> = ids.iter().map(|id| miner.group(*id)).collect();
+    Ok(group_accuracy(&groups, &data.event_ids))
+}
+
+/// The miner settings leave-one-system-out chooses among: similarity and how many distinct
+/// values a position may show before it is a parameter (the default is among them).
+pub fn config_grid() -> Vec<MinerConfig> {
+    let mut out = Vec::new();
+    for similarity in [0.6, 0.65, 0.7, 0.75, 0.8] {
+        for max_variant_values in [0, 2, 3, 4, 5] {
+            out.push(MinerConfig {
+                similarity,
+                max_variant_values,
+                ..MinerConfig::default()
+            });
+        }
+    }
+    out
+}
+
+/// One system scored with settings chosen on the others.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldOut {
+    pub name: String,
+    /// GA with the default settings (the live miner's).
+    pub default_ga: f64,
+    /// GA with the settings that maximise the other systems' mean GA.
+    pub held_out_ga: f64,
+    pub similarity: f64,
+    pub max_variant_values: usize,
+}
+
+/// Leave-one-system-out: for each system, the grid setting with the best mean GA over the
+/// other systems, and the left-out system's GA under it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LosoReport {
+    pub systems: Vec<HeldOut>,
+    pub mean_default: f64,
+    pub mean_held_out: f64,
+    pub min_held_out: f64,
+}
+
+impl LosoReport {
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "{:<12} {:>8} {:>9}  {}\n",
+            "system", "default", "held-out", "chosen on the other 15 (similarity, values)"
+        );
+        for h in &self.systems {
+            s.push_str(&format!(
+                "{:<12} {:>8.3} {:>9.3}  {:.2}, {}\n",
+                h.name, h.default_ga, h.held_out_ga, h.similarity, h.max_variant_values
+            ));
+        }
+        s.push_str(&format!(
+            "{:<12} {:>8.3} {:>9.3}  (lowest held-out {:.3})\n",
+            "average", self.mean_default, self.mean_held_out, self.min_held_out
+        ));
+        s
+    }
+}
+
+/// Runs [`config_grid`] over every system under `data` and scores each left out.
+pub fn leave_one_system_out(data: &Path) -> Result<LosoReport, LoghubError> {
+    let names: Vec<&str> = SYSTEMS
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| data.join(n).is_dir())
+        .collect();
+    if names.len() < 2 {
+        return Err(LoghubError::NoSystems {
+            path: data.to_owned(),
+        });
+    }
+    let grid = config_grid();
+    let systems: Vec<SystemData> = names
+        .iter()
+        .map(|n| load_system(data, n))
+        .collect::<Result<_, _>>()?;
+    // ga[c][s]
+    let mut ga = Vec::with_capacity(grid.len());
+    for config in &grid {
+        let row: Vec<f64> = systems
+            .iter()
+            .map(|s| system_ga(s, config))
+            .collect::<Result<_, _>>()?;
+        ga.push(row);
+    }
+    let default = MinerConfig::default();
+    let mut out = Vec::new();
+    for (i, system) in systems.iter().enumerate() {
+        let others = |c: usize| -> f64 {
+            ga[c]
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, g)| g)
+                .sum::<f64>()
+        };
+        let best = (0..grid.len())
+            .max_by(|a, b| others(*a).total_cmp(&others(*b)))
+            .unwrap_or(0);
+        out.push(HeldOut {
+            name: system.name.clone(),
+            default_ga: system_ga(system, &default)?,
+            held_out_ga: ga[best][i],
+            similarity: grid[best].similarity,
+            max_variant_values: grid[best].max_variant_values,
+        });
+    }
+    let n = out.len() as f64;
+    Ok(LosoReport {
+        mean_default: out.iter().map(|h| h.default_ga).sum::<f64>() / n,
+        mean_held_out: out.iter().map(|h| h.held_out_ga).sum::<f64>() / n,
+        min_held_out: out.iter().map(|h| h.held_out_ga).fold(1.0, f64::min),
+        systems: out,
+    })
+}
+
 /// Evaluates every known system that has a folder under `data` with the default miner
 /// configuration; writes `logparse_ga.svg` into `out_dir` if given.
 pub fn evaluate(data: &Path, out_dir: Option<&Path>) -> Result<LogparseReport, LoghubError> {

@@ -1,9 +1,15 @@
-//! Sock Shop (RCAEval layout) root-cause evaluation: load `<service>-<fault>/<n>/` cases, rank
-//! services with `rca::rank_services` (the live draft's code), and score AC@k and Avg@5.
+//! Root-cause evaluation on recorded cases in the RCAEval layout (Sock Shop and other corpora
+//! brought into it): each case into a window store, ranked by the live draft's own code
+//! ([`app::live_rca::rank_window`]), scored as AC@k and Avg@5 per fault kind.
 //!
 //! Layout: a case folder is `<service>-<fault>/<n>/{normal,anomalous}.csv`; the service is
 //! everything before the *last* `-`, the fault the rest. CSV columns are `time` then
-//! `<service>_<metric>` (split at the first `_`: metrics such as `lat_50` contain `_`).
+//! `<service>_<metric>`: the longest service named by a case folder that prefixes the column,
+//! else split at the first `_` (metrics such as `lat_50` contain `_`). A `topology.toml` with
+//! `[[topology.edge]]` tables (`caller`, `callee`), in the case folder or any folder above it
+//! up to the data root, gives the call graph the ranking walks. Normal and anomalous periods
+//! are told apart by file, not by timestamp (one Sock Shop case records its normal data after
+//! its anomalous data): the anomalous rows are laid right after the normal ones, one step on.
 //!
 //! Candidates: every service that has a column in the case's CSV (all 13 Sock Shop containers,
 //! databases and the message queue included). No list of "application" services is assumed, so
@@ -13,8 +19,9 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use app::live_rca::{RankWindow, rank_window};
 use indicatif::{ProgressBar, ProgressStyle};
-use rca::{RankedService, ServiceSeries, rank_services};
+use rca::RankedService;
 use serde::Serialize;
 
 /// Largest k scored (Avg@5 averages AC@1..AC@5).
@@ -38,6 +45,8 @@ pub enum SockshopError {
     NoTimeColumn { path: PathBuf },
     #[error("no case folders (`<service>-<fault>/<n>/normal.csv`) under {path}")]
     NoCases { path: PathBuf },
+    #[error("{path}: {message}")]
+    Topology { path: PathBuf, message: String },
     #[error("cannot write plot {path}: {message}")]
     Plot { path: PathBuf, message: String },
 }
@@ -48,6 +57,7 @@ impl model::Classify for SockshopError {
             SockshopError::Io { .. } | SockshopError::Plot { .. } => model::ErrorClass::Internal,
             SockshopError::Csv { .. }
             | SockshopError::NoTimeColumn { .. }
+            | SockshopError::Topology { .. }
             | SockshopError::NoCases { .. } => model::ErrorClass::InvalidInput,
         }
     }
@@ -65,6 +75,35 @@ pub fn split_column(column: &str) -> Option<(&str, &str)> {
     (!service.is_empty() && !metric.is_empty()).then_some((service, metric))
 }
 
+/// Splits a column at the longest of `services` it starts with (followed by `_`), else at its
+/// first `_`: service names may contain `_` when the case folders say so.
+pub fn split_column_among<'a>(
+    column: &'a str,
+    services: &std::collections::BTreeSet<String>,
+) -> Option<(&'a str, &'a str)> {
+    let known = services
+        .iter()
+        .filter(|s| {
+            column.len() > s.len() + 1
+                && column.starts_with(s.as_str())
+                && column.as_bytes()[s.len()] == b'_'
+        })
+        .max_by_key(|s| s.len());
+    match known {
+        Some(s) => Some((&column[..s.len()], &column[s.len() + 1..])),
+        None => split_column(column),
+    }
+}
+
+/// One column of a case: a service's metric in both periods.
+#[derive(Debug, Clone)]
+pub struct CaseColumn {
+    pub service: String,
+    pub metric: String,
+    pub normal: Vec<f64>,
+    pub anomalous: Vec<f64>,
+}
+
 /// One recorded fault case.
 #[derive(Debug, Clone)]
 pub struct RcaCase {
@@ -72,11 +111,21 @@ pub struct RcaCase {
     pub name: String,
     pub service: String,
     pub fault: String,
-    pub series: Vec<ServiceSeries>,
+    /// Times of the normal and anomalous rows (ms).
+    pub normal_ms: Vec<i64>,
+    pub anomalous_ms: Vec<i64>,
+    pub columns: Vec<CaseColumn>,
+    /// Call edges from `topology.toml`, if any.
+    pub topology: rca::Topology,
 }
 
-/// Columns of a metrics CSV (without `time`) and their values; empty or bad cells are NaN.
-pub fn read_metrics_csv(path: &Path) -> Result<Vec<(String, Vec<f64>)>, SockshopError> {
+/// A metrics CSV: the times of its rows (ms) and its columns (without `time`) with their
+/// values; empty or bad cells are NaN. Times are epoch seconds or milliseconds; a time column
+/// that is not numbers counts rows a minute apart.
+pub type MetricsCsv = (Vec<i64>, Vec<(String, Vec<f64>)>);
+
+/// Reads a metrics CSV.
+pub fn read_metrics_csv(path: &Path) -> Result<MetricsCsv, SockshopError> {
     let mut reader = csv::Reader::from_path(path).map_err(|source| SockshopError::Csv {
         path: path.to_owned(),
         source,
@@ -88,7 +137,7 @@ pub fn read_metrics_csv(path: &Path) -> Result<Vec<(String, Vec<f64>)>, Sockshop
             source,
         })?
         .clone();
-    if headers.get(0) != Some("time") {
+    if headers.get(0).map(str::trim) != Some("time") {
         return Err(SockshopError::NoTimeColumn {
             path: path.to_owned(),
         });
@@ -96,13 +145,20 @@ pub fn read_metrics_csv(path: &Path) -> Result<Vec<(String, Vec<f64>)>, Sockshop
     let mut cols: Vec<(String, Vec<f64>)> = headers
         .iter()
         .skip(1)
-        .map(|h| (h.to_owned(), Vec::new()))
+        .map(|h| (h.trim().to_owned(), Vec::new()))
         .collect();
-    for record in reader.records() {
+    let mut times = Vec::new();
+    for (row, record) in reader.records().enumerate() {
         let record = record.map_err(|source| SockshopError::Csv {
             path: path.to_owned(),
             source,
         })?;
+        let t = record.get(0).and_then(|s| s.trim().parse::<f64>().ok());
+        times.push(match t {
+            Some(t) if t.abs() > 1e11 => t as i64,
+            Some(t) => (t * 1000.0) as i64,
+            None => row as i64 * 60_000,
+        });
         for (i, col) in cols.iter_mut().enumerate() {
             let v = record
                 .get(i + 1)
@@ -111,26 +167,57 @@ pub fn read_metrics_csv(path: &Path) -> Result<Vec<(String, Vec<f64>)>, Sockshop
             col.1.push(v);
         }
     }
-    Ok(cols)
+    Ok((times, cols))
 }
 
-/// Pairs the normal and anomalous files of a case into per-service series.
+/// The `topology.toml` nearest to `dir`, looking up to `root`.
+fn topology_for(dir: &Path, root: &Path) -> Result<rca::Topology, SockshopError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        #[serde(default)]
+        topology: rca::TopologyConfig,
+    }
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        let path = d.join("topology.toml");
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path).map_err(|source| SockshopError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let file: File = toml::from_str(&text).map_err(|e| SockshopError::Topology {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            return Ok(file.topology.topology());
+        }
+        if d == root {
+            break;
+        }
+        at = d.parent();
+    }
+    Ok(rca::Topology::default())
+}
+
+/// Pairs the normal and anomalous files of a case into per-service columns; `services` are
+/// the services the case folders name (to split columns whose service holds `_`).
 pub fn load_case(
     dir: &Path,
     name: &str,
     service: &str,
     fault: &str,
+    services: &std::collections::BTreeSet<String>,
 ) -> Result<RcaCase, SockshopError> {
-    let normal = read_metrics_csv(&dir.join("normal.csv"))?;
-    let anomalous: BTreeMap<String, Vec<f64>> = read_metrics_csv(&dir.join("anomalous.csv"))?
-        .into_iter()
-        .collect();
-    let series = normal
+    let (normal_ms, normal) = read_metrics_csv(&dir.join("normal.csv"))?;
+    let (anomalous_ms, anomalous) = read_metrics_csv(&dir.join("anomalous.csv"))?;
+    let anomalous: BTreeMap<String, Vec<f64>> = anomalous.into_iter().collect();
+    let columns = normal
         .into_iter()
         .filter_map(|(column, normal)| {
-            let (svc, metric) = split_column(&column)?;
+            let (svc, metric) = split_column_among(&column, services)?;
             let anomalous = anomalous.get(&column)?.clone();
-            Some(ServiceSeries {
+            Some(CaseColumn {
                 service: svc.to_owned(),
                 metric: metric.to_owned(),
                 normal,
@@ -142,7 +229,10 @@ pub fn load_case(
         name: name.to_owned(),
         service: service.to_owned(),
         fault: fault.to_owned(),
-        series,
+        normal_ms,
+        anomalous_ms,
+        columns,
+        topology: rca::Topology::default(),
     })
 }
 
@@ -307,9 +397,92 @@ impl RcaReport {
     }
 }
 
-/// Ranks one case with the live ranking code and finds the true root cause's rank.
+/// The case in a window store as the live path holds series (`{__name__=<metric>,
+/// service=<service>}`), the anomalous rows one step after the normal ones, and the two periods.
+pub fn store_of_case(case: &RcaCase) -> (windows::Store, RankWindow) {
+    let mut gaps: Vec<i64> = case
+        .normal_ms
+        .windows(2)
+        .chain(case.anomalous_ms.windows(2))
+        .map(|w| w[1] - w[0])
+        .filter(|g| *g > 0)
+        .collect();
+    gaps.sort_unstable();
+    let step = gaps.get(gaps.len() / 2).copied().unwrap_or(1_000).max(1);
+    let first = case.normal_ms.first().copied().unwrap_or(0);
+    let anomalous_from = case.normal_ms.last().copied().unwrap_or(first) + step;
+    let a0 = case.anomalous_ms.first().copied().unwrap_or(0);
+    let anomalous_ms: Vec<i64> = case
+        .anomalous_ms
+        .iter()
+        .map(|t| anomalous_from + (t - a0).max(0))
+        .collect();
+    let to = anomalous_ms.last().copied().unwrap_or(anomalous_from);
+    let span = (to - first).max(0);
+    let store = windows::Store::new(windows::StoreConfig {
+        retention_ms: span + 3_600_000,
+        lateness_ms: span + 3_600_000,
+        ..windows::StoreConfig::default()
+    });
+    let mut appender = store.appender();
+    for column in &case.columns {
+        let metric: String = column
+            .metric
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let labels = [
+            (model::METRIC_NAME, metric.as_str()),
+            ("service", column.service.as_str()),
+        ];
+        let samples: Vec<model::Sample> = case
+            .normal_ms
+            .iter()
+            .zip(&column.normal)
+            .chain(anomalous_ms.iter().zip(&column.anomalous))
+            .filter(|(_, v)| v.is_finite())
+            .map(|(&timestamp_ms, &value)| model::Sample {
+                timestamp_ms,
+                value,
+            })
+            .collect();
+        // Duplicate timestamps keep the first value; what the store refuses it counts.
+        let _ = model::SeriesVisitor::series(
+            &mut appender,
+            model::SeriesRef {
+                labels: &labels,
+                samples: &samples,
+                metric_type: model::MetricType::Gauge,
+                unit: "",
+                help: "",
+                created_timestamp_ms: 0,
+            },
+        );
+    }
+    appender.finish();
+    let window = RankWindow {
+        normal_from: first - 1,
+        anomalous_from,
+        to,
+    };
+    (store, window)
+}
+
+/// Ranks one case with the live ranking code (every service with a column is a candidate)
+/// and finds the true root cause's rank.
 pub fn rank_case(case: &RcaCase) -> CaseResult {
-    let ranked = rank_services(&case.series);
+    let (store, window) = store_of_case(case);
+    let mut services: Vec<model::Target> = Vec::new();
+    for c in &case.columns {
+        if !services.iter().any(|s| s.name == c.service) {
+            services.push(model::Target::new(
+                model::Scope::Service,
+                None,
+                c.service.clone(),
+            ));
+        }
+    }
+    let ranked = rank_window(&store, &services, &window, &case.topology);
     let rank = ranked
         .iter()
         .position(|r| r.service == case.service)
@@ -338,10 +511,13 @@ fn progress(len: usize, what: &str) -> ProgressBar {
 /// Evaluates every case under `data`; writes `rca_ac_by_fault.svg` into `out_dir` if given.
 pub fn evaluate(data: &Path, out_dir: Option<&Path>) -> Result<RcaReport, SockshopError> {
     let found = find_cases(data)?;
+    let services: std::collections::BTreeSet<String> =
+        found.iter().map(|(_, _, s, _)| s.clone()).collect();
     let bar = progress(found.len(), "rca cases");
     let mut results = Vec::with_capacity(found.len());
     for (dir, name, service, fault) in &found {
-        let case = load_case(dir, name, service, fault)?;
+        let mut case = load_case(dir, name, service, fault, &services)?;
+        case.topology = topology_for(dir, data)?;
         results.push(rank_case(&case));
         bar.inc(1);
     }

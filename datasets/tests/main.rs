@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod judgment;
 mod loghub_eval;
 mod nab_eval;
 mod rca_scenarios;

@@ -547,10 +547,23 @@ impl Drafter {
                         id: format!("rank-{}", r.service),
                         kind: EvidenceKind::Metric,
                         name: "service_rank".to_owned(),
-                        summary: format!(
-                            "service {} {} deviates {:.1} IQRs from its normal period",
-                            r.service, r.metric, r.score
-                        ),
+                        summary: match &r.inherits_from {
+                            Some(callee) => format!(
+                                "service {} {} moved {:+.0}% ({:.1} IQRs) from its normal period, \
+                                 following {callee}, which it calls",
+                                r.service,
+                                r.metric,
+                                r.change * 100.0,
+                                r.score
+                            ),
+                            None => format!(
+                                "service {} {} moved {:+.0}% ({:.1} IQRs) from its normal period",
+                                r.service,
+                                r.metric,
+                                r.change * 100.0,
+                                r.score
+                            ),
+                        },
                         at_ms: None,
                         labels: LabelSet::default(),
                     },
@@ -734,9 +747,9 @@ impl Drafter {
         if top.service == input.incident.target.name || !bundle.iter().any(|e| e.id == id) {
             return None;
         }
-        let second = input.ranked_services.get(1).map_or(0.0, |r| r.score);
-        let margin = if top.score > 0.0 {
-            (1.0 - second / top.score).clamp(0.0, 1.0)
+        let second = input.ranked_services.get(1).map_or(0.0, |r| r.share);
+        let margin = if top.share > 0.0 {
+            (1.0 - second / top.share).clamp(0.0, 1.0)
         } else {
             0.0
         };
@@ -748,7 +761,8 @@ impl Drafter {
         Some(Scored {
             cause: "origin_service".to_owned(),
             text: format!(
-                "The fault originates in {} ({} deviates most) and propagates to {}",
+                "The fault originates in {} ({} moved most where the call graph leads) and \
+                 propagates to {}",
                 top.service, top.metric, input.incident.target.name
             ),
             confidence: 0.35 + 0.3 * margin,

@@ -5,7 +5,8 @@
 //!   [`format`] splits raw lines into header fields and content.
 //! - [`context`] de-noises, collapses, ranks and budgets log lines for an incident window;
 //!   [`patterns`] turns known failure signatures into `model::EventEvidence`.
-//! - [`ranking`] ranks candidate root-cause services from normal-vs-anomalous metric series.
+//! - [`ranking`] ranks candidate root-cause services from normal-vs-anomalous metric series,
+//!   walking the call graph of [`topology`] (mesh metrics or configured edges) when known.
 //! - [`draft`] builds the deterministic root-cause draft from the [`catalogue`] of causes;
 //!   [`interpret`] optionally asks a model ([`llm`]) to rephrase it, through a fenced,
 //!   [`redact`]ed [`prompt`], keeping only [`grounding`]-checked claims.
@@ -33,6 +34,7 @@ pub mod patterns;
 pub mod prompt;
 pub mod ranking;
 pub mod redact;
+pub mod topology;
 
 pub use context::{
     CollapsedEntry, ContextChunk, ContextConfig, Level, LogContext, LogContextBuilder, LogLine,
@@ -53,7 +55,8 @@ pub use miner::{MinerConfig, ParsedLine, TemplateId, TemplateInfo, TemplateMiner
 pub use patterns::{KnownPattern, PatternLibrary};
 pub use prompt::{Prompt, PromptBuilder};
 pub use ranking::{
-    RankConfig, RankedService, ServiceSeries, rank_services, rank_services_with, series_score,
-    series_score_with,
+    MetricKind, RankConfig, RankedService, ServiceSeries, rank_services, rank_services_with,
+    rank_with_topology, series_score, series_score_with,
 };
 pub use redact::{Redacted, Redactor};
+pub use topology::{Topology, TopologyConfig};

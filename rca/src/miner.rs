@@ -4,7 +4,10 @@
 //! Lines are split on whitespace, digit-bearing tokens are masked first (see [`crate::mask`]),
 //! then a tree keyed by token count and the first few tokens picks a small leaf of candidate
 //! templates; the most similar one absorbs the line (differing positions become `<*>`) or a new
-//! template starts. Templates never merge after creation, so a template id names a stable group.
+//! template starts. Within a template, the words a generalised position takes keep lines apart
+//! while the position has shown at most `max_variant_values` distinct values (`client SPP.` and
+//! `client WindowsUpdateAgent.` are two events; `user <*>` over many names is one); once it
+//! shows more, its variants join. Joins alias the older id, so a template id stays valid.
 
 use std::collections::HashMap;
 
@@ -32,6 +35,9 @@ pub struct MinerConfig {
     pub max_children: usize,
     /// Join templates whose constant words are the same sequence (variable-length parameters).
     pub merge_same_constants: bool,
+    /// Distinct values a generalised position may take while its lines stay apart by value
+    /// (0: never apart). Past this many it is a parameter and its variants join.
+    pub max_variant_values: usize,
 }
 
 impl Default for MinerConfig {
@@ -41,17 +47,31 @@ impl Default for MinerConfig {
             similarity: 0.7,
             max_children: 100,
             merge_same_constants: true,
+            max_variant_values: 3,
         }
     }
 }
 
-/// One learned template.
+/// One learned template (a tree template or a variant of one by its words).
 #[derive(Debug, Clone)]
 struct Cluster {
+    /// The tree template's tokens (empty for a variant that is not a tree template).
     tokens: Vec<u32>,
+    /// Lines of this variant.
     count: u64,
-    /// Union-find parent: a template joined to an older one with the same constants.
+    /// Union-find parent: a template joined to an older one.
     parent: TemplateId,
+    /// The tree template this is a variant of (itself for a tree template).
+    of: TemplateId,
+    /// The variant's words (`WILD` at numbers and at positions shown to be parameters).
+    key: Vec<u32>,
+}
+
+/// The variants of one tree template: by key, and which positions are parameters.
+#[derive(Debug, Default)]
+struct Variants {
+    by_key: FastMap<Vec<u32>, TemplateId>,
+    parameter: Vec<bool>,
 }
 
 #[derive(Debug, Default)]
@@ -98,7 +118,11 @@ pub struct TemplateMiner {
     clusters: Vec<Cluster>,
     by_length: FastMap<usize, Node>,
     by_constants: FastMap<Vec<u32>, TemplateId>,
+    variants: FastMap<TemplateId, Variants>,
     scratch_tokens: Vec<u32>,
+    scratch_shapes: Vec<u32>,
+    scratch_shape: String,
+    scratch_key: Vec<u32>,
     scratch_words: Vec<(usize, usize, bool)>,
 }
 
@@ -116,7 +140,11 @@ impl TemplateMiner {
             clusters: Vec::new(),
             by_length: FastMap::default(),
             by_constants: FastMap::default(),
+            variants: FastMap::default(),
             scratch_tokens: Vec::new(),
+            scratch_shapes: Vec::new(),
+            scratch_shape: String::new(),
+            scratch_key: Vec::new(),
             scratch_words: Vec::new(),
         }
     }
@@ -143,19 +171,39 @@ impl TemplateMiner {
         let mut spans = std::mem::take(&mut self.scratch_words);
         lex(content, &mut spans);
         let mut ids = std::mem::take(&mut self.scratch_tokens);
+        let mut shapes = std::mem::take(&mut self.scratch_shapes);
         ids.clear();
+        shapes.clear();
         for &(s, e, parameter) in &spans {
-            let id = if parameter {
-                WILD
+            if parameter {
+                ids.push(WILD);
+                shapes.push(self.shape(&content[s..e]));
             } else {
-                self.words.intern(&content[s..e])
-            };
-            ids.push(id);
+                let id = self.words.intern(&content[s..e]);
+                ids.push(id);
+                shapes.push(id);
+            }
         }
-        let id = self.learn(&ids);
+        let id = self.learn(&ids, &shapes);
         self.scratch_tokens = ids;
+        self.scratch_shapes = shapes;
         self.scratch_words = spans;
         self.group(id)
+    }
+
+    /// The shape a parameter token keeps apart by: its text with every run of digits as one
+    /// `0` (`SOCKS5` → `SOCKS0`, `LOGIN(uid=0)` → `LOGIN(uid=0)`), or `WILD` for one with no
+    /// letters but hex digits (numbers, addresses, times, ids).
+    fn shape(&mut self, text: &str) -> u32 {
+        if !worded(text) {
+            return WILD;
+        }
+        let mut skeleton = std::mem::take(&mut self.scratch_shape);
+        skeleton.clear();
+        skeleton_into(text, &mut skeleton);
+        let id = self.words.intern(&skeleton);
+        self.scratch_shape = skeleton;
+        id
     }
 
     /// Learns from one line and returns its template and parameters.
@@ -163,22 +211,26 @@ impl TemplateMiner {
         let mut spans = Vec::new();
         lex(content, &mut spans);
         let mut ids = Vec::with_capacity(spans.len());
+        let mut shapes = Vec::with_capacity(spans.len());
         for &(s, e, parameter) in &spans {
-            ids.push(if parameter {
-                WILD
+            if parameter {
+                ids.push(WILD);
+                shapes.push(self.shape(&content[s..e]));
             } else {
-                self.words.intern(&content[s..e])
-            });
+                let id = self.words.intern(&content[s..e]);
+                ids.push(id);
+                shapes.push(id);
+            }
         }
-        let cluster = self.learn(&ids);
-        let tokens = self.clusters[cluster as usize].tokens.as_slice();
+        let cluster = self.learn(&ids, &shapes);
+        let template_id = self.group(cluster);
+        let tokens = self.tokens_of(template_id);
         let parameters = tokens
             .iter()
             .zip(&spans)
-            .filter(|(t, _)| **t == WILD)
+            .filter(|(t, _)| **t == WILD || self.is_shape(**t))
             .map(|(_, (s, e, _))| content[*s..*e].to_owned())
             .collect();
-        let template_id = self.group(cluster);
         ParsedLine {
             template_id,
             template: self.render(template_id),
@@ -202,17 +254,30 @@ impl TemplateMiner {
             .collect();
         let ids = ids?;
         let leaf = self.leaf(&ids)?;
-        leaf.clusters
+        let tree = leaf.clusters.iter().copied().find(|&c| {
+            self.clusters[c as usize]
+                .tokens
+                .iter()
+                .zip(&ids)
+                .all(|(t, i)| *t == WILD || t == i)
+        })?;
+        let shapes: Option<Vec<u32>> = spans
             .iter()
-            .copied()
-            .find(|&c| {
-                self.clusters[c as usize]
-                    .tokens
-                    .iter()
-                    .zip(&ids)
-                    .all(|(t, i)| *t == WILD || t == i)
+            .zip(&ids)
+            .map(|(&(s, e, parameter), &id)| {
+                if parameter {
+                    self.shape_of(&content[s..e])
+                } else {
+                    Some(id)
+                }
             })
-            .map(|c| self.group(c))
+            .collect();
+        let variant = self
+            .variants
+            .get(&tree)
+            .zip(shapes)
+            .and_then(|(v, shapes)| v.by_key.get(&key_of(&shapes, &v.parameter)).copied());
+        Some(self.group(variant.unwrap_or(tree)))
     }
 
     /// The current id of the group `id` belongs to (itself unless it was joined to another).
@@ -274,14 +339,44 @@ impl TemplateMiner {
         out
     }
 
+    /// [`TemplateMiner::shape`] without learning: `None` for a shape never seen.
+    fn shape_of(&self, text: &str) -> Option<u32> {
+        if !worded(text) {
+            return Some(WILD);
+        }
+        let mut skeleton = String::with_capacity(text.len());
+        skeleton_into(text, &mut skeleton);
+        self.words.get(&skeleton)
+    }
+
+    /// Whether a token id is a parameter's shape (words never hold a digit; shapes do).
+    fn is_shape(&self, id: TemplateId) -> bool {
+        id != WILD && self.words.text(id).bytes().any(|b| b.is_ascii_digit())
+    }
+
+    /// A template's tokens: its tree template's, with its own words where the tree template
+    /// generalised a position its variants still keep apart.
+    fn tokens_of(&self, id: TemplateId) -> Vec<u32> {
+        let node = &self.clusters[id as usize];
+        let tree = &self.clusters[node.of as usize].tokens;
+        tree.iter()
+            .zip(node.key.iter().chain(std::iter::repeat(&WILD)))
+            .map(|(t, k)| if *t == WILD { *k } else { *t })
+            .collect()
+    }
+
     fn render(&self, id: TemplateId) -> String {
-        let tokens = &self.clusters[id as usize].tokens;
+        let tokens = self.tokens_of(id);
         let mut s = String::new();
         for (i, t) in tokens.iter().enumerate() {
             if i > 0 {
                 s.push(' ');
             }
-            s.push_str(self.words.text(*t));
+            if self.is_shape(*t) {
+                s.push_str(&self.words.text(*t).replace('0', WILDCARD));
+            } else {
+                s.push_str(self.words.text(*t));
+            }
         }
         s
     }
@@ -334,7 +429,112 @@ impl TemplateMiner {
         best.map(|(c, s, _)| (c, s))
     }
 
-    fn learn(&mut self, ids: &[u32]) -> TemplateId {
+    /// Learns a line: its tree template, then its variant by words; returns the variant.
+    fn learn(&mut self, ids: &[u32], shapes: &[u32]) -> TemplateId {
+        let tree = self.learn_tree(ids);
+        let variant = self.variant(tree, shapes);
+        self.clusters[variant as usize].count += 1;
+        variant
+    }
+
+    /// The variant of tree template `tree` a line belongs to, made if new; a position whose
+    /// variants now show more than `max_variant_values` values becomes a parameter and the
+    /// variants it kept apart join.
+    fn variant(&mut self, tree: TemplateId, ids: &[u32]) -> TemplateId {
+        let limit = self.config.max_variant_values;
+        let Some(v) = self.variants.get_mut(&tree) else {
+            return tree;
+        };
+        if v.parameter.len() < ids.len() {
+            v.parameter.resize(ids.len(), limit == 0);
+        }
+        let mut key = std::mem::take(&mut self.scratch_key);
+        key.clear();
+        key.extend(
+            ids.iter()
+                .zip(&v.parameter)
+                .map(|(i, p)| if *p { WILD } else { *i }),
+        );
+        if let Some(&id) = v.by_key.get(key.as_slice()) {
+            self.scratch_key = key;
+            return id;
+        }
+        // The tree template is its own first variant.
+        let id = if v.by_key.is_empty() {
+            self.clusters[tree as usize].key.clone_from(&key);
+            tree
+        } else {
+            let id = self.clusters.len() as TemplateId;
+            self.clusters.push(Cluster {
+                tokens: Vec::new(),
+                count: 0,
+                parent: id,
+                of: tree,
+                key: key.clone(),
+            });
+            id
+        };
+        v.by_key.insert(key.clone(), id);
+        self.scratch_key = key;
+        // Positions the variants now take too many values at are parameters.
+        let mut newly = Vec::new();
+        for p in 0..ids.len() {
+            if v.parameter[p] {
+                continue;
+            }
+            let mut values: Vec<u32> = Vec::with_capacity(limit + 1);
+            for k in v.by_key.keys() {
+                if !values.contains(&k[p]) {
+                    values.push(k[p]);
+                    if values.len() > limit.max(2) {
+                        break;
+                    }
+                }
+            }
+            // Numbers and words at one position: a parameter whatever its count.
+            let mixed = values.len() > 1 && values.contains(&WILD);
+            if values.len() > limit || mixed {
+                v.parameter[p] = true;
+                newly.push(p);
+            }
+        }
+        if newly.is_empty() {
+            return id;
+        }
+        let old = std::mem::take(&mut v.by_key);
+        let parameter = v.parameter.clone();
+        let mut joins = Vec::new();
+        let mut by_key: FastMap<Vec<u32>, TemplateId> = FastMap::default();
+        for (k, member) in old {
+            let k = key_of(&k, &parameter);
+            self.clusters[member as usize].key.clone_from(&k);
+            match by_key.get(&k) {
+                Some(&other) => joins.push((other, member)),
+                None => {
+                    by_key.insert(k, member);
+                }
+            }
+        }
+        if let Some(v) = self.variants.get_mut(&tree) {
+            v.by_key = by_key;
+        }
+        for (a, b) in joins {
+            self.union(a, b);
+        }
+        id
+    }
+
+    /// Joins the groups of `a` and `b`; the older id stays the group's.
+    fn union(&mut self, a: TemplateId, b: TemplateId) {
+        let (ra, rb) = (self.group(a), self.group(b));
+        if ra != rb {
+            let (keep, join) = (ra.min(rb), ra.max(rb));
+            self.clusters[join as usize].parent = keep;
+        }
+    }
+
+    /// The tree template a line joins (its positions that differ become `<*>`), or a new one.
+    fn learn_tree(&mut self, ids: &[u32]) -> TemplateId {
         let found = self
             .leaf(ids)
             .and_then(|leaf| self.best_in(leaf, ids))
@@ -348,7 +548,6 @@ impl TemplateMiner {
                     changed = true;
                 }
             }
-            cluster.count += 1;
             if changed {
                 self.join_same_constants(cid);
             }
@@ -357,9 +556,16 @@ impl TemplateMiner {
         let cid = self.clusters.len() as TemplateId;
         self.clusters.push(Cluster {
             tokens: ids.to_vec(),
-            count: 1,
+            count: 0,
             parent: cid,
+            of: cid,
+            key: ids.to_vec(),
         });
+        let mut first = Variants::default();
+        first
+            .parameter
+            .resize(ids.len(), self.config.max_variant_values == 0);
+        self.variants.insert(cid, first);
         let max_children = self.config.max_children;
         let mut node = self.by_length.entry(ids.len()).or_default();
         for &t in ids.iter().take(self.config.prefix_tokens) {
@@ -392,20 +598,80 @@ impl TemplateMiner {
         if key.len() < 2 {
             return;
         }
-        let root = self.group(cid);
         match self.by_constants.get(&key) {
             Some(&other) => {
-                let other = self.group(other);
-                if other != root {
-                    let (keep, join) = (root.min(other), root.max(other));
-                    self.clusters[join as usize].parent = keep;
+                let other_tree = self.clusters[other as usize].of;
+                if other_tree != cid {
+                    // One template: every variant of both joins one group.
+                    let members: Vec<TemplateId> = [cid, other_tree]
+                        .iter()
+                        .filter_map(|t| self.variants.get(t))
+                        .flat_map(|v| v.by_key.values().copied())
+                        .collect();
+                    for m in members {
+                        self.union(other_tree, m);
+                    }
+                    self.union(other_tree, cid);
                 }
             }
             None => {
-                self.by_constants.insert(key, root);
+                self.by_constants.insert(key, cid);
             }
         }
     }
+}
+
+/// Whether a parameter token is mostly a word with a number in it (at least three letters,
+/// not all of them hex digits, at most a quarter digits, not a path): `SOCKS5`,
+/// `LOGIN(uid=0)`; not `blk_-1608`, `12ms`, `/dev/vcs1`, `Jun`.
+fn worded(text: &str) -> bool {
+    let (mut letters, mut digits, mut non_hex) = (0usize, 0usize, false);
+    for b in text.bytes() {
+        if b.is_ascii_alphabetic() {
+            letters += 1;
+            non_hex |= !b.is_ascii_hexdigit();
+        } else if b.is_ascii_digit() {
+            digits += 1;
+        } else if b == b'/' {
+            return false;
+        }
+    }
+    non_hex && letters >= 3 && digits > 0 && digits * 4 <= text.len()
+}
+
+/// A parameter token's shape: every number (digits with a sign before them and `.`, `,` or
+/// `:` between them) written as one `0`.
+fn skeleton_into(text: &str, out: &mut String) {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let signed = matches!(b, b'-' | b'+') && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+        if b.is_ascii_digit() || signed {
+            i += 1;
+            while i < bytes.len()
+                && (bytes[i].is_ascii_digit()
+                    || (matches!(bytes[i], b'.' | b',' | b':')
+                        && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)))
+            {
+                i += 1;
+            }
+            out.push('0');
+            continue;
+        }
+        // Copy one character (ASCII here; a multi-byte one whole).
+        let len = text[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&text[i..i + len]);
+        i += len;
+    }
+}
+
+/// A line's words with `WILD` at the positions that are parameters.
+fn key_of(ids: &[u32], parameter: &[bool]) -> Vec<u32> {
+    ids.iter()
+        .zip(parameter.iter().chain(std::iter::repeat(&false)))
+        .map(|(i, p)| if *p { WILD } else { *i })
+        .collect()
 }
 
 /// Units that belong to the number before them (`12 ms`, `(1.2 KB)`, `<1 sec`).
@@ -526,10 +792,34 @@ mod tests {
         let mut m = TemplateMiner::default();
         let a = m.parse("Connected to 10.0.0.1 port 5432 as alice");
         let b = m.parse("Connected to 10.0.0.2 port 5433 as bob");
-        assert_eq!(a.template_id, b.template_id);
-        assert_eq!(b.template, "Connected to <*> port <*> as <*>");
-        assert_eq!(b.parameters, vec!["10.0.0.2", "5433", "bob"]);
-        assert_eq!(m.count(a.template_id), 2);
+        // Two names may be two events (`client SPP.`, `client WindowsUpdateAgent.`) ...
+        assert_ne!(a.template_id, b.template_id);
+        assert_eq!(b.template, "Connected to <*> port <*> as bob");
+        assert_eq!(b.parameters, vec!["10.0.0.2", "5433"]);
+        // ... many are a parameter: the variants join, the older id standing for them.
+        m.parse("Connected to 10.0.0.3 port 5434 as carol");
+        let d = m.parse("Connected to 10.0.0.4 port 5435 as dave");
+        assert_eq!(m.group(a.template_id), d.template_id);
+        assert_eq!(m.group(b.template_id), d.template_id);
+        assert_eq!(d.template, "Connected to <*> port <*> as <*>");
+        assert_eq!(d.parameters, vec!["10.0.0.4", "5435", "dave"]);
+        assert_eq!(m.count(a.template_id), 4);
+        assert_eq!(m.len(), 1);
+    }
+
+    #[test]
+    fn a_few_recurring_words_stay_apart() {
+        let mut m = TemplateMiner::default();
+        let mut ids = Vec::new();
+        for i in 0..30 {
+            let protocol = if i % 10 == 0 { "SOCKS5" } else { "HTTPS" };
+            ids.push(m.add(&format!(
+                "10.0.0.{i}:22 open through proxy p:5070 {protocol}"
+            )));
+        }
+        assert_ne!(m.group(ids[0]), m.group(ids[1]));
+        assert_eq!(m.group(ids[1]), m.group(ids[2]));
+        assert_eq!(m.len(), 2);
     }
 
     #[test]

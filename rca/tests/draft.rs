@@ -281,12 +281,20 @@ fn metric_ranking_names_another_service_as_origin() {
         RankedService {
             service: "carts-db".into(),
             score: 40.0,
+            change: 8.0,
             metric: "cpu".into(),
+            kind: rca::MetricKind::Cpu,
+            share: 0.8,
+            inherits_from: None,
         },
         RankedService {
             service: "payments".into(),
             score: 4.0,
+            change: 0.5,
             metric: "latency".into(),
+            kind: rca::MetricKind::Latency,
+            share: 0.2,
+            inherits_from: Some("carts-db".into()),
         },
     ];
     let d = draft(&input);

@@ -41,12 +41,49 @@ pub enum Command {
     /// Serve a running server's read-only tools to an MCP client over stdin/stdout (needs a
     /// token with the read role when the server asks for one).
     Mcp(McpArgs),
+    /// Pull raw samples from a Prometheus into a recording (JSONL and Parquet), by range-vector
+    /// queries at successive times.
+    Record(RecordArgs),
+    /// Mark what really happened in a recording: `--incident FROM..TO:type:target`.
+    Label(LabelArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct McpArgs {
     #[command(flatten)]
     pub remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Prometheus's base URL, e.g. http://127.0.0.1:9090.
+    #[arg(long)]
+    pub prometheus: String,
+    /// A series selector, e.g. `node_cpu_seconds_total` or `{job="node"}`; repeatable.
+    #[arg(long = "match", required = true)]
+    pub selectors: Vec<String>,
+    /// Start: RFC 3339, unix seconds, `now` or `now-15m`.
+    #[arg(long)]
+    pub from: String,
+    /// End, in the same forms.
+    #[arg(long)]
+    pub to: String,
+    /// The scrape interval of the selected series (sizes the queries; the recording's step).
+    #[arg(long, default_value = "15s")]
+    pub step: String,
+    /// The recording's folder.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// The recording's folder.
+    pub dir: PathBuf,
+    /// `FROM..TO:type:target`, e.g.
+    /// `2026-12-06T10:00:00Z..2026-12-06T10:20:00Z:memory_leak:payments-api`; repeatable.
+    #[arg(long = "incident", required = true)]
+    pub incidents: Vec<String>,
 }
 
 /// Where a command finds a running server.
@@ -153,17 +190,35 @@ pub enum EvalCommand {
     /// Log template mining on Loghub-2k: group accuracy per system, lines/s.
     Logparse(EvalDataArgs),
     /// Root-cause ranking: without --data on the labelled fault scenarios (top-1, top-3,
-    /// citations that resolve); with --data on the Sock Shop benchmark (AC@1, AC@3, Avg@5).
+    /// citations that resolve) and the microservice families (top-1, top-3 of the root by
+    /// fault kind and by how the call graph is carried); with --data on a folder of RCAEval-layout
+    /// cases such as Sock Shop (AC@1..5, Avg@5 by fault kind).
     Rca(EvalRcaArgs),
     /// A streaming anomaly detector on a NAB-format corpus: the three NAB profile scores,
     /// precision, recall and points/s, with NAB-layout results and a plot per file.
     Nab(EvalNabArgs),
+    /// A labelled recording through the live detectors and the correlator: precision, recall,
+    /// time to detect, false incidents, a NAB-style score, plots and per-series Parquet.
+    Recording(EvalRecordingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalRecordingArgs {
+    /// The recording's folder (see `srebot record` and `srebot label`).
+    pub dir: PathBuf,
+    /// Folder for the plots and `results.parquet` [default: DIR/eval].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// End with one JSON line of the results.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct EvalRcaArgs {
-    /// A Sock Shop layout folder, e.g. ../shared/datasets/rca-sockshop/; without it, the
-    /// built-in fault scenarios.
+    /// A folder of `<service>-<fault>/<n>/{normal,anomalous}.csv` cases (optionally with a
+    /// `topology.toml` of `[[topology.edge]]`), e.g. ../shared/datasets/rca-sockshop/; without
+    /// it, the built-in fault scenarios and microservice families.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Folder for plots and tables.
@@ -171,6 +226,9 @@ pub struct EvalRcaArgs {
     pub out: Option<PathBuf>,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Draws of the microservice families.
+    #[arg(long, default_value_t = 100)]
+    pub draws: usize,
     /// End with one JSON line of the results.
     #[arg(long)]
     pub json: bool,
@@ -343,6 +401,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Eval(command) => crate::commands::eval(&command),
         Command::Scenarios(args) => crate::commands::scenarios(&args),
         Command::Mcp(args) => runtime.block_on(crate::commands::mcp(&args)),
+        Command::Record(args) => runtime.block_on(crate::commands::record(&args)),
+        Command::Label(args) => crate::commands::label(&args),
         Command::Policy(PolicyCommand::Check { file }) => crate::commands::policy_check(&file),
         Command::Policy(PolicyCommand::Simulate(args)) => {
             runtime.block_on(crate::policy_cmd::simulate(&args))

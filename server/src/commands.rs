@@ -1,7 +1,9 @@
 //! The command-line commands other than `serve` and `sql`: incidents, replay, evaluations and
 //! dataset writing. Each one calls the library that does the work and prints its report.
 
-use crate::cli::{EvalCommand, IncidentsArgs, McpArgs, ReplayArgs, ScenariosArgs};
+use crate::cli::{
+    EvalCommand, IncidentsArgs, LabelArgs, McpArgs, RecordArgs, ReplayArgs, ScenariosArgs,
+};
 use crate::config::Config;
 use crate::replay::{Sender, incident_table, load};
 use anyhow::Context;
@@ -167,16 +169,33 @@ pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("evaluating log parsing on {}", args.data.display()))?;
             print!("{}", report.table());
             println!("plots: {}", out.display());
+            // Held out: each system scored with the settings chosen on the other fifteen.
+            let loso = datasets::loghub::leave_one_system_out(&args.data)
+                .with_context(|| format!("leave-one-system-out on {}", args.data.display()))?;
+            println!();
+            print!("{}", loso.table());
             if args.json {
-                println!("{}", report.json_line());
+                println!(
+                    "{{\"tuned\":{},\"held_out\":{{\"avg_ga\":{},\"min_ga\":{}}}}}",
+                    report.json_line(),
+                    loso.mean_held_out,
+                    loso.min_held_out
+                );
             }
         }
         EvalCommand::Rca(args) => {
             let Some(data) = &args.data else {
                 let report = datasets::rca_eval::evaluate(args.seed);
                 print!("{}", report.table());
+                let families = datasets::propagation::evaluate(args.draws, args.seed);
+                println!();
+                print!("{}", families.table());
                 if args.json {
-                    println!("{}", report.json_line());
+                    println!(
+                        "{{\"scenarios\":{},\"families\":{}}}",
+                        report.json_line(),
+                        families.json_line()
+                    );
                 }
                 return Ok(());
             };
@@ -186,6 +205,16 @@ pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("evaluating RCA on {}", data.display()))?;
             print!("{}", report.table());
             println!("plots: {}", out.display());
+            if args.json {
+                println!("{}", report.json_line());
+            }
+        }
+        EvalCommand::Recording(args) => {
+            let out = args.out.clone().unwrap_or_else(|| args.dir.join("eval"));
+            let report = datasets::recording::evaluate(&args.dir, &out)
+                .with_context(|| format!("evaluating the recording {}", args.dir.display()))?;
+            print!("{}", report.table());
+            println!("plots and results.parquet: {}", out.display());
             if args.json {
                 println!("{}", report.json_line());
             }
@@ -213,6 +242,68 @@ pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
                 println!("{}", report.json_line());
             }
         }
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `srebot record --prometheus URL --match SELECTOR --from T --to T [--step 15s] --out DIR`.
+pub async fn record(args: &RecordArgs) -> anyhow::Result<()> {
+    outbound::install_crypto_provider();
+    let now = now_ms();
+    let step = model::duration::parse(&args.step)
+        .map_err(|e| anyhow::anyhow!("--step {}: {e}", args.step))?;
+    let name = args.out.file_name().map_or_else(
+        || "recording".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let options = datasets::prometheus::RecordOptions {
+        url: args.prometheus.clone(),
+        selectors: args.selectors.clone(),
+        from_ms: datasets::recording::parse_time(&args.from, now).context("--from")?,
+        to_ms: datasets::recording::parse_time(&args.to, now).context("--to")?,
+        step_ms: step.as_millis() as i64,
+        name,
+    };
+    let scenario = datasets::prometheus::record(&options).await?;
+    scenario
+        .write(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let parquet = args.out.join("samples.parquet");
+    datasets::columnar::write_samples(&scenario, &parquet)
+        .map_err(|message| anyhow::anyhow!("writing {}: {message}", parquet.display()))?;
+    println!(
+        "recorded {} series, {} samples into {} (series.jsonl, samples.parquet)",
+        scenario.series.len(),
+        scenario.sample_count(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// `srebot label DIR --incident FROM..TO:type:target`.
+pub fn label(args: &LabelArgs) -> anyhow::Result<()> {
+    let now = now_ms();
+    let labels = args
+        .incidents
+        .iter()
+        .map(|spec| datasets::recording::parse_label(spec, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    let all = datasets::recording::add_labels(&args.dir, &labels)
+        .with_context(|| format!("labelling {}", args.dir.display()))?;
+    for l in &all {
+        println!(
+            "{}..{} {} on {}",
+            l.from_ms,
+            l.to_ms,
+            l.incident_type.as_str(),
+            l.target
+        );
     }
     Ok(())
 }
