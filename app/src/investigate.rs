@@ -19,6 +19,30 @@ use std::time::{Duration, Instant};
 /// Most plan steps the draft runs itself.
 const MAX_PLAN_TOOLS: usize = 6;
 
+/// How long a plan's results are reused for the same incident (ms).
+pub(crate) const PLAN_REUSE_MS: i64 = 60_000;
+
+/// Incidents whose last plan run is remembered.
+pub(crate) const MAX_PLAN_RUNS: usize = 1_000;
+
+/// Cites an earlier run's results in a fresh draft: each result by the first plan step of its
+/// tool, and in the evidence.
+fn apply(draft: &mut Draft, run: &Investigation, now_ms: i64) {
+    for call in &run.calls {
+        let (Some(id), Some(summary)) = (&call.evidence_id, &call.summary) else {
+            continue;
+        };
+        if let Some(step) = draft
+            .investigation_plan
+            .iter_mut()
+            .find(|s| s.tool == call.tool && !s.evidence.contains(id))
+        {
+            step.evidence.push(id.clone());
+        }
+        cite(draft, id, &call.tool, summary, now_ms);
+    }
+}
+
 /// Largest tool result handed back to the model (bytes of JSON); the stored evidence keeps
 /// the whole (bounded) result.
 const MAX_RESULT_FOR_MODEL: usize = 6 * 1024;
@@ -164,6 +188,33 @@ impl App {
             calls,
             stopped: "done".to_owned(),
         }
+    }
+
+    /// [`App::run_plan`], reusing the incident's last run while it is younger than
+    /// [`PLAN_REUSE_MS`] (reading a draft again does not run its tools again).
+    pub async fn planned(&self, draft: &mut Draft) -> Investigation {
+        let now = crate::tools::now_ms();
+        let id = draft.incident_id.clone();
+        let reused = self
+            .plan_runs
+            .lock()
+            .get(&id)
+            .filter(|(at, _)| now - at < PLAN_REUSE_MS)
+            .map(|(_, run)| run.clone());
+        if let Some(run) = reused {
+            apply(draft, &run, now);
+            return run;
+        }
+        let run = self.run_plan(draft).await;
+        let mut runs = self.plan_runs.lock();
+        if runs.len() >= MAX_PLAN_RUNS && !runs.contains_key(&id) {
+            runs.retain(|_, (at, _)| now - *at < PLAN_REUSE_MS);
+            if runs.len() >= MAX_PLAN_RUNS {
+                runs.pop_first();
+            }
+        }
+        runs.insert(id, (now, run.clone()));
+        run
     }
 
     /// The model's investigation: it calls the allowed read-only tools in a bounded loop;

@@ -266,6 +266,8 @@ pub struct App {
     /// The model's latest interpretation per incident, with the digest of the draft it read:
     /// served while the draft is unchanged; only a regeneration calls the model.
     interpretations: parking_lot::Mutex<BTreeMap<String, (String, RcaReport)>>,
+    /// The last run of each incident's plan (when, what), reused for a minute.
+    pub(crate) plan_runs: parking_lot::Mutex<BTreeMap<String, (i64, rca::Investigation)>>,
     /// Model calls at once; a regeneration beyond them answers 429 with `Retry-After`.
     model_calls: tokio::sync::Semaphore,
     /// The clusters' watches and the dependency probes, feeding the pipeline.
@@ -355,6 +357,7 @@ impl App {
             loki,
             identities,
             interpretations: parking_lot::Mutex::new(BTreeMap::new()),
+            plan_runs: parking_lot::Mutex::new(BTreeMap::new()),
             model_calls: tokio::sync::Semaphore::new(MODEL_CALLS),
             signals,
             tool_rate: crate::tools::RateBook::default(),
@@ -519,7 +522,7 @@ impl App {
             .map_err(|e| live_error(e, id))?;
         let Some(config) = &self.config.rca.llm else {
             // No model: the draft runs its plan's read-only tools and cites their results.
-            let investigation = self.run_plan(&mut draft).await;
+            let investigation = self.planned(&mut draft).await;
             let mut report = RcaReport::draft_only(draft);
             report.investigation = Some(investigation);
             return Ok(report);
@@ -530,7 +533,7 @@ impl App {
             return Ok(match cached {
                 Some((of, report)) if of == digest => report,
                 _ => {
-                    let investigation = self.run_plan(&mut draft).await;
+                    let investigation = self.planned(&mut draft).await;
                     let mut report = RcaReport::draft_only(draft);
                     report.investigation = Some(investigation);
                     report

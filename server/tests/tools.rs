@@ -863,20 +863,26 @@ async fn tools_investigation_mode_is_bounded_allowlisted_and_cited() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_the_draft_runs_its_plan_and_cites_the_results_without_a_model() {
     let fixture = fixture().await;
-    let report: Value = client()
-        .get(format!(
-            "{}/api/v1/incidents/{}/rca",
-            fixture.url(),
-            fixture.incident
-        ))
-        .bearer_auth(token(Role::Read))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let report = &report["data"];
+    let url = format!(
+        "{}/api/v1/incidents/{}/rca",
+        fixture.url(),
+        fixture.incident
+    );
+    let read_draft = || async {
+        let report: Value = client()
+            .get(&url)
+            .bearer_auth(token(Role::Read))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        report["data"].clone()
+    };
+    let report = &read_draft().await;
+    // Read again within the minute: the same results, not a second run.
+    assert_eq!(read_draft().await["investigation"], report["investigation"]);
     let investigation = &report["investigation"];
     assert_eq!(investigation["by"], "draft", "{report}");
     let ran: Vec<&Value> = investigation["calls"]
