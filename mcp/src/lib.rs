@@ -366,3 +366,36 @@ pub async fn serve_stdio(remote: Remote) -> Result<(), McpError> {
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_catalogue_tool_becomes_a_read_only_mcp_tool() {
+        let specs = app::tools::catalogue(&app::config::ToolsConfig::default());
+        assert_eq!(specs.len(), app::Tool::ALL.len());
+        for spec in &specs {
+            let value = serde_json::to_value(spec).unwrap_or_default();
+            let tool = mcp_tool(&value).unwrap_or_else(|| panic!("{value}"));
+            assert!(!tool.name.contains('.'), "{}", tool.name);
+            assert_eq!(tool.title.as_deref(), Some(spec.name));
+            let hints = tool.annotations.clone().unwrap_or_default();
+            assert_eq!(hints.read_only_hint, Some(true));
+            assert_eq!(hints.destructive_hint, Some(false));
+            assert_eq!(tool.input_schema.get("type"), Some(&Value::from("object")));
+            // A call by either name reaches the same tool.
+            assert_eq!(
+                app::Tool::from_name(&tool.name),
+                app::Tool::from_name(spec.name)
+            );
+        }
+    }
+
+    #[test]
+    fn speaks_the_newest_revision_and_the_one_before() {
+        assert!(PROTOCOL_VERSIONS.contains(&ProtocolVersion::LATEST));
+        assert!(PROTOCOL_VERSIONS.contains(&ProtocolVersion::LATEST_WITH_INITIALIZE));
+        assert_eq!(PROTOCOL_VERSIONS.len(), 2);
+    }
+}
