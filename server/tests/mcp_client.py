@@ -10,6 +10,7 @@ result; a session that could not be opened reports `error` instead.
 import asyncio
 import json
 import sys
+import time
 
 import httpx2
 from mcp import Client, StdioServerParameters
@@ -62,7 +63,9 @@ async def session(plan):
         results = []
         for call in plan.get("calls", []):
             try:
+                started = time.perf_counter()
                 result = await client.call_tool(call["name"], call.get("arguments") or {})
+                elapsed_ms = (time.perf_counter() - started) * 1000
                 texts = [c.text for c in result.content if getattr(c, "type", "") == "text"]
                 results.append(
                     {
@@ -70,6 +73,7 @@ async def session(plan):
                         "is_error": bool(result.is_error),
                         "structured": result.structured_content,
                         "text": "\n".join(texts),
+                        "ms": round(elapsed_ms, 2),
                     }
                 )
             except Exception as error:  # a protocol error answer: reported, not raised

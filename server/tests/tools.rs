@@ -445,6 +445,13 @@ fn check_session(report: &Value, protocol: &str, incident: &str) {
             structured["summary"].as_str().unwrap_or(""),
         );
     }
+    let mut ms: Vec<f64> = good.iter().filter_map(|r| r["ms"].as_f64()).collect();
+    ms.sort_by(f64::total_cmp);
+    if let (Some(median), Some(max)) = (ms.get(ms.len() / 2), ms.last()) {
+        eprintln!(
+            "tool call round trip over MCP ({protocol}): median {median:.1} ms, max {max:.1} ms"
+        );
+    }
     for (result, argument) in bad.iter().zip(["selector", "limit", "since"]) {
         assert_eq!(result["is_error"], true, "{result}");
         let text = result["text"].as_str().unwrap();
