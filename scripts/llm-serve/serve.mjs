@@ -2,6 +2,10 @@
 // the rca crate uses: Ollama `POST /api/chat` and OpenAI `POST /v1/chat/completions`,
 // non-streaming, with JSON-schema constrained output through node-llama-cpp grammars.
 //
+// With `tools` in a request (function calling), the model picks one offered tool (or none)
+// under a grammar, and the answer carries it as `tool_calls` in the request's wire format;
+// tool results (`role: tool`) are given to the model as text after the last user message.
+//
 // Usage: node serve.mjs --model PATH.gguf [--port 0] [--threads 1] [--context 4096]
 // Prints `listening http://127.0.0.1:PORT` once the model is loaded. Binds 127.0.0.1 only.
 import http from "node:http";
@@ -66,6 +70,62 @@ async function complete({ messages, schema, jsonObject, temperature, maxTokens }
   return { text, ms: Date.now() - started };
 }
 
+// The offered functions of a request (`tools: [{type: "function", function: {...}}]`).
+function offered(body) {
+  return (Array.isArray(body.tools) ? body.tools : [])
+    .map((t) => t && t.function)
+    .filter((f) => f && typeof f.name === "string");
+}
+
+// One function-calling turn: the model answers {tool, arguments, answer} under a grammar;
+// `tool` is an offered name or "none".
+async function toolTurn(messages, functions, temperature, maxTokens) {
+  const names = functions.map((f) => f.name);
+  const listing = functions.map((f) => `- ${f.name}: ${f.description || ""}`).join("\n");
+  const system = [
+    ...messages.filter((m) => m.role === "system").map((m) => m.content),
+    `Tools you may call:\n${listing}\nAnswer JSON: "tool" is the tool to call or "none", ` +
+      `"arguments" its arguments as a JSON object text, "answer" a short text when the tool is "none".`,
+  ].join("\n");
+  const lastUser = messages.map((m) => m.role).lastIndexOf("user");
+  const results = messages
+    .slice(lastUser + 1)
+    .filter((m) => m.role === "tool")
+    .map((m) => `Tool result: ${m.content}`);
+  const user = [lastUser >= 0 ? messages[lastUser].content : "", ...results].join("\n");
+  const schema = {
+    type: "object",
+    properties: {
+      tool: { enum: [...names, "none"] },
+      arguments: { type: "string" },
+      answer: { type: "string" },
+    },
+  };
+  const { text } = await complete({
+    messages: [{ role: "system", content: system }, { role: "user", content: user }],
+    schema,
+    temperature,
+    maxTokens,
+  });
+  let picked = {};
+  try {
+    picked = JSON.parse(text);
+  } catch {
+    picked = { tool: "none", answer: text };
+  }
+  if (!picked.tool || picked.tool === "none" || !names.includes(picked.tool)) {
+    return { call: null, answer: String(picked.answer || "") };
+  }
+  let args = {};
+  try {
+    const parsed = JSON.parse(picked.arguments || "{}");
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) args = parsed;
+  } catch {
+    args = {};
+  }
+  return { call: { name: picked.tool, arguments: args }, answer: null };
+}
+
 function readBody(req) {
   return new Promise((resolve, reject) => {
     const chunks = [];
@@ -94,6 +154,51 @@ const server = http.createServer(async (req, res) => {
       return send(res, 400, { error: "body is not JSON" });
     }
     const messages = Array.isArray(body.messages) ? body.messages : [];
+    const functions = offered(body);
+    if (functions.length && (req.url === "/api/chat" || req.url === "/v1/chat/completions")) {
+      const ollama = req.url === "/api/chat";
+      const options = body.options || {};
+      const { call, answer } = await serialised(() =>
+        toolTurn(
+          messages,
+          functions,
+          (ollama ? options.temperature : body.temperature) ?? 0,
+          (ollama ? options.num_predict : body.max_tokens) ?? 512,
+        ),
+      );
+      if (ollama) {
+        const message = call
+          ? { role: "assistant", content: "", tool_calls: [{ function: call }] }
+          : { role: "assistant", content: answer };
+        return send(res, 200, {
+          model: body.model || modelName,
+          created_at: new Date().toISOString(),
+          message,
+          done_reason: "stop",
+          done: true,
+        });
+      }
+      const message = call
+        ? {
+            role: "assistant",
+            content: null,
+            tool_calls: [
+              {
+                id: `call_${Date.now()}`,
+                type: "function",
+                function: { name: call.name, arguments: JSON.stringify(call.arguments) },
+              },
+            ],
+          }
+        : { role: "assistant", content: answer };
+      return send(res, 200, {
+        id: `chatcmpl-${Date.now()}`,
+        object: "chat.completion",
+        created: Math.floor(Date.now() / 1000),
+        model: body.model || modelName,
+        choices: [{ index: 0, message, finish_reason: call ? "tool_calls" : "stop" }],
+      });
+    }
     if (req.url === "/api/chat") {
       const format = body.format;
       const options = body.options || {};

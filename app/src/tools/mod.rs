@@ -1,5 +1,5 @@
 //! The read-only investigation tools: one catalogue with bounded, JSON-schema'd inputs and one
-//! implementation, run by the workspace's Run buttons, MCP clients, the draft and the model.
+//! implementation, run through the tools API (a workspace's Run buttons), MCP clients, the draft and the model.
 //!
 //! Invariants: every tool only reads (the one write is its result, kept in the ledger as a
 //! content-addressed evidence snapshot the draft and the model cite); every call is authorized

@@ -1,5 +1,5 @@
 //! The read-only investigation tools over HTTP: the catalogue, and one call per request (the
-//! workspace's Run buttons and `srebot mcp` use these; `/mcp` serves the same tools to MCP
+//! Run buttons of a workspace and `srebot mcp` use these; `/mcp` serves the same tools to MCP
 //! clients).
 
 use super::success;
