@@ -15,6 +15,7 @@ pub mod auth;
 pub mod changes;
 pub mod config;
 pub mod demo;
+pub mod detection;
 pub mod live_rca;
 pub mod notify;
 pub mod ops;

@@ -5,6 +5,8 @@
 //! the product crates and drives their own entry points (the same detectors, the live RCA input
 //! of `app`); no product crate and no live route depends on it. Datasets are read from where
 //! they lie (`../shared/datasets`), never copied.
+pub mod families;
+pub mod family_eval;
 pub mod loghub;
 pub mod nab;
 pub mod plot;

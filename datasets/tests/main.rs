@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod family_eval;
 mod loghub_eval;
 mod nab_eval;
 mod rca_scenarios;
