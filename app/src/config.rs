@@ -48,8 +48,9 @@ pub struct Config {
     pub topology: rca::TopologyConfig,
     /// Remediation under policy: the policy file, approvers and the Kubernetes executor.
     pub policy: PolicyConfig,
-    /// Streaming ML detectors per metric family, beside the rules; they run when the
-    /// section is present (`[anomaly]` alone takes every default).
+    /// Streaming ML detectors per metric family, beside the rules. Without the section the
+    /// golden signals are watched (`AnomalyConfig::golden_signals`); `[anomaly]` alone
+    /// watches every metric with the defaults; `enabled = false` turns them off.
     pub anomaly: Option<anomaly::AnomalyConfig>,
     /// Limits of `POST /api/v1/sql`.
     pub sql: SqlConfig,

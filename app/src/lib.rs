@@ -17,6 +17,7 @@ pub mod changes;
 pub mod cluster_signals;
 pub mod config;
 pub mod demo;
+pub mod detection;
 pub mod live_rca;
 pub mod microservices;
 pub mod ops;

@@ -63,6 +63,8 @@ struct SourceClock {
     /// Streaming anomaly detectors, fed every sample up to each tick (`None` only if the
     /// checked `[anomaly]` section could not be compiled again, which is logged).
     anomaly: Mutex<Option<anomaly::LiveAnomaly>>,
+    /// What the anomaly detectors' findings may do (the step every evaluation runs too).
+    gate: Mutex<crate::detection::Gate>,
     evaluated_through: AtomicI64,
 }
 
@@ -164,6 +166,9 @@ impl Pipeline {
         let clock = Arc::new(SourceClock {
             detector: Mutex::new(Detector::new(self.rules.lock().clone(), self.environment)),
             anomaly: Mutex::new(anomaly),
+            gate: Mutex::new(crate::detection::Gate::new(
+                crate::detection::GateConfig::default(),
+            )),
             evaluated_through: AtomicI64::new(NEVER),
         });
         clocks.insert(source.to_owned(), Arc::clone(&clock));
@@ -308,9 +313,13 @@ impl Pipeline {
                 break;
             }
             let mut candidates = clock.detector.lock().evaluate(store, next).candidates;
-            if let Some(anomaly) = clock.anomaly.lock().as_mut() {
-                candidates.extend(anomaly.tick(store, next));
-            }
+            let found = clock
+                .anomaly
+                .lock()
+                .as_mut()
+                .map(|anomaly| anomaly.tick(store, next))
+                .unwrap_or_default();
+            clock.gate.lock().apply(&mut candidates, found, next);
             if !candidates.is_empty() {
                 for candidate in &mut candidates {
                     candidate.source = source.to_owned();

@@ -287,14 +287,12 @@ impl App {
             .map_err(|source| OpenError::Restore { source })?;
         let rules = load_rules(config.detect.rules_file.as_deref())
             .map_err(|source| OpenError::Rules { source })?;
-        let off = anomaly::AnomalyConfig {
-            enabled: false,
-            ..anomaly::AnomalyConfig::default()
-        };
+        // Without an `[anomaly]` section the golden signals are watched.
+        let golden = anomaly::AnomalyConfig::golden_signals();
         let pipeline = Pipeline::new(
             rules,
             &config.detect,
-            config.anomaly.as_ref().unwrap_or(&off),
+            config.anomaly.as_ref().unwrap_or(&golden),
             engine,
         )
         .map_err(|source| OpenError::Anomaly { source })?;

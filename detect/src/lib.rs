@@ -9,7 +9,7 @@
 mod engine;
 mod rules;
 
-pub use engine::{Detector, Evaluation};
+pub use engine::{Detector, Evaluation, Steadiness, steadiness};
 pub use rules::{
     Aggregate, Comparison, Condition, Environment, Rule, RuleError, RuleSet, TargetSpec,
     builtin_rules,

@@ -726,7 +726,9 @@ fn summarise(primary: &Finding, findings: usize, targets: usize) -> String {
         ));
     }
     let evidence = &primary.candidate.evidence;
-    if let Some(metric) = evidence.metrics.first() {
+    if let Some(said) = evidence.metrics.first().and_then(|m| m.summary.as_deref()) {
+        text.push_str(&format!(": {said}"));
+    } else if let Some(metric) = evidence.metrics.first() {
         text.push_str(&format!("; {}", describe_metric(metric)));
     } else if let Some(event) = evidence.events.first() {
         text.push_str(&format!("; {} event {}", event.origin, event.reason));
@@ -1278,12 +1280,44 @@ mod tests {
             expected: Some(0.0),
             rule: "memory_leak_slope".into(),
             at_ms: 0,
+            summary: None,
         });
         let mut c = Correlator::default();
         let summary = c.ingest(candidate)[0].incident.summary.clone();
         assert_eq!(
             summary,
             "Memory leak on deployment shop/payments-api; container_memory_working_set_bytes slope 1234.568 over 15m (expected 0)"
+        );
+    }
+
+    #[test]
+    fn summary_speaks_the_rules_words_when_it_has_them() {
+        let mut candidate = cand(
+            IncidentType::MemoryLeak,
+            Scope::Deployment,
+            "payments-api",
+            Some("shop"),
+            None,
+            0,
+        );
+        candidate.evidence.metrics.push(MetricEvidence {
+            id: "m1".into(),
+            series: model::LabelSet::default(),
+            window: "45m".into(),
+            aggregate: "seconds_to_limit".into(),
+            observed: 14_400.0,
+            expected: Some(86_400.0),
+            rule: "memory_leak".into(),
+            at_ms: 0,
+            summary: Some("at 2 MiB/min payments-api reaches its 1 GiB limit in about 4 h".into()),
+        });
+        let summary = Correlator::default().ingest(candidate)[0]
+            .incident
+            .summary
+            .clone();
+        assert_eq!(
+            summary,
+            "Memory leak on deployment shop/payments-api: at 2 MiB/min payments-api reaches its 1 GiB limit in about 4 h"
         );
     }
 }
