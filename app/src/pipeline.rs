@@ -98,6 +98,8 @@ pub struct Pipeline {
     pub wake: tokio::sync::Notify,
     /// Where committed changes go once someone observes them (remediation).
     observer: OnceLock<mpsc::UnboundedSender<Observed>>,
+    /// Ids of incidents that changed, for live views (the workspace's Server-Sent Events).
+    changed: tokio::sync::broadcast::Sender<Vec<String>>,
 }
 
 impl Pipeline {
@@ -123,7 +125,24 @@ impl Pipeline {
             ticks_total: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
             observer: OnceLock::new(),
+            changed: tokio::sync::broadcast::channel(256).0,
         })
+    }
+
+    /// Hears the ids of incidents as they change, from now on. A listener that falls more
+    /// than 256 batches behind is told it lagged and should read everything again.
+    pub fn listen(&self) -> tokio::sync::broadcast::Receiver<Vec<String>> {
+        self.changed.subscribe()
+    }
+
+    /// Tells live views which incidents changed (operator commands, which remediation does
+    /// not follow up on).
+    pub(crate) fn announce(&self, changes: &[Change]) {
+        let ids: Vec<String> = changes.iter().map(|c| c.incident.id.clone()).collect();
+        if !ids.is_empty() {
+            // No listener is not an error.
+            let _ = self.changed.send(ids);
+        }
     }
 
     /// Receives every committed change from now on; only the first caller gets them.
@@ -133,6 +152,7 @@ impl Pipeline {
     }
 
     fn publish(&self, changes: &[Change], tick_ms: Option<i64>, source: Option<&str>) {
+        self.announce(changes);
         if let Some(tx) = self.observer.get()
             && (!changes.is_empty() || tick_ms.is_some())
         {
@@ -187,6 +207,11 @@ impl Pipeline {
         }
         *self.rules.lock() = rules;
         count
+    }
+
+    /// The rules running now.
+    pub fn rules(&self) -> RuleSet {
+        self.rules.lock().clone()
     }
 
     pub fn rule_count(&self) -> usize {

@@ -641,7 +641,7 @@ impl Remediation {
     }
 
     /// The running policy (a snapshot: a reload replaces it, never changes it in place).
-    fn policy(&self) -> Arc<Policy> {
+    pub fn policy(&self) -> Arc<Policy> {
         let loaded = self.policy.read().unwrap_or_else(|p| p.into_inner());
         Arc::clone(&loaded.policy)
     }
@@ -758,6 +758,16 @@ impl Remediation {
                 name: a.name.clone(),
                 role: a.role.clone(),
             })
+    }
+
+    /// Appends an operator's step (acknowledged, merged, rules saved, ...) to the audit log.
+    pub fn record(&self, record: AuditRecord) -> Result<u64, RemediationError> {
+        self.audit(record)
+    }
+
+    /// The policy file the running policy was read from.
+    pub fn policy_file(&self) -> &Path {
+        &self.policy_file
     }
 
     fn audit(&self, record: AuditRecord) -> Result<u64, RemediationError> {
@@ -1625,6 +1635,9 @@ mod tests {
             merged_into: None,
             origins: Default::default(),
             source: model::DEFAULT_SOURCE.to_owned(),
+            assignee: None,
+            acknowledged_by: None,
+            acknowledged_at_ms: None,
         }
     }
 

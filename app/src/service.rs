@@ -65,6 +65,11 @@ pub enum OpenError {
         #[source]
         source: RemediationError,
     },
+    #[error("loading the suppression windows")]
+    Workspace {
+        #[source]
+        source: Box<AppError>,
+    },
 }
 
 /// Why an operation was not done. Surfaces map [`Classify::class`] to their own answers
@@ -237,6 +242,8 @@ pub struct App {
     interpretations: parking_lot::Mutex<BTreeMap<String, (String, RcaReport)>>,
     /// Model calls at once; a regeneration beyond them answers 429 with `Retry-After`.
     model_calls: tokio::sync::Semaphore,
+    /// Demo scenarios played into this server, newest first.
+    pub demos: parking_lot::Mutex<std::collections::VecDeque<crate::demo_run::DemoRun>>,
 }
 
 /// Interpretations kept (one per incident); past it, one is forgotten to make room.
@@ -269,7 +276,7 @@ impl App {
         let engine = incident::IncidentEngine::open(ledger, config.incidents.correlation.clone())
             .await
             .map_err(|source| OpenError::Restore { source })?;
-        let rules = load_rules(config.detect.rules_file.as_deref())
+        let rules = load_rules(crate::rules_edit::rules_source(&config).as_deref())
             .map_err(|source| OpenError::Rules { source })?;
         let off = anomaly::AnomalyConfig {
             enabled: false,
@@ -313,10 +320,17 @@ impl App {
             identities,
             interpretations: parking_lot::Mutex::new(BTreeMap::new()),
             model_calls: tokio::sync::Semaphore::new(MODEL_CALLS),
+            demos: parking_lot::Mutex::new(std::collections::VecDeque::new()),
         });
+        app.sync_policy_suppressions()
+            .await
+            .map_err(|source| OpenError::Workspace {
+                source: Box::new(source),
+            })?;
         if let Some(remediation) = &app.remediation {
             remediation.spawn(&app);
         }
+        tokio::spawn(Arc::clone(&app).run_suggestions());
         Ok(app)
     }
 
@@ -385,7 +399,7 @@ impl App {
     /// What a reload signal (SIGHUP) does: the rules file and the policy file are read again;
     /// a bad file is logged and the old rules or policy stay.
     pub async fn reload_on_signal(&self) {
-        match load_rules(self.config.detect.rules_file.as_deref()) {
+        match load_rules(crate::rules_edit::rules_source(&self.config).as_deref()) {
             Ok(rules) => {
                 let count = self.pipeline.reload(rules);
                 tracing::info!(rules = count, "rules reloaded on SIGHUP");
@@ -396,6 +410,9 @@ impl App {
         }
         if let Some(remediation) = &self.remediation {
             remediation.reload_policy_logged("SIGHUP").await;
+        }
+        if let Err(error) = self.sync_policy_suppressions().await {
+            tracing::error!(error = %model::error::chain(&error), "policy suppression windows not synced");
         }
     }
 
@@ -747,11 +764,12 @@ impl App {
     /// Re-reads the rules file; on an error the old rules stay. Returns how many rules run.
     pub fn reload_rules(&self, caller: &Caller) -> Result<usize, AppError> {
         authorize(caller, Operation::ReloadRules)?;
-        let rules = load_rules(self.config.detect.rules_file.as_deref()).map_err(|e| {
-            AppError::Invalid {
-                reason: model::error::chain(&e),
-            }
-        })?;
+        let rules =
+            load_rules(crate::rules_edit::rules_source(&self.config).as_deref()).map_err(|e| {
+                AppError::Invalid {
+                    reason: model::error::chain(&e),
+                }
+            })?;
         let count = self.pipeline.reload(rules);
         tracing::info!(rules = count, by = %caller.name, "rules reloaded");
         Ok(count)
@@ -834,14 +852,16 @@ impl App {
         authorize(caller, Operation::ReloadPolicy)?;
         let me = Arc::clone(self.remediation()?);
         let by = by(caller);
-        tokio::task::spawn_blocking(move || me.reload_policy(&by))
+        let done = tokio::task::spawn_blocking(move || me.reload_policy(&by))
             .await
             .map_err(|e| AppError::Query {
                 what: "policy reload",
                 class: ErrorClass::Internal,
                 source: Box::new(e),
             })?
-            .map_err(AppError::Reload)
+            .map_err(AppError::Reload)?;
+        self.sync_policy_suppressions().await?;
+        Ok(done)
     }
 }
 

@@ -21,3 +21,5 @@ mod remediation;
 mod roles;
 mod security;
 mod tls;
+mod ui_browser;
+mod ui_pages;

@@ -3,6 +3,7 @@
 
 pub mod incidents;
 pub mod logs;
+pub mod operator;
 pub mod ops;
 pub mod query;
 pub mod rca;
