@@ -175,6 +175,11 @@ fn timeline_line(kind: TimelineKind, status: IncidentStatus, detail: &str) -> St
         TimelineKind::Reopened => "reopened",
         TimelineKind::Merged => "merged",
         TimelineKind::Absorbed => "absorbed another incident",
+        TimelineKind::Acknowledged => "acknowledged",
+        TimelineKind::Assigned => "assigned",
+        TimelineKind::Commented => "comment",
+        TimelineKind::Feedback => "feedback",
+        TimelineKind::Silenced => "silenced",
     };
     format!("{what} ({}): {detail}", status.as_str())
 }

@@ -11,6 +11,6 @@ mod rules;
 
 pub use engine::{Detector, Evaluation, Steadiness, steadiness};
 pub use rules::{
-    Aggregate, Comparison, Condition, Environment, Rule, RuleError, RuleSet, TargetSpec,
-    builtin_rules,
+    Aggregate, BUILTIN_RULES_TOML, Comparison, Condition, Environment, Rule, RuleError, RuleSet,
+    TargetSpec, builtin_rules,
 };

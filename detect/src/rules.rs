@@ -16,6 +16,18 @@ pub enum Environment {
     Prod,
 }
 
+impl Environment {
+    pub const ALL: [Environment; 3] = [Environment::Demo, Environment::Staging, Environment::Prod];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Demo => "demo",
+            Environment::Staging => "staging",
+            Environment::Prod => "prod",
+        }
+    }
+}
+
 /// An aggregate of a window, as `/api/v1/windows` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -587,14 +599,13 @@ impl RuleSet {
     }
 }
 
+/// The text of the built-in rule pack, for tools that show or copy its rules.
+pub const BUILTIN_RULES_TOML: &str = include_str!("../rules/builtin.toml");
+
 /// The built-in rule pack (`detect/rules/builtin.toml`), covering the seed incident classes.
 pub fn builtin_rules() -> RuleSet {
     // The pack is checked by a unit test; an invalid pack cannot ship.
-    RuleSet::parse(
-        include_str!("../rules/builtin.toml"),
-        Path::new("builtin.toml"),
-    )
-    .unwrap_or_default()
+    RuleSet::parse(BUILTIN_RULES_TOML, Path::new("builtin.toml")).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -25,3 +25,5 @@ mod roles;
 mod security;
 mod tls;
 mod topology_rca;
+mod ui_browser;
+mod ui_pages;
