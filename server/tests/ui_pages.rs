@@ -1171,4 +1171,38 @@ async fn suppress_similar_opens_the_next_one_suppressed_and_settings_list_it() {
     ] {
         assert!(kinds.contains(&kind), "{kind} not in {kinds:?}");
     }
+
+    // The chat `silence` command adds to the same list, as the chat's window.
+    let answer: Value = client()
+        .post(format!("{base}/api/v1/chat"))
+        .bearer_auth(token(Role::Operate))
+        .json(&serde_json::json!({"text": format!("silence {id} 2h")}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        answer["data"]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(&format!("Silenced {id}"))),
+        "{answer}"
+    );
+    let windows: Value = client()
+        .get(format!("{base}/api/v1/suppressions"))
+        .bearer_auth(token(Role::Read))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chat: Vec<&Value> = windows["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["origin"] == "chat")
+        .collect();
+    assert_eq!(chat.len(), 1, "{windows}");
 }
