@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, first installing what the tests use (Debian's real
-# Prometheus, node_exporter, Alertmanager, PostgreSQL, Redis and NATS, and the
-# python-logging-loki client) when they are missing.
+# Prometheus, node_exporter, Alertmanager, PostgreSQL, Redis and NATS, Chromium, node and
+# npm, the python-logging-loki client, and playwright-core for the workspace's browser test)
+# when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,9 @@ needs=(
   pip3:python3-pip
   redis-server:redis-server
   nats-server:nats-server
+  chromium:chromium
+  node:nodejs
+  npm:npm
 )
 missing=()
 for pair in "${needs[@]}"; do
@@ -57,6 +61,13 @@ python3 -c 'import importlib.metadata as m; assert m.version("mcp") == "2.3.0"' 
 # (it says SKIPPED without it). Needs npm; best effort.
 if command -v npm >/dev/null 2>&1; then
   scripts/llm-serve/setup.sh >/dev/null || echo "local model not fetched: its live test will be skipped"
+fi
+
+# The workspace's browser test drives Debian's Chromium with playwright-core (never a
+# downloaded browser); it says SKIPPED without them.
+if command -v npm >/dev/null 2>&1; then
+  (cd server/tests/ui && npm ci --no-audit --no-fund --silent) \
+    || echo "playwright-core not installed: the workspace browser test will be skipped"
 fi
 
 cargo fmt --all -- --check

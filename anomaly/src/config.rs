@@ -75,6 +75,9 @@ pub struct AnomalyConfig {
     /// Event time after a candidate during which the same series raises no other, in ms.
     #[serde(default = "default_cooldown_ms")]
     pub cooldown_ms: i64,
+    /// Whether metrics no family matches are watched by the default detector.
+    #[serde(default = "yes")]
+    pub unmatched: bool,
 }
 
 fn default_exclude() -> Vec<String> {
@@ -125,9 +128,40 @@ impl Default for AnomalyConfig {
             families: default_families(),
             exclude: default_exclude(),
             cooldown_ms: default_cooldown_ms(),
+            unmatched: true,
         }
     }
 }
+
+impl AnomalyConfig {
+    /// What runs live when the configuration has no `[anomaly]` section: the default detector
+    /// on the golden signals only — request rates (per status code, so a surge of 5xx is one),
+    /// latency, and CPU saturation of containers — at a threshold at which none of the healthy
+    /// scenario families opens an incident (`srebot eval scenarios`).
+    pub fn golden_signals() -> Self {
+        let rule = |metric: &str| FamilyRule {
+            metric: metric.to_owned(),
+            spec: DetectorSpec::default(),
+        };
+        Self {
+            enabled: true,
+            threshold: GOLDEN_THRESHOLD,
+            default: DetectorSpec::default(),
+            families: vec![
+                rule("*_requests_total"),
+                rule("*_request_duration_seconds"),
+                rule("*latency_seconds"),
+                rule("container_cpu_usage_seconds_total"),
+            ],
+            exclude: default_exclude(),
+            cooldown_ms: default_cooldown_ms(),
+            unmatched: false,
+        }
+    }
+}
+
+/// The golden signals' threshold, chosen on the tuning seeds of `srebot eval scenarios`.
+pub(crate) const GOLDEN_THRESHOLD: f64 = 0.8;
 
 /// Compiled configuration: finds the detector spec for a metric and builds detectors.
 #[derive(Debug)]
@@ -135,6 +169,7 @@ pub struct DetectorRegistry {
     enabled: bool,
     threshold: f64,
     cooldown_ms: i64,
+    unmatched: bool,
     default: DetectorSpec,
     families: Vec<(Regex, DetectorSpec)>,
     exclude: Vec<Regex>,
@@ -191,6 +226,7 @@ impl DetectorRegistry {
             enabled: config.enabled,
             threshold: config.threshold,
             cooldown_ms: config.cooldown_ms.max(0),
+            unmatched: config.unmatched,
             default: config.default.clone(),
             families,
             exclude,
@@ -202,9 +238,11 @@ impl DetectorRegistry {
         self.enabled
     }
 
-    /// Whether a metric is watched at all (not excluded).
+    /// Whether a metric is watched at all: not excluded, and matched by a family unless
+    /// unmatched metrics are watched too.
     pub fn watches(&self, metric: &str) -> bool {
         !self.exclude.iter().any(|re| re.is_match(metric))
+            && (self.unmatched || self.families.iter().any(|(re, _)| re.is_match(metric)))
     }
 
     /// The spec for a metric name: first matching family, else the default.
@@ -267,6 +305,33 @@ pub fn incident_type_for(
 }
 
 /// The object a series is about: the most specific workload label it carries.
+/// The finding in an operator's words: `http_request_duration_seconds of payments-api is
+/// 950 ms where about 120 ms was usual (anomaly score 0.97)`.
+fn say(
+    series: &LabelSet,
+    aggregate: &str,
+    target: &str,
+    observed: f64,
+    expected: Option<f64>,
+    score: f64,
+) -> String {
+    let metric = series.metric_name();
+    let (shown, per) = if aggregate == "rate" {
+        (metric.trim_end_matches("_total"), " a second")
+    } else {
+        (metric, "")
+    };
+    let unit = |v: f64| model::human::in_unit_of(shown, v);
+    let usual = expected
+        .map(|e| format!(" where about {}{per} was usual", unit(e)))
+        .unwrap_or_default();
+    format!(
+        "{shown} of {target} is {}{per}{usual} (anomaly score {:.2})",
+        unit(observed),
+        score
+    )
+}
+
 fn scope_of(series: &LabelSet) -> (Scope, String) {
     const KEYS: [(&str, Scope); 6] = [
         ("deployment", Scope::Deployment),
@@ -367,6 +432,14 @@ impl SeriesScorer {
             expected,
             rule: name.clone(),
             at_ms: timestamp_ms,
+            summary: Some(say(
+                &self.series,
+                self.aggregate,
+                &target,
+                value,
+                expected,
+                score,
+            )),
         };
         let candidate = IncidentCandidate {
             incident_type: incident_type_for(self.incident_type, &self.series, value, expected),

@@ -48,8 +48,9 @@ pub struct Config {
     pub topology: rca::TopologyConfig,
     /// Remediation under policy: the policy file, approvers and the Kubernetes executor.
     pub policy: PolicyConfig,
-    /// Streaming ML detectors per metric family, beside the rules; they run when the
-    /// section is present (`[anomaly]` alone takes every default).
+    /// Streaming ML detectors per metric family, beside the rules. Without the section the
+    /// golden signals are watched (`AnomalyConfig::golden_signals`); `[anomaly]` alone
+    /// watches every metric with the defaults; `enabled = false` turns them off.
     pub anomaly: Option<anomaly::AnomalyConfig>,
     /// Limits of `POST /api/v1/sql`.
     pub sql: SqlConfig,
@@ -64,6 +65,8 @@ pub struct Config {
     pub dependencies: Vec<cluster::DependencySpec>,
     /// Bounds of the read-only investigation tools (workspace, MCP, the draft, the model).
     pub tools: ToolsConfig,
+    /// The operator workspace (`/ui`): sign-in sessions.
+    pub workspace: WorkspaceConfig,
 }
 
 /// `[tools]`: what one read-only tool call may read and return, and how often a caller may
@@ -94,6 +97,50 @@ impl Default for ToolsConfig {
             max_result_bytes: 64 * 1024,
             calls_per_minute: 120,
             max_snapshots: 50_000,
+        }
+    }
+}
+
+/// `[workspace]`: the web workspace served under `/ui`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkspaceConfig {
+    /// How long a sign-in lasts, e.g. `8h`; the session cookie expires with it.
+    #[serde(with = "duration_text")]
+    pub session_ttl: Duration,
+    /// Most sessions held at once; the oldest is signed out past it.
+    pub max_sessions: usize,
+}
+
+impl Default for WorkspaceConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::from_secs(8 * 3600),
+            max_sessions: 1_000,
+        }
+    }
+}
+
+/// `[detect] suggestions`: what the engine does with rules it learns from what repeats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuggestionMode {
+    /// Learn nothing.
+    Disabled,
+    /// Store suggestions for an operator to accept or reject (the default).
+    #[default]
+    SuggestOnly,
+    /// Outside `prod` only: accept suggested detector rules at once (they raise candidates;
+    /// actions stay under policy).
+    TrainingAutoCreate,
+}
+
+impl SuggestionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuggestionMode::Disabled => "disabled",
+            SuggestionMode::SuggestOnly => "suggest_only",
+            SuggestionMode::TrainingAutoCreate => "training_auto_create",
         }
     }
 }
@@ -247,6 +294,9 @@ pub struct DetectConfig {
     /// Event time between two evaluations of every rule, e.g. `15s`.
     #[serde(with = "duration_text")]
     pub tick: Duration,
+    /// Rule suggestions learned from what repeats: `disabled`, `suggest_only` (default) or
+    /// `training_auto_create` (outside `prod` only: suggested detector rules are added at once).
+    pub suggestions: SuggestionMode,
 }
 
 impl Default for DetectConfig {
@@ -255,6 +305,7 @@ impl Default for DetectConfig {
             rules_file: None,
             environment: detect::Environment::Prod,
             tick: Duration::from_secs(15),
+            suggestions: SuggestionMode::SuggestOnly,
         }
     }
 }
@@ -483,6 +534,20 @@ impl Config {
             if let Err(error) = model::check_source(&target.source) {
                 return Err(invalid("scrape.targets.source", &error.to_string()));
             }
+        }
+        if self.detect.suggestions == SuggestionMode::TrainingAutoCreate
+            && self.detect.environment == detect::Environment::Prod
+        {
+            return Err(invalid(
+                "detect.suggestions",
+                "training_auto_create runs only outside prod (set detect.environment to demo or staging)",
+            ));
+        }
+        if self.workspace.session_ttl < Duration::from_secs(60) {
+            return Err(invalid("workspace.session_ttl", "must be at least 1m"));
+        }
+        if self.workspace.max_sessions == 0 {
+            return Err(invalid("workspace.max_sessions", "must be at least 1"));
         }
         if self.scrape.interval < Duration::from_millis(100) {
             return Err(invalid("scrape.interval", "must be at least 100ms"));
@@ -806,6 +871,24 @@ mod tests {
         assert!(err.contains("sql.max_result_rows"), "{err}");
         let err = Config::parse("[sql]\ntimeout = 10\n").unwrap_err();
         assert!(err.contains("timeout"), "{err}");
+    }
+
+    #[test]
+    fn training_suggestions_stay_out_of_prod() {
+        let err = Config::parse("[detect]\nsuggestions = \"training_auto_create\"\n").unwrap_err();
+        assert!(err.contains("detect.suggestions"), "{err}");
+        let config = Config::parse(
+            "[detect]\nenvironment = \"staging\"\nsuggestions = \"training_auto_create\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.detect.suggestions,
+            SuggestionMode::TrainingAutoCreate
+        );
+        assert_eq!(
+            Config::parse("").unwrap().detect.suggestions,
+            SuggestionMode::SuggestOnly
+        );
     }
 
     #[test]

@@ -592,7 +592,8 @@ pub fn generate(fault: Fault, seed: u64) -> Scenario {
     }
 }
 
-fn description(fault: Fault) -> &'static str {
+/// What the scenario injects, in one sentence.
+pub fn description(fault: Fault) -> &'static str {
     match fault {
         Fault::NodeDiskPressure => {
             "node-b's root filesystem fills at ~0.85 GB/min until DiskPressure"

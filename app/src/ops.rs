@@ -52,13 +52,51 @@ pub enum Operation {
     SummaryEmail,
     /// The read-only tool catalogue and its schemas.
     ListTools,
-    /// Runs one read-only investigation tool (the workspace's Run buttons, MCP, `/mcp`); what
-    /// the tool reads is authorized again as its own operation.
+    /// Acknowledges an incident: someone is on it.
+    Acknowledge,
+    /// Gives an incident to a person.
+    Assign,
+    /// Adds a note to an incident's timeline.
+    Comment,
+    /// Resolves an incident by hand.
+    ResolveIncident,
+    /// Folds one incident into another by hand.
+    MergeIncidents,
+    /// Records useful / noise / wrong cause on an incident.
+    Feedback,
+    /// The suppression windows (workspace, chat and policy).
+    ListSuppressions,
+    /// Removes a suppression window made in the workspace or a chat.
+    RemoveSuppression,
+    /// The effective rules with their recent findings.
+    ListRules,
+    /// Saves operator rule overrides (thresholds, severity, environments, cooldowns, ...).
+    EditRules,
+    /// Changes the policy's allowlisted resources within approved families.
+    EditAllowlist,
+    /// Rule suggestions learned from what repeats.
+    ListSuggestions,
+    AcceptSuggestion,
+    RejectSuggestion,
+    /// Plays a built-in scenario or demo story into this server at the present.
+    StartDemo,
+    /// The running policy: tiers, allowlists, blast radius, cooldowns, rate limits.
+    ViewPolicy,
+    /// Runs a policy over the ledger's incidents, as `srebot policy simulate` does.
+    SimulatePolicy,
+    /// Asks the configured model whether it answers.
+    ProbeModel,
+    /// Runs one read-only investigation tool (the tools API, the workspace's Run buttons, MCP
+    /// at `/mcp`); what the tool reads is authorized again as its own operation.
     RunTool,
+    /// The workspace's sign-in page and its form: open to everyone (it asks for a token).
+    SignIn,
+    /// The workspace's embedded stylesheet, scripts and images: open to everyone.
+    WorkspaceAssets,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 35] = [
+    pub const ALL: [Operation; 55] = [
         Operation::Health,
         Operation::RemoteWrite,
         Operation::LokiPush,
@@ -93,7 +131,27 @@ impl Operation {
         Operation::Silence,
         Operation::SummaryEmail,
         Operation::ListTools,
+        Operation::Acknowledge,
+        Operation::Assign,
+        Operation::Comment,
+        Operation::ResolveIncident,
+        Operation::MergeIncidents,
+        Operation::Feedback,
+        Operation::ListSuppressions,
+        Operation::RemoveSuppression,
+        Operation::ListRules,
+        Operation::EditRules,
+        Operation::EditAllowlist,
+        Operation::ListSuggestions,
+        Operation::AcceptSuggestion,
+        Operation::RejectSuggestion,
+        Operation::StartDemo,
+        Operation::ViewPolicy,
+        Operation::SimulatePolicy,
+        Operation::ProbeModel,
         Operation::RunTool,
+        Operation::SignIn,
+        Operation::WorkspaceAssets,
     ];
 
     /// A short name for messages and the audit log.
@@ -133,7 +191,27 @@ impl Operation {
             Operation::Silence => "silencing an incident",
             Operation::SummaryEmail => "emailing the summary",
             Operation::ListTools => "listing the read-only tools",
-            Operation::RunTool => "running a read-only tool",
+            Operation::Acknowledge => "acknowledging an incident",
+            Operation::Assign => "assigning an incident",
+            Operation::Comment => "commenting on an incident",
+            Operation::ResolveIncident => "resolving an incident by hand",
+            Operation::MergeIncidents => "merging incidents",
+            Operation::Feedback => "giving feedback on an incident",
+            Operation::ListSuppressions => "listing suppression windows",
+            Operation::RemoveSuppression => "removing a suppression window",
+            Operation::ListRules => "reading the rules",
+            Operation::EditRules => "editing rule overrides",
+            Operation::EditAllowlist => "editing the policy's allowlist",
+            Operation::ListSuggestions => "listing rule suggestions",
+            Operation::AcceptSuggestion => "accepting a rule suggestion",
+            Operation::RejectSuggestion => "rejecting a rule suggestion",
+            Operation::StartDemo => "starting a demo scenario",
+            Operation::ViewPolicy => "reading the policy",
+            Operation::SimulatePolicy => "simulating a policy",
+            Operation::ProbeModel => "probing the model",
+            Operation::RunTool => "running an investigation tool",
+            Operation::SignIn => "signing in",
+            Operation::WorkspaceAssets => "workspace assets",
         }
     }
 
@@ -142,6 +220,8 @@ impl Operation {
         match self {
             Operation::Health
             | Operation::ChatInbound
+            | Operation::SignIn
+            | Operation::WorkspaceAssets
             | Operation::RemoteWrite
             | Operation::LokiPush
             | Operation::AlertmanagerWebhook => Role::Ingest,
@@ -162,25 +242,48 @@ impl Operation {
             | Operation::ListChannels
             | Operation::Chat
             | Operation::ListTools
+            | Operation::ListSuppressions
+            | Operation::ListRules
+            | Operation::ListSuggestions
+            | Operation::ViewPolicy
+            | Operation::SimulatePolicy
             | Operation::RunTool => Role::Read,
             Operation::RegenerateDraft
             | Operation::ReloadRules
             | Operation::Pause
             | Operation::TestChannel
             | Operation::Silence
-            | Operation::SummaryEmail => Role::Operate,
+            | Operation::SummaryEmail
+            | Operation::Acknowledge
+            | Operation::Assign
+            | Operation::Comment
+            | Operation::ResolveIncident
+            | Operation::MergeIncidents
+            | Operation::Feedback
+            | Operation::RemoveSuppression
+            | Operation::EditRules
+            | Operation::AcceptSuggestion
+            | Operation::RejectSuggestion
+            | Operation::StartDemo
+            | Operation::ProbeModel => Role::Operate,
             Operation::IssueApprovalToken
             | Operation::Approve
             | Operation::Reject
             | Operation::Modify
             | Operation::Resume => Role::Approve,
-            Operation::ReloadPolicy => Role::Admin,
+            Operation::ReloadPolicy | Operation::EditAllowlist => Role::Admin,
         }
     }
 
     /// Open to callers without a token even where tokens are configured.
     pub fn is_public(self) -> bool {
-        matches!(self, Operation::Health | Operation::ChatInbound)
+        matches!(
+            self,
+            Operation::Health
+                | Operation::ChatInbound
+                | Operation::SignIn
+                | Operation::WorkspaceAssets
+        )
     }
 
     /// Answering an approval, and resuming the robot, need a policy role as well (what the
@@ -212,6 +315,19 @@ impl Operation {
                 | Operation::TestChannel
                 | Operation::Silence
                 | Operation::SummaryEmail
+                | Operation::Acknowledge
+                | Operation::Assign
+                | Operation::Comment
+                | Operation::ResolveIncident
+                | Operation::MergeIncidents
+                | Operation::Feedback
+                | Operation::RemoveSuppression
+                | Operation::EditRules
+                | Operation::EditAllowlist
+                | Operation::AcceptSuggestion
+                | Operation::RejectSuggestion
+                | Operation::StartDemo
+                | Operation::ProbeModel
         )
     }
 }

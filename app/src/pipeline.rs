@@ -63,6 +63,8 @@ struct SourceClock {
     /// Streaming anomaly detectors, fed every sample up to each tick (`None` only if the
     /// checked `[anomaly]` section could not be compiled again, which is logged).
     anomaly: Mutex<Option<anomaly::LiveAnomaly>>,
+    /// What the anomaly detectors' findings may do (the step every evaluation runs too).
+    gate: Mutex<crate::detection::Gate>,
     evaluated_through: AtomicI64,
 }
 
@@ -99,6 +101,8 @@ pub struct Pipeline {
     pub wake: tokio::sync::Notify,
     /// Where committed changes go: remediation first, then the operator channels.
     observers: parking_lot::Mutex<Vec<mpsc::UnboundedSender<Observed>>>,
+    /// Ids of incidents that changed, for live views (the workspace's Server-Sent Events).
+    changed: tokio::sync::broadcast::Sender<Vec<String>>,
 }
 
 impl Pipeline {
@@ -125,7 +129,24 @@ impl Pipeline {
             busy_ns: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
             observers: parking_lot::Mutex::new(Vec::new()),
+            changed: tokio::sync::broadcast::channel(256).0,
         })
+    }
+
+    /// Hears the ids of incidents as they change, from now on. A listener that falls more
+    /// than 256 batches behind is told it lagged and should read everything again.
+    pub fn listen(&self) -> tokio::sync::broadcast::Receiver<Vec<String>> {
+        self.changed.subscribe()
+    }
+
+    /// Tells live views which incidents changed (operator commands, which remediation does
+    /// not follow up on).
+    pub(crate) fn announce(&self, changes: &[Change]) {
+        let ids: Vec<String> = changes.iter().map(|c| c.incident.id.clone()).collect();
+        if !ids.is_empty() {
+            // No listener is not an error.
+            let _ = self.changed.send(ids);
+        }
     }
 
     /// Receives every committed change from now on (each observer gets all of them).
@@ -136,6 +157,7 @@ impl Pipeline {
     }
 
     fn publish(&self, changes: &[Change], tick_ms: Option<i64>, source: Option<&str>) {
+        self.announce(changes);
         if changes.is_empty() && tick_ms.is_none() {
             return;
         }
@@ -164,6 +186,9 @@ impl Pipeline {
         let clock = Arc::new(SourceClock {
             detector: Mutex::new(Detector::new(self.rules.lock().clone(), self.environment)),
             anomaly: Mutex::new(anomaly),
+            gate: Mutex::new(crate::detection::Gate::new(
+                crate::detection::GateConfig::default(),
+            )),
             evaluated_through: AtomicI64::new(NEVER),
         });
         clocks.insert(source.to_owned(), Arc::clone(&clock));
@@ -192,6 +217,11 @@ impl Pipeline {
         }
         *self.rules.lock() = rules;
         count
+    }
+
+    /// The rules running now.
+    pub fn rules(&self) -> RuleSet {
+        self.rules.lock().clone()
     }
 
     pub fn rule_count(&self) -> usize {
@@ -308,9 +338,13 @@ impl Pipeline {
                 break;
             }
             let mut candidates = clock.detector.lock().evaluate(store, next).candidates;
-            if let Some(anomaly) = clock.anomaly.lock().as_mut() {
-                candidates.extend(anomaly.tick(store, next));
-            }
+            let found = clock
+                .anomaly
+                .lock()
+                .as_mut()
+                .map(|anomaly| anomaly.tick(store, next))
+                .unwrap_or_default();
+            clock.gate.lock().apply(&mut candidates, found, next);
             if !candidates.is_empty() {
                 for candidate in &mut candidates {
                     candidate.source = source.to_owned();

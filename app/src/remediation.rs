@@ -679,7 +679,7 @@ impl Remediation {
     }
 
     /// The running policy (a snapshot: a reload replaces it, never changes it in place).
-    fn policy(&self) -> Arc<Policy> {
+    pub fn policy(&self) -> Arc<Policy> {
         let loaded = self.policy.read().unwrap_or_else(|p| p.into_inner());
         Arc::clone(&loaded.policy)
     }
@@ -813,6 +813,16 @@ impl Remediation {
                 slack_user_id: a.slack_user_id.clone(),
             })
             .collect()
+    }
+
+    /// Appends an operator's step (acknowledged, merged, rules saved, ...) to the audit log.
+    pub fn record(&self, record: AuditRecord) -> Result<u64, RemediationError> {
+        self.audit(record)
+    }
+
+    /// The policy file the running policy was read from.
+    pub fn policy_file(&self) -> &Path {
+        &self.policy_file
     }
 
     fn audit(&self, record: AuditRecord) -> Result<u64, RemediationError> {
@@ -1724,6 +1734,9 @@ mod tests {
             merged_into: None,
             origins: Default::default(),
             source: model::DEFAULT_SOURCE.to_owned(),
+            assignee: None,
+            acknowledged_by: None,
+            acknowledged_at_ms: None,
         }
     }
 

@@ -70,6 +70,11 @@ pub enum OpenError {
         #[source]
         source: crate::cluster_signals::SignalsError,
     },
+    #[error("loading the suppression windows")]
+    Workspace {
+        #[source]
+        source: Box<AppError>,
+    },
 }
 
 /// Why an operation was not done. Surfaces map [`Classify::class`] to their own answers
@@ -274,6 +279,8 @@ pub struct App {
     pub signals: crate::cluster_signals::ClusterSignals,
     /// Read-only tool calls per caller this minute.
     pub(crate) tool_rate: crate::tools::RateBook,
+    /// Demo scenarios played into this server, newest first.
+    pub demos: parking_lot::Mutex<std::collections::VecDeque<crate::demo_run::DemoRun>>,
 }
 
 /// Interpretations kept (one per incident); past it, one is forgotten to make room.
@@ -307,16 +314,14 @@ impl App {
         let engine = incident::IncidentEngine::open(ledger, config.incidents.correlation.clone())
             .await
             .map_err(|source| OpenError::Restore { source })?;
-        let rules = load_rules(config.detect.rules_file.as_deref())
+        let rules = load_rules(crate::rules_edit::rules_source(&config).as_deref())
             .map_err(|source| OpenError::Rules { source })?;
-        let off = anomaly::AnomalyConfig {
-            enabled: false,
-            ..anomaly::AnomalyConfig::default()
-        };
+        // Without an `[anomaly]` section the golden signals are watched.
+        let golden = anomaly::AnomalyConfig::golden_signals();
         let pipeline = Pipeline::new(
             rules,
             &config.detect,
-            config.anomaly.as_ref().unwrap_or(&off),
+            config.anomaly.as_ref().unwrap_or(&golden),
             engine,
         )
         .map_err(|source| OpenError::Anomaly { source })?;
@@ -361,11 +366,18 @@ impl App {
             model_calls: tokio::sync::Semaphore::new(MODEL_CALLS),
             signals,
             tool_rate: crate::tools::RateBook::default(),
+            demos: parking_lot::Mutex::new(std::collections::VecDeque::new()),
         });
+        app.sync_policy_suppressions()
+            .await
+            .map_err(|source| OpenError::Workspace {
+                source: Box::new(source),
+            })?;
         if let Some(remediation) = &app.remediation {
             remediation.spawn(&app);
         }
         app.signals.forward(Arc::downgrade(&app));
+        tokio::spawn(Arc::clone(&app).run_suggestions());
         Ok(app)
     }
 
@@ -434,7 +446,7 @@ impl App {
     /// What a reload signal (SIGHUP) does: the rules file and the policy file are read again;
     /// a bad file is logged and the old rules or policy stay.
     pub async fn reload_on_signal(&self) {
-        match load_rules(self.config.detect.rules_file.as_deref()) {
+        match load_rules(crate::rules_edit::rules_source(&self.config).as_deref()) {
             Ok(rules) => {
                 let count = self.pipeline.reload(rules);
                 tracing::info!(rules = count, "rules reloaded on SIGHUP");
@@ -445,6 +457,9 @@ impl App {
         }
         if let Some(remediation) = &self.remediation {
             remediation.reload_policy_logged("SIGHUP").await;
+        }
+        if let Err(error) = self.sync_policy_suppressions().await {
+            tracing::error!(error = %model::error::chain(&error), "policy suppression windows not synced");
         }
     }
 
@@ -819,11 +834,12 @@ impl App {
     /// Re-reads the rules file; on an error the old rules stay. Returns how many rules run.
     pub fn reload_rules(&self, caller: &Caller) -> Result<usize, AppError> {
         authorize(caller, Operation::ReloadRules)?;
-        let rules = load_rules(self.config.detect.rules_file.as_deref()).map_err(|e| {
-            AppError::Invalid {
-                reason: model::error::chain(&e),
-            }
-        })?;
+        let rules =
+            load_rules(crate::rules_edit::rules_source(&self.config).as_deref()).map_err(|e| {
+                AppError::Invalid {
+                    reason: model::error::chain(&e),
+                }
+            })?;
         let count = self.pipeline.reload(rules);
         tracing::info!(rules = count, by = %caller.name, "rules reloaded");
         Ok(count)
@@ -906,14 +922,16 @@ impl App {
         authorize(caller, Operation::ReloadPolicy)?;
         let me = Arc::clone(self.remediation()?);
         let by = by(caller);
-        tokio::task::spawn_blocking(move || me.reload_policy(&by))
+        let done = tokio::task::spawn_blocking(move || me.reload_policy(&by))
             .await
             .map_err(|e| AppError::Query {
                 what: "policy reload",
                 class: ErrorClass::Internal,
                 source: Box::new(e),
             })?
-            .map_err(AppError::Reload)
+            .map_err(AppError::Reload)?;
+        self.sync_policy_suppressions().await?;
+        Ok(done)
     }
 }
 

@@ -175,6 +175,11 @@ fn timeline_line(kind: TimelineKind, status: IncidentStatus, detail: &str) -> St
         TimelineKind::Reopened => "reopened",
         TimelineKind::Merged => "merged",
         TimelineKind::Absorbed => "absorbed another incident",
+        TimelineKind::Acknowledged => "acknowledged",
+        TimelineKind::Assigned => "assigned",
+        TimelineKind::Commented => "comment",
+        TimelineKind::Feedback => "feedback",
+        TimelineKind::Silenced => "silenced",
     };
     format!("{what} ({}): {detail}", status.as_str())
 }
@@ -412,13 +417,24 @@ impl Operator for AppOperator {
         duration: Duration,
         via: &ChatUser,
     ) -> Result<String, OperatorError> {
-        app::authorize(caller, Operation::Silence)
-            .map_err(|e| OperatorError::Refused(e.to_string()))?;
-        self.app.incident(caller, id).await.map_err(op_error)?;
+        // One list of suppression windows: the chat command adds to it as the workspace does
+        // (in the ledger and the audit), and the channels hold this incident's notices too.
+        let who = acting(caller, via);
+        let window = self
+            .app
+            .silence(
+                &who,
+                id,
+                duration,
+                incident::SuppressionOrigin::Chat,
+                &format!("silenced from chat ({})", via.describe()),
+            )
+            .await
+            .map_err(op_error)?;
         let until = now_ms() + i64::try_from(duration.as_millis()).unwrap_or(0);
-        tracing::info!(incident = %id, by = %acting(caller, via).name, until_ms = until, "incident silenced in the channels");
+        tracing::info!(incident = %id, by = %who.name, until_ms = until, suppression = %window.id, "incident silenced in the channels");
         Ok(format!(
-            "Silenced {id} until {}: its channel notices wait until then.",
+            "Silenced {id} until {}: its channel notices wait until then, and incidents like it open suppressed.",
             crate::render::clock(until)
         ))
     }

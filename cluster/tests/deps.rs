@@ -82,6 +82,7 @@ fn error_spike(namespace: &str, service: &str, at_ms: i64) -> IncidentCandidate 
                 expected: Some(0.05),
                 rule: "error_rate_5xx".to_owned(),
                 at_ms,
+                summary: None,
             }],
             events: Vec::new(),
         },

@@ -3,7 +3,8 @@
 //! held-out check (threshold chosen on one half of the files, scored on the other).
 //!
 //! `cargo run --release -p datasets --example nab -- [--data DIR] [--detector a,b,..]
-//! [--param name=value ..] [--check] [--split]`
+//! [--param name=value ..] [--check] [--split] [--cv]`; `--cv` runs the leave-one-category-out
+//! cross-validation of each detector instead.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ struct Args {
     params: Params,
     check: bool,
     split: bool,
+    cv: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -28,6 +30,7 @@ fn parse_args() -> Result<Args, String> {
         params: Params::new(),
         check: false,
         split: false,
+        cv: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -49,6 +52,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--check" => args.check = true,
             "--split" => args.split = true,
+            "--cv" => args.cv = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -90,6 +94,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.cv {
+        for detector in &args.detectors {
+            let grid = if std::env::var_os("NAB_DEFAULTS_ONLY").is_some() {
+                vec![Params::new()]
+            } else {
+                datasets::nab::cv::default_grid(detector)
+            };
+            match datasets::nab::cv::cross_validate(&files, detector, &grid) {
+                Ok(report) => println!("{}", report.table()),
+                Err(e) => {
+                    eprintln!("{detector}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
     let windows: usize = files.iter().map(|f| f.windows.len()).sum();
     println!(
         "{} files, {} windows, {} points\n",

@@ -7,6 +7,8 @@
 //! of `app`); no product crate and no live route depends on it. Datasets are read from where
 //! they lie (`../shared/datasets`), never copied.
 pub mod columnar;
+pub mod families;
+pub mod family_eval;
 pub mod loghub;
 pub mod nab;
 pub mod plot;

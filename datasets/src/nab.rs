@@ -4,6 +4,7 @@
 //! Scores are computed here as NAB's own scorer does (see [`scorer`]); the results files can
 //! also be fed to NAB's scorer unchanged. Throughput is detector time on one thread.
 
+pub mod cv;
 pub mod published;
 pub mod scorer;
 

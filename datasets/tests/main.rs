@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod family_eval;
 mod judgment;
 mod loghub_eval;
 mod nab_eval;

@@ -4,7 +4,7 @@
 use crate::rules::{Condition, Environment, Rule, RuleSet};
 use model::{
     Evidence, IncidentCandidate, LabelSet, METRIC_NAME, MetricEvidence, OwnerIndex, Sample,
-    Severity,
+    Severity, human,
 };
 use std::collections::{BTreeMap, HashMap};
 use windows::{Selector, Store, WindowQuery, WindowRow, WindowSpan};
@@ -115,11 +115,24 @@ impl Detector {
             let rows = store
                 .window(&Self::query(selector, rule, rule.window, at_ms))
                 .series;
-            for (labels, observed, expected, aggregate) in fired(store, rule, selector, rows, at_ms)
-            {
-                if let Some(candidate) =
-                    self.candidate(rule, &labels, observed, expected, aggregate, at_ms)
-                {
+            // A finding that fired within the rule's window holds while its absolute floor is
+            // crossed, even once a baseline has caught up with it.
+            let held = |labels: &LabelSet| {
+                let Some(raw) = labels.get(&rule.target.label) else {
+                    return false;
+                };
+                let target = if rule.target.from_pod {
+                    self.owners.workload_of(labels.get("namespace"), raw).name
+                } else {
+                    raw
+                };
+                self.last_fired
+                    .get(&(rule.name.clone(), target.to_owned()))
+                    .is_some_and(|last| at_ms - last <= rule.window.ms)
+            };
+            let hits = fired(store, rule, selector, rows, at_ms, &self.owners, &held);
+            for hit in hits {
+                if let Some(candidate) = self.candidate(rule, hit, at_ms) {
                     evaluation.candidates.push(candidate);
                 }
             }
@@ -127,15 +140,15 @@ impl Detector {
         evaluation
     }
 
-    fn candidate(
-        &mut self,
-        rule: &Rule,
-        labels: &LabelSet,
-        observed: f64,
-        expected: f64,
-        aggregate: &str,
-        at_ms: i64,
-    ) -> Option<IncidentCandidate> {
+    fn candidate(&mut self, rule: &Rule, hit: Hit, at_ms: i64) -> Option<IncidentCandidate> {
+        let Hit {
+            labels,
+            observed,
+            expected,
+            aggregate,
+            vars,
+            sentence,
+        } = hit;
         let raw_target = labels.get(&rule.target.label)?;
         let target = if rule.target.from_pod {
             self.owners
@@ -157,12 +170,20 @@ impl Detector {
             Some(e) if observed > e.above => e.severity,
             _ => rule.severity,
         };
+        let metric = rule
+            .selector
+            .as_ref()
+            .and_then(Selector::metric_name)
+            .unwrap_or("");
+        let summary = say(
+            rule, &labels, &target, metric, observed, expected, &vars, sentence,
+        );
         let mut series: Vec<(String, String)> = labels
             .iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        if let Some(name) = rule.selector.as_ref().and_then(Selector::metric_name) {
-            series.push((METRIC_NAME.to_owned(), name.to_owned()));
+        if !metric.is_empty() {
+            series.push((METRIC_NAME.to_owned(), metric.to_owned()));
         }
         for (k, v) in &rule.labels {
             series.push((format!("route_{k}"), v.clone()));
@@ -195,6 +216,7 @@ impl Detector {
                     expected: Some(expected),
                     rule: rule.name.clone(),
                     at_ms,
+                    summary: Some(summary),
                 }],
                 events: Vec::new(),
             },
@@ -202,7 +224,314 @@ impl Detector {
     }
 }
 
-type Fired = (LabelSet, f64, f64, &'static str);
+/// One firing group: what was measured, against what, and the words to say it in.
+#[derive(Debug, Clone)]
+struct Hit {
+    labels: LabelSet,
+    observed: f64,
+    expected: f64,
+    aggregate: &'static str,
+    /// Values for the rule's `say` placeholders, already in operator units.
+    vars: Vec<(&'static str, String)>,
+    /// The condition's own sentence, used when the rule has no `say`.
+    sentence: String,
+}
+
+impl Hit {
+    fn new(labels: LabelSet, observed: f64, expected: f64, aggregate: &'static str) -> Self {
+        Self {
+            labels,
+            observed,
+            expected,
+            aggregate,
+            vars: Vec::new(),
+            sentence: String::new(),
+        }
+    }
+}
+
+/// The rule's `say` with its placeholders filled, or the condition's own sentence.
+#[allow(clippy::too_many_arguments)]
+fn say(
+    rule: &Rule,
+    labels: &LabelSet,
+    target: &str,
+    metric: &str,
+    observed: f64,
+    expected: f64,
+    vars: &[(&'static str, String)],
+    sentence: String,
+) -> String {
+    let Some(template) = &rule.say else {
+        return sentence;
+    };
+    let unit = |v: f64| match rule.condition {
+        Condition::Threshold { aggregate, .. }
+            if matches!(aggregate.name(), "count" | "increase") =>
+        {
+            human::number(v.round())
+        }
+        _ => human::in_unit_of(metric, v),
+    };
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template.as_str();
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        let name = &after[..close];
+        let value = match name {
+            "target" => target.to_owned(),
+            "value" => unit(observed),
+            "expected" => unit(expected),
+            "window" => human::duration_secs(rule.window.ms as f64 / 1000.0),
+            "what" => what(rule, metric).to_owned(),
+            "metric" => metric.to_owned(),
+            _ => vars
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| labels.get(name).map(str::to_owned))
+                .unwrap_or_default(),
+        };
+        out.push_str(&value);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What the series measures, for sentences.
+fn what<'a>(rule: &'a Rule, metric: &'a str) -> &'a str {
+    match &rule.what {
+        Some(w) => w,
+        None if metric.is_empty() => "the series",
+        None => metric,
+    }
+}
+
+/// Who a group is about, in words: `payments-api (pod payments-api-7d9c5b0f-x0q0)`.
+fn subject(rule: &Rule, labels: &LabelSet, owners: &OwnerIndex) -> String {
+    let raw = labels.get(&rule.target.label).unwrap_or("");
+    if rule.target.from_pod {
+        let workload = owners.workload_of(labels.get("namespace"), raw).name;
+        if workload == raw {
+            format!("pod {raw}")
+        } else {
+            format!("{workload} (pod {raw})")
+        }
+    } else {
+        match rule.target.scope {
+            model::Scope::Node => format!("node {raw}"),
+            _ => raw.to_owned(),
+        }
+    }
+}
+
+/// A rate per minute in the metric's unit: `2 MiB/min`, `48/min`.
+fn per_minute(metric: &str, per_second: f64) -> String {
+    let v = per_second * 60.0;
+    if metric.ends_with("_bytes") {
+        format!("{}/min", human::in_unit_of(metric, v))
+    } else {
+        format!("{}/min", human::number(v))
+    }
+}
+
+/// Per-group medians of `segments` equal slices of the window, with the slice's middle time
+/// (s): a line through them ignores noise and single outliers.
+fn medians(points: &[(f64, f64)], from_s: f64, to_s: f64, segments: usize) -> Vec<(f64, f64)> {
+    let width = (to_s - from_s) / segments as f64;
+    let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); segments];
+    for &(t, v) in points {
+        let i = (((t - from_s) / width).floor().max(0.0) as usize).min(segments - 1);
+        buckets[i].push(v);
+    }
+    buckets
+        .into_iter()
+        .enumerate()
+        .filter(|(_, b)| !b.is_empty())
+        .map(|(i, mut b)| {
+            b.sort_by(f64::total_cmp);
+            let m = b.len() / 2;
+            let median = if b.len() % 2 == 0 {
+                (b[m - 1] + b[m]) / 2.0
+            } else {
+                b[m]
+            };
+            (from_s + (i as f64 + 0.5) * width, median)
+        })
+        .collect()
+}
+
+/// Least-squares line: (slope, intercept at x = 0).
+fn line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    if points.len() < 2 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (x, y) in points {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx) * (x - mx);
+    }
+    (sxx > 0.0).then(|| {
+        let slope = sxy / sxx;
+        (slope, my - slope * mx)
+    })
+}
+
+/// Whether a series rises as a line over the window: what a leak looks like and a GC
+/// sawtooth, a warming cache or a daily swing does not.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Steadiness {
+    /// Per second, from the medians (of the second half where it rises faster).
+    pub slope: f64,
+    /// The line's value at the window's end.
+    pub level: f64,
+    /// R² of the medians against the line.
+    pub fit: f64,
+    /// Share of steps between consecutive medians that rise.
+    pub rising: f64,
+    /// Slope of the window's second half over the whole window's (a fading rise is a warm-up).
+    pub holding: f64,
+}
+
+/// Medians over nine slices of the window: enough to see the shape, each holding enough
+/// samples (at 15 s, 20 in a 45-minute window) for its median to shrug off the noise.
+const SLICES: usize = 9;
+
+/// The steadiness of the points (time in s) over `(from_s, to_s]`.
+pub fn steadiness(points: &[(f64, f64)], from_s: f64, to_s: f64) -> Option<Steadiness> {
+    let m = medians(points, from_s, to_s, SLICES);
+    if m.len() < SLICES - 2 {
+        return None;
+    }
+    let (slope, intercept) = line(&m)?;
+    let rising = m.windows(2).filter(|w| w[1].1 > w[0].1).count() as f64 / (m.len() - 1) as f64;
+    let half = &m[m.len() / 2..];
+    let late = line(half);
+    let holding = match late {
+        Some((late, _)) if slope.abs() > 0.0 => late / slope,
+        _ => 0.0,
+    };
+    // Growth that began inside the window is steeper in its second half: that half tells its
+    // rate and where it stands now.
+    let (slope_now, level_now) = match late {
+        Some((late, at0)) if late > slope => (late, at0 + late * to_s),
+        _ => (slope, intercept + slope * to_s),
+    };
+    Some(Steadiness {
+        slope: slope_now,
+        level: level_now,
+        fit: fit(&m),
+        rising,
+        holding,
+    })
+}
+
+/// How many standard errors `rise` stands above the wandering of the points' own steps:
+/// rise / (σ of the steps · √steps), the t statistic of the mean step. A random walk scores
+/// about 1 whatever its path; a queue filling faster than it drains scores tens.
+fn drift_z(points: &[(f64, f64)], rise: f64) -> f64 {
+    let steps: Vec<f64> = points.windows(2).map(|w| w[1].1 - w[0].1).collect();
+    if steps.len() < 2 {
+        return 0.0;
+    }
+    let n = steps.len() as f64;
+    let mean = steps.iter().sum::<f64>() / n;
+    let var = steps.iter().map(|d| (d - mean) * (d - mean)).sum::<f64>() / (n - 1.0);
+    let spread = var.sqrt() * n.sqrt();
+    if spread > 0.0 {
+        rise / spread
+    } else if rise > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    }
+}
+
+/// A rise whose second half keeps at least this share of the whole window's slope is steady;
+/// a cache warming up after a start flattens well below it.
+const MIN_HOLDING: f64 = 0.5;
+
+/// The group's limit: the first limit selector with a positive value for the group's `on`
+/// labels (0 in cAdvisor's `container_spec_memory_limit_bytes` means no limit).
+fn limits(store: &Store, rule: &Rule, on: &[String], at_ms: i64) -> Vec<BTreeMap<LabelSet, f64>> {
+    rule.limits
+        .iter()
+        .map(|selector| {
+            let query = WindowQuery {
+                selectors: vec![selector.clone()],
+                window: WindowSpan {
+                    ms: rule.window.ms.min(15 * 60_000),
+                },
+                at_ms: Some(at_ms),
+                by: Some(on.to_vec()),
+            };
+            store
+                .window(&query)
+                .series
+                .into_iter()
+                .filter_map(|r| {
+                    r.aggregates
+                        .last
+                        .filter(|v| *v > 0.0)
+                        .map(|v| (r.labels, v))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn limit_of(found: &[BTreeMap<LabelSet, f64>], labels: &LabelSet, on: &[String]) -> Option<f64> {
+    let key = group_key(labels, on);
+    found.iter().find_map(|m| m.get(&key).copied())
+}
+
+/// The group's samples in `(from_ms, at_ms]`, summed per timestamp, with time in seconds.
+fn group_points(
+    store: &Store,
+    rule: &Rule,
+    selector: &Selector,
+    from_ms: i64,
+    at_ms: i64,
+) -> BTreeMap<LabelSet, Vec<(f64, f64)>> {
+    let samples = store.samples(selector, from_ms, at_ms);
+    let mut sums: BTreeMap<LabelSet, BTreeMap<i64, f64>> = BTreeMap::new();
+    for (labels, points) in samples {
+        let group = sums.entry(group_key(&labels, &rule.by)).or_default();
+        for Sample {
+            timestamp_ms,
+            value,
+        } in points
+        {
+            *group.entry(timestamp_ms).or_default() += value;
+        }
+    }
+    sums.into_iter()
+        .map(|(k, m)| {
+            (
+                k,
+                m.into_iter().map(|(t, v)| (t as f64 / 1000.0, v)).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Whether the points cover most of the window: a trend needs it, two fresh samples make none.
+fn covers(points: &[(f64, f64)], window: WindowSpan) -> bool {
+    match (points.first(), points.last()) {
+        (Some(first), Some(last)) => last.0 - first.0 >= 0.8 * window.ms as f64 / 1000.0,
+        _ => false,
+    }
+}
 
 /// The groups for which `rule` holds at `at_ms`, with the observed and expected values.
 fn fired(
@@ -211,8 +540,13 @@ fn fired(
     selector: &Selector,
     rows: Vec<WindowRow>,
     at_ms: i64,
-) -> Vec<Fired> {
+    owners: &OwnerIndex,
+    held: &dyn Fn(&LabelSet) -> bool,
+) -> Vec<Hit> {
     let mut out = Vec::new();
+    let metric = selector.metric_name().unwrap_or("");
+    let unit = |v: f64| human::in_unit_of(metric, v);
+    let window_words = human::duration_secs(rule.window.ms as f64 / 1000.0);
     match &rule.condition {
         Condition::Threshold {
             aggregate,
@@ -223,7 +557,17 @@ fn fired(
                 if let Some(v) = aggregate.of(&row.aggregates)
                     && op.holds(v, *value)
                 {
-                    out.push((row.labels, v, *value, aggregate.name()));
+                    let mut hit = Hit::new(row.labels, v, *value, aggregate.name());
+                    let who = subject(rule, &hit.labels, owners);
+                    hit.sentence = format!(
+                        "{} of {who} is {} over {window_words} ({} {})",
+                        what(rule, metric),
+                        human::number(v),
+                        op.symbol(),
+                        human::number(*value)
+                    );
+                    hit.vars.push(("subject", who));
+                    out.push(hit);
                 }
             }
         }
@@ -238,15 +582,52 @@ fn fired(
                     ))
                     .series,
             );
+            let mut firing = Vec::new();
             for row in rows {
                 let now = aggregate.of(&row.aggregates);
                 let then = before.get(&row.labels).and_then(|a| aggregate.of(a));
                 if let (Some(now), Some(then)) = (now, then)
                     && then.abs() > 0.0
+                    && (now - then) / then.abs() > *above
                 {
+                    firing.push((row, now, then));
+                }
+            }
+            // A series that only began in the window before is starting up, not jumping.
+            let spans = if firing.is_empty() {
+                BTreeMap::new()
+            } else {
+                let from = at_ms - 2 * rule.window.ms;
+                group_points(store, rule, selector, from, at_ms)
+            };
+            for (row, now, then) in firing {
+                let steady_before =
+                    spans
+                        .get(&row.labels)
+                        .and_then(|p| p.first())
+                        .is_some_and(|first| {
+                            first.0 * 1000.0
+                                <= (at_ms - 2 * rule.window.ms) as f64 + 0.2 * rule.window.ms as f64
+                        });
+                if steady_before {
                     let change = (now - then) / then.abs();
-                    if change > *above {
-                        out.push((row.labels, change, *above, "relative_change"));
+                    {
+                        let mut hit = Hit::new(row.labels, change, *above, "relative_change");
+                        let who = subject(rule, &hit.labels, owners);
+                        hit.sentence = format!(
+                            "{} of {who} jumped {} in {window_words}, from {} to {}",
+                            what(rule, metric),
+                            human::percent(change),
+                            unit(then),
+                            unit(now)
+                        );
+                        hit.vars.extend([
+                            ("subject", who),
+                            ("now", unit(now)),
+                            ("before", unit(then)),
+                            ("factor", human::number(now / then)),
+                        ]);
+                        out.push(hit);
                     }
                 }
             }
@@ -259,53 +640,178 @@ fn fired(
             if rising.is_empty() {
                 return out;
             }
-            // Fit of the group's per-timestamp sum over the window.
-            let samples = store.samples(selector, at_ms - rule.window.ms, at_ms);
-            let mut sums: BTreeMap<LabelSet, BTreeMap<i64, f64>> = BTreeMap::new();
-            for (labels, points) in samples {
-                let group = sums.entry(group_key(&labels, &rule.by)).or_default();
-                for Sample {
-                    timestamp_ms,
-                    value,
-                } in points
-                {
-                    *group.entry(timestamp_ms).or_default() += value;
-                }
-            }
+            let sums = group_points(store, rule, selector, at_ms - rule.window.ms, at_ms);
             for row in rising {
-                let points: Vec<(f64, f64)> = sums
-                    .get(&row.labels)
-                    .map(|m| m.iter().map(|(t, v)| (*t as f64 / 1000.0, *v)).collect())
-                    .unwrap_or_default();
-                // A trend needs most of the window: a few minutes of one GC ramp is no leak.
-                let covered = match (points.first(), points.last()) {
-                    (Some(first), Some(last)) => last.0 - first.0,
-                    _ => 0.0,
-                };
-                let enough = covered >= 0.8 * rule.window.ms as f64 / 1000.0;
-                if enough && fit(&points) >= *min_fit {
+                let points = sums.get(&row.labels).map(Vec::as_slice).unwrap_or(&[]);
+                if covers(points, rule.window) && fit(points) >= *min_fit {
                     let slope = row.aggregates.slope.unwrap_or(0.0);
-                    out.push((row.labels, slope, *above, "slope"));
+                    let mut hit = Hit::new(row.labels, slope, *above, "slope");
+                    let who = subject(rule, &hit.labels, owners);
+                    hit.sentence = format!(
+                        "{} of {who} rises {} steadily over {window_words}",
+                        what(rule, metric),
+                        per_minute(metric, slope)
+                    );
+                    hit.vars.push(("subject", who));
+                    out.push(hit);
                 }
             }
         }
-        Condition::PredictToFull { toward, horizon } => {
-            // A prediction needs most of the window too: two fresh samples make no trend.
-            let mut spans: BTreeMap<LabelSet, (i64, i64)> = BTreeMap::new();
-            for (labels, points) in store.samples(selector, at_ms - rule.window.ms, at_ms) {
-                let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        Condition::Growth {
+            min_fit,
+            min_rising,
+            on,
+            horizon,
+            min_growth_per_hour,
+            min_drift_z,
+            ..
+        } => {
+            let on = if on.is_empty() { &rule.by } else { on };
+            let sums = group_points(store, rule, selector, at_ms - rule.window.ms, at_ms);
+            let found = limits(store, rule, on, at_ms);
+            // The group's own level before the window, where the store still holds it.
+            let before = Detector::by_group(
+                store
+                    .window(&Detector::query(
+                        selector,
+                        rule,
+                        rule.window,
+                        at_ms - rule.window.ms,
+                    ))
+                    .series,
+            );
+            let to_s = at_ms as f64 / 1000.0;
+            let from_s = to_s - rule.window.ms as f64 / 1000.0;
+            for (labels, points) in sums {
+                // Growth is judged over the whole window: a pod younger than the window is
+                // still starting (caches warming, pools filling).
+                let whole = points
+                    .first()
+                    .is_some_and(|first| first.0 <= from_s + 0.05 * rule.window.ms as f64 / 1000.0);
+                if !whole {
+                    continue;
+                }
+                let Some(st) = steadiness(&points, from_s, to_s) else {
                     continue;
                 };
-                let span = spans
-                    .entry(group_key(&labels, &rule.by))
-                    .or_insert((i64::MAX, i64::MIN));
-                span.0 = span.0.min(first.timestamp_ms);
-                span.1 = span.1.max(last.timestamp_ms);
+                let steady = st.slope > 0.0
+                    && st.fit >= *min_fit
+                    && st.rising >= *min_rising
+                    && st.holding >= MIN_HOLDING;
+                if !steady {
+                    continue;
+                }
+                let window_s = rule.window.ms as f64 / 1000.0;
+                if let Some(z) = min_drift_z
+                    && drift_z(&points, st.slope * window_s) < *z
+                {
+                    continue;
+                }
+                // Growth relative to the group's own level: where the window started, or the
+                // most it held in the span before the window if more (a queue wandering up
+                // from near empty has not tripled against what it usually holds).
+                let usual = before.get(&labels).and_then(|a| a.max).unwrap_or(0.0);
+                let start = (st.level - st.slope * window_s)
+                    .max(usual)
+                    .max(st.level.abs() * 0.01)
+                    .max(f64::MIN_POSITIVE);
+                let per_hour = st.slope * 3600.0 / start;
+                // With a limit, what matters is the time left before it is reached; without
+                // one, how fast the value grows against its own level.
+                let limit = limit_of(&found, &labels, on);
+                let seconds = limit.map(|l| ((l - st.level) / st.slope).max(0.0));
+                let horizon_s = horizon.ms as f64 / 1000.0;
+                let matters = match seconds {
+                    Some(s) => s <= horizon_s,
+                    None => per_hour >= *min_growth_per_hour,
+                };
+                if !matters {
+                    continue;
+                }
+                let who = subject(rule, &labels, owners);
+                let rate = per_minute(metric, st.slope);
+                let mut hit = match (limit, seconds) {
+                    (Some(limit), Some(seconds)) => {
+                        let mut hit = Hit::new(labels, seconds, horizon_s, "seconds_to_limit");
+                        hit.sentence = format!(
+                            "at {rate} {who} reaches its {} {} limit in {} ({} now, rising steadily for {window_words})",
+                            unit(limit),
+                            what(rule, metric),
+                            human::duration_secs(seconds),
+                            unit(st.level)
+                        );
+                        hit.vars.extend([
+                            ("limit", unit(limit)),
+                            ("time", human::duration_secs(seconds)),
+                        ]);
+                        hit
+                    }
+                    _ => {
+                        let mut hit =
+                            Hit::new(labels, per_hour, *min_growth_per_hour, "growth_per_hour");
+                        hit.sentence = format!(
+                            "{} of {who} rises steadily at {rate}, {} of its level an hour, for {window_words} ({} now, no limit known)",
+                            what(rule, metric),
+                            human::percent(per_hour),
+                            unit(st.level)
+                        );
+                        hit
+                    }
+                };
+                hit.vars.extend([
+                    ("subject", who),
+                    ("rate", rate),
+                    ("level", unit(st.level)),
+                    ("per_hour", human::percent(per_hour)),
+                ]);
+                out.push(hit);
             }
-            let needed = rule.window.ms as f64 * 0.8;
+        }
+        Condition::NearLimit {
+            aggregate,
+            on,
+            above,
+            ..
+        } => {
+            let on = if on.is_empty() { &rule.by } else { on };
+            let found = limits(store, rule, on, at_ms);
             for row in rows {
-                let covered = spans.get(&row.labels).map_or(0, |(a, b)| b - a);
-                if (covered as f64) < needed {
+                let Some(v) = aggregate.of(&row.aggregates) else {
+                    continue;
+                };
+                let Some(limit) = limit_of(&found, &row.labels, on) else {
+                    continue;
+                };
+                let share = v / limit;
+                if share >= *above {
+                    let mut hit = Hit::new(row.labels, share, *above, "share_of_limit");
+                    let who = subject(rule, &hit.labels, owners);
+                    hit.sentence = format!(
+                        "{} of {who} stays at {} of its {} limit ({}) for {window_words}",
+                        what(rule, metric),
+                        human::percent(share),
+                        unit(limit),
+                        unit(v)
+                    );
+                    hit.vars.extend([
+                        ("subject", who),
+                        ("level", unit(v)),
+                        ("limit", unit(limit)),
+                        ("share", human::percent(share)),
+                    ]);
+                    out.push(hit);
+                }
+            }
+        }
+        Condition::PredictToFull {
+            toward,
+            horizon,
+            min_fit,
+        } => {
+            let sums = group_points(store, rule, selector, at_ms - rule.window.ms, at_ms);
+            for row in rows {
+                let points = sums.get(&row.labels).map(Vec::as_slice).unwrap_or(&[]);
+                if !covers(points, rule.window) || fit(points) < *min_fit {
                     continue;
                 }
                 let (Some(last), Some(slope)) = (row.aggregates.last, row.aggregates.slope) else {
@@ -317,7 +823,22 @@ fn fired(
                 let seconds = (toward - last) / slope;
                 let limit = horizon.ms as f64 / 1000.0;
                 if seconds > 0.0 && seconds < limit {
-                    out.push((row.labels, seconds, limit, "seconds_to_limit"));
+                    let mut hit = Hit::new(row.labels, seconds, limit, "seconds_to_limit");
+                    let who = subject(rule, &hit.labels, owners);
+                    let left = unit((last - toward).abs());
+                    let rate = per_minute(metric, slope.abs());
+                    let time = human::duration_secs(seconds);
+                    hit.sentence = format!(
+                        "{} of {who} has {left} to go and moves {rate}: it gets there in {time}",
+                        what(rule, metric)
+                    );
+                    hit.vars.extend([
+                        ("subject", who),
+                        ("left", left),
+                        ("rate", rate),
+                        ("time", time),
+                    ]);
+                    out.push(hit);
                 }
             }
         }
@@ -345,13 +866,31 @@ fn fired(
                     && now >= *min
                     && now / base > *above
                 {
-                    out.push((row.labels, now, base * above, aggregate.name()));
+                    let mut hit = Hit::new(row.labels, now, base * above, aggregate.name());
+                    let who = subject(rule, &hit.labels, owners);
+                    hit.sentence = format!(
+                        "{} {} of {who} is {} over {window_words}, {}× the {} before",
+                        aggregate.name(),
+                        what(rule, metric),
+                        unit(now),
+                        human::number(now / base),
+                        unit(base)
+                    );
+                    hit.vars.extend([
+                        ("subject", who),
+                        ("now", unit(now)),
+                        ("before", unit(base)),
+                        ("factor", human::number(now / base)),
+                    ]);
+                    out.push(hit);
                 }
             }
         }
         Condition::Ratio {
             above,
             min_denominator,
+            baseline,
+            over_baseline,
             ..
         } => {
             let Some(numerator) = rule.other.as_ref() else {
@@ -362,15 +901,61 @@ fn fired(
                     .window(&Detector::query(numerator, rule, rule.window, at_ms))
                     .series,
             );
+            let before = baseline.map(|span| {
+                let at = at_ms - rule.window.ms;
+                (
+                    Detector::by_group(
+                        store
+                            .window(&Detector::query(numerator, rule, span, at))
+                            .series,
+                    ),
+                    Detector::by_group(
+                        store
+                            .window(&Detector::query(selector, rule, span, at))
+                            .series,
+                    ),
+                )
+            });
             for row in rows {
                 let Some(total) = row.aggregates.rate.filter(|r| *r >= *min_denominator) else {
                     continue;
                 };
                 let part = top.get(&row.labels).and_then(|a| a.rate).unwrap_or(0.0);
                 let ratio = part / total;
-                if ratio > *above {
-                    out.push((row.labels, ratio, *above, "ratio"));
+                if ratio <= *above {
+                    continue;
                 }
+                let earlier = before.as_ref().and_then(|(parts, totals)| {
+                    let total = totals.get(&row.labels).and_then(|a| a.rate)?;
+                    let part = parts.get(&row.labels).and_then(|a| a.rate).unwrap_or(0.0);
+                    (total > 0.0).then(|| part / total)
+                });
+                if earlier.is_some_and(|e| ratio < over_baseline * e) && !held(&row.labels) {
+                    continue;
+                }
+                let mut hit = Hit::new(row.labels, ratio, *above, "ratio");
+                let who = subject(rule, &hit.labels, owners);
+                let before_words = earlier
+                    .map(|e| format!(", against {} before", human::percent(e)))
+                    .unwrap_or_default();
+                hit.sentence = format!(
+                    "{} of {who}'s {} over {window_words} ({} of {} a second){before_words}",
+                    human::percent(ratio),
+                    what(rule, metric),
+                    human::number(part),
+                    human::number(total)
+                );
+                hit.vars.extend([
+                    ("subject", who),
+                    ("share", human::percent(ratio)),
+                    (
+                        "before",
+                        earlier
+                            .map(human::percent)
+                            .unwrap_or_else(|| "?".to_owned()),
+                    ),
+                ]);
+                out.push(hit);
             }
         }
         Condition::Compare { aggregate, op, .. } => {
@@ -388,7 +973,16 @@ fn fired(
                 if let (Some(this), Some(that)) = (this, that)
                     && op.holds(this, that)
                 {
-                    out.push((row.labels, this, that, aggregate.name()));
+                    let mut hit = Hit::new(row.labels, this, that, aggregate.name());
+                    let who = subject(rule, &hit.labels, owners);
+                    hit.sentence = format!(
+                        "{} of {who} is {} against {} for {window_words}",
+                        what(rule, metric),
+                        human::number(this),
+                        human::number(that)
+                    );
+                    hit.vars.push(("subject", who));
+                    out.push(hit);
                 }
             }
         }
@@ -412,6 +1006,154 @@ mod tests {
             deployment_of("auth-api-proxy-6c9f7d8b5-x2x1k"),
             "auth-api-proxy"
         );
+    }
+
+    const MIB: f64 = 1_048_576.0;
+
+    /// A store holding one container's working set (value per step from `memory`) and, when
+    /// given, its kube-state-metrics memory limit, 15 s apart for `steps` steps.
+    fn store_with(memory: impl Fn(usize) -> f64, limit: Option<f64>, steps: usize) -> Store {
+        let store = Store::new(windows::StoreConfig {
+            lateness_ms: 0,
+            ..windows::StoreConfig::default()
+        });
+        let pod = [
+            ("__name__", "container_memory_working_set_bytes"),
+            ("container", "payments-api"),
+            ("namespace", "shop"),
+            ("pod", "payments-api-7d9c5b0f6d-x2x1k"),
+        ];
+        let lim = [
+            ("__name__", "kube_pod_container_resource_limits"),
+            ("container", "payments-api"),
+            ("namespace", "shop"),
+            ("pod", "payments-api-7d9c5b0f6d-x2x1k"),
+            ("resource", "memory"),
+            ("unit", "byte"),
+        ];
+        for step in 0..steps {
+            let timestamp_ms = step as i64 * 15_000;
+            let mut series = vec![(&pod[..], memory(step))];
+            if let Some(l) = limit {
+                series.push((&lim[..], l));
+            }
+            for (labels, value) in series {
+                store.append(model::SeriesRef {
+                    labels,
+                    samples: &[Sample {
+                        timestamp_ms,
+                        value,
+                    }],
+                    metric_type: model::MetricType::Gauge,
+                    unit: "",
+                    help: "",
+                    created_timestamp_ms: 0,
+                });
+            }
+        }
+        store
+    }
+
+    fn leak_findings(store: &Store, steps: usize) -> Vec<IncidentCandidate> {
+        let mut detector = Detector::new(crate::builtin_rules(), Environment::Prod);
+        detector
+            .evaluate(store, (steps as i64 - 1) * 15_000)
+            .candidates
+            .into_iter()
+            .filter(|c| c.detector == "memory_leak")
+            .collect()
+    }
+
+    /// Deterministic noise in [-1, 1].
+    fn jitter(step: usize) -> f64 {
+        ((step as f64 * 12.9898).sin() * 43_758.547).fract() * 2.0 - 1.0
+    }
+
+    #[test]
+    fn a_leak_is_judged_by_the_time_to_its_limit() {
+        // 2 MiB/min from 520 MiB, noise of about 3 MB, an hour of it.
+        let steps = 240;
+        let memory = |s: usize| 520.0 * MIB + s as f64 * 0.5 * MIB + 3e6 * jitter(s);
+        let found = leak_findings(&store_with(memory, Some(1024.0 * MIB), steps), steps);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let evidence = &found[0].evidence.metrics[0];
+        assert_eq!(evidence.aggregate, "seconds_to_limit");
+        let hours = evidence.observed / 3600.0;
+        assert!((3.0..4.0).contains(&hours), "{hours} h");
+        let said = evidence.summary.as_deref().unwrap_or("");
+        let rate: f64 = said
+            .strip_prefix("at ")
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0);
+        assert!((1.9..2.1).contains(&rate), "{said}");
+        assert!(
+            said.contains(" MiB/min payments-api (pod payments-api-7d9c5b0f6d-x2x1k) reaches its 1 GiB memory limit in about 3"),
+            "{said}"
+        );
+        // The same growth with 40 GiB of headroom is days from its limit: no incident yet.
+        let far = leak_findings(&store_with(memory, Some(40.0 * 1024.0 * MIB), steps), steps);
+        assert!(far.is_empty(), "{far:#?}");
+    }
+
+    #[test]
+    fn without_a_limit_a_leak_is_judged_by_its_growth_per_hour() {
+        let steps = 240;
+        let memory = |s: usize| 520.0 * MIB + s as f64 * 0.5 * MIB + 3e6 * jitter(s);
+        let found = leak_findings(&store_with(memory, None, steps), steps);
+        assert_eq!(found.len(), 1);
+        let said = found[0].evidence.metrics[0]
+            .summary
+            .clone()
+            .unwrap_or_default();
+        assert!(said.contains("no limit known"), "{said}");
+        assert_eq!(found[0].evidence.metrics[0].aggregate, "growth_per_hour");
+    }
+
+    #[test]
+    fn a_random_walk_is_no_drift_and_a_filling_queue_is() {
+        // A deterministic walk of ±3 steps (a queue wandering), and the same steps on top of
+        // a fill of 7.5 a step.
+        let steps: Vec<f64> = (0..120)
+            .map(|i: i64| if (i * 7919) % 13 < 6 { 3.0 } else { -3.0 })
+            .collect();
+        let walk: Vec<(f64, f64)> = steps
+            .iter()
+            .scan(20.0, |v, d| {
+                *v += d;
+                Some(*v)
+            })
+            .enumerate()
+            .map(|(i, v)| (i as f64 * 15.0, v))
+            .collect();
+        let rise = walk[walk.len() - 1].1 - walk[0].1;
+        assert!(drift_z(&walk, rise).abs() < 3.0, "{}", drift_z(&walk, rise));
+        let filling: Vec<(f64, f64)> = walk
+            .iter()
+            .enumerate()
+            .map(|(i, (t, v))| (*t, v + 7.5 * i as f64))
+            .collect();
+        let rise = filling[filling.len() - 1].1 - filling[0].1;
+        assert!(
+            drift_z(&filling, rise) > 10.0,
+            "{}",
+            drift_z(&filling, rise)
+        );
+    }
+
+    #[test]
+    fn sawtooth_and_warm_up_are_no_leak() {
+        let steps = 240;
+        // GC: 30% climbs and drops every 20 minutes.
+        let gc = |s: usize| 400.0 * MIB * (1.0 + 0.3 * (s % 80) as f64 / 80.0) + 2e6 * jitter(s);
+        assert!(leak_findings(&store_with(gc, Some(1024.0 * MIB), steps), steps).is_empty());
+        // A cache warming after start: fast growth that fades.
+        let warm =
+            |s: usize| 400.0 * MIB * (1.0 - 0.6 * (-(s as f64) / 40.0).exp()) + 2e6 * jitter(s);
+        assert!(leak_findings(&store_with(warm, Some(1024.0 * MIB), steps), steps).is_empty());
+        // Flat with noise.
+        let flat = |s: usize| 400.0 * MIB + 4e6 * jitter(s);
+        assert!(leak_findings(&store_with(flat, None, steps), steps).is_empty());
     }
 
     #[test]

@@ -9,8 +9,8 @@
 mod engine;
 mod rules;
 
-pub use engine::{Detector, Evaluation};
+pub use engine::{Detector, Evaluation, Steadiness, steadiness};
 pub use rules::{
-    Aggregate, Comparison, Condition, Environment, Rule, RuleError, RuleSet, TargetSpec,
-    builtin_rules,
+    Aggregate, BUILTIN_RULES_TOML, Comparison, Condition, Environment, Rule, RuleError, RuleSet,
+    TargetSpec, builtin_rules,
 };

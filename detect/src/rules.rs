@@ -16,6 +16,18 @@ pub enum Environment {
     Prod,
 }
 
+impl Environment {
+    pub const ALL: [Environment; 3] = [Environment::Demo, Environment::Staging, Environment::Prod];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Demo => "demo",
+            Environment::Staging => "staging",
+            Environment::Prod => "prod",
+        }
+    }
+}
+
 /// An aggregate of a window, as `/api/v1/windows` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -129,11 +141,50 @@ pub enum Condition {
     RateOfChange { aggregate: Aggregate, above: f64 },
     /// Sustained growth: least-squares slope (per second) above `above` with a fit (R²) of at least `min_fit`.
     Slope { above: f64, min_fit: f64 },
-    /// At the current slope the value reaches `toward` within `horizon` (e.g. disk full in < 4h).
+    /// At the current slope the value reaches `toward` within `horizon` (e.g. disk full in < 4h),
+    /// the trend fitting the window with an R² of at least `min_fit`.
     PredictToFull {
         toward: f64,
         #[serde(deserialize_with = "span")]
         horizon: WindowSpan,
+        #[serde(default)]
+        min_fit: f64,
+    },
+    /// Steady growth judged against the headroom to a limit: over the window the value rises
+    /// as a line (the window's medians fit a line with R² >= `min_fit`, at least `min_rising`
+    /// of their steps rise, and the growth does not fade), and at that rate it reaches the
+    /// limit (the first of the `limit` series found for the group) within `horizon`; where no
+    /// limit is known, it grows by at least `min_growth_per_hour` of its level an hour (its
+    /// level where the window starts, or the most it held over the span before, if higher).
+    /// Series younger than the window are not judged.
+    Growth {
+        #[serde(default = "default_growth_fit")]
+        min_fit: f64,
+        #[serde(default = "default_rising")]
+        min_rising: f64,
+        /// Series holding the limit, tried in order (`kube_pod_container_resource_limits{resource="memory"}`, ...).
+        #[serde(default)]
+        limit: Vec<String>,
+        /// Labels a limit series shares with the group; the rule's `by` when empty.
+        #[serde(default)]
+        on: Vec<String>,
+        #[serde(default = "default_horizon", deserialize_with = "span")]
+        horizon: WindowSpan,
+        min_growth_per_hour: f64,
+        /// When set, the rise over the window must stand this many standard errors above what
+        /// the series' own sample-to-sample movement wanders by chance (a queue's random walk
+        /// is not growth): rise / (σ of the steps · √steps).
+        #[serde(default)]
+        min_drift_z: Option<f64>,
+    },
+    /// `aggregate` of the series is at least `above` (a share) of its limit, the first of the
+    /// `limit` series found for the group (memory near its limit, a pool near its capacity).
+    NearLimit {
+        aggregate: Aggregate,
+        limit: Vec<String>,
+        #[serde(default)]
+        on: Vec<String>,
+        above: f64,
     },
     /// `aggregate` now is `above` times its value over `baseline` before the window, and at least `min`.
     BaselineRatio {
@@ -144,11 +195,17 @@ pub enum Condition {
         min: f64,
     },
     /// `rate` of `numerator` over `rate` of the rule's series, per group, above `above`.
+    /// With `baseline`, the ratio must also be `over_baseline` times the group's own ratio over
+    /// that span before the window (a service that always fails 3% is not spiking at 5%).
     Ratio {
         numerator: String,
         above: f64,
         /// Ignore groups whose denominator rate is below this (too little traffic).
         min_denominator: f64,
+        #[serde(default, deserialize_with = "optional_span")]
+        baseline: Option<WindowSpan>,
+        #[serde(default = "default_over_baseline")]
+        over_baseline: f64,
     },
     /// `aggregate` of the rule's series `op` the same aggregate of `other`, per group.
     Compare {
@@ -156,6 +213,22 @@ pub enum Condition {
         aggregate: Aggregate,
         op: Comparison,
     },
+}
+
+fn default_growth_fit() -> f64 {
+    0.8
+}
+
+fn default_rising() -> f64 {
+    0.6
+}
+
+fn default_horizon() -> WindowSpan {
+    WindowSpan { ms: 86_400_000 }
+}
+
+fn default_over_baseline() -> f64 {
+    3.0
 }
 
 /// How a firing group names the object it is about.
@@ -216,10 +289,54 @@ pub struct Rule {
     /// Routing labels copied onto candidates' evidence (team, channel, ...).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// What the series measures, in summaries ("memory", "backlog"); the metric name when absent.
+    #[serde(default)]
+    pub what: Option<String>,
+    /// The finding in an operator's words, with `{placeholders}`: `{target}`, `{value}`,
+    /// `{expected}`, `{window}`, any label of `by`, and what the condition measures (see the
+    /// README); a sentence of the condition's own when absent.
+    #[serde(default)]
+    pub say: Option<String>,
     #[serde(skip)]
     pub(crate) selector: Option<Selector>,
     #[serde(skip)]
     pub(crate) other: Option<Selector>,
+    #[serde(skip)]
+    pub(crate) limits: Vec<Selector>,
+}
+
+/// Placeholders every rule's `say` may use, beside the labels of its `by`.
+const COMMON_PLACEHOLDERS: &[&str] = &["target", "value", "expected", "window", "what", "metric"];
+
+impl Condition {
+    /// Placeholders this condition fills for `say`.
+    pub fn placeholders(&self) -> &'static [&'static str] {
+        match self {
+            Condition::Growth { .. } => &["rate", "level", "limit", "time", "per_hour", "subject"],
+            Condition::PredictToFull { .. } => &["left", "rate", "time", "subject"],
+            Condition::NearLimit { .. } => &["level", "limit", "share", "subject"],
+            Condition::Ratio { .. } => &["share", "before", "subject"],
+            Condition::BaselineRatio { .. } | Condition::RateOfChange { .. } => {
+                &["now", "before", "factor", "subject"]
+            }
+            Condition::Threshold { .. } | Condition::Slope { .. } | Condition::Compare { .. } => {
+                &["subject"]
+            }
+        }
+    }
+}
+
+/// The `{names}` in a `say` template.
+pub(crate) fn placeholders_of(template: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { break };
+        out.push(&after[..close]);
+        rest = &after[close + 1..];
+    }
+    out
 }
 
 impl Rule {
@@ -393,6 +510,42 @@ impl RuleSet {
                 Ok(s) => rule.selector = Some(s),
                 Err(e) => problem(format!("rule {:?}: select: {e}", rule.name)),
             }
+            let limits = match &rule.condition {
+                Condition::Growth { limit, .. } | Condition::NearLimit { limit, .. } => {
+                    limit.clone()
+                }
+                _ => Vec::new(),
+            };
+            for text in &limits {
+                match Selector::parse(text) {
+                    Ok(s) => rule.limits.push(s),
+                    Err(e) => problem(format!("rule {:?}: limit selector: {e}", rule.name)),
+                }
+            }
+            if let Condition::NearLimit { limit, .. } = &rule.condition
+                && limit.is_empty()
+            {
+                problem(format!(
+                    "rule {:?}: near_limit needs a limit series",
+                    rule.name
+                ));
+            }
+            if let Some(say) = &rule.say {
+                let known = rule.condition.placeholders();
+                for name in placeholders_of(say) {
+                    let ok = COMMON_PLACEHOLDERS.contains(&name)
+                        || known.contains(&name)
+                        || rule.by.iter().any(|b| b == name);
+                    if !ok {
+                        problem(format!(
+                            "rule {:?}: say: unknown placeholder {{{name}}} (use {}, {} or a label of `by`)",
+                            rule.name,
+                            COMMON_PLACEHOLDERS.join(", "),
+                            known.join(", ")
+                        ));
+                    }
+                }
+            }
             let other = match &rule.condition {
                 Condition::Ratio { numerator, .. } => Some(numerator.clone()),
                 Condition::Compare { other, .. } => Some(other.clone()),
@@ -410,10 +563,21 @@ impl RuleSet {
                     rule.name, rule.target.label, rule.by
                 ));
             }
-            if let Condition::Slope { min_fit, .. } = rule.condition
-                && !(0.0..=1.0).contains(&min_fit)
-            {
-                problem(format!("rule {:?}: min_fit must be within 0..1", rule.name));
+            let shares = match &rule.condition {
+                Condition::Slope { min_fit, .. } | Condition::PredictToFull { min_fit, .. } => {
+                    vec![("min_fit", *min_fit)]
+                }
+                Condition::Growth {
+                    min_fit,
+                    min_rising,
+                    ..
+                } => vec![("min_fit", *min_fit), ("min_rising", *min_rising)],
+                _ => Vec::new(),
+            };
+            for (name, value) in shares {
+                if !(0.0..=1.0).contains(&value) {
+                    problem(format!("rule {:?}: {name} must be within 0..1", rule.name));
+                }
             }
             for (key, value) in &rule.labels {
                 if let Some(reason) = forbidden(key, value) {
@@ -435,14 +599,13 @@ impl RuleSet {
     }
 }
 
+/// The text of the built-in rule pack, for tools that show or copy its rules.
+pub const BUILTIN_RULES_TOML: &str = include_str!("../rules/builtin.toml");
+
 /// The built-in rule pack (`detect/rules/builtin.toml`), covering the seed incident classes.
 pub fn builtin_rules() -> RuleSet {
     // The pack is checked by a unit test; an invalid pack cannot ship.
-    RuleSet::parse(
-        include_str!("../rules/builtin.toml"),
-        Path::new("builtin.toml"),
-    )
-    .unwrap_or_default()
+    RuleSet::parse(BUILTIN_RULES_TOML, Path::new("builtin.toml")).unwrap_or_default()
 }
 
 #[cfg(test)]

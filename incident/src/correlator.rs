@@ -5,6 +5,7 @@ use crate::Error;
 use crate::config::CorrelatorConfig;
 use crate::record::{Finding, Incident, TimelineEvent, TimelineKind};
 use crate::signature::{Key, hash_hex, offers, scope_breadth, seeks, signature};
+use crate::workspace::Suppression;
 use model::{EventEvidence, IncidentCandidate, IncidentStatus, MetricEvidence, Severity};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -51,6 +52,8 @@ struct Tracked {
 pub struct Correlator {
     config: CorrelatorConfig,
     tracked: BTreeMap<String, Tracked>,
+    /// Active and future suppression windows: matching incidents open as suppressed.
+    suppressions: Vec<Suppression>,
 }
 
 impl Correlator {
@@ -58,7 +61,18 @@ impl Correlator {
         Self {
             config,
             tracked: BTreeMap::new(),
+            suppressions: Vec::new(),
         }
+    }
+
+    /// Replaces the suppression windows new incidents are checked against.
+    pub fn set_suppressions(&mut self, suppressions: Vec<Suppression>) {
+        self.suppressions = suppressions;
+    }
+
+    /// Whether the incident is held in memory (open, or resolved within the reopen window).
+    pub fn is_tracked(&self, id: &str) -> bool {
+        self.tracked.contains_key(id)
     }
 
     pub fn config(&self) -> &CorrelatorConfig {
@@ -131,7 +145,27 @@ impl Correlator {
             })
             .cloned()
         else {
-            let tracked = self.open(candidate, sig);
+            let mut tracked = self.open(candidate, sig);
+            let window = self.suppressions.iter().find(|s| {
+                s.covers(
+                    &tracked.incident.signature,
+                    tracked.incident.target.namespace.as_deref(),
+                    tracked.incident.incident_type,
+                    at,
+                )
+            });
+            let detail = match window {
+                Some(window) => {
+                    tracked.incident.status = IncidentStatus::Suppressed;
+                    format!(
+                        "opened suppressed by window {:?} ({}): {}",
+                        window.name,
+                        window.origin.as_str(),
+                        tracked.incident.summary
+                    )
+                }
+                None => format!("opened: {}", tracked.incident.summary),
+            };
             let change = Change {
                 incident: tracked.incident.clone(),
                 findings: tracked.findings.values().cloned().collect(),
@@ -143,8 +177,8 @@ impl Correlator {
                     kind: TimelineKind::Opened,
                     status: tracked.incident.status,
                     finding_id: tracked.findings.values().next().map(|f| f.id.clone()),
-                    detail: format!("opened: {}", tracked.incident.summary),
-                    notify: true,
+                    detail,
+                    notify: window.is_none(),
                 }],
             };
             self.tracked.insert(tracked.incident.id.clone(), tracked);
@@ -239,6 +273,18 @@ impl Correlator {
         status: IncidentStatus,
         at_ms: i64,
     ) -> Result<Change, Error> {
+        self.set_status_by(id, status, at_ms, "operator", "")
+    }
+
+    /// [`Correlator::set_status`] naming who asked and why, in the timeline.
+    pub fn set_status_by(
+        &mut self,
+        id: &str,
+        status: IncidentStatus,
+        at_ms: i64,
+        who: &str,
+        why: &str,
+    ) -> Result<Change, Error> {
         let tracked = self
             .tracked
             .get_mut(id)
@@ -264,15 +310,109 @@ impl Correlator {
         if status == IncidentStatus::Resolved {
             tracked.incident.resolved_at_ms = Some(at_ms);
         }
+        let why = if why.trim().is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", why.trim())
+        };
         tracked.set_status(
             status,
             at_ms,
-            format!("set to {status} by operator"),
+            format!("set to {status} by {who}{why}"),
             status == IncidentStatus::Resolved,
             &mut pending,
         );
         tracked.incident.updated_at_ms = tracked.incident.updated_at_ms.max(at_ms);
         Ok(pending.into_change(tracked))
+    }
+
+    /// An operator's note on a held incident (acknowledged, assigned, commented, ...):
+    /// `edit` changes the incident's fields, the event goes to its timeline.
+    pub fn annotate(
+        &mut self,
+        id: &str,
+        kind: TimelineKind,
+        at_ms: i64,
+        detail: String,
+        edit: impl FnOnce(&mut Incident),
+    ) -> Result<Change, Error> {
+        let tracked = self
+            .tracked
+            .get_mut(id)
+            .ok_or_else(|| Error::NotFound { id: id.to_owned() })?;
+        edit(&mut tracked.incident);
+        let mut pending = Pending::default();
+        tracked.push_event(kind, at_ms, None, detail, false, &mut pending);
+        tracked.incident.updated_at_ms = tracked.incident.updated_at_ms.max(at_ms);
+        Ok(pending.into_change(tracked))
+    }
+
+    /// Folds incident `absorbed` into `survivor` by hand, as correlation does when a finding
+    /// links them: findings, candidates and origins move, the absorbed one is marked merged.
+    /// Both must be held (open, or resolved within the reopen window) and not the same.
+    pub fn merge(
+        &mut self,
+        survivor_id: &str,
+        absorbed_id: &str,
+        at_ms: i64,
+        who: &str,
+    ) -> Result<Vec<Change>, Error> {
+        if survivor_id == absorbed_id {
+            return Err(Error::InvalidMerge {
+                id: survivor_id.to_owned(),
+                reason: "an incident cannot be merged into itself".to_owned(),
+            });
+        }
+        for id in [survivor_id, absorbed_id] {
+            let tracked = self
+                .tracked
+                .get(id)
+                .ok_or_else(|| Error::NotFound { id: id.to_owned() })?;
+            if tracked.incident.status == IncidentStatus::Suppressed {
+                return Err(Error::InvalidMerge {
+                    id: id.to_owned(),
+                    reason: "it is suppressed".to_owned(),
+                });
+            }
+        }
+        let sources: Vec<&str> = [survivor_id, absorbed_id]
+            .iter()
+            .filter_map(|id| self.tracked.get(*id))
+            .map(|t| t.incident.source.as_str())
+            .collect();
+        if let [a, b] = sources[..]
+            && a != b
+        {
+            return Err(Error::InvalidMerge {
+                id: absorbed_id.to_owned(),
+                reason: format!("it comes from source {b:?}, the other from {a:?}"),
+            });
+        }
+        let (Some(mut survivor), Some(absorbed)) = (
+            self.tracked.remove(survivor_id),
+            self.tracked.remove(absorbed_id),
+        ) else {
+            return Err(Error::NotFound {
+                id: absorbed_id.to_owned(),
+            });
+        };
+        let mut pending = Pending::default();
+        let mut absorbed_change = survivor.absorb(absorbed, at_ms, &mut pending);
+        if let Some(last) = absorbed_change.timeline.last_mut() {
+            last.detail = format!("{} by {who}", last.detail);
+        }
+        if let Some(last) = pending.timeline.last_mut() {
+            last.detail = format!("{} by {who}", last.detail);
+        }
+        if survivor.incident.status == IncidentStatus::Resolved {
+            survivor.incident.status = IncidentStatus::Observed;
+            survivor.incident.resolved_at_ms = None;
+        }
+        survivor.refresh(&self.config, at_ms, &mut pending);
+        survivor.incident.updated_at_ms = survivor.incident.updated_at_ms.max(at_ms);
+        let survivor_change = pending.into_change(&survivor);
+        self.tracked.insert(survivor_id.to_owned(), survivor);
+        Ok(vec![absorbed_change, survivor_change])
     }
 
     fn healthy(&mut self, candidate: &IncidentCandidate) -> Vec<Change> {
@@ -341,6 +481,9 @@ impl Correlator {
                 merged_into: None,
                 origins: BTreeSet::new(),
                 source: candidate.source.clone(),
+                assignee: None,
+                acknowledged_by: None,
+                acknowledged_at_ms: None,
             },
             findings: BTreeMap::new(),
             index: HashMap::new(),
@@ -726,7 +869,9 @@ fn summarise(primary: &Finding, findings: usize, targets: usize) -> String {
         ));
     }
     let evidence = &primary.candidate.evidence;
-    if let Some(metric) = evidence.metrics.first() {
+    if let Some(said) = evidence.metrics.first().and_then(|m| m.summary.as_deref()) {
+        text.push_str(&format!(": {said}"));
+    } else if let Some(metric) = evidence.metrics.first() {
         text.push_str(&format!("; {}", describe_metric(metric)));
     } else if let Some(event) = evidence.events.first() {
         text.push_str(&format!("; {} event {}", event.origin, event.reason));
@@ -1278,12 +1423,44 @@ mod tests {
             expected: Some(0.0),
             rule: "memory_leak_slope".into(),
             at_ms: 0,
+            summary: None,
         });
         let mut c = Correlator::default();
         let summary = c.ingest(candidate)[0].incident.summary.clone();
         assert_eq!(
             summary,
             "Memory leak on deployment shop/payments-api; container_memory_working_set_bytes slope 1234.568 over 15m (expected 0)"
+        );
+    }
+
+    #[test]
+    fn summary_speaks_the_rules_words_when_it_has_them() {
+        let mut candidate = cand(
+            IncidentType::MemoryLeak,
+            Scope::Deployment,
+            "payments-api",
+            Some("shop"),
+            None,
+            0,
+        );
+        candidate.evidence.metrics.push(MetricEvidence {
+            id: "m1".into(),
+            series: model::LabelSet::default(),
+            window: "45m".into(),
+            aggregate: "seconds_to_limit".into(),
+            observed: 14_400.0,
+            expected: Some(86_400.0),
+            rule: "memory_leak".into(),
+            at_ms: 0,
+            summary: Some("at 2 MiB/min payments-api reaches its 1 GiB limit in about 4 h".into()),
+        });
+        let summary = Correlator::default().ingest(candidate)[0]
+            .incident
+            .summary
+            .clone();
+        assert_eq!(
+            summary,
+            "Memory leak on deployment shop/payments-api: at 2 MiB/min payments-api reaches its 1 GiB limit in about 4 h"
         );
     }
 }

@@ -34,6 +34,12 @@ pub enum Error {
         from: IncidentStatus,
         to: IncidentStatus,
     },
+    /// Two incidents that cannot be merged.
+    #[error("incident {id:?} cannot be merged: {reason}")]
+    InvalidMerge { id: String, reason: String },
+    /// An operator's input that cannot be stored (empty, too long).
+    #[error("{field}: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
     /// A list filter names no known status, severity or domain.
     #[error("unknown {field} filter value {value:?}")]
     InvalidFilter { field: &'static str, value: String },
@@ -90,6 +96,8 @@ impl Classify for Error {
             | Error::AlertmanagerVersion { .. }
             | Error::AlertTimestamp { .. }
             | Error::InvalidTransition { .. }
+            | Error::InvalidMerge { .. }
+            | Error::InvalidInput { .. }
             | Error::InvalidFilter { .. } => ErrorClass::InvalidInput,
             Error::NotFound { .. } => ErrorClass::NotFound,
             Error::Database { source, .. } => match source {

@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tool evidence",
         include_str!("../migrations/0006_tool_evidence.sql"),
     ),
+    (
+        7,
+        "workspace",
+        include_str!("../migrations/0007_workspace.sql"),
+    ),
 ];
 
 /// Which database the ledger is on.
@@ -50,15 +55,16 @@ pub enum Backend {
 /// Incidents, findings, evidence, timeline events, action attempts and approvals.
 #[derive(Debug, Clone)]
 pub struct Ledger {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
 }
 
-const INCIDENT_COLUMNS: &str = "id, signature, incident_type, domain, severity, status, \
+pub(crate) const INCIDENT_COLUMNS: &str = "id, signature, incident_type, domain, severity, status, \
     target_kind, target_namespace, target_name, opened_at_ms, updated_at_ms, resolved_at_ms, \
-    summary, candidate_count, reopen_count, flapping, merged_into, origins, source";
+    summary, candidate_count, reopen_count, flapping, merged_into, origins, source, assignee, \
+    acknowledged_by, acknowledged_at_ms";
 
-const FINDING_COLUMNS: &str = "id, incident_id, signature, severity, confidence, occurrences, \
+pub(crate) const FINDING_COLUMNS: &str = "id, incident_id, signature, severity, confidence, occurrences, \
     first_seen_ms, last_seen_ms, healthy_at_ms, candidate_json";
 
 impl Ledger {
@@ -315,7 +321,10 @@ impl Ledger {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let timeline = self.timeline(id).await?;
+        let feedback = self.feedback(id).await?;
         Ok(Some(IncidentDetail {
+            acknowledged_at: incident.acknowledged_at_ms.map(rfc3339::format),
+            feedback,
             summary: incident.summary(),
             signature: incident.signature,
             resolved_at: incident.resolved_at_ms.map(rfc3339::format),
@@ -450,12 +459,13 @@ impl Ledger {
     }
 }
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
-async fn upsert_incident(tx: &mut Tx, incident: &Incident) -> Result<(), Error> {
+pub(crate) async fn upsert_incident(tx: &mut Tx, incident: &Incident) -> Result<(), Error> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19, $20, $21, $22) \
          ON CONFLICT (id) DO UPDATE SET signature = excluded.signature, \
          incident_type = excluded.incident_type, domain = excluded.domain, \
          severity = excluded.severity, status = excluded.status, \
@@ -465,7 +475,9 @@ async fn upsert_incident(tx: &mut Tx, incident: &Incident) -> Result<(), Error> 
          summary = excluded.summary, candidate_count = excluded.candidate_count, \
          reopen_count = excluded.reopen_count, flapping = excluded.flapping, \
          merged_into = excluded.merged_into, origins = excluded.origins, \
-         source = excluded.source"
+         source = excluded.source, assignee = excluded.assignee, \
+         acknowledged_by = excluded.acknowledged_by, \
+         acknowledged_at_ms = excluded.acknowledged_at_ms"
     )))
     .bind(incident.id.as_str())
     .bind(incident.signature.as_str())
@@ -486,6 +498,9 @@ async fn upsert_incident(tx: &mut Tx, incident: &Incident) -> Result<(), Error> 
     .bind(incident.merged_into.as_deref())
     .bind(origin_names(&incident.origins))
     .bind(incident.source.as_str())
+    .bind(incident.assignee.as_deref())
+    .bind(incident.acknowledged_by.as_deref())
+    .bind(incident.acknowledged_at_ms)
     .execute(&mut **tx)
     .await
     .map_err(Error::db("write incident"))?;
@@ -558,7 +573,7 @@ async fn insert_evidence(tx: &mut Tx, record: &EvidenceRecord) -> Result<(), Err
     Ok(())
 }
 
-async fn insert_event(tx: &mut Tx, event: &TimelineEvent) -> Result<(), Error> {
+pub(crate) async fn insert_event(tx: &mut Tx, event: &TimelineEvent) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO timeline_events (incident_id, seq, at_ms, kind, status, finding_id, detail, \
          notify) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (incident_id, seq) DO NOTHING",
@@ -577,14 +592,18 @@ async fn insert_event(tx: &mut Tx, event: &TimelineEvent) -> Result<(), Error> {
     Ok(())
 }
 
-fn get<T>(row: &AnyRow, column: &'static str) -> Result<T, Error>
+pub(crate) fn get<T>(row: &AnyRow, column: &'static str) -> Result<T, Error>
 where
     T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     row.try_get(column).map_err(Error::db("decode row"))
 }
 
-fn json<T: DeserializeOwned>(id: &str, column: &'static str, text: &str) -> Result<T, Error> {
+pub(crate) fn json<T: DeserializeOwned>(
+    id: &str,
+    column: &'static str,
+    text: &str,
+) -> Result<T, Error> {
     serde_json::from_str(text).map_err(|source| Error::StoredJson {
         id: id.to_owned(),
         column,
@@ -592,7 +611,7 @@ fn json<T: DeserializeOwned>(id: &str, column: &'static str, text: &str) -> Resu
     })
 }
 
-fn unknown(id: &str, column: &'static str, value: &str) -> Error {
+pub(crate) fn unknown(id: &str, column: &'static str, value: &str) -> Error {
     Error::StoredValue {
         id: id.to_owned(),
         column,
@@ -600,7 +619,7 @@ fn unknown(id: &str, column: &'static str, value: &str) -> Error {
     }
 }
 
-fn incident_of(row: &AnyRow) -> Result<Incident, Error> {
+pub(crate) fn incident_of(row: &AnyRow) -> Result<Incident, Error> {
     let id: String = get(row, "id")?;
     let text = |column: &'static str| get::<String>(row, column);
     let incident_type = text("incident_type")?;
@@ -632,6 +651,9 @@ fn incident_of(row: &AnyRow) -> Result<Incident, Error> {
         merged_into: get(row, "merged_into")?,
         origins: origins_of(&id, &text("origins")?)?,
         source: text("source")?,
+        assignee: get(row, "assignee")?,
+        acknowledged_by: get(row, "acknowledged_by")?,
+        acknowledged_at_ms: get(row, "acknowledged_at_ms")?,
         id,
     })
 }
@@ -674,7 +696,7 @@ fn stored_candidate(id: &str, text: &str) -> Result<IncidentCandidate, Error> {
     })
 }
 
-fn finding_of(row: &AnyRow) -> Result<Finding, Error> {
+pub(crate) fn finding_of(row: &AnyRow) -> Result<Finding, Error> {
     let id: String = get(row, "id")?;
     let severity: String = get(row, "severity")?;
     let candidate = stored_candidate(&id, &get::<String>(row, "candidate_json")?)?;

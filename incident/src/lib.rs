@@ -22,9 +22,11 @@ pub mod correlator;
 pub mod engine;
 pub mod error;
 pub mod ledger;
+pub mod operator_ledger;
 pub mod record;
 pub mod signature;
 pub mod snapshot;
+pub mod workspace;
 
 pub use alertmanager::{candidates_from_alertmanager, is_healthy_signal};
 pub use config::CorrelatorConfig;
@@ -35,7 +37,11 @@ pub use ledger::{Backend, Ledger};
 pub use model::Target;
 pub use record::{
     EvidenceItem, EvidenceRecord, Finding, Incident, IncidentDetail, IncidentFilter,
-    IncidentSummary, TimelineEvent, TimelineKind,
+    IncidentSummary, TimelineEvent, TimelineKind, domain_from_name, rfc3339, severity_from_name,
 };
 pub use signature::signature;
 pub use snapshot::{Snapshot, SnapshotHead};
+pub use workspace::{
+    Feedback, IncidentPage, IncidentQuery, RuleSuggestion, SuggestionStatus, Suppression,
+    SuppressionOrigin, Verdict, WindowTime,
+};

@@ -44,6 +44,14 @@ pub struct Incident {
     /// different sources never merge, and each follows its source's event-time clock.
     #[serde(default = "model::source::default_source")]
     pub source: String,
+    /// Who owns it, as an operator set it.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// Who acknowledged it, and when (wall clock).
+    #[serde(default)]
+    pub acknowledged_by: Option<String>,
+    #[serde(default, rename = "acknowledged_at", with = "rfc3339_opt")]
+    pub acknowledged_at_ms: Option<i64>,
 }
 
 impl Incident {
@@ -61,6 +69,8 @@ impl Incident {
             candidate_count: self.candidate_count,
             origins: self.origins.clone(),
             source: self.source.clone(),
+            assignee: self.assignee.clone(),
+            acknowledged_by: self.acknowledged_by.clone(),
         }
     }
 }
@@ -87,6 +97,12 @@ pub struct IncidentSummary {
     /// Where its data came from.
     #[serde(default = "model::source::default_source")]
     pub source: String,
+    /// Who owns it, as an operator set it.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// Who acknowledged it.
+    #[serde(default)]
+    pub acknowledged_by: Option<String>,
 }
 
 /// A deduplicated candidate inside an incident: every sighting with the same signature.
@@ -157,9 +173,36 @@ pub enum TimelineKind {
     Reopened,
     Merged,
     Absorbed,
+    /// An operator acknowledged it.
+    Acknowledged,
+    /// An operator gave it to someone.
+    Assigned,
+    /// An operator's note.
+    Commented,
+    /// An operator's verdict (useful, noise, wrong cause).
+    Feedback,
+    /// Similar incidents are suppressed for a while (a suppression window on its signature).
+    Silenced,
 }
 
 impl TimelineKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [TimelineKind; 13] = [
+        TimelineKind::Opened,
+        TimelineKind::FindingAdded,
+        TimelineKind::SeverityChanged,
+        TimelineKind::SignalHealthy,
+        TimelineKind::StatusChanged,
+        TimelineKind::Reopened,
+        TimelineKind::Merged,
+        TimelineKind::Absorbed,
+        TimelineKind::Acknowledged,
+        TimelineKind::Assigned,
+        TimelineKind::Commented,
+        TimelineKind::Feedback,
+        TimelineKind::Silenced,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TimelineKind::Opened => "opened",
@@ -170,22 +213,30 @@ impl TimelineKind {
             TimelineKind::Reopened => "reopened",
             TimelineKind::Merged => "merged",
             TimelineKind::Absorbed => "absorbed",
+            TimelineKind::Acknowledged => "acknowledged",
+            TimelineKind::Assigned => "assigned",
+            TimelineKind::Commented => "commented",
+            TimelineKind::Feedback => "feedback",
+            TimelineKind::Silenced => "silenced",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        [
-            TimelineKind::Opened,
-            TimelineKind::FindingAdded,
-            TimelineKind::SeverityChanged,
-            TimelineKind::SignalHealthy,
-            TimelineKind::StatusChanged,
-            TimelineKind::Reopened,
-            TimelineKind::Merged,
-            TimelineKind::Absorbed,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == name)
+        TimelineKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+
+    /// Whether a person (not the correlator) wrote it.
+    pub fn is_operator(self) -> bool {
+        matches!(
+            self,
+            TimelineKind::Acknowledged
+                | TimelineKind::Assigned
+                | TimelineKind::Commented
+                | TimelineKind::Feedback
+                | TimelineKind::Silenced
+        )
     }
 }
 
@@ -221,6 +272,12 @@ pub struct IncidentDetail {
     pub findings: Vec<Finding>,
     pub evidence: Vec<EvidenceRecord>,
     pub timeline: Vec<TimelineEvent>,
+    /// When an operator acknowledged it (RFC 3339).
+    #[serde(default)]
+    pub acknowledged_at: Option<String>,
+    /// Operators' verdicts on it, oldest first.
+    #[serde(default)]
+    pub feedback: Vec<crate::workspace::Feedback>,
 }
 
 /// Filters of `GET /api/v1/incidents`; `None` matches everything.
@@ -281,13 +338,13 @@ impl IncidentFilter {
     }
 }
 
-pub(crate) fn severity_from_name(name: &str) -> Option<Severity> {
+pub fn severity_from_name(name: &str) -> Option<Severity> {
     [Severity::Info, Severity::Warning, Severity::Critical]
         .into_iter()
         .find(|s| s.as_str() == name)
 }
 
-pub(crate) fn domain_from_name(name: &str) -> Option<Domain> {
+pub fn domain_from_name(name: &str) -> Option<Domain> {
     [
         Domain::Infrastructure,
         Domain::RuntimeServices,
@@ -326,20 +383,17 @@ pub mod rfc3339 {
     }
 }
 
-pub(crate) mod rfc3339_opt {
+pub mod rfc3339_opt {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(crate) fn serialize<S: Serializer>(
-        ms: &Option<i64>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(ms: &Option<i64>, serializer: S) -> Result<S::Ok, S::Error> {
         match ms {
             Some(ms) => serializer.serialize_some(&super::rfc3339::format(*ms)),
             None => serializer.serialize_none(),
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+    pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<i64>, D::Error> {
         Option::<String>::deserialize(deserializer)?

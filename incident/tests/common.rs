@@ -41,6 +41,7 @@ pub(crate) fn candidate(
                 expected: Some(0.0),
                 rule: "restarts".to_owned(),
                 at_ms: at,
+                summary: None,
             }],
             events: vec![EventEvidence {
                 id: "e1".to_owned(),

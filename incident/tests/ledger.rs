@@ -64,6 +64,8 @@ pub(crate) async fn exercise(ledger: Ledger) {
         "candidate_count",
         "origins",
         "source",
+        "assignee",
+        "acknowledged_by",
     ];
     expected.sort();
     let mut got = keys.clone();

@@ -8,3 +8,4 @@ mod crash;
 mod ledger;
 mod postgres;
 mod properties;
+mod workspace;

@@ -163,3 +163,11 @@ async fn postgres_rows_from_before_origins_still_load() {
     crate::ledger::legacy_rows_load(ledger.clone(), &pg.url()).await;
     ledger.close().await;
 }
+
+#[tokio::test]
+async fn postgres_workspace_tables() {
+    let pg = Postgres::start();
+    let ledger = Ledger::connect(&pg.url()).await.unwrap();
+    crate::workspace::exercise_workspace(ledger.clone()).await;
+    ledger.close().await;
+}

@@ -156,6 +156,10 @@ pub struct MetricEvidence {
     /// Rule or detector that fired.
     pub rule: String,
     pub at_ms: i64,
+    /// What was found in an operator's words, e.g. "at 2 MiB/min payments-api reaches its
+    /// 1 GiB memory limit in about 4 h"; incident summaries use it when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 /// One discrete event behind a candidate (an alert, a Kubernetes event, a log pattern).

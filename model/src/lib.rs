@@ -9,6 +9,7 @@ pub mod action;
 pub mod candidate;
 pub mod duration;
 pub mod error;
+pub mod human;
 pub mod incident;
 pub mod labels;
 pub mod sample;

@@ -47,6 +47,32 @@ pub enum AuditKind {
     PolicyReloadRefused,
     /// The unkeyed chain before this entry was verified and is sealed under the audit key.
     ChainSealed,
+    /// An operator acknowledged an incident.
+    Acknowledged,
+    /// An operator gave an incident to someone.
+    Assigned,
+    /// An operator commented on an incident.
+    Commented,
+    /// An operator resolved an incident by hand.
+    ResolvedByHand,
+    /// An operator merged one incident into another.
+    Merged,
+    /// An operator's verdict on an incident (useful, noise, wrong cause).
+    Feedback,
+    /// A suppression window was added (workspace or chat).
+    SuppressionAdded,
+    /// A suppression window was removed.
+    SuppressionRemoved,
+    /// Operator rule overrides were saved and reloaded.
+    RulesSaved,
+    /// The policy's allowlist was edited, saved and reloaded.
+    AllowlistSaved,
+    /// A rule suggestion was accepted (by a person, or automatically in training).
+    SuggestionAccepted,
+    /// A rule suggestion was rejected.
+    SuggestionRejected,
+    /// A demo scenario was played into the server.
+    DemoStarted,
 }
 
 /// What the caller records; the log adds sequence and hashes.

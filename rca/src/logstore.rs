@@ -70,6 +70,12 @@ impl LogStore {
         self.evicted
     }
 
+    /// The text of a template by the id its `template` label carries.
+    pub fn template_text(&self, id: &str) -> Option<String> {
+        let id: TemplateId = id.parse().ok()?;
+        self.miner.as_ref()?.template(id)
+    }
+
     /// Lines kept for context.
     pub fn recent_len(&self) -> usize {
         self.recent.len()

@@ -45,6 +45,7 @@ pub(crate) fn metric_m1() -> EvidenceRef {
             expected: Some(1_073_741_824.0),
             rule: "memory_near_limit".into(),
             at_ms: OPENED - MIN,
+            summary: None,
         },
     )
 }

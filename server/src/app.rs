@@ -31,6 +31,8 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// Operator channels (Telegram, Slack, Teams, email, webhooks, the in-app feed).
     pub channels: Channels<AppOperator>,
+    /// The workspace's sign-in sessions.
+    pub ui: crate::ui::UiState,
 }
 
 impl AppState {
@@ -41,9 +43,11 @@ impl AppState {
             .context("opening the application")?;
         let metrics = Metrics::new(Arc::clone(&app));
         let ingest_slots = Semaphore::new(app.config.ingest.max_inflight);
+        let ui = crate::ui::UiState::new(&app.config);
         let channels = open_channels(&app).await?;
         Ok(Arc::new(Self {
             channels,
+            ui,
             app,
             metrics,
             tokens,
@@ -123,7 +127,7 @@ async fn open_channels(app: &Arc<App>) -> anyhow::Result<Channels<AppOperator>> 
     Ok(channels)
 }
 
-/// The whole HTTP API.
+/// The whole HTTP API and the operator workspace.
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/api/v1/write", post(api::write::remote_write))
@@ -147,6 +151,28 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(api::incidents::alertmanager),
         )
         .route("/api/v1/rules/reload", post(api::incidents::reload_rules))
+        .route("/api/v1/incidents/{id}/ack", post(api::operator::ack))
+        .route("/api/v1/incidents/{id}/assign", post(api::operator::assign))
+        .route(
+            "/api/v1/incidents/{id}/comment",
+            post(api::operator::comment),
+        )
+        .route(
+            "/api/v1/incidents/{id}/resolve",
+            post(api::operator::resolve),
+        )
+        .route("/api/v1/incidents/{id}/merge", post(api::operator::merge))
+        .route("/api/v1/rules/suggestions", get(api::operator::suggestions))
+        .route("/api/v1/suppressions", get(api::operator::suppressions))
+        .route("/api/v1/policy", get(api::operator::policy))
+        .route(
+            "/api/v1/rules/suggestions/{id}/accept",
+            post(api::operator::accept),
+        )
+        .route(
+            "/api/v1/rules/suggestions/{id}/reject",
+            post(api::operator::reject),
+        )
         .route("/api/v1/actions", get(api::remediation::actions))
         .route("/api/v1/approvals", get(api::remediation::approvals))
         .route(
@@ -217,5 +243,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         // Bodies are read with our own limit so oversize answers carry our message.
         .layer(axum::extract::DefaultBodyLimit::disable());
-    api.with_state(state)
+    api.merge(crate::ui::router(Arc::clone(&state)))
+        .with_state(state)
 }

@@ -149,6 +149,16 @@ fn create_dir(dir: &Path) -> anyhow::Result<()> {
 /// `srebot eval ...`.
 pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
     match command {
+        EvalCommand::Scenarios(args) if args.draws.is_some() => {
+            let draws = args.draws.unwrap_or_default();
+            // Exactly what `serve` runs without an `[anomaly]` section.
+            let golden = anomaly::AnomalyConfig::golden_signals();
+            let report = datasets::family_eval::evaluate(draws, args.seed, &golden);
+            print!("{}", report.table());
+            if args.json {
+                println!("{}", report.json_line());
+            }
+        }
         EvalCommand::Scenarios(args) => {
             create_dir(&args.out)?;
             let report = datasets::replay::evaluate_scenarios(Some(&args.out), args.seed)
@@ -215,6 +225,20 @@ pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("evaluating the recording {}", args.dir.display()))?;
             print!("{}", report.table());
             println!("plots and results.parquet: {}", out.display());
+            if args.json {
+                println!("{}", report.json_line());
+            }
+        }
+        EvalCommand::Nab(args) if args.cv.is_some() => {
+            let files = datasets::nab::load_corpus(&args.data)
+                .with_context(|| format!("reading {}", args.data.display()))?;
+            let mut grid = datasets::nab::cv::default_grid(&args.detector);
+            for point in &mut grid {
+                point.extend(args.params.iter().cloned());
+            }
+            let report = datasets::nab::cv::cross_validate(&files, &args.detector, &grid)
+                .with_context(|| format!("cross-validating {}", args.detector))?;
+            print!("{}", report.table());
             if args.json {
                 println!("{}", report.json_line());
             }

@@ -21,3 +21,4 @@ pub mod scrape;
 pub mod serve;
 pub mod sql_client;
 pub mod tls;
+pub mod ui;

@@ -6,15 +6,10 @@
 //! blast radius is unknown and the policy asks, exactly as it would live.
 
 use anyhow::Context;
-use app::remediation::{incident_view, proposals};
 use clap::Args;
-use incident::{IncidentFilter, Ledger};
-use policy::{AuditKind, LiveObject, SimCase, SimOptions, SimProposal, SimulationReport};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-/// Most incidents replayed.
-const MAX_INCIDENTS: u32 = 100_000;
+use incident::Ledger;
+use policy::{SimOptions, SimulationReport};
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -38,30 +33,6 @@ pub struct SimulateArgs {
     pub json: bool,
 }
 
-/// Live objects the audit log recorded at decision time, by incident, action and target.
-fn recorded_live(data_dir: &Path) -> HashMap<(String, String, String), LiveObject> {
-    let path = data_dir.join(policy::audit::AUDIT_FILE);
-    let Ok(entries) = policy::audit::read_entries(&path) else {
-        return HashMap::new();
-    };
-    entries
-        .into_iter()
-        .filter(|e| e.record.kind == AuditKind::Decision)
-        .filter_map(|e| {
-            let action = e.record.action?;
-            let live: LiveObject = serde_json::from_value(e.record.before?).ok()?;
-            Some((
-                (
-                    action.incident_id,
-                    action.action.name().to_owned(),
-                    action.target.path(),
-                ),
-                live,
-            ))
-        })
-        .collect()
-}
-
 /// Builds the cases from the ledger and runs the simulation.
 pub async fn report(args: &SimulateArgs) -> anyhow::Result<SimulationReport> {
     let policy = match policy::check_file(&args.policy) {
@@ -83,40 +54,9 @@ pub async fn report(args: &SimulateArgs) -> anyhow::Result<SimulationReport> {
             .await
             .with_context(|| format!("opening the ledger in {}", args.data_dir.display()))?,
     };
-    let incidents = ledger
-        .incidents(&IncidentFilter::default(), MAX_INCIDENTS)
+    let cases = app::simulate::cases(&ledger, &args.data_dir, args.replicas)
         .await
         .context("reading incidents")?;
-    let live = recorded_live(&args.data_dir);
-    let mut cases = Vec::with_capacity(incidents.len());
-    for incident in &incidents {
-        let draft = app::live_rca::draft(&ledger, None, &incident.id).await.ok();
-        let proposals = proposals(incident, draft.as_ref(), &model::OwnerIndex::default())
-            .into_iter()
-            .map(|proposed| {
-                let key = (
-                    proposed.incident_id.clone(),
-                    proposed.action.name().to_owned(),
-                    proposed.target.path(),
-                );
-                let live = live.get(&key).copied().or_else(|| {
-                    (proposed.target.kind == model::TargetKind::Deployment)
-                        .then_some(args.replicas)
-                        .flatten()
-                        .map(|replicas| LiveObject {
-                            replicas: Some(replicas),
-                            ..LiveObject::default()
-                        })
-                });
-                SimProposal { proposed, live }
-            })
-            .collect();
-        cases.push(SimCase {
-            incident: incident_view(incident),
-            at_ms: incident.opened_at_ms,
-            proposals,
-        });
-    }
     ledger.close().await;
     Ok(policy::simulate(
         &policy,

@@ -208,6 +208,9 @@ pub async fn run_demo(config: Config, seed: u64) -> anyhow::Result<()> {
     let server = start_demo(config, seed).await?;
     let url = server.url();
     println!(
+        "demo: workspace at {url}/ui/incidents (sign in with a token when tokens are configured)"
+    );
+    println!(
         "demo: serving on {url}; try `curl {url}/api/v1/incidents` or \
          `srebot incidents --url {url}`; Ctrl-C stops"
     );

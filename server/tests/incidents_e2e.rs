@@ -214,7 +214,7 @@ async fn a_replay_behind_the_servers_data_reports_what_was_not_kept() {
 }
 
 /// With an `[anomaly]` section the streaming detectors run in the same event-time loop as the
-/// rules, and what they raise joins the same correlation (findings named by detector).
+/// rules, and what they find joins the same correlation (evidence named by detector).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anomaly_detectors_feed_the_same_correlation_when_configured() {
     let dir = tempfile::tempdir().unwrap();
@@ -229,11 +229,15 @@ async fn anomaly_detectors_feed_the_same_correlation_when_configured() {
         &format!("{}/api/v1/candidates?limit=500", server.url()),
     )
     .await;
+    // A model's finding reaches correlation beside the rule's finding it agrees with (in its
+    // evidence), or on its own when sustained.
     let detectors: Vec<String> = findings
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|f| f["candidate"]["evidence"]["metrics"][0]["rule"].as_str())
+        .filter_map(|f| f["candidate"]["evidence"]["metrics"].as_array())
+        .flatten()
+        .filter_map(|m| m["rule"].as_str())
         .filter(|rule| anomaly::DETECTOR_NAMES.contains(rule))
         .map(str::to_owned)
         .collect();
@@ -395,4 +399,75 @@ async fn draft_cites_the_preceding_rollout_and_recalls_the_same_problem_before()
     assert_eq!(similar[0]["id"], first_id.as_str());
     assert_eq!(similar[0]["matched_on"], "signature");
     assert!(similar[0]["fix"].as_str().unwrap().contains("resolved"));
+}
+
+/// A leak of 2 MiB/min towards a 1 GiB limit with 3 MB of noise, in cAdvisor and
+/// kube-state-metrics names (`container_memory_working_set_bytes`,
+/// `kube_pod_container_resource_limits{resource="memory"}`), pushed over remote_write, opens
+/// exactly one `memory_leak` incident whose summary says when the limit is reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_leak_opens_one_memory_leak_incident_that_names_the_time_to_its_limit() {
+    use datasets::families::{Leak, leak};
+    const MIB: f64 = 1_048_576.0;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(test_config(dir.path())).await;
+    let scenario = leak(
+        Leak {
+            bytes_per_minute: 2.0 * MIB,
+            limit_bytes: Some(1024.0 * MIB),
+            start_bytes: 520.0 * MIB,
+            noise_bytes: 3e6,
+        },
+        2,
+        16,
+    );
+    let names: Vec<&str> = scenario
+        .series
+        .iter()
+        .map(|s| s.labels.metric_name())
+        .collect();
+    assert!(names.contains(&"container_memory_working_set_bytes"));
+    assert!(scenario.series.iter().any(|s| {
+        s.labels.metric_name() == "kube_pod_container_resource_limits"
+            && s.labels.get("resource") == Some("memory")
+    }));
+    let sender = Sender::new(&server.url(), None).unwrap();
+    sender.push(&scenario, 0).await.unwrap();
+    let incidents = sender.incidents("").await.unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    let incident = &incidents[0];
+    let expected = &scenario.meta.expected[0];
+    assert_eq!(incident["type"], "memory_leak", "{incident:#}");
+    assert_eq!(incident["target"]["name"], expected.target.as_str());
+    let summary = incident["summary"].as_str().unwrap();
+    let rate: f64 = summary
+        .split_once(": at ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0);
+    assert!((1.8..2.2).contains(&rate), "{summary}");
+    assert!(summary.contains(" MiB/min "), "{summary}");
+    assert!(
+        summary.contains("reaches its 1 GiB memory limit in about"),
+        "{summary}"
+    );
+    assert!(!summary.contains("slope"), "{summary}");
+    eprintln!("summary: {summary}");
+    // The evidence carries the time to the limit as a number too.
+    let detail = get_data(
+        &client(),
+        &format!(
+            "{}/api/v1/incidents/{}",
+            server.url(),
+            incident["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    let evidence = &detail["findings"][0]["candidate"]["evidence"]["metrics"][0];
+    assert_eq!(evidence["aggregate"], "seconds_to_limit", "{evidence:#}");
+    let seconds = evidence["observed"].as_f64().unwrap();
+    assert!(
+        (2.0 * 3600.0..5.0 * 3600.0).contains(&seconds),
+        "{seconds} s to the limit"
+    );
 }

@@ -26,3 +26,5 @@ mod security;
 mod tls;
 mod tools;
 mod topology_rca;
+mod ui_browser;
+mod ui_pages;

@@ -84,6 +84,44 @@ const ROUTES: &[(&str, &str, Operation)] = &[
     ("POST", "/api/v1/policy/reload", Operation::ReloadPolicy),
     ("GET", "/api/v1/tools", Operation::ListTools),
     ("POST", "/api/v1/tools/nodes.list", Operation::RunTool),
+    (
+        "POST",
+        "/api/v1/incidents/inc-x/ack",
+        Operation::Acknowledge,
+    ),
+    ("POST", "/api/v1/incidents/inc-x/assign", Operation::Assign),
+    (
+        "POST",
+        "/api/v1/incidents/inc-x/comment",
+        Operation::Comment,
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/inc-x/resolve",
+        Operation::ResolveIncident,
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/inc-x/merge",
+        Operation::MergeIncidents,
+    ),
+    (
+        "GET",
+        "/api/v1/rules/suggestions",
+        Operation::ListSuggestions,
+    ),
+    ("GET", "/api/v1/suppressions", Operation::ListSuppressions),
+    ("GET", "/api/v1/policy", Operation::ViewPolicy),
+    (
+        "POST",
+        "/api/v1/rules/suggestions/sug-x/accept",
+        Operation::AcceptSuggestion,
+    ),
+    (
+        "POST",
+        "/api/v1/rules/suggestions/sug-x/reject",
+        Operation::RejectSuggestion,
+    ),
 ];
 
 async fn call(
@@ -130,6 +168,8 @@ async fn every_route_needs_its_least_role() {
         assert_eq!(status, 404, "POST {path}: {body}");
     }
     covered.push(Operation::ChatInbound);
+    // The workspace's routes (session sign-in) are checked by `ui_pages`.
+    covered.extend(crate::ui_pages::UI_ROUTES.iter().map(|r| r.2));
     for op in Operation::ALL {
         assert!(covered.contains(&op), "{op:?} has no route in this test");
     }

@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use model::{MetricType, Sample, SeriesRef, SeriesVisitor};
 use std::sync::Arc;
 
 /// `POST /loki/api/v1/push`: 204 once every line is counted in the windows.
@@ -42,49 +41,16 @@ pub async fn push(
     .map_err(|e| ApiError::from_error(&e))?;
 
     // Mining and counting, then the counts go to the windows at the lines' event time.
-    let miner = Arc::clone(&state.app);
-    let points = tokio::task::spawn_blocking(move || miner.logs.lock().add(&batch))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                model::ErrorClass::Internal,
-                format!("mining the pushed lines: {e}"),
-            )
-        })?;
-    let mut appender = state
+    let outcome = state
         .app
-        .sources
-        .appender(&tenant, state.app.config.ingest.source_label.as_deref());
-    for (labels, counts) in &points {
-        let pairs: Vec<(&str, &str)> = labels
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let samples: Vec<Sample> = counts
-            .iter()
-            .map(|(&timestamp_ms, &count)| Sample {
-                timestamp_ms,
-                value: count as f64,
-            })
-            .collect();
-        let Ok(()) = appender.series(SeriesRef {
-            labels: &pairs,
-            samples: &samples,
-            metric_type: MetricType::Counter,
-            unit: "",
-            help: "Log lines per stream and template",
-            created_timestamp_ms: 0,
-        });
-    }
-    let (outcome, _reached) = appender.finish();
+        .ingest_logs(&tenant, batch)
+        .await
+        .map_err(|e| ApiError::from_app(&e))?;
     // The lines themselves are in the log store now; counts the windows could not hold (too
     // old for them, say) are counted by reason in `srebot_samples_dropped_total`, so the push
     // is not refused for them and a retry would only count the lines twice.
     if let Some(refusal) = outcome.refusal() {
         return Err(ApiError::bad_request(refusal));
-    }
-    if outcome.appended > 0 {
-        state.app.pipeline.wake.notify_one();
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -4,6 +4,7 @@
 pub mod channels;
 pub mod incidents;
 pub mod logs;
+pub mod operator;
 pub mod ops;
 pub mod query;
 pub mod rca;
