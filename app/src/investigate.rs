@@ -78,6 +78,10 @@ fn plan_args(
             other if takes(other) => {
                 args.insert(other.to_owned(), json!(value));
             }
+            // The HTTP signals name the workload `service`.
+            "target" if takes("service") => {
+                args.insert("service".to_owned(), json!(value));
+            }
             _ => {}
         }
     }

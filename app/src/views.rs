@@ -895,8 +895,10 @@ impl App {
                 }
                 if target.kind == Scope::Node && takes("node") {
                     args.insert("node".to_owned(), serde_json::json!(target.name));
-                } else if takes("target") {
-                    args.insert("target".to_owned(), serde_json::json!(target.name));
+                } else {
+                    for key in ["target", "service"].into_iter().filter(|k| takes(k)) {
+                        args.insert(key.to_owned(), serde_json::json!(target.name));
+                    }
                 }
                 if takes("incident") {
                     args.insert("incident".to_owned(), serde_json::json!(id));

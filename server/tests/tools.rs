@@ -955,3 +955,26 @@ async fn tools_investigation_mode_stops_at_its_timeout_and_still_interprets() {
         .unwrap();
     assert!(cited.starts_with("tool-"), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_the_workspace_run_buttons_run_catalogue_tools() {
+    let fixture = fixture().await;
+    let browser = crate::ui_pages::Browser::sign_in(&fixture.url(), &token(Role::Read)).await;
+    let id = &fixture.incident;
+    // Scoped to the incident (namespace shop, deployment payments-api), kept as evidence.
+    let (status, page) = browser
+        .get(&format!("/ui/incidents/{id}/tools/pods.list"))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("(evidence tool-"), "{page}");
+    let (status, page) = browser
+        .get(&format!("/ui/incidents/{id}/tools/http_signals.history"))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("payments-api"), "{page}");
+    let (status, page) = browser
+        .get(&format!("/ui/incidents/{id}/tools/no.such_tool"))
+        .await;
+    assert!((400..500).contains(&status), "{status} {page}");
+    assert!(page.contains("not a read-only tool"), "{page}");
+}
