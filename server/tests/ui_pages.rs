@@ -1206,3 +1206,51 @@ async fn suppress_similar_opens_the_next_one_suppressed_and_settings_list_it() {
         .collect();
     assert_eq!(chat.len(), 1, "{windows}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_app_channel_reaches_the_open_page_as_feed_events() {
+    let rig = rig(|c| {
+        c.channels = app::config::ChannelsConfig {
+            provider: vec![app::config::ProviderConfig {
+                id: "feed".into(),
+                kind: "in_app".into(),
+                display_name: "The workspace".into(),
+                enabled: true,
+                approvals: false,
+                config: None,
+            }],
+            ..app::config::ChannelsConfig::default()
+        };
+    })
+    .await;
+    let base = rig.server.url();
+    let reader = Browser::sign_in(&base, &token(Role::Read)).await;
+    let mut events = reader
+        .client
+        .get(format!("{base}/ui/events"))
+        .header("cookie", &reader.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    // A test message to the in-app provider is routed like any event.
+    let sent = client()
+        .post(format!("{base}/api/v1/channels/feed/test"))
+        .bearer_auth(token(Role::Operate))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200, "{}", sent.text().await.unwrap());
+    let mut seen = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = events.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("event: feed") && seen.contains("\"provider\":\"feed\"") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "{seen}");
+}

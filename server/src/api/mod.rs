@@ -33,6 +33,21 @@ pub fn param(encoded: &str, key: &str) -> Option<String> {
     params(encoded, key).last()
 }
 
+/// The `status` filter of a listing: none when absent or empty, else what `parse` makes of it;
+/// a value it does not know is a 400 listing the ones it does (`names`).
+pub fn status_param<T>(
+    query: Option<&str>,
+    parse: impl FnOnce(&str) -> Option<T>,
+    names: &str,
+) -> Result<Option<T>, crate::error::ApiError> {
+    match param(query.unwrap_or(""), "status").as_deref() {
+        None | Some("") => Ok(None),
+        Some(text) => parse(text).map(Some).ok_or_else(|| {
+            crate::error::ApiError::bad_request(format!("status {text:?} is not one of {names}"))
+        }),
+    }
+}
+
 /// The tenant a request names in `X-Scope-OrgID` (as Mimir and Loki read it): the default
 /// source without one; a malformed name is a 400 naming the header.
 pub fn tenant(headers: &axum::http::HeaderMap) -> Result<String, crate::error::ApiError> {

@@ -131,14 +131,11 @@ pub async fn suggestions(
     Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let status = match super::param(query.as_deref().unwrap_or(""), "status").as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(SuggestionStatus::from_name(text).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "status {text:?} is not one of pending, accepted, rejected"
-            ))
-        })?),
-    };
+    let status = super::status_param(
+        query.as_deref(),
+        SuggestionStatus::from_name,
+        "pending, accepted, rejected",
+    )?;
     Ok(success(state.app.rule_suggestions(&caller, status).await?))
 }
 

@@ -166,14 +166,11 @@ pub async fn approvals(
     Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let status = match super::param(query.as_deref().unwrap_or(""), "status").as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(ApprovalStatus::parse(text).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "status {text:?} is not one of pending, approved, rejected, expired, withdrawn"
-            ))
-        })?),
-    };
+    let status = super::status_param(
+        query.as_deref(),
+        ApprovalStatus::parse,
+        "pending, approved, rejected, expired, withdrawn",
+    )?;
     Ok(success(state.app.approvals(&caller, status).await?))
 }
 

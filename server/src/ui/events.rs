@@ -1,6 +1,7 @@
 //! Live updates over Server-Sent Events: `GET /ui/events` tells an open page which incidents
 //! changed (`event: changed`), and the page asks the server for what it shows again (htmx
-//! `hx-trigger="sse:changed"`), so rows appear and change without a reload.
+//! `hx-trigger="sse:changed"`), so rows appear and change without a reload. The in-app
+//! channel's events (what the chat providers are sent) come as `event: feed`, one JSON each.
 
 use super::session::Signed;
 use crate::app::AppState;
@@ -24,7 +25,7 @@ pub async fn stream(
             .into_response();
     }
     let receiver = state.app.pipeline.listen();
-    let events = futures::stream::unfold(receiver, |mut receiver| async move {
+    let changed = futures::stream::unfold(receiver, |mut receiver| async move {
         let data = match receiver.recv().await {
             Ok(ids) => ids.join(" "),
             // Fell behind: everything may have changed.
@@ -33,8 +34,26 @@ pub async fn stream(
         };
         let event = Event::default().event("changed").data(data);
         Some((Ok::<_, std::convert::Infallible>(event), receiver))
-    })
-    .boxed();
+    });
+    let feed = futures::stream::unfold(
+        state.channels.feed().subscribe(),
+        |mut receiver| async move {
+            loop {
+                let data = match receiver.recv().await {
+                    Ok(item) => match serde_json::to_string(&item) {
+                        Ok(json) => json,
+                        Err(_) => continue,
+                    },
+                    // Fell behind: the items missed are in the channels' list.
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                };
+                let event = Event::default().event("feed").data(data);
+                return Some((Ok::<_, std::convert::Infallible>(event), receiver));
+            }
+        },
+    );
+    let events = futures::stream::select(changed.boxed(), feed.boxed());
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
