@@ -907,14 +907,27 @@ impl App {
                     incident: Some(id),
                     ..crate::tools::RunFor::default()
                 };
-                let answer = self
+                let ran = self
                     .run_tool_for(
                         caller,
                         found.name(),
                         &serde_json::Value::Object(args),
                         run_for,
                     )
-                    .await?;
+                    .await;
+                let answer = match ran {
+                    Ok(answer) => answer,
+                    // What the incident's scope cannot fill in is said where the result goes.
+                    Err(error @ AppError::ToolArgument { .. }) => {
+                        return Ok(ToolResult {
+                            tool: tool.to_owned(),
+                            summary: format!("cannot run for this incident: {error}"),
+                            columns: Vec::new(),
+                            rows: Vec::new(),
+                        });
+                    }
+                    Err(other) => return Err(other),
+                };
                 let (columns, rows) = result_table(&answer.result);
                 Ok(ToolResult {
                     tool: tool.to_owned(),
