@@ -1253,4 +1253,10 @@ async fn the_in_app_channel_reaches_the_open_page_as_feed_events() {
     })
     .await;
     assert_eq!(found, Ok(true), "{seen}");
+    // Settings lists the provider with what it delivered.
+    let (_, settings) = reader.get("/ui/settings").await;
+    assert!(
+        settings.contains("The workspace (in_app)"),
+        "the provider in settings"
+    );
 }

@@ -607,6 +607,40 @@ fn policy_rows(p: &policy::Policy) -> PolicyRows {
     }
 }
 
+/// The channel providers in a sentence each: who they are, what they delivered, what waits
+/// and what last went wrong (the `[policy] notify_webhook` is one of them).
+async fn channel_lines(state: &AppState) -> String {
+    match state.channels.list().await {
+        Ok(list) if list.is_empty() => {
+            "no channel providers ([[channels.provider]] or [policy] notify_webhook)".to_owned()
+        }
+        Ok(list) => list
+            .iter()
+            .map(|c| {
+                let name = if c.display_name.is_empty() {
+                    &c.id
+                } else {
+                    &c.display_name
+                };
+                let error = c
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(", last error: {e}"))
+                    .unwrap_or_default();
+                format!(
+                    "{name} ({}{}): {} delivered, {} waiting{error}",
+                    c.kind,
+                    if c.enabled { "" } else { ", disabled" },
+                    c.delivered,
+                    c.queue_depth
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(e) => format!("the channel providers could not be read: {e}"),
+    }
+}
+
 async fn settings_page(
     state: &AppState,
     signed: &Signed,
@@ -699,13 +733,7 @@ async fn settings_page(
             policy: policy.as_deref().map(policy_rows),
             simulation,
             policy_text,
-            notify: match &app.config.policy.notify_webhook {
-                Some(url) => format!(
-                    "approvals waiting and escalations go to the webhook {}",
-                    outbound::redact(url)
-                ),
-                None => "no notification webhook ([policy] notify_webhook)".to_owned(),
-            },
+            notify: channel_lines(state).await,
             model: match &app.config.rca.llm {
                 Some(m) => format!("{} at {}", m.model, outbound::redact(&m.url)),
                 None => "no model configured ([rca.llm]): drafts stand alone".to_owned(),
