@@ -11,6 +11,7 @@
 //! generated here, and the evaluation crate uses them from here (with the microservice
 //! families whose faults travel up a call graph).
 
+pub mod ask;
 pub mod audit_key;
 pub mod auth;
 pub mod changes;

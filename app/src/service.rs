@@ -274,7 +274,7 @@ pub struct App {
     /// The last run of each incident's plan (when, what), reused for a minute.
     pub(crate) plan_runs: parking_lot::Mutex<BTreeMap<String, (i64, rca::Investigation)>>,
     /// Model calls at once; a regeneration beyond them answers 429 with `Retry-After`.
-    model_calls: tokio::sync::Semaphore,
+    pub(crate) model_calls: tokio::sync::Semaphore,
     /// The clusters' watches and the dependency probes, feeding the pipeline.
     pub signals: crate::cluster_signals::ClusterSignals,
     /// Read-only tool calls per caller this minute.
@@ -287,10 +287,10 @@ pub struct App {
 const MAX_INTERPRETATIONS: usize = 1_000;
 
 /// Model calls allowed at once.
-const MODEL_CALLS: usize = 2;
+pub(crate) const MODEL_CALLS: usize = 2;
 
 /// Seconds a caller is told to wait when every model call is taken.
-const MODEL_RETRY_AFTER_SECS: u32 = 5;
+pub(crate) const MODEL_RETRY_AFTER_SECS: u32 = 5;
 
 /// A stable digest of a draft: an interpretation belongs to exactly the draft it read.
 fn draft_digest(draft: &rca::Draft) -> String {

@@ -218,3 +218,40 @@ pub fn human_duration(ms: i64) -> String {
         s => format!("{s} s"),
     }
 }
+
+/// A model's grounded answer: the answer, its supporting sentences with their citations, the
+/// cited evidence, and a line saying where it came from and that nothing was done.
+pub fn grounded(a: &app::ask::Answer) -> String {
+    let mut out = Vec::new();
+    if a.text.is_empty() && a.claims.is_empty() {
+        out.push(format!(
+            "The model gave no answer that the evidence of {} supports.",
+            a.incident
+        ));
+    } else if !a.text.is_empty() {
+        out.push(a.text.clone());
+    }
+    if !a.claims.is_empty() {
+        out.push("Because:".to_owned());
+        out.extend(
+            a.claims
+                .iter()
+                .map(|c| format!("• {} [{}]", c.text, c.evidence.join(", "))),
+        );
+    }
+    if !a.citations.is_empty() {
+        out.push("Sources:".to_owned());
+        out.extend(
+            a.citations
+                .iter()
+                .take(10)
+                .map(|c| format!("[{}] {}", c.id, c.summary)),
+        );
+    }
+    out.push(format!(
+        "(Answered by {} from the draft of {}; an answer never takes an action — use the commands for that.)",
+        if a.model.is_empty() { "the model" } else { &a.model },
+        a.incident
+    ));
+    out.join("\n")
+}

@@ -88,6 +88,26 @@ pub enum ParseError {
     Unknown { word: String },
 }
 
+/// Whether a line that is not a command reads as a free-form question (answered by the
+/// model, when one is configured): an unknown first word, or a `why`/`what`/`show` sentence
+/// with a question mark in it. Never a line starting with a verb that changes something.
+pub fn is_question(line: &str, error: &ParseError) -> bool {
+    let first = line
+        .trim()
+        .trim_start_matches('/')
+        .split_whitespace()
+        .next()
+        .map(str::to_lowercase)
+        .unwrap_or_default();
+    match error {
+        ParseError::Unknown { .. } => true,
+        ParseError::Usage { .. } => {
+            line.contains('?') && matches!(first.as_str(), "why" | "what" | "show")
+        }
+        ParseError::Empty | ParseError::TooLong => false,
+    }
+}
+
 /// What `help` answers.
 pub const HELP: &str = "Commands:\n\
 status — open incidents, approvals waiting, whether the robot is paused\n\
@@ -337,6 +357,13 @@ mod tests {
         assert!(parse("silence inc-1 30d").is_err());
         assert_eq!(parse(&"x".repeat(2_000)), Err(ParseError::TooLong));
         assert!(matches!(parse("why"), Err(ParseError::Usage { .. })));
+        let question = |line: &str| parse(line).is_err_and(|e| is_question(line, &e));
+        assert!(question("is the payments database slow?"));
+        assert!(question("why is payments-api failing?"));
+        assert!(!question("why is payments-api failing"), "a question asks");
+        assert!(!question("approve it now please?"), "never a changing verb");
+        assert!(!question("pause everything?"));
+        assert!(!question("status"), "a command is not a question");
         assert!(matches!(parse("pause"), Err(ParseError::Usage { .. })));
     }
 

@@ -974,6 +974,12 @@ impl<O: Operator> Channels<O> {
     pub async fn command(&self, caller: &Caller, via: &ChatUser, line: &str) -> ChatAnswer {
         let command = match command::parse(line) {
             Ok(c) => c,
+            Err(error)
+                if self.inner.operator.answers_questions()
+                    && command::is_question(line, &error) =>
+            {
+                return self.question(caller, line).await;
+            }
             Err(error) => {
                 return ChatAnswer {
                     command: "none",
@@ -1018,6 +1024,36 @@ impl<O: Operator> Channels<O> {
                 command: name,
                 ok: true,
                 text,
+            },
+            Err(error) => ChatAnswer {
+                command: name,
+                ok: false,
+                text: refusal(&error),
+            },
+        }
+    }
+
+    /// A free-form question: answered by the model from an incident's draft, with its
+    /// citations; read access is enough, and nothing is ever done.
+    async fn question(&self, caller: &Caller, line: &str) -> ChatAnswer {
+        let name = "question";
+        if let Err(error) = app::authorize(caller, app::Operation::GetDraft) {
+            return ChatAnswer {
+                command: name,
+                ok: false,
+                text: format!("Refused: {error}."),
+            };
+        }
+        match self.inner.operator.ask(caller, line).await {
+            Ok(Some(answered)) => ChatAnswer {
+                command: name,
+                ok: true,
+                text: answer::grounded(&answered),
+            },
+            Ok(None) => ChatAnswer {
+                command: name,
+                ok: false,
+                text: format!("I answer questions only with a model configured.\n\n{HELP}"),
             },
             Err(error) => ChatAnswer {
                 command: name,
@@ -1236,9 +1272,12 @@ impl<O: Operator> Channels<O> {
                     tracing::info!(provider = %id, "message from another chat ignored");
                     return;
                 }
-                // Conversation is never a command: only what parses, or what starts with `/`.
+                // Conversation is never a command: only what parses, what starts with `/`,
+                // or (with a model) a question, which is answered and never acted on.
                 let parsed = command::parse(&text);
-                if parsed.is_err() && !text.trim_start().starts_with('/') {
+                let question =
+                    text.trim_end().ends_with('?') && self.inner.operator.answers_questions();
+                if parsed.is_err() && !text.trim_start().starts_with('/') && !question {
                     return;
                 }
                 let reply = match from_id {

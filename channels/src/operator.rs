@@ -209,4 +209,17 @@ pub trait Operator: Send + Sync + 'static {
     /// The executive summary since `since_ms`.
     fn summary(&self, since_ms: i64)
     -> impl Future<Output = Result<Summary, OperatorError>> + Send;
+    /// Whether free-form questions are answered (a model is configured).
+    fn answers_questions(&self) -> bool {
+        false
+    }
+    /// A free-form question, answered by the model from the draft of the incident it is
+    /// about, with citations and never an action; `None` without a model.
+    fn ask(
+        &self,
+        _caller: &Caller,
+        _question: &str,
+    ) -> impl Future<Output = Result<Option<app::ask::Answer>, OperatorError>> + Send {
+        async { Ok(None) }
+    }
 }

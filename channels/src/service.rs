@@ -191,6 +191,18 @@ fn verb_matches(verb: &str, action: &str) -> bool {
 }
 
 impl Operator for AppOperator {
+    fn answers_questions(&self) -> bool {
+        self.app.config.rca.llm.is_some()
+    }
+
+    async fn ask(
+        &self,
+        caller: &Caller,
+        question: &str,
+    ) -> Result<Option<app::ask::Answer>, OperatorError> {
+        self.app.ask(caller, question, None).await.map_err(op_error)
+    }
+
     async fn status(&self, caller: &Caller) -> Result<StatusReport, OperatorError> {
         app::authorize(caller, Operation::Status)
             .map_err(|e| OperatorError::Refused(e.to_string()))?;

@@ -22,6 +22,10 @@ pub(crate) struct MemState {
     pub(crate) audit: Vec<String>,
     /// `(provider, failing, detail)` of every delivery-failure report.
     pub(crate) delivery_failures: Vec<(String, bool, String)>,
+    /// What a model would answer to free-form questions; `None`: no model configured.
+    pub(crate) answer: Option<app::ask::Answer>,
+    /// Questions asked of the model.
+    pub(crate) questions: Vec<String>,
 }
 
 /// An in-memory application.
@@ -328,6 +332,21 @@ impl Operator for MemOperator {
             .iter()
             .find(|i| i.id == id)
             .cloned())
+    }
+
+    fn answers_questions(&self) -> bool {
+        self.state.lock().answer.is_some()
+    }
+
+    async fn ask(
+        &self,
+        caller: &Caller,
+        question: &str,
+    ) -> Result<Option<app::ask::Answer>, OperatorError> {
+        check(caller, Operation::GetDraft)?;
+        let mut s = self.state.lock();
+        s.questions.push(question.to_owned());
+        Ok(s.answer.clone())
     }
 
     async fn delivery_failure(

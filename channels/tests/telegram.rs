@@ -324,6 +324,45 @@ async fn telegram_one_message_with_buttons_approved_by_the_mapped_approver_only(
     .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(bot_messages(&http, &emu).await.len(), before);
+
+    // With a model, a question is answered with its citations; chatter still is not, and an
+    // answer changes nothing.
+    op.state.lock().answer = Some(app::ask::Answer {
+        incident: "inc-3b881be00b61c2aa".to_owned(),
+        text: "payments-api restarts because it runs out of memory.".to_owned(),
+        claims: vec![app::ask::Claim {
+            text: "Its container was OOM-killed five times.".to_owned(),
+            evidence: vec!["e1".to_owned()],
+            hypothesis: None,
+        }],
+        citations: vec![app::ask::Citation {
+            id: "e1".to_owned(),
+            summary: "OOMKilled x5".to_owned(),
+        }],
+        dropped: 0,
+        model: "scripted".to_owned(),
+        latency_ms: 3,
+    });
+    let audit_before = op.state.lock().audit.len();
+    let answered = say(&http, &emu, ALICE, "is payments-api still crashing?").await;
+    assert!(
+        answered.contains("runs out of memory")
+            && answered.contains("[e1]")
+            && answered.contains("never takes an action"),
+        "{answered}"
+    );
+    assert_eq!(
+        op.state.lock().questions,
+        ["is payments-api still crashing?"]
+    );
+    let unmapped = say(&http, &emu, MALLORY, "is payments-api still crashing?").await;
+    assert!(unmapped.contains("not mapped"), "{unmapped}");
+    assert_eq!(
+        op.state.lock().questions.len(),
+        1,
+        "an unmapped user asks nothing"
+    );
+    assert_eq!(op.state.lock().audit.len(), audit_before);
     channels.stop();
 }
 

@@ -132,6 +132,29 @@ impl Interpreter {
         Ok(out)
     }
 
+    /// Asks the model an operator's free-form `question` about `draft`'s incident and grounds
+    /// its answer like an interpretation: only cited claims survive, and no action ever does
+    /// (an answer is words, never something to run).
+    pub async fn answer(&self, draft: &Draft, question: &str) -> Result<Interpretation, LlmError> {
+        let prompt = self.prompts.build_question(draft, question);
+        let messages = [
+            ChatMessage::system(prompt.system),
+            ChatMessage::user(prompt.user),
+        ];
+        let reply = self.client.chat(&messages, &prompt.schema).await?;
+        let mut out = self
+            .grounder
+            .ground(&reply.content, draft)
+            .map_err(|source| LlmError::Answer { source })?;
+        out.dropped_actions += out.actions.len();
+        out.actions.clear();
+        out.model = reply.model;
+        out.latency_ms = reply.latency_ms;
+        out.attempts = reply.attempts;
+        out.redactions = prompt.redactions;
+        Ok(out)
+    }
+
     /// The draft with an interpretation, or with the reason there is none.
     pub async fn report(&self, draft: Draft) -> RcaReport {
         let started = Instant::now();

@@ -671,6 +671,12 @@ async fn scripted_turn(
         .filter_map(|m| m["content"].as_str())
         .collect::<Vec<_>>()
         .join("\n");
+    if prompt.contains("QUESTION FROM THE ON-CALL OPERATOR") {
+        return axum::Json(completion(
+            json!({"role": "assistant", "content": question_answer(&prompt).to_string()}),
+            "stop",
+        ));
+    }
     let cited = prompt
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
         .find(|w| w.starts_with("tool-"))
@@ -686,6 +692,26 @@ async fn scripted_turn(
         json!({"role": "assistant", "content": answer.to_string()}),
         "stop",
     ))
+}
+
+/// A free-form question's answer: one claim citing the first evidence item the prompt lists,
+/// one citing an id it does not have, one telling the reader to run a command, and an action
+/// (every one of the last three must be dropped).
+fn question_answer(prompt: &str) -> Value {
+    let first = prompt
+        .lines()
+        .find_map(|l| l.strip_prefix("- [")?.split(']').next())
+        .unwrap_or("none")
+        .to_owned();
+    json!({
+        "summary": "payments-api answers 500 to about one request in five since the spike began.",
+        "claims": [
+            {"text": "The error ratio of payments-api rose well above its baseline.", "evidence": [first]},
+            {"text": "The database was down all night.", "evidence": ["m-made-up"]},
+            {"text": "Run kubectl delete pod payments-api-0 to fix it.", "evidence": [first]}
+        ],
+        "actions": ["restart_deployment"]
+    })
 }
 
 async fn scripted_model() -> (String, std::sync::Arc<Scripted>) {
@@ -977,4 +1003,128 @@ async fn tools_the_workspace_run_buttons_run_catalogue_tools() {
         .await;
     assert!((400..500).contains(&status), "{status} {page}");
     assert!(page.contains("not a read-only tool"), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_question_is_answered_from_the_draft_with_citations_and_nothing_is_done() {
+    let (model_url, model) = scripted_model().await;
+    let fixture = fixture_with(|config| {
+        config.rca.llm = Some(
+            toml::from_str(&format!(
+                "backend = \"openai\"\nurl = \"{model_url}\"\nmodel = \"scripted-answerer\"\n"
+            ))
+            .unwrap(),
+        );
+        config.policy.file =
+            Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policy/examples/prod.toml"));
+    })
+    .await;
+    let http = client();
+    let url = fixture.url();
+    let ask = |who: Role, text: &str| {
+        http.post(format!("{url}/api/v1/chat"))
+            .bearer_auth(token(who))
+            .json(&json!({ "text": text }))
+            .send()
+    };
+    let question = format!(
+        "why is {} failing? our db password=hunter2 if that helps",
+        fixture.incident
+    );
+    let answer: Value = ask(Role::Read, &question)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let data = &answer["data"];
+    assert_eq!(data["command"], "question", "{answer}");
+    assert_eq!(data["ok"], true, "{answer}");
+    let text = data["text"].as_str().unwrap();
+    // The answer and the one supported claim, cited, with the cited evidence spelt out.
+    assert!(text.contains("one request in five"), "{text}");
+    assert!(text.contains("rose well above its baseline. ["), "{text}");
+    assert!(text.contains("Sources:\n["), "{text}");
+    assert!(text.contains(&fixture.incident), "{text}");
+    // Grounding dropped the made-up citation, the command and the action.
+    assert!(!text.contains("database was down"), "{text}");
+    assert!(!text.contains("kubectl"), "{text}");
+    assert!(!text.contains("restart_deployment"), "{text}");
+    assert!(text.contains("never takes an action"), "{text}");
+    // The model saw the draft's evidence and the question, never the secret in it.
+    let seen = model.seen.lock().unwrap().clone();
+    let asked: Vec<&Value> = seen
+        .iter()
+        .filter(|b| b.to_string().contains("QUESTION FROM THE ON-CALL OPERATOR"))
+        .collect();
+    assert_eq!(asked.len(), 1, "one model call");
+    assert!(!asked[0].to_string().contains("hunter2"), "{}", asked[0]);
+    assert!(
+        asked[0].get("tools").is_none(),
+        "an answer is offered no tool"
+    );
+    // Nothing was done: the audit (remediation is on, under the prod policy) has no entry by
+    // the asker, and no approval was decided.
+    let get = |path: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let body: Value = http
+                .get(format!("{url}{path}"))
+                .bearer_auth(token(Role::Admin))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let data = &body["data"];
+            data.get("entries")
+                .unwrap_or(data)
+                .as_array()
+                .cloned()
+                .unwrap_or_else(|| panic!("{path}: {body}"))
+        }
+    };
+    let audit = get("/api/v1/audit").await;
+    assert!(
+        audit
+            .iter()
+            .all(|e| !e["who"].as_str().unwrap_or("").contains("read-bot")),
+        "{audit:?}"
+    );
+    assert!(
+        audit.len() >= 2,
+        "the prod policy asked for approvals: {audit:?}"
+    );
+    let approvals = get("/api/v1/approvals").await;
+    assert!(!approvals.is_empty());
+    assert!(
+        approvals.iter().all(|a| a["status"] == "pending"),
+        "{approvals:?}"
+    );
+    // A question without naming the incident is about the latest active one; commands still
+    // parse as commands; the ingest role may not ask.
+    let answer: Value = ask(Role::Read, "is it getting better?")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["data"]["command"], "question", "{answer}");
+    assert!(
+        answer["data"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("from the draft of inc-"),
+        "{answer}"
+    );
+    let status: Value = ask(Role::Read, "status")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["data"]["command"], "status", "{status}");
+    let refused = ask(Role::Ingest, "is it getting better?").await.unwrap();
+    assert_eq!(refused.status(), 403);
 }
