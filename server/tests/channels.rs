@@ -4,7 +4,8 @@
 //! `telegram_user_id` presses Approve and exactly one PATCH reaches the loopback Kubernetes
 //! API, the message is edited to show the decision, and the audit names the Telegram user;
 //! `status`, `what happened`, `why did you restart payments-api` and `pause robot` are
-//! answered in the chat. Slack's signed routes and the chat API over HTTP, without emulator.
+//! answered in the chat. Slack's signed routes and the chat API over HTTP, without emulator; a
+//! webhook receiver down past `failure_incident_after` opens its delivery-failure incident.
 
 use crate::common::*;
 use crate::fake_k8s;
@@ -438,4 +439,123 @@ async fn slack_routes_verify_signatures_and_the_chat_api_answers() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_failing_past_its_limit_opens_a_delivery_failure_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    // A webhook receiver that is not there (nothing listens on the port).
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/hook", dead.local_addr().unwrap());
+    drop(dead);
+    secret_file(dir.path(), "hook.secret", "whsec-0123456789abcdef");
+    secret_file(
+        dir.path(),
+        "hook.toml",
+        &format!("url = \"{dead_url}\"\nsecret_file = \"hook.secret\"\n"),
+    );
+    let mut config = test_config(dir.path());
+    config.channels = ChannelsConfig {
+        provider: vec![
+            ProviderConfig {
+                id: "hook".into(),
+                kind: "webhook".into(),
+                display_name: "Receiver".into(),
+                enabled: true,
+                approvals: false,
+                config: Some("hook.toml".into()),
+            },
+            ProviderConfig {
+                id: "feed".into(),
+                kind: "in_app".into(),
+                display_name: String::new(),
+                enabled: true,
+                approvals: false,
+                config: None,
+            },
+        ],
+        base_dir: dir.path().to_owned(),
+        failure_incident_after: Duration::from_secs(1),
+        retry_initial: Duration::from_millis(100),
+        retry_max: Duration::from_millis(300),
+        ..ChannelsConfig::default()
+    };
+    let server = start(config).await;
+    let http = client();
+    let url = server.url();
+    // An incident to announce: one firing Alertmanager alert (webhook format version 4).
+    let starts = chrono::Utc::now().to_rfc3339();
+    let alert = json!({
+        "version": "4", "groupKey": "{}:{alertname=\"KubePodCrashLooping\"}", "truncatedAlerts": 0,
+        "status": "firing", "receiver": "srebot", "groupLabels": {"alertname": "KubePodCrashLooping"},
+        "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop",
+                       "pod": "payments-api-7d4b9c6f5-x2x9q", "severity": "critical"},
+            "annotations": {"summary": "payments-api restarts"},
+            "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph", "fingerprint": "5f3a1c2b9d8e7f60"
+        }]
+    });
+    let posted = http
+        .post(format!("{url}/api/v1/alerts/alertmanager"))
+        .json(&alert)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        posted.status().is_success(),
+        "{}",
+        posted.text().await.unwrap()
+    );
+    // The receiver stays down past `failure_incident_after`: the application opens the
+    // provider's delivery-failure incident (domain operator channels), like any other.
+    let failure = wait_for(
+        "the channel_delivery_failure incident",
+        Duration::from_secs(30),
+        || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let list = get_data(&http, &format!("{url}/api/v1/incidents")).await;
+                list.as_array()?
+                    .iter()
+                    .find(|i| i["type"] == "channel_delivery_failure")
+                    .cloned()
+            }
+        },
+    )
+    .await;
+    assert_eq!(failure["domain"], "operator_channels", "{failure}");
+    assert_eq!(failure["target"]["name"], "hook", "{failure}");
+    // The provider's health says so, and the other provider heard of it.
+    let providers = get_data(&http, &format!("{url}/api/v1/channels")).await;
+    let hook = providers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "hook")
+        .unwrap()
+        .clone();
+    assert!(
+        hook.to_string().contains("connect") || hook.to_string().contains("error"),
+        "{hook}"
+    );
+    let feed_heard = wait_for(
+        "the failure announced on the feed",
+        Duration::from_secs(20),
+        || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let list = get_data(&http, &format!("{url}/api/v1/channels")).await;
+                let feed = list.as_array()?.iter().find(|p| p["id"] == "feed")?.clone();
+                (feed["delivered"].as_u64().unwrap_or(0) >= 2).then_some(feed)
+            }
+        },
+    )
+    .await;
+    assert!(
+        feed_heard["delivered"].as_u64().unwrap() >= 2,
+        "{feed_heard}"
+    );
 }
