@@ -296,7 +296,7 @@ async fn the_reader_role_grants_exactly_the_read_verbs_the_watches_use() {
     let rules = reader_rules("rbac.yaml");
     assert_eq!(
         serde_json::to_value(
-            reader_rules("../deploy/rbac.yaml")
+            reader_rules("../deploy/base/rbac.yaml")
                 .iter()
                 .map(|r| (&r.api_groups, &r.resources, &r.verbs))
                 .collect::<Vec<_>>()

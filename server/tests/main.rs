@@ -9,6 +9,7 @@ mod channels;
 mod cli;
 mod cluster_signals;
 mod common;
+mod deploy;
 mod event_time;
 // The cluster crate's loopback Kubernetes API, shared rather than copied.
 #[allow(dead_code)]
