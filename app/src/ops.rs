@@ -11,6 +11,8 @@ pub enum Operation {
     RemoteWrite,
     LokiPush,
     AlertmanagerWebhook,
+    /// Findings posted by a team's own watchers (`POST /api/v1/findings`).
+    SubmitFindings,
     Series,
     Windows,
     Sql,
@@ -96,11 +98,12 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 55] = [
+    pub const ALL: [Operation; 56] = [
         Operation::Health,
         Operation::RemoteWrite,
         Operation::LokiPush,
         Operation::AlertmanagerWebhook,
+        Operation::SubmitFindings,
         Operation::Series,
         Operation::Windows,
         Operation::Sql,
@@ -161,6 +164,7 @@ impl Operation {
             Operation::RemoteWrite => "remote_write",
             Operation::LokiPush => "Loki push",
             Operation::AlertmanagerWebhook => "Alertmanager webhook",
+            Operation::SubmitFindings => "posting findings",
             Operation::Series => "series lookup",
             Operation::Windows => "windows query",
             Operation::Sql => "SQL query",
@@ -224,7 +228,8 @@ impl Operation {
             | Operation::WorkspaceAssets
             | Operation::RemoteWrite
             | Operation::LokiPush
-            | Operation::AlertmanagerWebhook => Role::Ingest,
+            | Operation::AlertmanagerWebhook
+            | Operation::SubmitFindings => Role::Ingest,
             Operation::Series
             | Operation::Windows
             | Operation::Sql

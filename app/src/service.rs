@@ -831,6 +831,35 @@ impl App {
         })
     }
 
+    /// Findings posted by a team's own watchers (the versioned contract of
+    /// [`incident::findings`]) join the correlation as candidates of origin `findings`, in
+    /// `source`; a bad finding refuses the whole body, naming it, so nothing is half taken.
+    pub async fn submit_findings(
+        &self,
+        caller: &Caller,
+        source: &str,
+        body: &[u8],
+    ) -> Result<AlertsSubmitted, AppError> {
+        authorize(caller, Operation::SubmitFindings)?;
+        Self::named_source(Some(source))?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut candidates =
+            incident::candidates_from_findings(body, now).map_err(|source| AppError::Query {
+                what: "findings body",
+                class: source.class(),
+                source: Box::new(source),
+            })?;
+        for candidate in &mut candidates {
+            candidate.source = source.to_owned();
+        }
+        let findings = candidates.len();
+        let changes = self.pipeline.submit(candidates).await.map_err(ledger)?;
+        Ok(AlertsSubmitted {
+            alerts: findings,
+            changes: changes.len(),
+        })
+    }
+
     /// Re-reads the rules file; on an error the old rules stay. Returns how many rules run.
     pub fn reload_rules(&self, caller: &Caller) -> Result<usize, AppError> {
         authorize(caller, Operation::ReloadRules)?;

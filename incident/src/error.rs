@@ -37,6 +37,10 @@ pub enum Error {
     /// Two incidents that cannot be merged.
     #[error("incident {id:?} cannot be merged: {reason}")]
     InvalidMerge { id: String, reason: String },
+    /// A posted finding (`POST /api/v1/findings`) that breaks the contract; `at` names it
+    /// (`findings[3].type`).
+    #[error("{at}: {reason}")]
+    InvalidFinding { at: String, reason: String },
     /// An operator's input that cannot be stored (empty, too long).
     #[error("{field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
@@ -98,6 +102,7 @@ impl Classify for Error {
             | Error::InvalidTransition { .. }
             | Error::InvalidMerge { .. }
             | Error::InvalidInput { .. }
+            | Error::InvalidFinding { .. }
             | Error::InvalidFilter { .. } => ErrorClass::InvalidInput,
             Error::NotFound { .. } => ErrorClass::NotFound,
             Error::Database { source, .. } => match source {

@@ -21,6 +21,7 @@ pub mod config;
 pub mod correlator;
 pub mod engine;
 pub mod error;
+pub mod findings;
 pub mod ledger;
 pub mod operator_ledger;
 pub mod record;
@@ -33,6 +34,7 @@ pub use config::CorrelatorConfig;
 pub use correlator::{Change, Correlator};
 pub use engine::IncidentEngine;
 pub use error::Error;
+pub use findings::candidates_from_findings;
 pub use ledger::{Backend, Ledger};
 pub use model::Target;
 pub use record::{

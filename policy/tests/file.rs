@@ -242,7 +242,12 @@ fn an_action_that_asks_needs_an_approver() {
 fn unless_only_conditions_the_auto_tier_on_origins() {
     let demo = check_file(&example("demo.toml")).unwrap();
     let alerts: std::collections::BTreeSet<model::Origin> = [model::Origin::Alertmanager].into();
-    assert_eq!(demo.unless_only.get("restart_deployment"), Some(&alerts));
+    let posted: std::collections::BTreeSet<model::Origin> =
+        [model::Origin::Alertmanager, model::Origin::Findings].into();
+    assert_eq!(demo.unless_only.get("restart_deployment"), Some(&posted));
+    assert!(demo.withheld_by("restart_deployment", &posted).is_some());
+    let findings = [model::Origin::Findings].into();
+    assert!(demo.withheld_by("restart_deployment", &findings).is_some());
     assert_eq!(demo.mode("restart_deployment"), Mode::Auto);
     assert!(demo.withheld_by("restart_deployment", &alerts).is_some());
     let both = [model::Origin::Alertmanager, model::Origin::Rules].into();

@@ -150,6 +150,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/alerts/alertmanager",
             post(api::incidents::alertmanager),
         )
+        .route("/api/v1/findings", post(api::incidents::findings))
         .route("/api/v1/rules/reload", post(api::incidents::reload_rules))
         .route("/api/v1/incidents/{id}/ack", post(api::operator::ack))
         .route("/api/v1/incidents/{id}/assign", post(api::operator::assign))

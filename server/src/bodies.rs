@@ -19,7 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Routes whose bodies are pushed telemetry: they keep the `[ingest]` limit.
-const INGEST_ROUTES: [&str; 2] = ["/loki/api/v1/push", "/api/v1/alerts/alertmanager"];
+const INGEST_ROUTES: [&str; 3] = [
+    "/loki/api/v1/push",
+    "/api/v1/alerts/alertmanager",
+    "/api/v1/findings",
+];
 
 /// The route remote_write arrives on; it reads its own body (see [`read_limited`]).
 pub const REMOTE_WRITE: &str = "/api/v1/write";

@@ -74,8 +74,8 @@ fn policy_check_refuses_an_unknown_origin_naming_its_key() {
     let bad = dir.path().join("origins.toml");
     let text = std::fs::read_to_string(examples().join("demo.toml")).unwrap();
     let typo = text.replace(
-        r#"restart_deployment = { tier = "auto", unless_only = ["alertmanager"] }"#,
-        r#"restart_deployment = { tier = "auto", unless_only = ["alert-manager"] }"#,
+        r#"restart_deployment = { tier = "auto", unless_only = ["alertmanager", "findings"] }"#,
+        r#"restart_deployment = { tier = "auto", unless_only = ["alert-manager", "findings"] }"#,
     );
     assert_ne!(
         typo, text,

@@ -471,3 +471,82 @@ async fn a_slow_leak_opens_one_memory_leak_incident_that_names_the_time_to_its_l
         "{seconds} s to the limit"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_findings_join_the_correlation_and_bad_ones_are_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(test_config(dir.path())).await;
+    let http = client();
+    let url = format!("{}/api/v1/findings", server.url());
+    let finding = |status: &str, name: &str| {
+        serde_json::json!({
+            "type": "dependency_unavailable",
+            "target": {"kind": "service", "namespace": "shop", "name": name},
+            "severity": "critical", "status": status, "reporter": "redis-watcher",
+            "summary": "PING timed out three times",
+            "evidence": [{"reason": "ProbeFailed", "message": "dial tcp 10.0.3.7:6379: i/o timeout"}]
+        })
+    };
+    // A bad finding beside a good one: 400 naming it, and neither is taken.
+    let mut bad = finding("firing", "orders-db");
+    bad["severity"] = "dire".into();
+    let refused = http
+        .post(&url)
+        .json(&serde_json::json!({"version": 1, "findings": [finding("firing", "redis"), bad]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("findings[1].severity"), "{text}");
+    let incidents = get_data(&http, &format!("{}/api/v1/incidents", server.url())).await;
+    assert_eq!(incidents.as_array().unwrap().len(), 0, "{incidents}");
+
+    // A good one opens its incident, of origin `findings`, in the tenant's source.
+    let posted = http
+        .post(&url)
+        .header("X-Scope-OrgID", "prod-eu")
+        .json(&serde_json::json!({"version": 1, "findings": [finding("firing", "redis")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    let body: serde_json::Value = posted.json().await.unwrap();
+    assert_eq!(body["data"]["findings"], 1, "{body}");
+    let incidents = get_data(&http, &format!("{}/api/v1/incidents", server.url())).await;
+    let list = incidents.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{incidents}");
+    assert_eq!(list[0]["type"], "dependency_unavailable");
+    assert_eq!(list[0]["source"], "prod-eu");
+    assert_eq!(
+        list[0]["origins"],
+        serde_json::json!(["findings"]),
+        "{incidents}"
+    );
+    let detail = get_data(
+        &http,
+        &format!(
+            "{}/api/v1/incidents/{}",
+            server.url(),
+            list[0]["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert!(
+        detail
+            .to_string()
+            .contains("dial tcp 10.0.3.7:6379: i/o timeout"),
+        "{detail}"
+    );
+    // The watcher sees it over: a healthy finding is a healthy signal, never a new incident.
+    let healed = http
+        .post(&url)
+        .header("X-Scope-OrgID", "prod-eu")
+        .json(&serde_json::json!({"version": 1, "findings": [finding("healthy", "redis")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(healed.status(), 200);
+    let incidents = get_data(&http, &format!("{}/api/v1/incidents", server.url())).await;
+    assert_eq!(incidents.as_array().unwrap().len(), 1, "{incidents}");
+}

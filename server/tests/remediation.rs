@@ -591,7 +591,7 @@ async fn pause_stops_automatic_actions_but_not_approvals_and_survives_a_restart(
     // never acts on alone (`unless_only`); without that condition the pause is what asks.
     let rig = rig("demo.toml", |t| {
         t.replace(
-            r#"restart_deployment = { tier = "auto", unless_only = ["alertmanager"] }"#,
+            r#"restart_deployment = { tier = "auto", unless_only = ["alertmanager", "findings"] }"#,
             r#"restart_deployment = "auto""#,
         )
     })

@@ -42,6 +42,7 @@ const ROUTES: &[(&str, &str, Operation)] = &[
         "/api/v1/alerts/alertmanager",
         Operation::AlertmanagerWebhook,
     ),
+    ("POST", "/api/v1/findings", Operation::SubmitFindings),
     ("GET", "/api/v1/series?match[]=up", Operation::Series),
     ("POST", "/api/v1/series", Operation::Series),
     ("GET", "/api/v1/windows?match[]=up", Operation::Windows),

@@ -93,6 +93,22 @@ pub async fn alertmanager(
     ))
 }
 
+/// `POST /api/v1/findings`: findings of a team's own watchers (contract version 1), joining
+/// the correlation like alerts; 200 once committed, 400 naming the first bad finding.
+pub async fn findings(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = super::tenant(&headers)?;
+    let submitted = state.app.submit_findings(&caller, &tenant, &body).await?;
+    Ok(success(serde_json::json!({
+        "findings": submitted.alerts,
+        "changes": submitted.changes,
+    })))
+}
+
 /// `POST /api/v1/rules/reload`: re-reads the rules file; on an error the old rules stay.
 pub async fn reload_rules(
     State(state): State<Arc<AppState>>,
