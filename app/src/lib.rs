@@ -20,6 +20,7 @@ pub mod config;
 pub mod demo;
 pub mod demo_run;
 pub mod detection;
+pub mod doctor;
 pub mod investigate;
 pub mod live_rca;
 pub mod microservices;

@@ -39,6 +39,9 @@ pub enum Operation {
     ReloadPolicy,
     /// The channel providers and their health.
     ListChannels,
+    /// `srebot doctor`: every check of what the deployment depends on, channels' test sends
+    /// included.
+    Doctor,
     /// Sends a test message to one provider.
     TestChannel,
     /// A chat command from a custom gateway (`POST /api/v1/chat`); each command is then
@@ -98,7 +101,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 56] = [
+    pub const ALL: [Operation; 57] = [
         Operation::Health,
         Operation::RemoteWrite,
         Operation::LokiPush,
@@ -128,6 +131,7 @@ impl Operation {
         Operation::Resume,
         Operation::ReloadPolicy,
         Operation::ListChannels,
+        Operation::Doctor,
         Operation::TestChannel,
         Operation::Chat,
         Operation::ChatInbound,
@@ -189,6 +193,7 @@ impl Operation {
             Operation::Resume => "resuming the robot",
             Operation::ReloadPolicy => "reloading policy",
             Operation::ListChannels => "listing channels",
+            Operation::Doctor => "running the doctor",
             Operation::TestChannel => "sending a test message",
             Operation::Chat => "a chat command",
             Operation::ChatInbound => "a signed chat request",
@@ -276,7 +281,7 @@ impl Operation {
             | Operation::Reject
             | Operation::Modify
             | Operation::Resume => Role::Approve,
-            Operation::ReloadPolicy | Operation::EditAllowlist => Role::Admin,
+            Operation::ReloadPolicy | Operation::EditAllowlist | Operation::Doctor => Role::Admin,
         }
     }
 

@@ -12,6 +12,7 @@
 //! against a loopback fake API server speaking the Kubernetes wire format
 //! (`tests/fake_k8s.rs`).
 
+pub mod access;
 pub mod cache;
 pub mod conditions;
 pub mod config;

@@ -712,6 +712,34 @@ fn watch(
         .unwrap()
 }
 
+/// A SelfSubjectAccessReview answered from the enforced rules (everything is allowed when
+/// none are), in the API server's shape: the request echoed with `status.allowed`.
+fn access_review(fake: &Fake, mut review: Value) -> Response {
+    let attrs = review["spec"]["resourceAttributes"].clone();
+    let field = |name: &str| attrs[name].as_str().unwrap_or_default().to_owned();
+    let resource = match field("subresource").as_str() {
+        "" => field("resource"),
+        sub => format!("{}/{sub}", field("resource")),
+    };
+    let (group, verb) = (field("group"), field("verb"));
+    let allowed = match fake.rules.lock().unwrap().as_ref() {
+        None => true,
+        Some(rules) => rules.iter().any(|r| {
+            r.api_groups.contains(&group)
+                && r.resources.contains(&resource)
+                && r.verbs.contains(&verb)
+        }),
+    };
+    review["apiVersion"] = json!("authorization.k8s.io/v1");
+    review["kind"] = json!("SelfSubjectAccessReview");
+    review["status"] = if allowed {
+        json!({"allowed": true, "reason": "RBAC: allowed by the fake's rules"})
+    } else {
+        json!({"allowed": false})
+    };
+    (axum::http::StatusCode::CREATED, axum::Json(review)).into_response()
+}
+
 async fn handle(
     State(fake): State<Arc<Fake>>,
     method: Method,
@@ -744,6 +772,9 @@ async fn handle(
     });
     if let Some(doc) = discovery(&path) {
         return axum::Json(doc).into_response();
+    }
+    if method == Method::POST && path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" {
+        return access_review(&fake, parsed.unwrap_or_default());
     }
     if fake
         .forbidden

@@ -46,6 +46,19 @@ pub enum Command {
     Record(RecordArgs),
     /// Mark what really happened in a recording: `--incident FROM..TO:type:target`.
     Label(LabelArgs),
+    /// Check what a running deployment depends on (senders, data dir and ledger, audit key,
+    /// Loki, the model, each cluster's watches and RBAC, a test message per channel) and print
+    /// a table with what to fix; non-zero exit when a check fails. Needs an admin token.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -411,6 +424,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Mcp(args) => runtime.block_on(crate::commands::mcp(&args)),
         Command::Record(args) => runtime.block_on(crate::commands::record(&args)),
         Command::Label(args) => crate::commands::label(&args),
+        Command::Doctor(args) => runtime.block_on(crate::commands::doctor(&args)),
         Command::Policy(PolicyCommand::Check { file }) => crate::commands::policy_check(&file),
         Command::Policy(PolicyCommand::Simulate(args)) => {
             runtime.block_on(crate::policy_cmd::simulate(&args))

@@ -2,7 +2,8 @@
 //! dataset writing. Each one calls the library that does the work and prints its report.
 
 use crate::cli::{
-    EvalCommand, IncidentsArgs, LabelArgs, McpArgs, RecordArgs, ReplayArgs, ScenariosArgs,
+    DoctorArgs, EvalCommand, IncidentsArgs, LabelArgs, McpArgs, RecordArgs, ReplayArgs,
+    ScenariosArgs,
 };
 use crate::config::Config;
 use crate::replay::{Sender, incident_table, load};
@@ -34,6 +35,51 @@ pub async fn incidents(args: &IncidentsArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::Value::Array(incidents));
     } else {
         print!("{}", incident_table(&incidents));
+    }
+    Ok(())
+}
+
+/// `srebot doctor`: asks the running server to check what it depends on and prints a table;
+/// an error (non-zero exit) when the server does not answer or any check fails.
+pub async fn doctor(args: &DoctorArgs) -> anyhow::Result<()> {
+    let url = args.remote.url.trim_end_matches('/');
+    let client = crate::cli::remote_client(
+        args.remote.ca_file.as_deref(),
+        std::time::Duration::from_secs(120),
+    )?;
+    let mut request = client.post(format!("{url}/api/v1/doctor"));
+    if let Some(token) = args.remote.token()? {
+        request = request.bearer_auth(token);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("srebot is not answering at {url}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.context("reading the answer")?;
+    if !status.is_success() {
+        anyhow::bail!(
+            "{status}: {}",
+            body["error"].as_str().unwrap_or("no message")
+        );
+    }
+    let checks = body["data"]["checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if args.json {
+        println!("{}", body["data"]);
+    } else {
+        let columns = ["check", "verdict", "detail", "fix"].map(str::to_owned);
+        print!("{}", crate::sql_client::render_table(&columns, &checks));
+    }
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c["verdict"] == "fail")
+        .filter_map(|c| c["check"].as_str())
+        .collect();
+    if !failed.is_empty() {
+        anyhow::bail!("{} check(s) failed: {}", failed.len(), failed.join(", "));
     }
     Ok(())
 }

@@ -324,3 +324,145 @@ async fn every_dashboard_query_reads_a_metric_srebot_exports() {
         }
     }
 }
+
+/// `srebot doctor` against a running server whose dependencies are half broken: it names
+/// each one with what to fix, and exits non-zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_what_is_broken_and_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    // A cluster (the loopback fake of the API server) that grants everything rbac.yaml asks
+    // but patching nodes.
+    let (fake, kube_url) = crate::fake_k8s::start().await;
+    let docs = documents(&read(&deploy().join("base/rbac.yaml")));
+    let mut rules: Vec<crate::fake_k8s::Rule> = Vec::new();
+    for doc in docs
+        .iter()
+        .filter(|d| matches!(d["kind"].as_str(), Some("Role" | "ClusterRole")))
+    {
+        let mut more: Vec<crate::fake_k8s::Rule> =
+            serde_json::from_value(doc["rules"].clone()).unwrap();
+        for rule in &mut more {
+            if rule.resources == ["nodes"] {
+                rule.verbs.retain(|v| v != "patch");
+            }
+        }
+        rules.extend(more);
+    }
+    fake.enforce(rules);
+    // One channel that takes messages, one that cannot be reached.
+    let (hook_url, hook) = loopback_hook().await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/hook", dead.local_addr().unwrap());
+    drop(dead);
+    for (name, url) in [("good", &hook_url), ("dead", &dead_url)] {
+        let secret = dir.path().join(format!("{name}.secret"));
+        std::fs::write(&secret, "whsec-0123456789abcdef").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(
+            dir.path().join(format!("{name}.toml")),
+            format!("url = \"{url}\"\nsecret_file = \"{name}.secret\"\n"),
+        )
+        .unwrap();
+    }
+    let mut config = test_config(dir.path());
+    config.channels = toml::from_str(
+        "[[provider]]\nid = \"good\"\nkind = \"webhook\"\nconfig = \"good.toml\"\n\
+         [[provider]]\nid = \"dead\"\nkind = \"webhook\"\nconfig = \"dead.toml\"\n",
+    )
+    .unwrap();
+    config.channels.base_dir = dir.path().to_owned();
+    config.policy.file =
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/overlays/prod/policy.toml"));
+    let mut watched = cluster::ClusterSpec::named("lab");
+    watched.url = Some(kube_url);
+    config.cluster = vec![watched];
+    // Loki configured where nothing answers.
+    let loki = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let loki_url = format!("http://{}", loki.local_addr().unwrap());
+    drop(loki);
+    config.rca.loki = Some(toml::from_str(&format!("url = \"{loki_url}\"\n")).unwrap());
+    let server = start(config).await;
+
+    let out = tokio::task::spawn_blocking({
+        let url = server.url();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_srebot"))
+                .args(["doctor", "--url", &url])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success(),
+        "a failing check fails the command: {table}"
+    );
+    let row = |name: &str| -> String {
+        table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row {name:?} in\n{table}"))
+            .to_owned()
+    };
+    assert!(
+        row("ingest ").contains("fail") && row("ingest ").contains("remote_write"),
+        "{table}"
+    );
+    assert!(row("data dir").contains(" ok "), "{table}");
+    assert!(row("ledger").contains(" ok "), "{table}");
+    // The tests keep the key in the data dir, which the doctor points out.
+    assert!(
+        row("audit key").contains("warn") && row("audit key").contains("outside the data dir"),
+        "{table}"
+    );
+    assert!(row("loki").contains("fail"), "{table}");
+    assert!(row("model").contains(" off "), "{table}");
+    let access = row("cluster lab access");
+    assert!(
+        access.contains("fail")
+            && access.contains("patch core nodes")
+            && access.contains("rbac.yaml"),
+        "{table}"
+    );
+    assert!(row("channel good").contains(" ok "), "{table}");
+    assert!(row("channel dead").contains("fail"), "{table}");
+    let bodies = hook.lock().unwrap().clone();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("Test message from SRE Smart Bot")),
+        "the good channel got the test message: {bodies:?}"
+    );
+    for failed in ["ingest", "loki", "cluster lab access", "channel dead"] {
+        assert!(stderr.contains(failed), "{stderr}");
+    }
+}
+
+/// A loopback webhook receiver: the bodies it was posted.
+async fn loopback_hook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |axum::extract::State(got): axum::extract::State<
+                    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+                >,
+                 body: String| async move {
+                    got.lock().unwrap().push(body);
+                    axum::http::StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(std::sync::Arc::clone(&got));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (format!("http://{addr}/hook"), got)
+}

@@ -61,6 +61,47 @@ pub async fn test(
     Ok(success(json!({"provider": id, "delivered": true})))
 }
 
+/// `POST /api/v1/doctor`: every check of what this deployment depends on (see
+/// [`app::doctor`]), then a test message to each enabled, deliverable channel provider.
+pub async fn doctor(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    tracing::info!(caller = %caller.name, "doctor");
+    let mut checks = state.app.doctor(&caller).await?;
+    let providers = state
+        .channels
+        .list()
+        .await
+        .map_err(|e| ApiError::from_error(&e))?;
+    for p in providers.iter().filter(|p| p.enabled && p.kind != "in_app") {
+        let name = format!("channel {}", p.id);
+        let check = |verdict, detail: String, fix: &str| app::doctor::Check {
+            check: name.clone(),
+            verdict,
+            detail,
+            fix: fix.to_owned(),
+        };
+        checks.push(if !p.deliverable {
+            check(app::doctor::Verdict::Warn, p.note.clone(), "")
+        } else {
+            match state.channels.test(&p.id).await {
+                Ok(()) => check(
+                    app::doctor::Verdict::Ok,
+                    format!("{} took a test message", p.kind),
+                    "",
+                ),
+                Err(e) => check(
+                    app::doctor::Verdict::Fail,
+                    model::error::chain(&e),
+                    "check the provider's config file (endpoint, secret files) and that srebot can reach it",
+                ),
+            }
+        });
+    }
+    Ok(success(json!({ "checks": checks })))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ChatBody {
