@@ -21,8 +21,11 @@ fn jitter(step: usize, salt: u64) -> f64 {
 /// as a scrape would, since the windows keep event time.
 #[derive(Default)]
 struct Sim {
-    series: std::cell::RefCell<Vec<(Vec<(String, String)>, MetricType, Vec<f64>)>>,
+    series: std::cell::RefCell<Vec<Series>>,
 }
+
+/// One series of a scenario: sorted labels, its type, a value per step.
+type Series = (Vec<(String, String)>, MetricType, Vec<f64>);
 
 impl Sim {
     fn new() -> Self {
