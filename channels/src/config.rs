@@ -24,10 +24,16 @@ pub enum ProviderKind {
     Telegram,
     WhatsApp,
     Custom,
+    /// PagerDuty Events API v2.
+    PagerDuty,
+    /// Opsgenie's Alert API.
+    Opsgenie,
+    /// Alertmanager's `POST /api/v2/alerts`, so the team's own routing pages.
+    Alertmanager,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 8] = [
+    pub const ALL: [ProviderKind; 11] = [
         ProviderKind::InApp,
         ProviderKind::Email,
         ProviderKind::Webhook,
@@ -36,6 +42,9 @@ impl ProviderKind {
         ProviderKind::Telegram,
         ProviderKind::WhatsApp,
         ProviderKind::Custom,
+        ProviderKind::PagerDuty,
+        ProviderKind::Opsgenie,
+        ProviderKind::Alertmanager,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +57,9 @@ impl ProviderKind {
             ProviderKind::Telegram => "telegram",
             ProviderKind::WhatsApp => "whatsapp",
             ProviderKind::Custom => "custom",
+            ProviderKind::PagerDuty => "pagerduty",
+            ProviderKind::Opsgenie => "opsgenie",
+            ProviderKind::Alertmanager => "alertmanager",
         }
     }
 
@@ -240,6 +252,45 @@ pub struct TeamsSettings {
     pub tls: outbound::TlsConfig,
 }
 
+/// `channels/pagerduty.toml`, `channels/opsgenie.toml`, `channels/alertmanager.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PagingFile {
+    /// PagerDuty: `https://events.pagerduty.com`; Opsgenie: `https://api.opsgenie.com` (EU:
+    /// `https://api.eu.opsgenie.com`); Alertmanager: its base URL, required.
+    #[serde(default)]
+    url: Option<String>,
+    /// PagerDuty: the integration's routing key.
+    #[serde(default)]
+    routing_key_file: Option<PathBuf>,
+    /// Opsgenie: an API integration's key.
+    #[serde(default)]
+    api_key_file: Option<PathBuf>,
+    /// Alertmanager: a bearer token, when a proxy in front of it asks for one.
+    #[serde(default)]
+    token_file: Option<PathBuf>,
+    #[serde(default)]
+    tls_config: outbound::TlsConfig,
+}
+
+/// Which paging service a paging provider hands incidents to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PagingService {
+    PagerDuty,
+    Opsgenie,
+    Alertmanager,
+}
+
+/// A loaded paging provider.
+#[derive(Debug, Clone)]
+pub struct PagingSettings {
+    pub service: PagingService,
+    pub url: String,
+    /// Routing key, API key or bearer token.
+    pub secret: Option<Secret>,
+    pub tls: outbound::TlsConfig,
+}
+
 /// How an SMTP connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -338,6 +389,7 @@ pub enum Settings {
     Slack(SlackSettings),
     Teams(TeamsSettings),
     Telegram(TelegramSettings),
+    Paging(PagingSettings),
     /// The contract only: accepted, listed, not delivered.
     WhatsApp,
 }
@@ -800,6 +852,65 @@ fn load_settings(
             Settings::Webhook(WebhookSettings {
                 url: f.url,
                 secret: secret("secret_file", &f.secret_file)?,
+                tls: with_folder(f.tls_config, &folder),
+            })
+        }
+        ProviderKind::PagerDuty | ProviderKind::Opsgenie | ProviderKind::Alertmanager => {
+            let f: PagingFile = toml::from_str(&text).map_err(parse_err)?;
+            let (service, default_url, secret_key, secret_file) = match kind {
+                ProviderKind::PagerDuty => (
+                    PagingService::PagerDuty,
+                    Some("https://events.pagerduty.com"),
+                    "routing_key_file",
+                    &f.routing_key_file,
+                ),
+                ProviderKind::Opsgenie => (
+                    PagingService::Opsgenie,
+                    Some("https://api.opsgenie.com"),
+                    "api_key_file",
+                    &f.api_key_file,
+                ),
+                _ => (
+                    PagingService::Alertmanager,
+                    None,
+                    "token_file",
+                    &f.token_file,
+                ),
+            };
+            let url = f
+                .url
+                .clone()
+                .or(default_url.map(str::to_owned))
+                .ok_or_else(|| {
+                    ChannelError::config(in_file("url"), "the Alertmanager's base URL is needed")
+                })?;
+            url_ok("url", &url)?;
+            let secret = match secret_file {
+                Some(p) => Some(secret(secret_key, p)?),
+                None if service == PagingService::Alertmanager => None,
+                None => {
+                    return Err(ChannelError::config(
+                        in_file(secret_key),
+                        "is needed (a file holding it, mode 0600)",
+                    ));
+                }
+            };
+            for (other, given) in [
+                ("routing_key_file", &f.routing_key_file),
+                ("api_key_file", &f.api_key_file),
+                ("token_file", &f.token_file),
+            ] {
+                if other != secret_key && given.is_some() {
+                    return Err(ChannelError::config(
+                        in_file(other),
+                        format!("is not a {kind} setting (it takes {secret_key})"),
+                    ));
+                }
+            }
+            Settings::Paging(PagingSettings {
+                service,
+                url,
+                secret,
                 tls: with_folder(f.tls_config, &folder),
             })
         }

@@ -17,6 +17,7 @@ use crate::outbox::{Outbox, OutboxHealth, OutboxRow, Thread};
 use crate::providers::email::EmailClient;
 use crate::providers::in_app::{Feed, FeedItem};
 use crate::providers::now_ms;
+use crate::providers::paging::PagingClient;
 use crate::providers::slack::{self, SlackClient};
 use crate::providers::teams::TeamsClient;
 use crate::providers::telegram::{TelegramClient, Update};
@@ -67,6 +68,7 @@ enum Client {
     Webhook(WebhookClient),
     Slack(SlackClient),
     Teams(TeamsClient),
+    Paging(PagingClient),
     Telegram(TelegramClient),
     /// WhatsApp: nothing is sent.
     None,
@@ -182,6 +184,7 @@ fn client_of(p: &Provider) -> Result<Client, ChannelError> {
         Settings::Webhook(s) => Client::Webhook(WebhookClient::new(s, &key)?),
         Settings::Slack(s) => Client::Slack(SlackClient::new(s, &key)?),
         Settings::Teams(s) => Client::Teams(TeamsClient::new(s, &key)?),
+        Settings::Paging(s) => Client::Paging(PagingClient::new(s, &key, &p.id)?),
         Settings::Telegram(s) => Client::Telegram(TelegramClient::new(s, &key)?),
         Settings::WhatsApp => Client::None,
     })
@@ -396,6 +399,7 @@ impl<O: Operator> Channels<O> {
                     }
                 },
                 Settings::Teams(_) => "Teams Workflows webhook, one card per event.".to_owned(),
+                Settings::Paging(_) => "One alert per incident, keyed by its id: triggered while open, acknowledged while worked on, resolved with it.".to_owned(),
                 Settings::Email(_) => {
                     "Email, one thread per incident; digest to admins.".to_owned()
                 }
@@ -658,6 +662,14 @@ impl<O: Operator> Channels<O> {
                         provider: id.clone(),
                         event: row.event.clone(),
                     });
+                }
+                Ok(())
+            }
+            Client::Paging(pager) => {
+                let mut done = Vec::new();
+                for row in group {
+                    pager.send(&row.event).await.map_err(fail(done.clone()))?;
+                    done.push(row.seq);
                 }
                 Ok(())
             }

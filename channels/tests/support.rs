@@ -396,13 +396,21 @@ pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// `[channels]` TOML (its `base_dir` set to `dir`), loaded.
 pub(crate) fn load(dir: &Path, toml_text: &str) -> channels::Loaded {
+    try_load(dir, toml_text).unwrap()
+}
+
+/// `[channels]` TOML loaded, or why not.
+pub(crate) fn try_load(
+    dir: &Path,
+    toml_text: &str,
+) -> Result<channels::Loaded, channels::ChannelError> {
     #[derive(serde::Deserialize)]
     struct Main {
         channels: channels::ChannelsConfig,
     }
     let mut config = toml::from_str::<Main>(toml_text).unwrap().channels;
     config.base_dir = dir.to_owned();
-    channels::config::load(&config).unwrap()
+    channels::config::load(&config)
 }
 
 /// Polls `check` until it gives `Some`, or panics after `timeout` naming `what`.

@@ -5,6 +5,7 @@
 
 pub mod email;
 pub mod in_app;
+pub mod paging;
 pub mod slack;
 pub mod teams;
 pub mod telegram;
