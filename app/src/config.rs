@@ -22,6 +22,9 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("config key {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
+    /// A key of one entry of a list (`loki.query[2].interval`).
+    #[error("config key {key}: {reason}")]
+    InvalidEntry { key: String, reason: String },
 }
 
 /// Everything `srebot serve` can be told.
@@ -43,6 +46,9 @@ pub struct Config {
     pub incidents: IncidentsConfig,
     /// Root-cause drafts and their optional model interpretation.
     pub rca: RcaConfig,
+    /// `[loki]`: the Loki endpoint (incident log context, as `[rca.loki]` still may give it)
+    /// and `[[loki.query]]` entries polled into the windows.
+    pub loki: Option<LokiIngestConfig>,
     /// The service call graph the root-cause ranking walks, beside what a mesh's metrics show:
     /// `[[topology.edge]]` tables with `caller` and `callee`.
     pub topology: rca::TopologyConfig,
@@ -250,6 +256,84 @@ pub struct RcaConfig {
     pub llm: Option<rca::LlmConfig>,
     /// Loki to pull an incident's logs from when none were pushed for its target.
     pub loki: Option<LokiSection>,
+}
+
+/// `[loki]`: the endpoint, as `[rca.loki]` gives it, and the queries polled from it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LokiIngestConfig {
+    pub url: String,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    #[serde(default = "default_service_label")]
+    pub service_label: String,
+    #[serde(default = "default_max_lines")]
+    pub max_lines: usize,
+    #[serde(default)]
+    pub tls_config: outbound::TlsConfig,
+    /// `[[loki.query]]`: LogQL polled from `query_range` into the windows.
+    #[serde(default)]
+    pub query: Vec<LokiQueryConfig>,
+}
+
+impl LokiIngestConfig {
+    /// The endpoint part, as the log context reads it.
+    pub fn section(&self) -> LokiSection {
+        LokiSection {
+            url: self.url.clone(),
+            tenant: self.tenant.clone(),
+            token_file: self.token_file.clone(),
+            service_label: self.service_label.clone(),
+            max_lines: self.max_lines,
+            tls_config: self.tls_config.clone(),
+        }
+    }
+}
+
+/// One `[[loki.query]]`: a LogQL log selector (its lines are mined into templates and counted
+/// in the windows at their event time, as pushed lines are) or a metric query
+/// (`count_over_time`, `rate`, ...: its series land in the windows as they are).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LokiQueryConfig {
+    pub query: String,
+    /// How often it is polled; a metric query's step.
+    #[serde(with = "duration_text", default = "default_loki_interval")]
+    pub interval: Duration,
+    /// Stream labels kept (the rest dropped before counting); empty keeps them all.
+    #[serde(default)]
+    pub keep_labels: Vec<String>,
+    /// The source its lines or series belong to.
+    #[serde(default = "default_loki_source")]
+    pub source: String,
+    /// Most lines pulled per poll (the query's budget); the rest waits for the next poll.
+    #[serde(default = "default_loki_budget")]
+    pub max_lines: usize,
+    /// A metric query's series name (`__name__`); `loki_query_<n>` (its place) when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl LokiQueryConfig {
+    /// Whether it is a metric query (anything but a bare `{...}` stream selector with
+    /// filters).
+    pub fn is_metric(&self) -> bool {
+        !self.query.trim_start().starts_with('{')
+    }
+}
+
+fn default_loki_interval() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_loki_source() -> String {
+    model::DEFAULT_SOURCE.to_owned()
+}
+
+fn default_loki_budget() -> usize {
+    20_000
 }
 
 /// `[rca.loki]`: where the incident log context is pulled from.
@@ -485,6 +569,14 @@ impl Config {
         Ok(config)
     }
 
+    /// The Loki endpoint: `[rca.loki]` when given, else `[loki]`'s.
+    pub fn loki_endpoint(&self) -> Option<LokiSection> {
+        self.rca
+            .loki
+            .clone()
+            .or_else(|| self.loki.as_ref().map(LokiIngestConfig::section))
+    }
+
     /// The clusters to watch: every `[[cluster]]`, else `[policy.kube]` when it says
     /// `watch = true`.
     pub fn clusters(&self) -> Vec<cluster::ClusterSpec> {
@@ -604,6 +696,25 @@ impl Config {
         }
         if let Some(loki) = &self.rca.loki {
             url("rca.loki.url", &loki.url)?;
+        }
+        if let Some(loki) = &self.loki {
+            url("loki.url", &loki.url)?;
+            for (i, q) in loki.query.iter().enumerate() {
+                let bad = |k: &str, reason: String| ConfigError::InvalidEntry {
+                    key: format!("loki.query[{i}].{k}"),
+                    reason,
+                };
+                if q.query.trim().is_empty() {
+                    return Err(bad("query", "must not be empty".to_owned()));
+                }
+                if q.interval < Duration::from_secs(1) {
+                    return Err(bad("interval", "must be at least 1s".to_owned()));
+                }
+                if q.max_lines == 0 {
+                    return Err(bad("max_lines", "must be at least 1".to_owned()));
+                }
+                model::check_source(&q.source).map_err(|e| bad("source", e.to_string()))?;
+            }
         }
         if let Some(llm) = &self.rca.llm {
             url("rca.llm.url", &llm.url)?;

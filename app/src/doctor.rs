@@ -259,7 +259,7 @@ impl App {
                 "loki",
                 Verdict::Fail,
                 model::error::chain(&e),
-                "check [rca.loki] url, tenant and token_file, and that Loki is reachable from srebot",
+                "check [loki] (or [rca.loki]) url, tenant and token_file, and that Loki is reachable from srebot",
             ),
             Err(_) => check(
                 "loki",

@@ -23,6 +23,7 @@ pub mod detection;
 pub mod doctor;
 pub mod investigate;
 pub mod live_rca;
+pub mod loki_pull;
 pub mod microservices;
 pub mod ops;
 pub mod pipeline;

@@ -187,6 +187,8 @@ pub struct Status {
     /// Each `[[cluster]]`'s watches, per kind.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<crate::cluster_signals::ClusterStatus>,
+    /// Each `[[loki.query]]`'s polls: lines or samples taken, cursor, last error.
+    pub loki_queries: Vec<crate::loki_pull::QueryStatus>,
     /// Each `[[dependencies]]` entry's last probe.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<cluster::DependencyStatus>,
@@ -279,6 +281,10 @@ pub struct App {
     pub signals: crate::cluster_signals::ClusterSignals,
     /// Read-only tool calls per caller this minute.
     pub(crate) tool_rate: crate::tools::RateBook,
+    /// Each `[[loki.query]]`'s polls so far.
+    pub loki_queries: crate::loki_pull::Statuses,
+    /// Set when the pollers should stop (a server shutting down in this process).
+    pub pollers_stopped: std::sync::atomic::AtomicBool,
     /// Demo scenarios played into this server, newest first.
     pub demos: parking_lot::Mutex<std::collections::VecDeque<crate::demo_run::DemoRun>>,
 }
@@ -326,7 +332,11 @@ impl App {
         )
         .map_err(|source| OpenError::Anomaly { source })?;
         let sources = Arc::new(Sources::new(config.windows.clone()));
-        let loki = config.rca.loki.as_ref().map(loki_client).transpose()?;
+        let loki = config
+            .loki_endpoint()
+            .as_ref()
+            .map(loki_client)
+            .transpose()?;
         let mut identities = Identities::default();
         if let Some(token) = admin_token {
             identities.add(
@@ -361,6 +371,8 @@ impl App {
             remediation,
             loki,
             identities,
+            loki_queries: std::sync::Arc::default(),
+            pollers_stopped: std::sync::atomic::AtomicBool::new(false),
             interpretations: parking_lot::Mutex::new(BTreeMap::new()),
             plan_runs: parking_lot::Mutex::new(BTreeMap::new()),
             model_calls: tokio::sync::Semaphore::new(MODEL_CALLS),
@@ -605,11 +617,16 @@ impl App {
     }
 
     pub(crate) fn loki_source(&self) -> Option<LokiSource<'_>> {
-        let (client, section) = self.loki.as_ref().zip(self.config.rca.loki.as_ref())?;
+        let client = self.loki.as_ref()?;
+        let (service_label, max_lines) = match (&self.config.rca.loki, &self.config.loki) {
+            (Some(s), _) => (s.service_label.as_str(), s.max_lines),
+            (None, Some(l)) => (l.service_label.as_str(), l.max_lines),
+            (None, None) => return None,
+        };
         Some(LokiSource {
             client,
-            service_label: &section.service_label,
-            max_lines: section.max_lines,
+            service_label,
+            max_lines,
         })
     }
 
@@ -651,6 +668,7 @@ impl App {
             tls: self.config.server.tls_cert.is_some(),
             sources,
             clusters,
+            loki_queries: self.loki_queries.lock().clone(),
             dependencies,
         })
     }

@@ -299,6 +299,21 @@ impl LogQuery {
     }
 }
 
+/// The span and budget of one log pull.
+struct LogQueryRange {
+    start_ns: i64,
+    end_ns: i64,
+    max_entries: usize,
+}
+
+/// One series of a LogQL metric query's `matrix` answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSeries {
+    pub labels: BTreeMap<String, String>,
+    /// `(timestamp ms, value)`, oldest first.
+    pub points: Vec<(i64, f64)>,
+}
+
 /// What a pull brought back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogPull {
@@ -480,13 +495,28 @@ impl LokiClient {
     /// Pulls every entry matching `query` in `[start_ns, end_ns)`, oldest first, page by page,
     /// up to `query.max_entries`.
     pub async fn query_range(&self, query: &LogQuery) -> Result<LogPull, QueryError> {
-        if query.start_ns >= query.end_ns {
-            return Err(QueryError::TimeRange {
-                start_ns: query.start_ns,
-                end_ns: query.end_ns,
-            });
-        }
         let logql = query.logql()?;
+        self.query_logql(&logql, query.start_ns, query.end_ns, query.max_entries)
+            .await
+    }
+
+    /// Pulls every entry a LogQL log query (as written, e.g. from `[[loki.query]]`) matches in
+    /// `[start_ns, end_ns)`, oldest first, page by page, up to `max_entries`.
+    pub async fn query_logql(
+        &self,
+        logql: &str,
+        start_ns: i64,
+        end_ns: i64,
+        max_entries: usize,
+    ) -> Result<LogPull, QueryError> {
+        if start_ns >= end_ns {
+            return Err(QueryError::TimeRange { start_ns, end_ns });
+        }
+        let query = LogQueryRange {
+            start_ns,
+            end_ns,
+            max_entries,
+        };
         let limit = self.config.page_limit.max(1);
         let mut merged = Merged::default();
         let mut pull = LogPull::default();
@@ -494,7 +524,7 @@ impl LokiClient {
         // Entries already taken at exactly `start`, by (stream, line).
         let mut boundary: HashSet<(LabelSet, String)> = HashSet::new();
         while start < query.end_ns {
-            let (page, retries) = self.page(&logql, start, query.end_ns, limit).await?;
+            let (page, retries) = self.page(logql, start, query.end_ns, limit).await?;
             pull.pages += 1;
             pull.retries += retries;
             let count = page.entry_count();
@@ -596,6 +626,12 @@ impl LokiClient {
     }
 
     async fn fetch(&self, url: url::Url) -> Result<LogBatch, QueryError> {
+        parse_query_response(&self.fetch_body(url).await?)
+    }
+
+    /// One GET of `url`: the body of a 2xx answer, bounded; else the status as an error
+    /// (with its `Retry-After`).
+    async fn fetch_body(&self, url: url::Url) -> Result<Vec<u8>, QueryError> {
         let mut response =
             self.http
                 .get(url)
@@ -639,7 +675,7 @@ impl LokiClient {
                 retry_after,
             });
         }
-        parse_query_response(&body)
+        Ok(body)
     }
 }
 
@@ -913,5 +949,109 @@ mod tests {
     #[test]
     fn regex_escape_covers_metacharacters() {
         assert_eq!(regex_escape("a.b*c(d)|e"), r"a\.b\*c\(d\)\|e");
+    }
+}
+
+#[derive(Deserialize)]
+struct RawMatrixAnswer {
+    status: String,
+    #[serde(default)]
+    data: Option<RawMatrixData>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawMatrixData {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    #[serde(default)]
+    result: Vec<RawMatrixSeries>,
+}
+
+#[derive(Deserialize)]
+struct RawMatrixSeries {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    #[serde(default)]
+    values: Vec<(f64, String)>,
+}
+
+/// Parses Loki's documented `query_range` answer for a metric query (`resultType` `matrix`:
+/// `[unix seconds, "value"]` pairs per series).
+pub fn parse_matrix_response(body: &[u8]) -> Result<Vec<MetricSeries>, QueryError> {
+    let answer: RawMatrixAnswer =
+        serde_json::from_slice(body).map_err(|source| QueryError::Response { source })?;
+    if answer.status != "success" {
+        return Err(QueryError::Failed {
+            status: answer.status,
+            error: answer.error.unwrap_or_default(),
+        });
+    }
+    let Some(data) = answer.data else {
+        return Ok(Vec::new());
+    };
+    if data.result_type != "matrix" {
+        return Err(QueryError::Failed {
+            status: "success".to_owned(),
+            error: format!(
+                "a metric query should answer a matrix, not {:?}",
+                data.result_type
+            ),
+        });
+    }
+    Ok(data
+        .result
+        .into_iter()
+        .map(|s| MetricSeries {
+            labels: s.metric,
+            points: s
+                .values
+                .into_iter()
+                .filter_map(|(t, v)| Some(((t * 1000.0).round() as i64, v.parse::<f64>().ok()?)))
+                .collect(),
+        })
+        .collect())
+}
+
+impl LokiClient {
+    /// A LogQL metric query over `[start_ns, end_ns]` at `step`, retried as pages are.
+    pub async fn query_matrix(
+        &self,
+        logql: &str,
+        start_ns: i64,
+        end_ns: i64,
+        step: Duration,
+    ) -> Result<Vec<MetricSeries>, QueryError> {
+        if start_ns >= end_ns {
+            return Err(QueryError::TimeRange { start_ns, end_ns });
+        }
+        let mut url = self.url.clone();
+        url.query_pairs_mut()
+            .append_pair("query", logql)
+            .append_pair("start", &start_ns.to_string())
+            .append_pair("end", &end_ns.to_string())
+            .append_pair("step", &format!("{}s", step.as_secs().max(1)));
+        let mut attempt: u32 = 0;
+        loop {
+            let answer = match self.fetch_body(url.clone()).await {
+                Ok(body) => parse_matrix_response(&body),
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(series) => return Ok(series),
+                Err(error) if error.retryable() && attempt < self.config.max_retries => {
+                    tokio::time::sleep(self.backoff(attempt, error.retry_after())).await;
+                    attempt += 1;
+                }
+                Err(error) if attempt > 0 => {
+                    return Err(QueryError::Exhausted {
+                        attempts: attempt + 1,
+                        source: Box::new(error),
+                    });
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 }

@@ -148,6 +148,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 /// The application's detection loop, on the runtime.
 fn spawn_detection(state: &Arc<AppState>) {
     tokio::spawn(Arc::clone(&state.app).run_detection());
+    app::loki_pull::spawn(&state.app);
 }
 
 /// SIGHUP re-reads the rules file and the policy file; a bad file is logged and the old rules

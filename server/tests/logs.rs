@@ -3,6 +3,7 @@
 
 use crate::common::*;
 use serde_json::Value;
+use std::time::Duration;
 
 #[tokio::test]
 async fn pushed_lines_become_template_counters_in_the_windows() {
@@ -247,4 +248,186 @@ fn entry<'a>(entries: &'a [Value], needle: &str, context: &Value) -> &'a Value {
         .iter()
         .find(|e| e["template"].as_str().unwrap().contains(needle))
         .unwrap_or_else(|| panic!("no {needle:?} template: {context:#}"))
+}
+
+/// `[[loki.query]]` ingest against a loopback stand-in answering Loki's documented
+/// `query_range` JSON (streams for a log query, a matrix for a metric query): the first call
+/// is refused with 429 and `Retry-After`, 2,500 lines in half a second take three pages and,
+/// past the query's 2,000-line budget, a second poll; only the kept labels reach the windows;
+/// the metric query lands as its own series; a restart resumes from the saved cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loki_queries_are_polled_into_the_windows_and_resume_after_a_restart() {
+    use axum::extract::{Query, State};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default)]
+    struct Loki {
+        calls: Vec<HashMap<String, String>>,
+        refused: u32,
+        lines_at_ns: Vec<i64>,
+    }
+    type Shared = Arc<Mutex<Loki>>;
+    let now_ns = || chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    // 2,500 lines, 200 µs apart, starting 1.5 s from now.
+    let first_ns = now_ns() + 1_500_000_000;
+    let shared: Shared = Arc::new(Mutex::new(Loki {
+        lines_at_ns: (0..2_500).map(|i| first_ns + i * 200_000).collect(),
+        ..Loki::default()
+    }));
+    let handler = |State(shared): State<Shared>, Query(p): Query<HashMap<String, String>>| async move {
+        let mut loki = shared.lock().unwrap();
+        loki.calls.push(p.clone());
+        if loki.refused == 0 {
+            loki.refused += 1;
+            return axum::response::IntoResponse::into_response((
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                "too many outstanding requests",
+            ));
+        }
+        let start: i64 = p["start"].parse().unwrap();
+        let end: i64 = p["end"].parse().unwrap();
+        let body = if p["query"].starts_with('{') {
+            let limit: usize = p["limit"].parse().unwrap();
+            let values: Vec<serde_json::Value> = loki
+                .lines_at_ns
+                .iter()
+                .filter(|&&t| t >= start && t < end)
+                .take(limit)
+                .map(|t| serde_json::json!([t.to_string(), format!("order {} placed", t % 97)]))
+                .collect();
+            serde_json::json!({"status": "success", "data": {"resultType": "streams", "result": [
+                {"stream": {"namespace": "shop", "app": "cart", "pod": "cart-7d4b9c6f5-x2x9q"}, "values": values}
+            ], "stats": {}}})
+        } else {
+            let step = 1_000_000_000i64;
+            let values: Vec<serde_json::Value> = (0..)
+                .map(|i| start + i * step)
+                .take_while(|t| *t <= end)
+                .map(|t| serde_json::json!([t as f64 / 1e9, "2.5"]))
+                .collect();
+            serde_json::json!({"status": "success", "data": {"resultType": "matrix", "result": [
+                {"metric": {"app": "cart"}, "values": values}
+            ], "stats": {}}})
+        };
+        axum::response::IntoResponse::into_response(axum::Json(body))
+    };
+    let app = axum::Router::new()
+        .route("/loki/api/v1/query_range", axum::routing::get(handler))
+        .with_state(Arc::clone(&shared));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let loki_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config_of = || {
+        let mut config = test_config(dir.path());
+        config.loki = Some(
+            toml::from_str(&format!(
+                "url = \"{loki_url}\"\n\
+                 [[query]]\nquery = '{{namespace=\"shop\"}}'\ninterval = \"1s\"\n\
+                 keep_labels = [\"namespace\", \"app\"]\nmax_lines = 2000\n\
+                 [[query]]\nquery = 'sum by (app) (count_over_time({{namespace=\"shop\"}} |= \"error\" [1m]))'\n\
+                 interval = \"1s\"\nname = \"shop_error_lines\"\n"
+            ))
+            .unwrap(),
+        );
+        config
+    };
+    let http = client();
+    let server = start(config_of()).await;
+    let url = server.url();
+    let status = wait_for("every line pulled", Duration::from_secs(30), || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let data = get_data(&http, &format!("{url}/api/v1/status")).await;
+            (data["loki_queries"][0]["taken"] == 2_500).then_some(data)
+        }
+    })
+    .await;
+    let q = &status["loki_queries"][0];
+    assert!(q["budget_hits"].as_u64().unwrap() >= 1, "{q}");
+    assert!(q["last_error"].is_null(), "{q}");
+    {
+        let loki = shared.lock().unwrap();
+        assert_eq!(loki.refused, 1);
+        let log_calls = loki
+            .calls
+            .iter()
+            .filter(|c| c["query"].starts_with('{'))
+            .count();
+        assert!(
+            log_calls >= 4,
+            "one refused, three pages and a second poll: {log_calls}"
+        );
+    }
+    // Only the kept labels: the pod label is gone from the template counters.
+    let series = get_data(
+        &http,
+        &format!("{url}/api/v1/series?match[]=srebot_log_lines_total"),
+    )
+    .await;
+    let names: Vec<String> = series
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert!(!names.is_empty(), "{series}");
+    assert!(
+        names
+            .iter()
+            .all(|s| s.contains("cart") && !s.contains("pod")),
+        "{series}"
+    );
+    let metric = wait_for("the metric query's series", Duration::from_secs(20), || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let s = get_data(
+                &http,
+                &format!("{url}/api/v1/series?match[]=shop_error_lines"),
+            )
+            .await;
+            (!s.as_array()?.is_empty()).then_some(s)
+        }
+    })
+    .await;
+    assert!(metric.to_string().contains("cart"), "{metric}");
+
+    // A restart resumes from the saved cursor instead of starting again from now.
+    server
+        .state
+        .app
+        .pollers_stopped
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    drop(server);
+    let saved: std::collections::BTreeMap<String, i64> = serde_json::from_slice(
+        &std::fs::read(dir.path().join(app::loki_pull::CURSORS_FILE)).unwrap(),
+    )
+    .unwrap();
+    let cursor = *saved
+        .iter()
+        .find(|(k, _)| k.ends_with("{namespace=\"shop\"}"))
+        .unwrap()
+        .1;
+    let before = shared.lock().unwrap().calls.len();
+    let _again = start(config_of()).await;
+    let first_start: i64 = wait_for("a poll after the restart", Duration::from_secs(20), || {
+        let shared = Arc::clone(&shared);
+        async move {
+            let loki = shared.lock().unwrap();
+            loki.calls[before..]
+                .iter()
+                .find(|c| c["query"].starts_with('{'))
+                .map(|c| c["start"].parse().unwrap())
+        }
+    })
+    .await;
+    assert!(first_start >= cursor, "{first_start} < {cursor}");
+    assert!(
+        first_start <= cursor + 2_000_000_000,
+        "resumed from the cursor, not from now: {first_start} vs {cursor}"
+    );
 }
