@@ -15,8 +15,8 @@ use crate::service::App;
 use cluster::Executor;
 use incident::{Change, Incident};
 use model::{
-    Action, IncidentStatus, IncidentType, ObjectRef, Origin, OwnerIndex, ProposedAction, Scope,
-    TargetKind, Workload, WorkloadKind,
+    Action, Confidence, IncidentStatus, IncidentType, ObjectRef, Origin, OwnerIndex,
+    ProposedAction, Scope, TargetKind, Workload, WorkloadKind,
 };
 use policy::{
     ActionRecord, ApprovalError, ApprovalKey, ApprovalRequest, ApprovalState, ApprovalStatus,
@@ -507,7 +507,13 @@ pub fn proposals(
         .map(|d| d.evidence.iter().map(|e| e.id.clone()).collect())
         .unwrap_or_default();
     let mut out: Vec<ProposedAction> = Vec::new();
-    let mut add = |action: Action, target: ObjectRef, evidence: Vec<String>, by: String| {
+    // A type's standard remedy is as sure as the draft's leading hypothesis.
+    let leading = draft.and_then(|d| d.root_causes.first().map(|h| Confidence::new(h.confidence)));
+    let mut add = |action: Action,
+                   target: ObjectRef,
+                   evidence: Vec<String>,
+                   by: String,
+                   confidence: Option<Confidence>| {
         if out.iter().any(|p| p.action == action && p.target == target) {
             return;
         }
@@ -517,6 +523,7 @@ pub fn proposals(
             incident_id: incident.id.clone(),
             evidence_ids: evidence,
             proposed_by: by,
+            confidence,
         });
     };
     if let Some(draft) = draft {
@@ -530,26 +537,37 @@ pub fn proposals(
             let Some((action, target)) = typed else {
                 continue;
             };
-            let evidence = draft
-                .root_causes
-                .iter()
-                .find(|h| h.id == rec.source)
-                .map_or_else(|| all_evidence.clone(), |h| h.evidence.clone());
-            add(action, target, evidence, format!("rca:{}", rec.source));
+            let hypothesis = draft.root_causes.iter().find(|h| h.id == rec.source);
+            let evidence = hypothesis.map_or_else(|| all_evidence.clone(), |h| h.evidence.clone());
+            add(
+                action,
+                target,
+                evidence,
+                format!("rca:{}", rec.source),
+                hypothesis
+                    .map(|h| Confidence::new(h.confidence))
+                    .or(leading),
+            );
         }
     }
     let by_type = format!("rule:{}", incident.incident_type);
     match incident.incident_type {
         IncidentType::CrashLoop | IncidentType::MemoryLeak | IncidentType::DeploymentDegraded => {
             if let Some(target) = deployment {
-                add(Action::RestartDeployment, target, all_evidence, by_type);
+                add(
+                    Action::RestartDeployment,
+                    target,
+                    all_evidence,
+                    by_type,
+                    leading,
+                );
             }
         }
         IncidentType::NodeNotReady | IncidentType::NodeDiskPressure
             if incident.target.kind == Scope::Node =>
         {
             let target = ObjectRef::new(TargetKind::Node, None, &incident.target.name);
-            add(Action::CordonNode, target, all_evidence, by_type);
+            add(Action::CordonNode, target, all_evidence, by_type, leading);
         }
         _ => {}
     }

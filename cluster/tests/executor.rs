@@ -63,6 +63,7 @@ fn propose(action: Action, target: ObjectRef) -> ProposedAction {
         incident_id: "inc-7".into(),
         evidence_ids: vec!["ev-restarts".into()],
         proposed_by: "rca".into(),
+        confidence: None,
     }
 }
 

@@ -555,6 +555,43 @@ pub struct ProposedAction {
     /// Who proposed it (`rule:…`, `rca`, `operator:…`).
     #[serde(default)]
     pub proposed_by: String,
+    /// How sure the proposer is (the draft hypothesis' confidence, 0 to 1); a policy's
+    /// `min_confidence` reads it. Absent in records made before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+}
+
+/// A confidence between 0 and 1, kept to the thousandth so proposals stay comparable and
+/// hashable; written as a number (`0.82`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Confidence(u16);
+
+impl Confidence {
+    /// `value` clamped to [0, 1], to the thousandth.
+    pub fn new(value: f64) -> Self {
+        let v = if value.is_nan() {
+            0.0
+        } else {
+            value.clamp(0.0, 1.0)
+        };
+        Self((v * 1000.0).round() as u16)
+    }
+
+    pub fn value(self) -> f64 {
+        f64::from(self.0) / 1000.0
+    }
+}
+
+impl Serialize for Confidence {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.value())
+    }
+}
+
+impl<'de> Deserialize<'de> for Confidence {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        f64::deserialize(deserializer).map(Confidence::new)
+    }
 }
 
 impl ProposedAction {
@@ -676,6 +713,7 @@ mod tests {
             incident_id: "inc-1".into(),
             evidence_ids: vec!["ev-1".into()],
             proposed_by: "rca".into(),
+            confidence: None,
         };
         let json = serde_json::to_string(&proposal).unwrap();
         assert!(json.contains(r#""action":{"type":"scale_deployment","replicas":4}"#));

@@ -18,7 +18,7 @@ pub mod target;
 pub mod taxonomy;
 
 pub use action::{
-    Action, ActionFamily, ObjectRef, PodPhase, ProposedAction, RiskClass, TargetKind,
+    Action, ActionFamily, Confidence, ObjectRef, PodPhase, ProposedAction, RiskClass, TargetKind,
 };
 pub use candidate::{
     EventEvidence, Evidence, IncidentCandidate, MetricEvidence, Origin, Scope, Signal,

@@ -293,6 +293,16 @@ pub fn decide(
     if withheld.is_some() {
         mode = Mode::Approval;
     }
+    // So is one whose proposal is less sure than the tier's `min_confidence`.
+    let proposal_confidence = proposed.confidence.map(model::Confidence::value);
+    let unsure = if mode == Mode::Auto {
+        policy.short_of_confidence(name, proposal_confidence)
+    } else {
+        None
+    };
+    if unsure.is_some() {
+        mode = Mode::Approval;
+    }
     if mode == Mode::Deny {
         return d.finish(
             Verdict::Denied,
@@ -529,6 +539,17 @@ pub fn decide(
         }
     }
 
+    if let Some(least) = unsure
+        && verdict == Verdict::NeedsApproval
+        && clause == clause_action_name(name)
+    {
+        clause = format!("actions.{name}.min_confidence");
+        reason = format!(
+            "{name} runs on its own only when its proposal is at least {least:.2} sure; this \
+             one is {}: asking instead",
+            proposal_confidence.map_or("of unknown confidence".to_owned(), |c| format!("{c:.2}"))
+        );
+    }
     if let Some(only) = withheld
         && verdict == Verdict::NeedsApproval
         && clause == clause_action_name(name)

@@ -227,6 +227,10 @@ pub struct Policy {
     /// the set, the action is decided as if its tier were `approval`.
     #[serde(default)]
     pub unless_only: BTreeMap<String, BTreeSet<Origin>>,
+    /// Per `auto` action, the least confidence of the proposal for it to run on its own
+    /// (`{ tier = "auto", min_confidence = 0.8 }`); below it (or unknown), it asks.
+    #[serde(default)]
+    pub min_confidence: BTreeMap<String, f64>,
     pub blast_radius: BlastRadiusLimits,
     pub cooldowns: Cooldowns,
     /// Rate limit per family; families not listed get [`DEFAULT_RATE_LIMIT`].
@@ -253,6 +257,15 @@ impl Policy {
         self.unless_only
             .get(action_name)
             .filter(|only| origins.iter().all(|o| only.contains(o)))
+    }
+
+    /// The `min_confidence` that withholds the `auto` tier of `action_name` from a proposal
+    /// this sure (`None` when the tier stands). A proposal of unknown confidence is below it.
+    pub fn short_of_confidence(&self, action_name: &str, confidence: Option<f64>) -> Option<f64> {
+        self.min_confidence
+            .get(action_name)
+            .copied()
+            .filter(|&least| confidence.is_none_or(|c| c < least))
     }
 
     pub fn rate_limit(&self, family: ActionFamily) -> RateLimit {
@@ -783,16 +796,26 @@ fn origin_names() -> String {
         .join(", ")
 }
 
+/// One `[actions]` entry as written.
+struct ActionEntry {
+    tier: String,
+    unless_only: Option<BTreeSet<Origin>>,
+    min_confidence: Option<f64>,
+}
+
 /// One `[actions]` entry: its tier text and, for the table form, its `unless_only` origins
-/// (unknown names reported). `None` when the entry is unusable (reported).
-fn action_entry(
-    c: &mut Collector<'_>,
-    name: &str,
-    value: &toml::Value,
-) -> Option<(String, Option<BTreeSet<Origin>>)> {
+/// (unknown names reported) and `min_confidence`. `None` when the entry is unusable
+/// (reported).
+fn action_entry(c: &mut Collector<'_>, name: &str, value: &toml::Value) -> Option<ActionEntry> {
     let at = [Seg::Key("actions"), Seg::Key(name)];
     let table = match value {
-        toml::Value::String(text) => return Some((text.clone(), None)),
+        toml::Value::String(text) => {
+            return Some(ActionEntry {
+                tier: text.clone(),
+                unless_only: None,
+                min_confidence: None,
+            });
+        }
         toml::Value::Table(table) => table,
         _ => {
             c.at_path(
@@ -808,11 +831,13 @@ fn action_entry(
     };
     let mut usable = true;
     for key in table.keys() {
-        if key != "tier" && key != "unless_only" {
+        if key != "tier" && key != "unless_only" && key != "min_confidence" {
             c.at_path(
                 &[Seg::Key("actions"), Seg::Key(name), Seg::Key(key)],
                 IssueKind::Schema,
-                format!("`actions.{name}.{key}`: unknown key (expected tier, unless_only)"),
+                format!(
+                    "`actions.{name}.{key}`: unknown key (expected tier, unless_only, min_confidence)"
+                ),
             );
             usable = false;
         }
@@ -886,8 +911,31 @@ fn action_entry(
             None
         }
     };
+    let min_confidence = match table.get("min_confidence") {
+        None => None,
+        Some(v) => match v.as_float().or_else(|| v.as_integer().map(|i| i as f64)) {
+            Some(least) if (0.0..=1.0).contains(&least) => Some(least),
+            _ => {
+                c.at_path(
+                    &[
+                        Seg::Key("actions"),
+                        Seg::Key(name),
+                        Seg::Key("min_confidence"),
+                    ],
+                    IssueKind::Invalid,
+                    format!("`actions.{name}.min_confidence` must be a number from 0 to 1"),
+                );
+                usable = false;
+                None
+            }
+        },
+    };
     match tier {
-        Some(tier) if usable => Some((tier, only)),
+        Some(tier) if usable => Some(ActionEntry {
+            tier,
+            unless_only: only,
+            min_confidence,
+        }),
         _ => None,
     }
 }
@@ -981,12 +1029,15 @@ fn check_semantics(c: &mut Collector<'_>, file: PolicyFile) -> Policy {
 
     let mut actions = BTreeMap::new();
     let mut unless_only = BTreeMap::new();
+    let mut min_confidence = BTreeMap::new();
     for (name, value) in &file.actions {
         let at = [Seg::Key("actions"), Seg::Key(name)];
-        let Some((mode_text, only)) = action_entry(c, name, value) else {
+        let Some(entry) = action_entry(c, name, value) else {
             continue;
         };
-        let mode_text = mode_text.as_str();
+        let only = entry.unless_only;
+        let least = entry.min_confidence;
+        let mode_text = entry.tier.as_str();
         let Some(class) = Action::class_of_name(name) else {
             c.at_path(
                 &at,
@@ -1074,6 +1125,32 @@ fn check_semantics(c: &mut Collector<'_>, file: PolicyFile) -> Policy {
                 );
             } else {
                 unless_only.insert(name.clone(), only);
+            }
+        }
+        if let Some(least) = least {
+            let place = [
+                Seg::Key("actions"),
+                Seg::Key(name),
+                Seg::Key("min_confidence"),
+            ];
+            let key = format!("actions.{name}.min_confidence");
+            if mode != Mode::Auto {
+                c.at_path(
+                    &place,
+                    IssueKind::Invalid,
+                    format!("`{key}` conditions the auto tier: it needs tier = \"auto\""),
+                );
+            } else if class == RiskClass::ReadOnly {
+                c.at_path(
+                    &place,
+                    IssueKind::Invalid,
+                    format!(
+                        "`{key}`: {name} is read-only and changes nothing; min_confidence is for \
+                         actions that change the cluster"
+                    ),
+                );
+            } else {
+                min_confidence.insert(name.clone(), least);
             }
         }
         actions.insert(name.clone(), mode);
@@ -1327,6 +1404,7 @@ fn check_semantics(c: &mut Collector<'_>, file: PolicyFile) -> Policy {
         };
         let asks = *mode == Mode::Approval
             || unless_only.contains_key(name)
+            || min_confidence.contains_key(name)
             || (class == RiskClass::Approval && *mode == Mode::Auto)
             || (class == RiskClass::Auto && autonomy == Autonomy::Observe);
         if asks
@@ -1351,6 +1429,7 @@ fn check_semantics(c: &mut Collector<'_>, file: PolicyFile) -> Policy {
         resources: file.allow.resources,
         actions,
         unless_only,
+        min_confidence,
         blast_radius: br,
         cooldowns: file.cooldowns,
         rate_limits,

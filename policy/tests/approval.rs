@@ -39,6 +39,7 @@ fn restart() -> ProposedAction {
         incident_id: "inc-1".into(),
         evidence_ids: vec![],
         proposed_by: "rca".into(),
+        confidence: None,
     }
 }
 

@@ -41,6 +41,7 @@ fn record(i: i64) -> AuditRecord {
             incident_id: "inc-1".into(),
             evidence_ids: vec!["ev-1".into()],
             proposed_by: "rca".into(),
+            confidence: None,
         }),
         why: "actions.scale_deployment".into(),
         detail: format!("step {i}"),

@@ -40,6 +40,7 @@ fn propose(action: Action, target: ObjectRef, incident: &str) -> ProposedAction 
         incident_id: incident.into(),
         evidence_ids: vec!["ev-1".into()],
         proposed_by: "rca".into(),
+        confidence: None,
     }
 }
 
@@ -410,6 +411,7 @@ fn any_policy() -> impl Strategy<Value = Policy> {
                 .zip(modes)
                 .collect(),
             unless_only: BTreeMap::new(),
+            min_confidence: BTreeMap::new(),
             blast_radius: BlastRadiusLimits {
                 max_replicas_changed: br.0,
                 max_pods_affected: br.1,
@@ -625,4 +627,36 @@ fn posted_alerts_alone_never_act_automatically_under_the_shipped_policies() {
     );
     let d = decide(&alerts_only, &elsewhere, &demo, &h, Some(&LIVE), NOW);
     assert_eq!(d.verdict, Verdict::Denied, "{d:?}");
+}
+
+/// `min_confidence` on an `auto` tier: a proposal at least that sure runs on its own; a less
+/// sure one (or one of unknown confidence) asks, and the decision says why.
+#[test]
+fn min_confidence_holds_back_unsure_proposals() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo.toml"),
+    )
+    .unwrap()
+    .replace(
+        r#"restart_deployment = { tier = "auto", unless_only = ["alertmanager", "findings"] }"#,
+        r#"restart_deployment = { tier = "auto", min_confidence = 0.8 }"#,
+    );
+    let p = Policy::from_toml_str(&text, "demo.toml").unwrap();
+    assert_eq!(p.min_confidence.get("restart_deployment"), Some(&0.8));
+    let h = History::default();
+    let sure = |c: Option<f64>| ProposedAction {
+        confidence: c.map(model::Confidence::new),
+        ..propose(Action::RestartDeployment, cart(), "inc-1")
+    };
+    let backed = backed_by("inc-1", &[model::Origin::Rules]);
+    let d = decide(&backed, &sure(Some(0.91)), &p, &h, Some(&LIVE), NOW);
+    assert_eq!(d.verdict, Verdict::Auto, "{d:?}");
+    for unsure in [Some(0.62), None] {
+        let d = decide(&backed, &sure(unsure), &p, &h, Some(&LIVE), NOW);
+        assert_eq!(d.verdict, Verdict::NeedsApproval, "{d:?}");
+        assert_eq!(d.clause, "actions.restart_deployment.min_confidence");
+        assert!(d.reason.contains("at least 0.80 sure"), "{}", d.reason);
+    }
+    let d = decide(&backed, &sure(Some(0.62)), &p, &h, Some(&LIVE), NOW);
+    assert!(d.reason.contains("this one is 0.62"), "{}", d.reason);
 }

@@ -304,3 +304,32 @@ may_approve = ["auto", "approval"]
     assert_eq!(errs[0].0, 3);
     assert!(errs[0].2.contains("no approver"), "{errs:#?}");
 }
+
+#[test]
+fn min_confidence_needs_the_auto_tier_and_a_share() {
+    let base = "environment = \"demo\"\nautonomy = \"extended\"\n[allow]\nnamespaces = [\"shop\"]\n\
+                resources = [\"deployment/shop/*\"]\n[[approvers]]\nrole = \"sre\"\n\
+                may_approve = [\"auto\", \"approval\"]\n[actions]\n";
+    let errs = errors(&format!(
+        "{base}restart_deployment = {{ tier = \"approval\", min_confidence = 0.8 }}\n"
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.2.contains("min_confidence") && e.2.contains("tier = \"auto\"")),
+        "{errs:?}"
+    );
+    let errs = errors(&format!(
+        "{base}restart_deployment = {{ tier = \"auto\", min_confidence = 1.5 }}\n"
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.2.contains("from 0 to 1") && e.0 == 10),
+        "{errs:?}"
+    );
+    let ok = Policy::from_toml_str(
+        &format!("{base}restart_deployment = {{ tier = \"auto\", min_confidence = 0.75 }}\n"),
+        "ok.toml",
+    )
+    .unwrap();
+    assert_eq!(ok.min_confidence.get("restart_deployment"), Some(&0.75));
+}

@@ -38,6 +38,7 @@ fn case(id: &str, t: IncidentType, at_ms: i64, actions: Vec<(Action, ObjectRef)>
                     incident_id: id.into(),
                     evidence_ids: vec![],
                     proposed_by: "rule:crash_loop".into(),
+                    confidence: None,
                 },
                 live: Some(LiveObject {
                     replicas: Some(3),
