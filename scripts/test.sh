@@ -57,6 +57,12 @@ python3 -c 'import importlib.metadata as m; assert m.version("mcp") == "2.3.0"' 
   || pip3 install -q --break-system-packages "mcp==2.3.0" 2>/dev/null \
   || echo "mcp==2.3.0 not installed: the MCP client tests will be skipped"
 
+# The official OpenTelemetry Python SDK and its OTLP/HTTP exporter, pinned: the client of the
+# OTLP metrics test (it says SKIPPED without them). Best effort.
+python3 -c 'import importlib.metadata as m; assert m.version("opentelemetry-exporter-otlp-proto-http") == "1.45.2"' 2>/dev/null \
+  || pip3 install -q --break-system-packages "opentelemetry-sdk==1.45.2" "opentelemetry-exporter-otlp-proto-http==1.45.2" 2>/dev/null \
+  || echo "the OpenTelemetry SDK not installed: the OTLP exporter test will be skipped"
+
 # The real local model (SmolLM2-135M GGUF served by node-llama-cpp) for the RCA model test
 # (it says SKIPPED without it). Needs npm; best effort.
 if command -v npm >/dev/null 2>&1; then

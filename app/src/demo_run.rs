@@ -91,6 +91,34 @@ fn append_series(
 }
 
 impl App {
+    /// Appends OTLP metrics (already translated to series) to the windows of the `tenant`'s
+    /// sources.
+    pub fn ingest_otlp(&self, tenant: &str, batch: &ingest::otlp::OtlpBatch) -> AppendOutcome {
+        let mut appender = self
+            .sources
+            .appender(tenant, self.config.ingest.source_label.as_deref());
+        for s in &batch.series {
+            let pairs: Vec<(&str, &str)> = s
+                .labels
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let Ok(()) = appender.series(SeriesRef {
+                labels: &pairs,
+                samples: &s.samples,
+                metric_type: s.metric_type,
+                unit: &s.unit,
+                help: &s.help,
+                created_timestamp_ms: s.created_timestamp_ms,
+            });
+        }
+        let (outcome, _reached) = appender.finish();
+        if outcome.appended > 0 {
+            self.pipeline.wake.notify_one();
+        }
+        outcome
+    }
+
     /// Mines and counts pushed log lines on the blocking pool (the log store keeps them for
     /// incidents' context) and appends the per-template counts to the windows of the
     /// `tenant`'s sources at the lines' event time.

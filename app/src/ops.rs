@@ -13,6 +13,8 @@ pub enum Operation {
     AlertmanagerWebhook,
     /// Findings posted by a team's own watchers (`POST /api/v1/findings`).
     SubmitFindings,
+    /// OTLP/HTTP metrics (`POST /v1/metrics`).
+    OtlpMetrics,
     Series,
     Windows,
     Sql,
@@ -101,12 +103,13 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 57] = [
+    pub const ALL: [Operation; 58] = [
         Operation::Health,
         Operation::RemoteWrite,
         Operation::LokiPush,
         Operation::AlertmanagerWebhook,
         Operation::SubmitFindings,
+        Operation::OtlpMetrics,
         Operation::Series,
         Operation::Windows,
         Operation::Sql,
@@ -169,6 +172,7 @@ impl Operation {
             Operation::LokiPush => "Loki push",
             Operation::AlertmanagerWebhook => "Alertmanager webhook",
             Operation::SubmitFindings => "posting findings",
+            Operation::OtlpMetrics => "OTLP metrics",
             Operation::Series => "series lookup",
             Operation::Windows => "windows query",
             Operation::Sql => "SQL query",
@@ -234,7 +238,8 @@ impl Operation {
             | Operation::RemoteWrite
             | Operation::LokiPush
             | Operation::AlertmanagerWebhook
-            | Operation::SubmitFindings => Role::Ingest,
+            | Operation::SubmitFindings
+            | Operation::OtlpMetrics => Role::Ingest,
             Operation::Series
             | Operation::Windows
             | Operation::Sql

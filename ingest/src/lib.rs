@@ -23,6 +23,7 @@ mod decoder;
 mod error;
 pub mod loki;
 mod negotiate;
+pub mod otlp;
 pub mod proto;
 mod shape;
 pub mod snappy;

@@ -261,7 +261,7 @@ pub fn encode_push(request: &proto::PushRequest) -> Vec<u8> {
 }
 
 /// Undoes `Content-Encoding`; `None` when the body is used as is.
-fn content_decode(
+pub(crate) fn content_decode(
     encoding: Option<&str>,
     body: &[u8],
     max_bytes: usize,

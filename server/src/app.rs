@@ -151,6 +151,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(api::incidents::alertmanager),
         )
         .route("/api/v1/findings", post(api::incidents::findings))
+        .route("/v1/metrics", post(api::logs::otlp_metrics))
         .route("/api/v1/doctor", post(api::channels::doctor))
         .route("/api/v1/rules/reload", post(api::incidents::reload_rules))
         .route("/api/v1/incidents/{id}/ack", post(api::operator::ack))

@@ -46,6 +46,7 @@ pub fn operation_of(method: &Method, route: &str) -> Option<Operation> {
         ("/loki/api/v1/push", false) => Operation::LokiPush,
         ("/api/v1/alerts/alertmanager", false) => Operation::AlertmanagerWebhook,
         ("/api/v1/findings", false) => Operation::SubmitFindings,
+        ("/v1/metrics", false) => Operation::OtlpMetrics,
         ("/api/v1/doctor", false) => Operation::Doctor,
         ("/api/v1/series", _) => Operation::Series,
         ("/api/v1/windows", true) => Operation::Windows,

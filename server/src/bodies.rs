@@ -19,10 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Routes whose bodies are pushed telemetry: they keep the `[ingest]` limit.
-const INGEST_ROUTES: [&str; 3] = [
+const INGEST_ROUTES: [&str; 4] = [
     "/loki/api/v1/push",
     "/api/v1/alerts/alertmanager",
     "/api/v1/findings",
+    "/v1/metrics",
 ];
 
 /// The route remote_write arrives on; it reads its own body (see [`read_limited`]).

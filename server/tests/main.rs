@@ -18,6 +18,7 @@ mod fake_k8s;
 mod http_api;
 mod incidents_e2e;
 mod logs;
+mod otlp;
 mod overload;
 mod prometheus_e2e;
 mod record_loop;

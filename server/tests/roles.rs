@@ -43,6 +43,7 @@ const ROUTES: &[(&str, &str, Operation)] = &[
         Operation::AlertmanagerWebhook,
     ),
     ("POST", "/api/v1/findings", Operation::SubmitFindings),
+    ("POST", "/v1/metrics", Operation::OtlpMetrics),
     ("POST", "/api/v1/doctor", Operation::Doctor),
     ("GET", "/api/v1/series?match[]=up", Operation::Series),
     ("POST", "/api/v1/series", Operation::Series),
