@@ -596,10 +596,24 @@ impl LokiClient {
             .append_pair("end", &end_ns.to_string())
             .append_pair("limit", &limit.to_string())
             .append_pair("direction", "forward");
+        self.retried(url, parse_query_response).await
+    }
+
+    /// GETs `url` and parses the answer, retried on 5xx, 429 and transport errors (after
+    /// `Retry-After` when given, with backoff); returns it and the retry count.
+    async fn retried<T>(
+        &self,
+        url: url::Url,
+        parse: impl Fn(&[u8]) -> Result<T, QueryError>,
+    ) -> Result<(T, u32), QueryError> {
         let mut attempt: u32 = 0;
         loop {
-            match self.fetch(url.clone()).await {
-                Ok(batch) => return Ok((batch, attempt)),
+            let answer = match self.fetch_body(url.clone()).await {
+                Ok(body) => parse(&body),
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(value) => return Ok((value, attempt)),
                 Err(error) if error.retryable() && attempt < self.config.max_retries => {
                     tokio::time::sleep(self.backoff(attempt, error.retry_after())).await;
                     attempt += 1;
@@ -623,10 +637,6 @@ impl LokiClient {
         exponential
             .max(retry_after.unwrap_or_default())
             .min(self.config.max_backoff)
-    }
-
-    async fn fetch(&self, url: url::Url) -> Result<LogBatch, QueryError> {
-        parse_query_response(&self.fetch_body(url).await?)
     }
 
     /// One GET of `url`: the body of a 2xx answer, bounded; else the status as an error
@@ -1032,26 +1042,8 @@ impl LokiClient {
             .append_pair("start", &start_ns.to_string())
             .append_pair("end", &end_ns.to_string())
             .append_pair("step", &format!("{}s", step.as_secs().max(1)));
-        let mut attempt: u32 = 0;
-        loop {
-            let answer = match self.fetch_body(url.clone()).await {
-                Ok(body) => parse_matrix_response(&body),
-                Err(e) => Err(e),
-            };
-            match answer {
-                Ok(series) => return Ok(series),
-                Err(error) if error.retryable() && attempt < self.config.max_retries => {
-                    tokio::time::sleep(self.backoff(attempt, error.retry_after())).await;
-                    attempt += 1;
-                }
-                Err(error) if attempt > 0 => {
-                    return Err(QueryError::Exhausted {
-                        attempts: attempt + 1,
-                        source: Box::new(error),
-                    });
-                }
-                Err(error) => return Err(error),
-            }
-        }
+        self.retried(url, parse_matrix_response)
+            .await
+            .map(|(series, _)| series)
     }
 }

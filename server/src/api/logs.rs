@@ -13,16 +13,16 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use std::sync::Arc;
 
-/// `POST /loki/api/v1/push`: 204 once every line is counted in the windows.
-pub async fn push(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+/// Admission of a push, as remote_write's: the tenant it names, an in-flight slot (503 with
+/// `Retry-After` when none is free) and the memory budget.
+fn admit<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+) -> Result<(String, tokio::sync::SemaphorePermit<'a>), ApiError> {
     let ingest = &state.app.config.ingest;
     let retry_after_secs = ingest.retry_after_secs;
-    let tenant = super::tenant(&headers)?;
-    let _permit = state.ingest_slots.try_acquire().map_err(|_| {
+    let tenant = super::tenant(headers)?;
+    let permit = state.ingest_slots.try_acquire().map_err(|_| {
         ApiError::new(
             model::ErrorClass::Unavailable { retry_after_secs },
             format!(
@@ -32,6 +32,16 @@ pub async fn push(
         )
     })?;
     state.over_memory_budget(&tenant)?;
+    Ok((tenant, permit))
+}
+
+/// `POST /loki/api/v1/push`: 204 once every line is counted in the windows.
+pub async fn push(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (tenant, _permit) = admit(&state, &headers)?;
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let batch = ingest::loki::decode_push(
         text(header::CONTENT_TYPE),
@@ -65,25 +75,13 @@ pub async fn otlp_metrics(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let ingest = &state.app.config.ingest;
-    let retry_after_secs = ingest.retry_after_secs;
-    let tenant = super::tenant(&headers)?;
-    let _permit = state.ingest_slots.try_acquire().map_err(|_| {
-        ApiError::new(
-            model::ErrorClass::Unavailable { retry_after_secs },
-            format!(
-                "ingest saturated: {} pushes already being decoded; retry after {retry_after_secs}s",
-                ingest.max_inflight
-            ),
-        )
-    })?;
-    state.over_memory_budget(&tenant)?;
+    let (tenant, _permit) = admit(&state, &headers)?;
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let (format, batch) = ingest::otlp::decode(
         text(header::CONTENT_TYPE),
         text(header::CONTENT_ENCODING),
         &body,
-        ingest.max_decoded_bytes,
+        state.app.config.ingest.max_decoded_bytes,
     )
     .map_err(|e| ApiError::from_error(&e))?;
     let outcome = state.app.ingest_otlp(&tenant, &batch);
