@@ -63,17 +63,24 @@ async fn read_counter(client: &reqwest::Client, url: &str, metric: &str) -> anyh
         .sum())
 }
 
-/// The stored-samples counter named by `--stored`, once it stops moving (receivers that
-/// buffer writes count them a little later).
+/// The stored-samples counter named by `--stored`, once it has not moved for 6 s (receivers
+/// that buffer writes count them later: VictoriaMetrics flushes its buffer every few
+/// seconds), or after 30 s.
 async fn settled_counter(spec: &str) -> anyhow::Result<f64> {
     let (url, metric) = spec.split_once('#').context("--stored takes URL#metric")?;
     let client = reqwest::Client::new();
     let mut last = read_counter(&client, url, metric).await?;
-    for _ in 0..50 {
+    let mut still = 0;
+    for _ in 0..150 {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let now = read_counter(&client, url, metric).await?;
         if now == last {
-            return Ok(now);
+            still += 1;
+            if still >= 30 {
+                return Ok(now);
+            }
+        } else {
+            still = 0;
         }
         last = now;
     }
