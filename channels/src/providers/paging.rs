@@ -48,7 +48,7 @@ pub struct PagingClient {
     service: PagingService,
     base_url: String,
     secret: Option<crate::config::Secret>,
-    /// Link back to the incident in the workspace, when the server's URL is known.
+    /// The provider id, naming its test alerts.
     pub provider: String,
 }
 
