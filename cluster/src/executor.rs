@@ -9,7 +9,7 @@
 //! controller, not the robot, runs Helm). In dry-run mode every mutating request carries
 //! `dryRun=All`. Every execution and every refusal is audited.
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -195,6 +195,39 @@ fn rfc3339(now_ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// The patch `kubectl rollout restart` sends: a new `restartedAt` annotation on the pod
+/// template, nothing else.
+fn restart_patch(now_ms: i64) -> Value {
+    json!({"spec": {"template": {"metadata": {"annotations": {
+        RESTARTED_AT: rfc3339(now_ms)
+    }}}}})
+}
+
+fn restarted_at(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> Option<&String> {
+    template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(RESTARTED_AT))
+}
+
+fn stateful_set_summary(s: &StatefulSet) -> Value {
+    json!({
+        "replicas": s.spec.replicas,
+        "ready": s.status.as_ref().and_then(|st| st.ready_replicas),
+        "restarted_at": restarted_at(&s.spec.template),
+    })
+}
+
+fn daemon_set_summary(d: &DaemonSet) -> Value {
+    let status = d.status.as_ref();
+    json!({
+        "desired": status.map(|st| st.desired_number_scheduled),
+        "ready": status.map(|st| st.number_ready),
+        "restarted_at": restarted_at(&d.spec.template),
+    })
+}
+
 fn deployment_summary(d: &Deployment) -> Value {
     let template = &d.spec.template;
     json!({
@@ -332,14 +365,45 @@ impl Executor {
                 let api: Api<Deployment> =
                     Api::namespaced(self.client.clone(), namespace_of(proposed)?);
                 let before = api.get(name).await.map_err(kube_err("get deployment"))?;
-                let patch = json!({"spec": {"template": {"metadata": {"annotations": {
-                    RESTARTED_AT: rfc3339(now_ms)
-                }}}}});
                 let after = api
-                    .patch(name, &pp, &Patch::Strategic(patch))
+                    .patch(name, &pp, &Patch::Strategic(restart_patch(now_ms)))
                     .await
                     .map_err(kube_err("patch deployment"))?;
                 Ok((deployment_summary(&before), deployment_summary(&after)))
+            }
+            Action::RestartStatefulSet => {
+                let api: Api<StatefulSet> =
+                    Api::namespaced(self.client.clone(), namespace_of(proposed)?);
+                let before = api.get(name).await.map_err(kube_err("get statefulset"))?;
+                let after = api
+                    .patch(name, &pp, &Patch::Strategic(restart_patch(now_ms)))
+                    .await
+                    .map_err(kube_err("patch statefulset"))?;
+                Ok((stateful_set_summary(&before), stateful_set_summary(&after)))
+            }
+            Action::RestartDaemonSet => {
+                let api: Api<DaemonSet> =
+                    Api::namespaced(self.client.clone(), namespace_of(proposed)?);
+                let before = api.get(name).await.map_err(kube_err("get daemonset"))?;
+                let after = api
+                    .patch(name, &pp, &Patch::Strategic(restart_patch(now_ms)))
+                    .await
+                    .map_err(kube_err("patch daemonset"))?;
+                Ok((daemon_set_summary(&before), daemon_set_summary(&after)))
+            }
+            Action::ScaleStatefulSet { replicas } => {
+                let api: Api<StatefulSet> =
+                    Api::namespaced(self.client.clone(), namespace_of(proposed)?);
+                let before = api.get_scale(name).await.map_err(kube_err("get scale"))?;
+                let patch = json!({"spec": {"replicas": replicas}});
+                let after = api
+                    .patch_scale(name, &pp, &Patch::Merge(patch))
+                    .await
+                    .map_err(kube_err("patch scale"))?;
+                Ok((
+                    json!({"replicas": before.spec.and_then(|s| s.replicas)}),
+                    json!({"replicas": after.spec.and_then(|s| s.replicas)}),
+                ))
             }
             Action::ScaleDeployment { replicas } => {
                 let api: Api<Deployment> =
@@ -464,6 +528,42 @@ impl Executor {
                     .unwrap_or_else(|| names.clone());
                 Ok((
                     json!({"phase": phase.as_str(), "pods": names}),
+                    json!({"deleted": deleted}),
+                ))
+            }
+            Action::DeleteNodePods { phase } => {
+                // Only the node's finished pods: listed across namespaces, then deleted per
+                // namespace with the same field selector (a pod that started running again in
+                // between no longer matches and stays).
+                let fields = format!("spec.nodeName={name},status.phase={}", phase.as_str());
+                let lp = ListParams::default().fields(&fields);
+                let all: Api<Pod> = Api::all(self.client.clone());
+                let pods = all.list(&lp).await.map_err(kube_err("list pods"))?;
+                let mut by_namespace: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for pod in &pods.items {
+                    if let Some(ns) = pod.namespace() {
+                        by_namespace.entry(ns).or_default().push(pod.name_any());
+                    }
+                }
+                let mut deleted = Vec::new();
+                for (ns, names) in &by_namespace {
+                    let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+                    let gone = api
+                        .delete_collection(&dp, &lp)
+                        .await
+                        .map_err(kube_err("delete pods"))?;
+                    match gone.left() {
+                        Some(list) => deleted
+                            .extend(list.items.iter().map(|p| format!("{ns}/{}", p.name_any()))),
+                        None => deleted.extend(names.iter().map(|n| format!("{ns}/{n}"))),
+                    }
+                }
+                let listed: Vec<String> = by_namespace
+                    .iter()
+                    .flat_map(|(ns, names)| names.iter().map(move |n| format!("{ns}/{n}")))
+                    .collect();
+                Ok((
+                    json!({"node": name, "phase": phase.as_str(), "pods": listed}),
                     json!({"deleted": deleted}),
                 ))
             }

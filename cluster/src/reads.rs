@@ -1,7 +1,7 @@
 //! Typed reads of the cluster: the live figures a decision's blast radius needs (replicas,
 //! pods affected, nodes schedulable), and the client built from `[policy.kube]`.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
 use model::{Action, ProposedAction};
@@ -96,6 +96,30 @@ pub async fn live_object(client: &kube::Client, proposed: &ProposedAction) -> Op
                 ..LiveObject::default()
             })
         }
+        Action::RestartStatefulSet | Action::ScaleStatefulSet { .. } => {
+            let api: Api<StatefulSet> =
+                Api::namespaced(client.clone(), target.namespace.as_deref()?);
+            let s = api.get(&target.name).await.ok()?;
+            Some(LiveObject {
+                replicas: Some(
+                    s.spec
+                        .replicas
+                        .and_then(|r| u32::try_from(r).ok())
+                        .unwrap_or(1),
+                ),
+                ..LiveObject::default()
+            })
+        }
+        Action::RestartDaemonSet => {
+            // A DaemonSet restart touches one pod per node it runs on.
+            let api: Api<DaemonSet> = Api::namespaced(client.clone(), target.namespace.as_deref()?);
+            let d = api.get(&target.name).await.ok()?;
+            let desired = d.status.map_or(0, |s| s.desired_number_scheduled);
+            Some(LiveObject {
+                replicas: u32::try_from(desired).ok(),
+                ..LiveObject::default()
+            })
+        }
         Action::DeletePods { phase } => {
             let ns = target.effective_namespace()?;
             let api: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -103,6 +127,19 @@ pub async fn live_object(client: &kube::Client, proposed: &ProposedAction) -> Op
             let pods = api.list(&lp).await.ok()?;
             Some(LiveObject {
                 pods: u32::try_from(pods.items.len()).ok(),
+                ..LiveObject::default()
+            })
+        }
+        Action::DeleteNodePods { phase } => {
+            let pods: Api<Pod> = Api::all(client.clone());
+            let lp = ListParams::default().fields(&format!(
+                "spec.nodeName={},status.phase={}",
+                target.name,
+                phase.as_str()
+            ));
+            let list = pods.list(&lp).await.ok()?;
+            Some(LiveObject {
+                pods: u32::try_from(list.items.len()).ok(),
                 ..LiveObject::default()
             })
         }

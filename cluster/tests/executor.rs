@@ -28,10 +28,14 @@ environment = "demo"
 autonomy = "extended"
 [allow]
 namespaces = ["shop"]
-resources = ["deployment/shop/*", "namespace/shop", "cron_job/shop/*", "job/shop/*", "config_map/shop/*", "node/*", "release/shop/*"]
+resources = ["deployment/shop/*", "stateful_set/shop/*", "daemon_set/shop/*", "namespace/shop", "cron_job/shop/*", "job/shop/*", "config_map/shop/*", "node/*", "release/shop/*"]
 [actions]
 restart_deployment = "auto"
+restart_stateful_set = "auto"
+restart_daemon_set = "auto"
 scale_deployment = "auto"
+scale_stateful_set = "auto"
+delete_node_pods = "auto"
 rollback_deployment = "auto"
 run_job = "auto"
 delete_pods = "auto"
@@ -1013,9 +1017,26 @@ async fn rbac_grants_exactly_the_verbs_the_executor_uses() {
     }
     // Run every executable action against the fake and map each request to its RBAC verb.
     let r = rig().await;
+    r.fake.stateful_set("shop", "redis", 1);
+    r.fake.daemon_set("shop", "log-shipper", 3);
+    r.fake
+        .finished_pod("shop", "report-29001-x1", "worker-2", "Failed");
     let p = everything();
     let deploy = ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart");
+    let sts = ObjectRef::new(TargetKind::StatefulSet, Some("shop"), "redis");
     let actions = vec![
+        propose(Action::RestartStatefulSet, sts.clone()),
+        propose(Action::ScaleStatefulSet { replicas: 2 }, sts),
+        propose(
+            Action::RestartDaemonSet,
+            ObjectRef::new(TargetKind::DaemonSet, Some("shop"), "log-shipper"),
+        ),
+        propose(
+            Action::DeleteNodePods {
+                phase: PodPhase::Failed,
+            },
+            ObjectRef::new(TargetKind::Node, None, "worker-2"),
+        ),
         propose(Action::RestartDeployment, deploy.clone()),
         propose(Action::ScaleDeployment { replicas: 4 }, deploy.clone()),
         propose(Action::RollbackDeployment { to_revision: 2 }, deploy),

@@ -510,6 +510,82 @@ impl Fake {
         );
     }
 
+    /// Adds (or replaces) StatefulSet `<namespace>/<name>` with `replicas`, its `/scale` and
+    /// its ready pods `<name>-0..` (labelled `app=<name>`, owned by it, on `worker-1`).
+    pub(crate) fn stateful_set(&self, namespace: &str, name: &str, replicas: u32) {
+        let base = format!("/apis/apps/v1/namespaces/{namespace}/statefulsets/{name}");
+        self.store(
+            &base,
+            json!({
+                "apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-sts-{name}"),
+                             "generation": 1, "labels": {"app": name},
+                             "creationTimestamp": "2026-10-01T12:00:00Z"},
+                "spec": {"replicas": replicas, "serviceName": name,
+                         "selector": {"matchLabels": {"app": name}},
+                         "template": {"metadata": {"labels": {"app": name}},
+                                      "spec": {"containers": [{"name": name, "image": "redis:7.4"}]}}},
+                "status": {"replicas": replicas, "readyReplicas": replicas,
+                           "currentReplicas": replicas, "updatedReplicas": replicas,
+                           "observedGeneration": 1}
+            }),
+        );
+        self.store(
+            &format!("{base}/scale"),
+            json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+                   "metadata": {"name": name, "namespace": namespace},
+                   "spec": {"replicas": replicas}, "status": {"replicas": replicas}}),
+        );
+        for i in 0..replicas {
+            let pod = format!("{name}-{i}");
+            self.store(
+                &format!("/api/v1/namespaces/{namespace}/pods/{pod}"),
+                json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": pod, "namespace": namespace, "uid": format!("uid-{pod}"),
+                                 "labels": {"app": name},
+                                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet",
+                                     "name": name, "uid": format!("uid-sts-{name}"), "controller": true}],
+                                 "creationTimestamp": "2026-10-01T12:00:00Z"},
+                    "spec": {"nodeName": "worker-1", "containers": [{"name": name, "image": "redis:7.4"}]},
+                    "status": {"phase": "Running"}
+                }),
+            );
+        }
+    }
+
+    /// Adds (or replaces) DaemonSet `<namespace>/<name>` running on `nodes` nodes.
+    pub(crate) fn daemon_set(&self, namespace: &str, name: &str, nodes: u32) {
+        self.store(
+            &format!("/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}"),
+            json!({
+                "apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-ds-{name}"),
+                             "generation": 1, "labels": {"app": name},
+                             "creationTimestamp": "2026-10-01T12:00:00Z"},
+                "spec": {"selector": {"matchLabels": {"app": name}},
+                         "template": {"metadata": {"labels": {"app": name}},
+                                      "spec": {"containers": [{"name": name, "image": "fluent-bit:3.2"}]}}},
+                "status": {"desiredNumberScheduled": nodes, "currentNumberScheduled": nodes,
+                           "numberReady": nodes, "numberMisscheduled": 0, "observedGeneration": 1}
+            }),
+        );
+    }
+
+    /// Adds a finished pod `<namespace>/<name>` in `phase` that ran on `node`.
+    pub(crate) fn finished_pod(&self, namespace: &str, name: &str, node: &str, phase: &str) {
+        self.store(
+            &format!("/api/v1/namespaces/{namespace}/pods/{name}"),
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}"),
+                             "creationTimestamp": "2026-10-01T12:00:00Z"},
+                "spec": {"nodeName": node, "containers": [{"name": "main", "image": "busybox:1.36"}]},
+                "status": {"phase": phase}
+            }),
+        );
+    }
+
     /// The changes a watch of `at` from version `from` must send, or `Err` when `from` is
     /// compacted away.
     fn changes_after(

@@ -62,9 +62,9 @@ pub enum ActionFamily {
     Inform,
     /// Delete finished pods, suspend a CronJob.
     Cleanup,
-    /// Restart or roll back a Deployment.
+    /// Restart a Deployment, StatefulSet or DaemonSet, or roll back a Deployment.
     Workload,
-    /// Change a Deployment's replica count.
+    /// Change a Deployment's or StatefulSet's replica count.
     Scale,
     /// Run a Job from a template.
     Job,
@@ -139,6 +139,8 @@ impl PodPhase {
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
     Deployment,
+    StatefulSet,
+    DaemonSet,
     /// A namespace: pods by phase are deleted inside it, or the namespace itself.
     Namespace,
     /// A Job to create (from a CronJob template).
@@ -158,6 +160,8 @@ impl TargetKind {
     /// Every kind.
     pub const ALL: &'static [TargetKind] = &[
         TargetKind::Deployment,
+        TargetKind::StatefulSet,
+        TargetKind::DaemonSet,
         TargetKind::Namespace,
         TargetKind::Job,
         TargetKind::CronJob,
@@ -172,6 +176,8 @@ impl TargetKind {
     pub fn as_str(self) -> &'static str {
         match self {
             TargetKind::Deployment => "deployment",
+            TargetKind::StatefulSet => "stateful_set",
+            TargetKind::DaemonSet => "daemon_set",
             TargetKind::Namespace => "namespace",
             TargetKind::Job => "job",
             TargetKind::CronJob => "cron_job",
@@ -257,8 +263,15 @@ impl fmt::Display for ObjectRef {
 pub enum Action {
     /// Rollout restart: bumps the pod-template `restartedAt` annotation.
     RestartDeployment,
+    /// Rolling restart of a StatefulSet (pods replaced one at a time, highest ordinal first),
+    /// by the same annotation.
+    RestartStatefulSet,
+    /// Rolling restart of a DaemonSet's pods, node by node, by the same annotation.
+    RestartDaemonSet,
     /// Sets the replica count through the `/scale` subresource.
     ScaleDeployment { replicas: u32 },
+    /// Sets a StatefulSet's replica count through its `/scale` subresource.
+    ScaleStatefulSet { replicas: u32 },
     /// Puts back the pod template of the ReplicaSet with this revision.
     RollbackDeployment { to_revision: u64 },
     /// Creates the target Job from the `jobTemplate` of the CronJob named `template` (same
@@ -266,6 +279,9 @@ pub enum Action {
     RunJob { template: String },
     /// Deletes the namespace's pods in the given finished phase.
     DeletePods { phase: PodPhase },
+    /// Deletes the pods in the given finished phase that ran on the target node, whatever
+    /// their namespace (what fills a node's disk with logs and writable layers).
+    DeleteNodePods { phase: PodPhase },
     /// Sets `spec.suspend = true` on a CronJob.
     SuspendCronJob,
     /// Marks a node unschedulable.
@@ -314,10 +330,14 @@ impl Action {
     /// Every action name (the serde `type` tag), in catalogue order.
     pub const NAMES: &'static [&'static str] = &[
         "restart_deployment",
+        "restart_stateful_set",
+        "restart_daemon_set",
         "scale_deployment",
+        "scale_stateful_set",
         "rollback_deployment",
         "run_job",
         "delete_pods",
+        "delete_node_pods",
         "suspend_cron_job",
         "cordon_node",
         "drain_node",
@@ -335,10 +355,14 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Action::RestartDeployment => "restart_deployment",
+            Action::RestartStatefulSet => "restart_stateful_set",
+            Action::RestartDaemonSet => "restart_daemon_set",
             Action::ScaleDeployment { .. } => "scale_deployment",
+            Action::ScaleStatefulSet { .. } => "scale_stateful_set",
             Action::RollbackDeployment { .. } => "rollback_deployment",
             Action::RunJob { .. } => "run_job",
             Action::DeletePods { .. } => "delete_pods",
+            Action::DeleteNodePods { .. } => "delete_node_pods",
             Action::SuspendCronJob => "suspend_cron_job",
             Action::CordonNode => "cordon_node",
             Action::DrainNode => "drain_node",
@@ -358,9 +382,12 @@ impl Action {
     pub fn class_of_name(name: &str) -> Option<RiskClass> {
         Some(match name {
             "notify" | "collect_evidence" => RiskClass::ReadOnly,
-            "delete_pods" | "suspend_cron_job" => RiskClass::Auto,
+            "delete_pods" | "delete_node_pods" | "suspend_cron_job" => RiskClass::Auto,
             "restart_deployment"
+            | "restart_stateful_set"
+            | "restart_daemon_set"
             | "scale_deployment"
+            | "scale_stateful_set"
             | "rollback_deployment"
             | "run_job"
             | "cordon_node"
@@ -400,9 +427,14 @@ impl Action {
     pub fn family(&self) -> ActionFamily {
         match self {
             Action::Notify | Action::CollectEvidence => ActionFamily::Inform,
-            Action::DeletePods { .. } | Action::SuspendCronJob => ActionFamily::Cleanup,
-            Action::RestartDeployment | Action::RollbackDeployment { .. } => ActionFamily::Workload,
-            Action::ScaleDeployment { .. } => ActionFamily::Scale,
+            Action::DeletePods { .. } | Action::DeleteNodePods { .. } | Action::SuspendCronJob => {
+                ActionFamily::Cleanup
+            }
+            Action::RestartDeployment
+            | Action::RestartStatefulSet
+            | Action::RestartDaemonSet
+            | Action::RollbackDeployment { .. } => ActionFamily::Workload,
+            Action::ScaleDeployment { .. } | Action::ScaleStatefulSet { .. } => ActionFamily::Scale,
             Action::RunJob { .. } => ActionFamily::Job,
             Action::PatchConfig { .. } | Action::ReconcileRelease => ActionFamily::Config,
             Action::CordonNode | Action::DrainNode => ActionFamily::Node,
@@ -419,10 +451,14 @@ impl Action {
             Action::RestartDeployment
             | Action::ScaleDeployment { .. }
             | Action::RollbackDeployment { .. } => TargetKind::Deployment,
+            Action::RestartStatefulSet | Action::ScaleStatefulSet { .. } => TargetKind::StatefulSet,
+            Action::RestartDaemonSet => TargetKind::DaemonSet,
             Action::RunJob { .. } => TargetKind::Job,
             Action::DeletePods { .. } | Action::DeleteNamespace => TargetKind::Namespace,
             Action::SuspendCronJob => TargetKind::CronJob,
-            Action::CordonNode | Action::DrainNode => TargetKind::Node,
+            Action::CordonNode | Action::DrainNode | Action::DeleteNodePods { .. } => {
+                TargetKind::Node
+            }
             Action::PatchConfig { .. } => TargetKind::ConfigMap,
             Action::ReconcileRelease => TargetKind::Release,
             Action::Notify | Action::CollectEvidence => TargetKind::Incident,
@@ -440,13 +476,22 @@ impl Action {
                 "kube_deployment_status_replicas_unavailable",
                 "http_requests_errors_ratio",
             ],
+            Action::RestartStatefulSet | Action::ScaleStatefulSet { .. } => &[
+                "kube_statefulset_status_replicas_ready",
+                "kube_pod_container_status_restarts_total",
+                "up",
+            ],
+            Action::RestartDaemonSet => &[
+                "kube_daemonset_status_number_unavailable",
+                "kube_pod_container_status_restarts_total",
+            ],
             Action::ScaleDeployment { .. } => &[
                 "kube_deployment_status_replicas_available",
                 "http_request_duration_seconds",
                 "container_cpu_usage_seconds_total",
             ],
             Action::RunJob { .. } => &["kube_job_status_succeeded", "kube_job_status_failed"],
-            Action::DeletePods { .. } => &[
+            Action::DeletePods { .. } | Action::DeleteNodePods { .. } => &[
                 "kube_pod_status_phase",
                 "kubelet_evictions",
                 "node_filesystem_avail_bytes",
@@ -477,9 +522,23 @@ impl Action {
                 "Nothing to undo: pods are recreated from the same template. If new pods fail, \
                  roll back to the previous revision (kubectl rollout undo deployment/NAME)."
             }
+            Action::RestartStatefulSet => {
+                "Nothing to undo: pods are recreated one by one from the same template and keep \
+                 their volumes. If a new pod fails, the rollout stops there; fix forward or roll \
+                 the template back (kubectl rollout undo statefulset/NAME)."
+            }
+            Action::RestartDaemonSet => {
+                "Nothing to undo: each node's pod is recreated from the same template. If new \
+                 pods fail, roll the template back (kubectl rollout undo daemonset/NAME)."
+            }
             Action::ScaleDeployment { .. } => {
                 "Scale back to the replica count recorded in the audit entry's before state \
                  (kubectl scale deployment/NAME --replicas=N)."
+            }
+            Action::ScaleStatefulSet { .. } => {
+                "Scale back to the replica count recorded in the audit entry's before state \
+                 (kubectl scale statefulset/NAME --replicas=N); volumes of removed ordinals are \
+                 kept and reattach."
             }
             Action::RollbackDeployment { .. } => {
                 "Roll forward to the revision recorded in the audit entry's before state \
@@ -489,7 +548,7 @@ impl Action {
                 "Delete the created Job and its pods (kubectl delete job NAME); the CronJob is \
                  unchanged."
             }
-            Action::DeletePods { .. } => {
+            Action::DeletePods { .. } | Action::DeleteNodePods { .. } => {
                 "Nothing to restore: only Succeeded/Failed pods are deleted; their controllers \
                  keep the record. Logs are in the evidence collected before deletion."
             }
@@ -526,11 +585,17 @@ impl fmt::Display for Action {
             Action::ScaleDeployment { replicas } => {
                 write!(f, "scale_deployment(replicas={replicas})")
             }
+            Action::ScaleStatefulSet { replicas } => {
+                write!(f, "scale_stateful_set(replicas={replicas})")
+            }
             Action::RollbackDeployment { to_revision } => {
                 write!(f, "rollback_deployment(to_revision={to_revision})")
             }
             Action::RunJob { template } => write!(f, "run_job(template={template})"),
             Action::DeletePods { phase } => write!(f, "delete_pods(phase={})", phase.as_str()),
+            Action::DeleteNodePods { phase } => {
+                write!(f, "delete_node_pods(phase={})", phase.as_str())
+            }
             Action::PatchConfig { key, .. } => write!(f, "patch_config(key={key})"),
             Action::DisableSecurityControl { control } => {
                 write!(f, "disable_security_control(control={control})")
@@ -612,13 +677,19 @@ mod tests {
     fn all_actions() -> Vec<Action> {
         vec![
             Action::RestartDeployment,
+            Action::RestartStatefulSet,
+            Action::RestartDaemonSet,
             Action::ScaleDeployment { replicas: 3 },
+            Action::ScaleStatefulSet { replicas: 2 },
             Action::RollbackDeployment { to_revision: 4 },
             Action::RunJob {
                 template: "db-check".into(),
             },
             Action::DeletePods {
                 phase: PodPhase::Failed,
+            },
+            Action::DeleteNodePods {
+                phase: PodPhase::Succeeded,
             },
             Action::SuspendCronJob,
             Action::CordonNode,

@@ -70,11 +70,24 @@ pub fn blast_radius(action: &Action, live: Option<&LiveObject>) -> Option<BlastR
                 node_share: 0.0,
             })
         }
-        Action::RestartDeployment | Action::RollbackDeployment { .. } => Some(BlastRadius {
+        Action::ScaleStatefulSet { replicas } => {
+            let current = live?.replicas?;
+            Some(BlastRadius {
+                pods_affected: current.abs_diff(*replicas),
+                replicas_changed: current.abs_diff(*replicas),
+                node_share: 0.0,
+            })
+        }
+        // Every pod of the workload is replaced (a DaemonSet's live figure is the pods it
+        // should run, one per node).
+        Action::RestartDeployment
+        | Action::RestartStatefulSet
+        | Action::RestartDaemonSet
+        | Action::RollbackDeployment { .. } => Some(BlastRadius {
             pods_affected: live?.replicas?,
             ..none
         }),
-        Action::DeletePods { .. } => Some(BlastRadius {
+        Action::DeletePods { .. } | Action::DeleteNodePods { .. } => Some(BlastRadius {
             pods_affected: live?.pods?,
             ..none
         }),
