@@ -489,20 +489,20 @@ struct ApproverFile {
 
 /// A step in a path through the TOML document, to find the line of a semantic error.
 #[derive(Debug, Clone, Copy)]
-enum Seg<'a> {
+pub(crate) enum Seg<'a> {
     Key(&'a str),
     Index(usize),
 }
 
-struct Collector<'a> {
-    file: &'a str,
-    text: &'a str,
-    root: Option<&'a DeTable<'a>>,
-    issues: Vec<PolicyIssue>,
+pub(crate) struct Collector<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) text: &'a str,
+    pub(crate) root: Option<&'a DeTable<'a>>,
+    pub(crate) issues: Vec<PolicyIssue>,
 }
 
 impl<'a> Collector<'a> {
-    fn at_offset(&mut self, offset: usize, kind: IssueKind, reason: String) {
+    pub(crate) fn at_offset(&mut self, offset: usize, kind: IssueKind, reason: String) {
         let line = line_of(self.text, offset);
         self.issues.push(PolicyIssue {
             file: self.file.to_owned(),
@@ -512,7 +512,7 @@ impl<'a> Collector<'a> {
         });
     }
 
-    fn at_path(&mut self, path: &[Seg<'_>], kind: IssueKind, reason: String) {
+    pub(crate) fn at_path(&mut self, path: &[Seg<'_>], kind: IssueKind, reason: String) {
         let offset = self
             .root
             .and_then(|root| span_of(root, path))
@@ -521,7 +521,7 @@ impl<'a> Collector<'a> {
     }
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end]
         .iter()
@@ -531,7 +531,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// Span of the value at `path`, or of the deepest part of it that exists.
-fn span_of(root: &DeTable<'_>, path: &[Seg<'_>]) -> Option<Range<usize>> {
+pub(crate) fn span_of(root: &DeTable<'_>, path: &[Seg<'_>]) -> Option<Range<usize>> {
     let mut best = None;
     let mut table = Some(root);
     let mut value: Option<&toml::Spanned<DeValue<'_>>> = None;
@@ -709,7 +709,7 @@ fn walk_raw(c: &mut Collector<'_>, key_path: &mut Vec<String>, value: &toml::Spa
     }
 }
 
-fn walk_table(c: &mut Collector<'_>, key_path: &mut Vec<String>, table: &DeTable<'_>) {
+pub(crate) fn walk_table(c: &mut Collector<'_>, key_path: &mut Vec<String>, table: &DeTable<'_>) {
     for (key, value) in table.iter() {
         let name = key.get_ref().as_ref();
         let lower = name.to_ascii_lowercase().replace('-', "_");
@@ -986,7 +986,7 @@ fn validate(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
     }
 }
 
-fn sorted(mut issues: Vec<PolicyIssue>) -> PolicyErrors {
+pub(crate) fn sorted(mut issues: Vec<PolicyIssue>) -> PolicyErrors {
     issues.sort_by_key(|i| i.line);
     PolicyErrors { issues }
 }

@@ -11,6 +11,7 @@ pub mod approval;
 pub mod audit;
 pub mod decide;
 pub mod file;
+pub mod playbook;
 pub mod simulate;
 pub mod state;
 
@@ -28,5 +29,6 @@ pub use file::{
     Mode, Policy, PolicyErrors, PolicyIssue, PolicyRead, RateLimit, Window, WindowKind, WindowTime,
     check_file, read_file,
 };
+pub use playbook::{Ladder, Playbooks, Step, StepAction, StepMode, StepTarget};
 pub use simulate::{SimCase, SimOptions, SimProposal, SimRow, SimulationReport, simulate};
 pub use state::{PauseState, StateError, load_pause, save_pause};
