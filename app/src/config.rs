@@ -208,6 +208,9 @@ pub struct PolicyConfig {
     /// Event time an executed action's incident has to recover in before it is escalated.
     #[serde(with = "duration_text")]
     pub verify_within: Duration,
+    /// Remediation ladders (TOML `[[ladder]]`, see `policy/playbooks/builtin.toml`); each
+    /// ladder replaces the built-in one of its incident class. Unset, the built-in ladders.
+    pub playbooks_file: Option<PathBuf>,
     /// The Kubernetes API server actions run against; unset, decided actions are recorded
     /// as dry runs and nothing is sent anywhere.
     pub kube: Option<KubeConfig>,
@@ -235,6 +238,7 @@ impl Default for PolicyConfig {
             approvers_file: None,
             approval_ttl: Duration::from_secs(3600),
             verify_within: Duration::from_secs(30 * 60),
+            playbooks_file: None,
             kube: None,
             notify_webhook: None,
             notify_tls_config: outbound::TlsConfig::default(),

@@ -22,6 +22,7 @@ pub mod demo_run;
 pub mod detection;
 pub mod doctor;
 pub mod investigate;
+pub mod ladder;
 pub mod live_rca;
 pub mod loki_pull;
 pub mod microservices;

@@ -16,8 +16,9 @@ use cluster::Executor;
 use incident::{Change, Incident};
 use model::{
     Action, Confidence, IncidentStatus, IncidentType, ObjectRef, Origin, OwnerIndex,
-    ProposedAction, Scope, TargetKind, Workload, WorkloadKind,
+    ProposedAction, Scope, StatementKind, TargetKind, Workload, WorkloadKind,
 };
+use policy::playbook::{Playbooks, Step, StepMode};
 use policy::{
     ActionRecord, ApprovalError, ApprovalKey, ApprovalRequest, ApprovalState, ApprovalStatus,
     Approvals, ApproverIdentity, AuditKind, AuditLog, AuditRecord, Authorization, Decision,
@@ -43,6 +44,11 @@ pub enum RemediationError {
     #[error("policy file {path} is not valid")]
     Policy {
         path: PathBuf,
+        #[source]
+        source: policy::PolicyErrors,
+    },
+    #[error("playbook file is not valid")]
+    Playbooks {
         #[source]
         source: policy::PolicyErrors,
     },
@@ -321,6 +327,9 @@ struct Saved {
     /// `incident_type/action` → outcomes.
     #[serde(default)]
     outcomes: BTreeMap<String, OutcomeCount>,
+    /// Each incident's climb up its ladder.
+    #[serde(default)]
+    ladders: Vec<LadderRun>,
 }
 
 #[derive(Debug)]
@@ -331,7 +340,51 @@ struct Book {
     proposed: BTreeMap<String, u32>,
     proposed_origins: BTreeMap<String, BTreeSet<Origin>>,
     outcomes: BTreeMap<String, OutcomeCount>,
+    ladders: Vec<LadderRun>,
     pause: PauseState,
+}
+
+/// How far an incident has climbed its ladder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LadderRun {
+    pub incident_id: String,
+    pub incident_type: IncidentType,
+    /// The source whose event time the rungs' `after` counts in.
+    pub source: String,
+    /// The reopen count the run belongs to: a reopened incident climbs again from the start.
+    pub reopen_count: u32,
+    /// Index of the next rung to reach; the ladder's length when every rung was reached.
+    pub next: usize,
+    /// Event time the last rung was reached at (the clock `after` counts from).
+    pub last_event_ms: i64,
+    /// Set when the run stopped: the incident resolved or the ladder ended.
+    #[serde(default)]
+    pub ended: Option<String>,
+    pub rungs: Vec<RungRecord>,
+}
+
+/// What one reached rung did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RungRecord {
+    /// 1-based position in the ladder.
+    pub rung: usize,
+    /// The action as the ladder names it (`restart`, `delete_node_pods(phase=Failed)`).
+    pub action: String,
+    pub mode: StepMode,
+    /// What kind of statement `text` is.
+    pub kind: StatementKind,
+    /// What operators read: what was done, proposed, suggested or skipped, and why.
+    pub text: String,
+    /// The typed actions it decided or suggested.
+    #[serde(default)]
+    pub proposals: Vec<ProposedAction>,
+    /// Entries in the action list it made.
+    #[serde(default)]
+    pub action_ids: Vec<String>,
+    /// How to undo each proposed action, from the catalogue.
+    #[serde(default)]
+    pub rollback: Vec<String>,
+    pub event_ms: i64,
 }
 
 impl Book {
@@ -403,6 +456,10 @@ pub struct Remediation {
     /// The running policy and the hash of the file it came from; replaced whole on reload.
     policy: std::sync::RwLock<LoadedPolicy>,
     policy_file: PathBuf,
+    /// The ladders in force: built in, each replaced by `playbooks_file`'s for its class;
+    /// reloaded with the policy.
+    playbooks: std::sync::RwLock<Arc<Playbooks>>,
+    playbooks_file: Option<PathBuf>,
     data_dir: PathBuf,
     approvers: Vec<ApproverCredential>,
     audit: Arc<std::sync::Mutex<AuditLog>>,
@@ -444,6 +501,46 @@ impl fmt::Debug for Remediation {
             .field("approvers", &self.approvers)
             .field("executor", &self.executor.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// Ladder runs kept in the book; the oldest are forgotten past it.
+const MAX_LADDER_RUNS: usize = 1_000;
+
+/// What reaching a rung came to.
+#[derive(Debug)]
+enum Reached {
+    Done(RungRecord),
+    /// Every action it named was held back by a cooldown or rate limit: try again later.
+    Wait,
+}
+
+fn step_after_ms(step: &Step) -> i64 {
+    duration_ms(step.after)
+}
+
+/// The incident's draft with its recent changes (for a rung's `when`) and log context;
+/// `None` when it cannot be built.
+async fn incident_draft(state: &App, id: &str) -> Option<rca::Draft> {
+    let sources = crate::live_rca::Sources {
+        logs: Some(&state.logs),
+        windows: Some(&state.sources),
+        ..crate::live_rca::Sources::default()
+    };
+    match crate::live_rca::draft_with(state.pipeline.engine.ledger(), sources, id).await {
+        Ok(draft) => Some(draft),
+        Err(error) => {
+            tracing::warn!(incident = %id, %error, "no draft; proposing by type");
+            None
+        }
+    }
+}
+
+/// The built-in ladders, each replaced by `file`'s ladder for its class.
+pub fn load_playbooks(file: Option<&Path>) -> Result<Playbooks, policy::PolicyErrors> {
+    match file {
+        Some(path) => Playbooks::builtin_with(path),
+        None => Ok(Playbooks::builtin()),
     }
 }
 
@@ -621,6 +718,8 @@ impl Remediation {
             source,
         })?;
         let sha256 = read.sha256.unwrap_or_default();
+        let playbooks = load_playbooks(config.playbooks_file.as_deref())
+            .map_err(|source| RemediationError::Playbooks { source })?;
         let approvers = match &config.approvers_file {
             Some(file) => load_approvers(file, &policy)?,
             None => Vec::new(),
@@ -646,6 +745,8 @@ impl Remediation {
                 sha256,
             }),
             policy_file: path.clone(),
+            playbooks: std::sync::RwLock::new(Arc::new(playbooks)),
+            playbooks_file: config.playbooks_file.clone(),
             data_dir: data_dir.to_owned(),
             approvers,
             audit,
@@ -659,6 +760,7 @@ impl Remediation {
                 proposed: saved.proposed,
                 proposed_origins: saved.proposed_origins,
                 outcomes: saved.outcomes,
+                ladders: saved.ladders,
                 pause,
             }),
         }))
@@ -716,12 +818,20 @@ impl Remediation {
             errors,
             new_sha256: read.sha256.clone(),
         });
-        let new = new.and_then(|p| match unnamed_role(&self.approvers, &p) {
+        let books = load_playbooks(self.playbooks_file.as_deref());
+        let new = new.and_then(|p| match books {
+            Ok(books) => Ok((p, books)),
+            Err(errors) => Err(ReloadError::Invalid {
+                errors,
+                new_sha256: read.sha256.clone(),
+            }),
+        });
+        let new = new.and_then(|(p, books)| match unnamed_role(&self.approvers, &p) {
             Some(a) => Err(ReloadError::ApproverRole {
                 name: a.name.clone(),
                 role: a.role.clone(),
             }),
-            None => Ok(p),
+            None => Ok((p, books)),
         });
         let summary = |p: &Policy, sha: &str| json!({"file": file, "sha256": sha, "environment": p.environment, "dry_run": p.dry_run});
         let before = summary(&loaded.policy, &old_sha256);
@@ -751,7 +861,8 @@ impl Remediation {
                 .map_err(|source| ReloadError::Audit { source })?;
                 Err(error)
             }
-            Ok(policy) => {
+            Ok((policy, books)) => {
+                *self.playbooks.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(books);
                 let new_sha256 = read.sha256.unwrap_or_default();
                 let changed = new_sha256 != old_sha256;
                 let audit_seq = self
@@ -861,6 +972,7 @@ impl Remediation {
             proposed: &book.proposed,
             proposed_origins: &book.proposed_origins,
             outcomes: &book.outcomes,
+            ladders: &book.ladders,
         };
         let body = serde_json::to_string(&saved)
             .map_err(|source| RemediationError::BookMalformed { source })?;
@@ -912,35 +1024,363 @@ impl Remediation {
                 }
                 continue;
             }
-            let draft = match crate::live_rca::draft(
-                state.pipeline.engine.ledger(),
-                Some(&state.logs),
-                &incident.id,
-            )
-            .await
-            {
-                Ok(draft) => Some(draft),
-                Err(error) => {
-                    tracing::warn!(incident = %incident.id, %error, "no draft; proposing by type");
-                    None
-                }
-            };
+            let draft = incident_draft(state, &incident.id).await;
             let event_ms = observed
                 .tick_ms
                 .or_else(|| state.pipeline.evaluated_through_of(&incident.source));
+            if self
+                .start_ladder(state, incident, draft.as_ref(), event_ms)
+                .await?
+            {
+                continue;
+            }
             let owners = state
                 .sources
                 .get(&incident.source)
                 .map(|store| store.owners())
                 .unwrap_or_default();
             for proposed in proposals(incident, draft.as_ref(), &owners) {
-                self.decide_and_act(incident, proposed, event_ms).await?;
+                self.decide_and_act(incident, proposed, event_ms, StepMode::Policy, None)
+                    .await?;
             }
         }
         if let (Some(tick), Some(source)) = (observed.tick_ms, observed.source.as_deref()) {
+            self.climb_due(state, source, tick).await?;
             self.escalate_overdue(state, source, tick).await?;
         }
         Ok(())
+    }
+
+    /// The ladders in force.
+    pub fn playbooks(&self) -> Arc<Playbooks> {
+        Arc::clone(&self.playbooks.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Every incident's climb, newest first.
+    pub async fn ladder_runs(&self) -> Vec<LadderRun> {
+        let book = self.book.lock().await;
+        book.ladders.iter().rev().cloned().collect()
+    }
+
+    /// Starts the incident's ladder (from its first rung) when its class has one; `false`
+    /// when it has none.
+    async fn start_ladder(
+        &self,
+        state: &App,
+        incident: &Incident,
+        draft: Option<&rca::Draft>,
+        event_ms: Option<i64>,
+    ) -> Result<bool, RemediationError> {
+        if self.playbooks().ladder(incident.incident_type).is_none() {
+            return Ok(false);
+        }
+        let start = event_ms.unwrap_or(incident.updated_at_ms);
+        {
+            let mut book = self.book.lock().await;
+            book.ladders.retain(|r| r.incident_id != incident.id);
+            book.ladders.push(LadderRun {
+                incident_id: incident.id.clone(),
+                incident_type: incident.incident_type,
+                source: incident.source.clone(),
+                reopen_count: incident.reopen_count,
+                next: 0,
+                last_event_ms: start,
+                ended: None,
+                rungs: Vec::new(),
+            });
+            while book.ladders.len() > MAX_LADDER_RUNS {
+                book.ladders.remove(0);
+            }
+        }
+        self.climb(state, incident, draft, start).await?;
+        Ok(true)
+    }
+
+    /// Climbs the ladders of `source`'s active incidents whose next rung is due at `tick`.
+    async fn climb_due(
+        &self,
+        state: &App,
+        source: &str,
+        tick: i64,
+    ) -> Result<(), RemediationError> {
+        let books = self.playbooks();
+        let due: Vec<String> = {
+            let book = self.book.lock().await;
+            book.ladders
+                .iter()
+                .filter(|r| r.ended.is_none() && r.source == source)
+                .filter(|r| {
+                    books
+                        .ladder(r.incident_type)
+                        .and_then(|l| l.steps.get(r.next))
+                        .is_some_and(|step| {
+                            tick.saturating_sub(r.last_event_ms) >= step_after_ms(step)
+                        })
+                })
+                .map(|r| r.incident_id.clone())
+                .collect()
+        };
+        for id in due {
+            let incident = match state.pipeline.engine.ledger().incident(&id).await {
+                Ok(Some(incident)) => incident,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, incident = %id, "cannot read incident for its ladder");
+                    continue;
+                }
+            };
+            if incident.merged_into.is_some() || !incident.status.is_active() {
+                let mut book = self.book.lock().await;
+                if let Some(run) = book.ladders.iter_mut().find(|r| r.incident_id == id) {
+                    run.ended = Some(format!("incident {}", incident.status.as_str()));
+                }
+                self.save(&mut book).await?;
+                continue;
+            }
+            let draft = incident_draft(state, &id).await;
+            self.climb(state, &incident, draft.as_ref(), tick).await?;
+        }
+        Ok(())
+    }
+
+    /// Reaches every rung of the incident's ladder that is due at event time `now_event`:
+    /// the next one once `after` has passed since the last, and the ones after it that wait
+    /// for nothing.
+    async fn climb(
+        &self,
+        state: &App,
+        incident: &Incident,
+        draft: Option<&rca::Draft>,
+        now_event: i64,
+    ) -> Result<(), RemediationError> {
+        let books = self.playbooks();
+        let Some(ladder) = books.ladder(incident.incident_type) else {
+            return Ok(());
+        };
+        loop {
+            let (index, step) = {
+                let mut book = self.book.lock().await;
+                let Some(run) = book
+                    .ladders
+                    .iter_mut()
+                    .find(|r| r.incident_id == incident.id && r.ended.is_none())
+                else {
+                    return Ok(());
+                };
+                let Some(step) = ladder.steps.get(run.next) else {
+                    run.ended = Some("every rung reached".into());
+                    return self.save(&mut book).await;
+                };
+                if now_event.saturating_sub(run.last_event_ms) < step_after_ms(step) {
+                    return Ok(());
+                }
+                (run.next, step.clone())
+            };
+            let record = self
+                .reach(state, incident, draft, index, &step, now_event)
+                .await?;
+            let mut book = self.book.lock().await;
+            let Some(run) = book
+                .ladders
+                .iter_mut()
+                .find(|r| r.incident_id == incident.id && r.ended.is_none())
+            else {
+                return Ok(());
+            };
+            match record {
+                Reached::Done(record) => {
+                    run.next = index + 1;
+                    run.last_event_ms = now_event;
+                    run.rungs.push(record);
+                    self.save(&mut book).await?;
+                }
+                Reached::Wait => {
+                    // Held back by a cooldown or rate limit: tried again at a later tick.
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Reaches one rung: checks its condition, resolves its targets and decides (or records,
+    /// or suggests) what it names.
+    async fn reach(
+        &self,
+        state: &App,
+        incident: &Incident,
+        draft: Option<&rca::Draft>,
+        index: usize,
+        step: &Step,
+        event_ms: i64,
+    ) -> Result<Reached, RemediationError> {
+        let rung = index + 1;
+        let named = step.action.to_string();
+        let record = |kind: StatementKind, text: String| RungRecord {
+            rung,
+            action: named.clone(),
+            mode: step.mode,
+            kind,
+            text,
+            proposals: Vec::new(),
+            action_ids: Vec::new(),
+            rollback: Vec::new(),
+            event_ms,
+        };
+        let rolled_back = {
+            let book = self.book.lock().await;
+            book.ladders
+                .iter()
+                .find(|r| r.incident_id == incident.id && r.ended.is_none())
+                .is_some_and(|r| {
+                    r.rungs.iter().any(|g| {
+                        g.proposals
+                            .iter()
+                            .any(|p| matches!(p.action, Action::RollbackDeployment { .. }))
+                    })
+                })
+        };
+        if !crate::ladder::condition_holds(step.when, draft, rolled_back) {
+            let why = match step.when {
+                Some(policy::playbook::Condition::ChangePreceded) => {
+                    "no deploy, image or config change preceded the incident"
+                }
+                Some(policy::playbook::Condition::NotRolledBack) => {
+                    "an earlier rung rolled the workload back"
+                }
+                _ => "a change preceded the incident (the rollback rung applies)",
+            };
+            return Ok(Reached::Done(record(
+                StatementKind::Inference,
+                format!("Rung {rung} ({named}) skipped: {why}."),
+            )));
+        }
+        let owners = state
+            .sources
+            .get(&incident.source)
+            .map(|store| store.owners())
+            .unwrap_or_default();
+        let resolution = {
+            let watch = state
+                .signals
+                .watches
+                .iter()
+                .find(|w| w.source() == incident.source)
+                .map(|w| w.state());
+            let guard = watch.as_ref().map(|s| s.read());
+            crate::ladder::resolve(step, incident, draft, guard.as_deref(), &owners)
+        };
+        let targets = match resolution {
+            crate::ladder::Resolution::Nothing(why) => {
+                return Ok(Reached::Done(record(
+                    StatementKind::Observation,
+                    format!("Rung {rung} ({named}) skipped: {why}."),
+                )));
+            }
+            crate::ladder::Resolution::Act(targets) => targets,
+        };
+        let evidence: Vec<String> = draft
+            .map(|d| d.evidence.iter().map(|e| e.id.clone()).collect())
+            .unwrap_or_default();
+        let confidence =
+            draft.and_then(|d| d.root_causes.first().map(|h| Confidence::new(h.confidence)));
+        let by = format!("playbook:{}#{rung}", incident.incident_type);
+        let proposals: Vec<ProposedAction> = targets
+            .into_iter()
+            .map(|(action, target)| ProposedAction {
+                action,
+                target,
+                incident_id: incident.id.clone(),
+                evidence_ids: evidence.clone(),
+                proposed_by: by.clone(),
+                confidence,
+            })
+            .collect();
+        let say = step.say.clone().unwrap_or_default();
+        let mut out = record(StatementKind::Observation, String::new());
+        out.rollback = proposals
+            .iter()
+            .map(|p| p.action.rollback_instructions().to_owned())
+            .collect();
+        let listed = proposals
+            .iter()
+            .map(|p| format!("{} on {}", p.action, p.target))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.proposals = proposals.clone();
+        if step.mode == StepMode::Suggest {
+            out.kind = StatementKind::Recommendation;
+            let fix = crate::ladder::suggested_fix(incident, draft);
+            out.text = [say, fix.unwrap_or_default()]
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            if out.text.is_empty() {
+                out.text = format!("Recommended: {listed}.");
+            }
+            return Ok(Reached::Done(out));
+        }
+        if proposals
+            .iter()
+            .all(|p| p.action.risk() == model::RiskClass::ReadOnly)
+        {
+            // Read-only rungs: the incident already reached the channels when it opened, and
+            // its draft gathered the evidence; recorded, nothing sent to the cluster.
+            out.kind = StatementKind::Observation;
+            out.text = match proposals.first().map(|p| &p.action) {
+                Some(Action::CollectEvidence) => format!(
+                    "Gathered {} pieces of evidence into the draft. {say}",
+                    evidence.len()
+                ),
+                _ => format!("The operator channels were told. {say}"),
+            }
+            .trim()
+            .to_owned();
+            return Ok(Reached::Done(out));
+        }
+        let clause = format!("playbook.{}.rung{rung}", incident.incident_type);
+        let mut statuses = Vec::new();
+        let mut all_waiting = true;
+        for proposed in proposals {
+            let (id, status, decision) = self
+                .decide_and_act(incident, proposed, Some(event_ms), step.mode, Some(&clause))
+                .await?;
+            let waits = status == ActionStatus::Denied && decision.retry_after_ms.is_some();
+            all_waiting &= waits;
+            out.action_ids.push(id);
+            statuses.push((status, decision));
+        }
+        if all_waiting && !statuses.is_empty() {
+            return Ok(Reached::Wait);
+        }
+        out.kind = if statuses
+            .iter()
+            .any(|(s, _)| matches!(s, ActionStatus::Executed | ActionStatus::DryRun))
+        {
+            StatementKind::ExecutedAction
+        } else if statuses
+            .iter()
+            .any(|(s, _)| *s == ActionStatus::PendingApproval)
+        {
+            StatementKind::RequiredApproval
+        } else {
+            StatementKind::Observation
+        };
+        let outcome = statuses
+            .iter()
+            .map(|(s, d)| match s {
+                ActionStatus::Executed => "done".to_owned(),
+                ActionStatus::DryRun => "recorded as a dry run".to_owned(),
+                ActionStatus::PendingApproval => "waiting for approval".to_owned(),
+                ActionStatus::Failed => "failed".to_owned(),
+                _ => format!("not taken: {}", d.reason),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        out.text = format!("Rung {rung}: {listed} — {outcome}. {say}")
+            .trim()
+            .to_owned();
+        Ok(Reached::Done(out))
     }
 
     /// The live figures the blast radius needs, read from the cluster; `None` without a
@@ -1033,19 +1473,24 @@ impl Remediation {
         self.save(&mut book).await
     }
 
+    /// Decides one proposal and acts on the decision; a ladder rung in `approval` mode asks
+    /// even where the policy alone would run it. Returns the action entry's id, its status
+    /// and the decision.
     async fn decide_and_act(
         &self,
         incident: &Incident,
         proposed: ProposedAction,
         event_ms: Option<i64>,
-    ) -> Result<(), RemediationError> {
+        mode: StepMode,
+        rung: Option<&str>,
+    ) -> Result<(String, ActionStatus, Decision), RemediationError> {
         let live = self.live(&proposed).await;
         let view = incident_view(incident);
         // One policy for the whole decision, even if a reload lands meanwhile.
         let running = self.policy();
         let mut book = self.book.lock().await;
         let now = now_ms();
-        let decision = policy::decide(
+        let mut decision = policy::decide(
             &view,
             &proposed,
             &running,
@@ -1053,6 +1498,17 @@ impl Remediation {
             live.as_ref(),
             now,
         );
+        if mode == StepMode::Approval
+            && decision.verdict == Verdict::Auto
+            && proposed.action.risk() > model::RiskClass::ReadOnly
+        {
+            decision.verdict = Verdict::NeedsApproval;
+            decision.reason = format!(
+                "the ladder asks a person for this rung (the policy alone would run it: {})",
+                decision.reason
+            );
+            decision.clause = format!("{}.approval", rung.unwrap_or("playbook"));
+        }
         self.audit(AuditRecord {
             at_ms: now,
             who: "robot".into(),
@@ -1060,7 +1516,13 @@ impl Remediation {
             incident_id: Some(incident.id.clone()),
             action: Some(proposed.clone()),
             why: decision.clause.clone(),
-            detail: format!("{}: {}", decision.verdict, decision.reason),
+            detail: format!(
+                "{}: {}{}; to undo: {}",
+                decision.verdict,
+                decision.reason,
+                rung.map(|r| format!(" ({r})")).unwrap_or_default(),
+                proposed.action.rollback_instructions()
+            ),
             evidence_ids: proposed.evidence_ids.clone(),
             before: live.map(|l| json!(l)),
             after: None,
@@ -1133,8 +1595,10 @@ impl Remediation {
             }
             Verdict::Denied => {}
         }
+        let done = (entry.id.clone(), entry.status, entry.decision.clone());
         book.actions.push(entry);
-        self.save(&mut book).await
+        self.save(&mut book).await?;
+        Ok(done)
     }
 
     /// Runs an authorized action (or records it as a dry run without a cluster) and starts
@@ -1213,6 +1677,13 @@ impl Remediation {
             return Ok(());
         }
         let mut book = self.book.lock().await;
+        if let Some(run) = book
+            .ladders
+            .iter_mut()
+            .find(|r| r.incident_id == incident.id && r.ended.is_none())
+        {
+            run.ended = Some("incident resolved: no further rung".into());
+        }
         let mut records = Vec::new();
         for entry in book
             .actions
@@ -1232,7 +1703,7 @@ impl Remediation {
             records.push((entry.proposed.clone(), v.clone(), entry.incident_type));
         }
         if records.is_empty() {
-            return Ok(());
+            return self.save(&mut book).await;
         }
         for (proposed, v, incident_type) in records {
             book.outcomes
@@ -1689,6 +2160,7 @@ struct SavedRef<'a> {
     proposed: &'a BTreeMap<String, u32>,
     proposed_origins: &'a BTreeMap<String, BTreeSet<Origin>>,
     outcomes: &'a BTreeMap<String, OutcomeCount>,
+    ladders: &'a [LadderRun],
 }
 
 /// The book from the ledger; on first start after the move, from `remediation.json` in the

@@ -46,6 +46,38 @@ impl PullClass {
     }
 }
 
+/// The concrete fix for a pull failure of `image` from `registry`, with the patch to apply:
+/// a mirror or pull secret for a rate limit, a pull secret for refused credentials, the image
+/// reference for a missing tag. `None` when the class says nothing actionable.
+pub fn suggested_fix(class: &str, registry: &str, image: &str) -> Option<String> {
+    let secret_patch =
+        r#"{"spec":{"template":{"spec":{"imagePullSecrets":[{"name":"regcred"}]}}}}"#;
+    Some(match class {
+        "registry_rate_limit" => format!(
+            "{registry} is rate-limiting pulls of {image}: pull it through a registry mirror \
+             (point the image at the mirror, or set the node runtime's mirror for {registry}), or \
+             pull authenticated, which raises the limit: create a docker-registry secret `regcred` \
+             for {registry} and patch the workload with {secret_patch}."
+        ),
+        "registry_auth" => format!(
+            "{registry} refused the credentials for {image}: create or renew the docker-registry \
+             secret `regcred` for {registry} in the workload's namespace and patch the workload \
+             with {secret_patch} (or add it to its service account's imagePullSecrets)."
+        ),
+        "image_tag_missing" => format!(
+            "{image} does not exist in {registry}: set the container's image back to a tag that \
+             exists (the one the release last ran), e.g. patch \
+             {{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"CONTAINER\",\"image\":\"REPO:EXISTING_TAG\"}}]}}}}}}}}, \
+             or publish the missing tag."
+        ),
+        "registry_unreachable" => format!(
+            "{registry} cannot be reached from the nodes: check DNS and egress to {registry}, or \
+             pull {image} through a reachable mirror."
+        ),
+        _ => return None,
+    })
+}
+
 const RATE_LIMIT: &[&str] = &[
     "toomanyrequests",
     "too many requests",

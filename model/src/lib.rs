@@ -14,6 +14,7 @@ pub mod incident;
 pub mod labels;
 pub mod sample;
 pub mod source;
+pub mod statement;
 pub mod target;
 pub mod taxonomy;
 
@@ -30,6 +31,7 @@ pub use sample::{MetricMetadata, MetricType, Sample, SeriesRef, SeriesVisitor};
 pub use source::{
     DEFAULT_SOURCE, REPLAY_SOURCE, SELF_SOURCE, SourceError, check_source, source_name,
 };
+pub use statement::StatementKind;
 pub use target::{
     OwnerIndex, POD_OWNER_METRIC, REPLICASET_OWNER_METRIC, Target, Workload, WorkloadKind,
     workload_of,

@@ -135,6 +135,9 @@ pub enum Condition {
     ChangePreceded,
     /// No such change preceded it.
     NoChangePreceded,
+    /// No earlier rung of this climb rolled the workload back (the rollback rung was skipped
+    /// or found nothing to roll back to).
+    NotRolledBack,
 }
 
 impl Condition {
@@ -142,13 +145,18 @@ impl Condition {
         match self {
             Condition::ChangePreceded => "change_preceded",
             Condition::NoChangePreceded => "no_change_preceded",
+            Condition::NotRolledBack => "not_rolled_back",
         }
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        [Condition::ChangePreceded, Condition::NoChangePreceded]
-            .into_iter()
-            .find(|c| c.as_str() == name)
+        [
+            Condition::ChangePreceded,
+            Condition::NoChangePreceded,
+            Condition::NotRolledBack,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
     }
 }
 
@@ -707,7 +715,10 @@ fn check_step<'p>(
                 c.at_path(
                     &path("when"),
                     IssueKind::Invalid,
-                    format!("{rung}: when {name:?}; one of change_preceded, no_change_preceded"),
+                    format!(
+                        "{rung}: when {name:?}; one of change_preceded, no_change_preceded, \
+                         not_rolled_back"
+                    ),
                 );
                 None
             }
