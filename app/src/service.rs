@@ -748,6 +748,37 @@ impl App {
         Ok(list)
     }
 
+    /// Each incident's climb up its ladder (newest first), of one incident or all.
+    pub async fn ladders(
+        &self,
+        caller: &Caller,
+        incident: Option<&str>,
+    ) -> Result<Vec<crate::remediation::LadderRun>, AppError> {
+        authorize(caller, Operation::ListActions)?;
+        let Some(r) = &self.remediation else {
+            return Ok(Vec::new());
+        };
+        let mut list = r.ladder_runs().await;
+        list.retain(|run| incident.is_none_or(|i| i == run.incident_id));
+        Ok(list)
+    }
+
+    /// The ladders in force: the running remediation's, else the built-in ones with
+    /// `policy.playbooks_file`'s.
+    pub fn playbooks(&self, caller: &Caller) -> Result<Vec<policy::Ladder>, AppError> {
+        authorize(caller, Operation::ViewPolicy)?;
+        let books = match &self.remediation {
+            Some(r) => r.playbooks(),
+            None => Arc::new(
+                crate::remediation::load_playbooks(self.config.policy.playbooks_file.as_deref())
+                    .map_err(|errors| AppError::Invalid {
+                        reason: errors.to_string(),
+                    })?,
+            ),
+        };
+        Ok(books.ladders().cloned().collect())
+    }
+
     /// Approval requests, of one status or all.
     pub async fn approvals(
         &self,

@@ -177,6 +177,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(api::operator::reject),
         )
         .route("/api/v1/actions", get(api::remediation::actions))
+        .route("/api/v1/ladders", get(api::remediation::ladders))
+        .route("/api/v1/playbooks", get(api::remediation::playbooks))
         .route("/api/v1/approvals", get(api::remediation::approvals))
         .route(
             "/api/v1/approvals/{id}/token",

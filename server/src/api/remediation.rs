@@ -160,6 +160,26 @@ pub async fn actions(
     ))
 }
 
+/// `GET /api/v1/ladders[?incident=ID]`: each incident's climb up its ladder.
+pub async fn ladders(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let incident = super::param(query.as_deref().unwrap_or(""), "incident");
+    Ok(success(
+        state.app.ladders(&caller, incident.as_deref()).await?,
+    ))
+}
+
+/// `GET /api/v1/playbooks`: the ladders in force.
+pub async fn playbooks(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    Ok(success(state.app.playbooks(&caller)?))
+}
+
 /// `GET /api/v1/approvals[?status=pending]`.
 pub async fn approvals(
     State(state): State<Arc<AppState>>,
