@@ -28,6 +28,30 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(ms))
 }
 
+/// The shortest exact text `parse` reads back: `15m`, `2h`, `90s`, `250ms`, `0s`.
+pub fn format(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".to_owned();
+    }
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// Serializes a duration as [`format`]'s text.
+pub fn serialize_short<S: serde::Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format(*value))
+}
+
 /// Serde adapter: a duration field written as text (`#[serde(with = "model::duration::text")]`).
 pub mod text {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -54,6 +78,9 @@ mod tests {
         assert_eq!(parse("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse(" 2h "), Ok(Duration::from_secs(7_200)));
         assert_eq!(parse("1d"), Ok(Duration::from_secs(86_400)));
+        for text in ["15m", "2h", "90s", "250ms", "0s", "1d"] {
+            assert_eq!(format(parse(text).unwrap()), text);
+        }
         assert!(parse("15").unwrap_err().contains("no unit"));
         assert!(parse("xs").unwrap_err().contains("whole number"));
         assert!(parse("3w").unwrap_err().contains("unknown unit"));

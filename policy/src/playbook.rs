@@ -262,7 +262,7 @@ pub struct Step {
     pub mode: StepMode,
     /// How long the incident must still be active after the previous rung was reached (in
     /// the incident source's event time); zero for rungs taken together.
-    #[serde(with = "model::duration::text")]
+    #[serde(serialize_with = "model::duration::serialize_short")]
     pub after: Duration,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<Condition>,

@@ -33,6 +33,9 @@ pub enum Command {
     /// Check a policy file: every error with file, line and reason; non-zero exit on any.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Check a playbook file (remediation ladders) and print the ladders in force.
+    #[command(subcommand)]
+    Playbooks(PlaybooksCommand),
     /// Verify the hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -178,6 +181,19 @@ pub enum PolicyCommand {
     /// Replay the ledger's incidents through a policy: what would have run on its own, asked,
     /// or been denied.
     Simulate(crate::policy_cmd::SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlaybooksCommand {
+    /// Validate FILE (TOML `[[ladder]]`; the built-in ladders without one) and print every
+    /// ladder in force, rung by rung; `FILE:LINE: reason` for every error. With `--policy`,
+    /// each rung also shows what that policy makes of its action.
+    Check {
+        file: Option<PathBuf>,
+        /// Policy files whose tier (auto, approval, deny) each rung's action gets.
+        #[arg(long)]
+        policy: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -426,6 +442,9 @@ pub fn run() -> anyhow::Result<()> {
         Command::Label(args) => crate::commands::label(&args),
         Command::Doctor(args) => runtime.block_on(crate::commands::doctor(&args)),
         Command::Policy(PolicyCommand::Check { file }) => crate::commands::policy_check(&file),
+        Command::Playbooks(PlaybooksCommand::Check { file, policy }) => {
+            crate::commands::playbooks_check(file.as_deref(), &policy)
+        }
         Command::Policy(PolicyCommand::Simulate(args)) => {
             runtime.block_on(crate::policy_cmd::simulate(&args))
         }

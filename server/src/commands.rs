@@ -420,6 +420,84 @@ pub fn policy_check(file: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// `srebot playbooks check [FILE] [--policy P]...`: validates, then prints each ladder.
+pub fn playbooks_check(file: Option<&Path>, policies: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let books = match file {
+        Some(file) => policy::playbook::Playbooks::builtin_with(file).map_err(|errors| {
+            eprintln!("{}", errors.to_string().trim_end());
+            anyhow::anyhow!("{} error(s) in {}", errors.issues.len(), file.display())
+        })?,
+        None => policy::playbook::Playbooks::builtin(),
+    };
+    let mut loaded = Vec::new();
+    for path in policies {
+        let p = policy::check_file(path).map_err(|errors| {
+            eprintln!("{}", errors.to_string().trim_end());
+            anyhow::anyhow!("{} error(s) in {}", errors.issues.len(), path.display())
+        })?;
+        loaded.push((p.environment.as_str().to_owned(), p));
+    }
+    if let Some(file) = file {
+        println!("{}: ok", file.display());
+    }
+    for ladder in books.ladders() {
+        println!("{} ({})", ladder.incident_type, ladder.file);
+        for (i, step) in ladder.steps.iter().enumerate() {
+            let after = if step.after.is_zero() {
+                String::new()
+            } else {
+                format!(", after {}", model::duration::format(step.after))
+            };
+            let when = step
+                .when
+                .map(|w| format!(", when {}", w.as_str()))
+                .unwrap_or_default();
+            let tiers = loaded
+                .iter()
+                .map(|(env, p)| format!("{env}: {}", tier(p, step)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let tiers = if tiers.is_empty() {
+                String::new()
+            } else {
+                format!(" [{tiers}]")
+            };
+            println!(
+                "  {}. {} on {} (mode {}{after}{when}){tiers}",
+                i + 1,
+                step.action,
+                step.target.as_str(),
+                step.mode.as_str()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What a policy makes of a rung: the tier of the action it names, stricter where the ladder
+/// asks or only suggests.
+fn tier(policy: &policy::Policy, step: &policy::Step) -> &'static str {
+    use policy::StepMode;
+    if step.mode == StepMode::Suggest {
+        return "suggested";
+    }
+    if step.action.risk() == model::RiskClass::ReadOnly {
+        return "auto";
+    }
+    // `restart` and `scale` read as their Deployment action; the others of their kind are
+    // listed in the policy beside it.
+    let name = match &step.action {
+        policy::StepAction::Restart => "restart_deployment",
+        policy::StepAction::Scale { .. } => "scale_deployment",
+        other => other.name(),
+    };
+    match (policy.mode(name), step.mode) {
+        (policy::Mode::Deny, _) => "deny",
+        (policy::Mode::Approval, _) | (_, StepMode::Approval) => "approval",
+        (policy::Mode::Auto, _) => "auto",
+    }
+}
+
 /// `srebot audit verify [--key-file FILE]`.
 pub fn audit_verify(data_dir: &Path, key_file: Option<&Path>) -> anyhow::Result<()> {
     let path = data_dir.join(policy::audit::AUDIT_FILE);
