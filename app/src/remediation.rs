@@ -357,7 +357,7 @@ pub struct LadderRun {
     pub next: usize,
     /// Event time the last rung was reached at (the clock `after` counts from).
     pub last_event_ms: i64,
-    /// Set when the run stopped: the incident resolved or the ladder ended.
+    /// Set when the run stopped: the incident resolved, or was merged or suppressed.
     #[serde(default)]
     pub ended: Option<String>,
     pub rungs: Vec<RungRecord>,
@@ -1167,9 +1167,9 @@ impl Remediation {
                 else {
                     return Ok(());
                 };
+                // Past the last rung the run stays open until the incident ends.
                 let Some(step) = ladder.steps.get(run.next) else {
-                    run.ended = Some("every rung reached".into());
-                    return self.save(&mut book).await;
+                    return Ok(());
                 };
                 if now_event.saturating_sub(run.last_event_ms) < step_after_ms(step) {
                     return Ok(());

@@ -543,7 +543,7 @@ impl Fake {
                 json!({
                     "apiVersion": "v1", "kind": "Pod",
                     "metadata": {"name": pod, "namespace": namespace, "uid": format!("uid-{pod}"),
-                                 "labels": {"app": name},
+                                 "labels": {"app": name, "app.kubernetes.io/name": name},
                                  "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet",
                                      "name": name, "uid": format!("uid-sts-{name}"), "controller": true}],
                                  "creationTimestamp": "2026-10-01T12:00:00Z"},

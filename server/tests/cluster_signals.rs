@@ -14,7 +14,7 @@ fn now_ms() -> i64 {
 }
 
 /// A real `redis-server` on `port`; `None` without the binary.
-fn redis(port: u16) -> Option<ChildGuard> {
+pub(crate) fn redis(port: u16) -> Option<ChildGuard> {
     let child = std::process::Command::new("redis-server")
         .args([
             "--port",
@@ -37,32 +37,6 @@ fn redis(port: u16) -> Option<ChildGuard> {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("redis-server did not listen on {port}");
-}
-
-/// The recorded disk-pressure episode, moved to end `ago_ms` before now.
-fn recent_episode(ago_ms: i64) -> Value {
-    let mut list = fake_k8s::fixture("events-disk-pressure.json");
-    let parse = |v: &Value| {
-        v.as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.timestamp_millis())
-    };
-    let items = list["items"].as_array_mut().unwrap();
-    let latest = items
-        .iter()
-        .filter_map(|e| parse(&e["lastTimestamp"]))
-        .max()
-        .unwrap();
-    let shift = now_ms() - ago_ms - latest;
-    for e in items {
-        for field in ["firstTimestamp", "lastTimestamp"] {
-            if let Some(at) = parse(&e[field]) {
-                let t = chrono::DateTime::from_timestamp_millis(at + shift).unwrap();
-                e[field] = Value::String(t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-            }
-        }
-    }
-    list
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,7 +85,10 @@ async fn cluster_events_and_a_stopped_redis_become_incidents_beside_the_metrics(
     assert_eq!(status["dependencies"][0]["detail"], "PONG");
 
     // A disk-pressure episode on worker-2: one node_disk_pressure incident, its events as evidence.
-    fake.apply(recent_episode(20_000));
+    fake.apply(crate::support::recent(
+        fake_k8s::fixture("events-disk-pressure.json"),
+        20_000,
+    ));
     let sender = Sender::new(&url, None).unwrap();
     let incident = wait_for("the node incident", Duration::from_secs(20), || {
         let sender = sender.clone();

@@ -17,6 +17,7 @@ mod event_time;
 mod fake_k8s;
 mod http_api;
 mod incidents_e2e;
+mod ladders;
 mod logs;
 mod otlp;
 mod overload;
@@ -25,6 +26,10 @@ mod record_loop;
 mod remediation;
 mod roles;
 mod security;
+// The cluster crate's test helpers (moving recorded events to the present, ...), shared.
+#[allow(dead_code)]
+#[path = "../../cluster/tests/support.rs"]
+mod support;
 mod tls;
 mod tools;
 mod topology_rca;

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-const ALICE: &str = "alice-approver-token-0123456789";
+pub(crate) const ALICE: &str = "alice-approver-token-0123456789";
 const BOB: &str = "bob-lead-token-0123456789abcdef";
 
 fn examples() -> PathBuf {
@@ -25,7 +25,7 @@ fn examples() -> PathBuf {
 
 /// An example policy, without its time-of-day windows (so the test does not depend on the
 /// hour it runs at) and with `edit` applied to the text.
-fn policy_file(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+pub(crate) fn policy_file(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
     let text = std::fs::read_to_string(examples().join(name)).unwrap();
     let kept: String = text
         .split("\n[[")
@@ -63,23 +63,23 @@ fn approvers_file(dir: &Path, with_lead: bool) -> PathBuf {
     path
 }
 
-struct Rig {
-    server: RunningServer,
-    fake: Arc<Fake>,
-    client: reqwest::Client,
-    dir: tempfile::TempDir,
+pub(crate) struct Rig {
+    pub(crate) server: RunningServer,
+    pub(crate) fake: Arc<Fake>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Rig {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.url())
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str) -> Value {
         get_data(&self.client, &self.url(path)).await
     }
 
-    async fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> (u16, Value) {
         let mut request = self.client.post(self.url(path)).json(&body);
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
@@ -89,7 +89,7 @@ impl Rig {
         (status, response.json().await.unwrap())
     }
 
-    async fn token(&self, approval: &str, bearer: &str) -> String {
+    pub(crate) async fn token(&self, approval: &str, bearer: &str) -> String {
         let (status, body) = self
             .post(
                 &format!("/api/v1/approvals/{approval}/token"),
@@ -101,7 +101,7 @@ impl Rig {
         body["data"]["token"].as_str().unwrap().to_owned()
     }
 
-    async fn approve(&self, approval: &str) -> (u16, Value) {
+    pub(crate) async fn approve(&self, approval: &str) -> (u16, Value) {
         let token = self.token(approval, ALICE).await;
         self.post(
             &format!("/api/v1/approvals/{approval}/approve"),
@@ -112,7 +112,7 @@ impl Rig {
     }
 
     /// Waits for `n` actions to be recorded and returns them all.
-    async fn actions(&self, n: usize) -> Vec<Value> {
+    pub(crate) async fn actions(&self, n: usize) -> Vec<Value> {
         let url = self.url("/api/v1/actions");
         let client = &self.client;
         wait_for("actions", Duration::from_secs(60), || async {
@@ -146,13 +146,13 @@ impl Rig {
 }
 
 async fn rig(policy: &str, edit: impl Fn(String) -> String) -> Rig {
-    rig_with(policy, edit, |_| {}).await
+    rig_with(policy, edit, |_, _| {}).await
 }
 
-async fn rig_with(
+pub(crate) async fn rig_with(
     policy: &str,
     edit: impl Fn(String) -> String,
-    tweak: impl FnOnce(&mut Config),
+    tweak: impl FnOnce(&mut Config, &Fake),
 ) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let (fake, kube_url) = fake_k8s::start().await;
@@ -166,7 +166,7 @@ async fn rig_with(
         url: Some(kube_url),
         ..KubeConfig::default()
     });
-    tweak(&mut config);
+    tweak(&mut config, &fake);
     let server = start(config).await;
     Rig {
         server,
@@ -180,7 +180,7 @@ fn srebot() -> Command {
     Command::new(env!("CARGO_BIN_EXE_srebot"))
 }
 
-fn audit_verify(dir: &Path) -> std::process::Output {
+pub(crate) fn audit_verify(dir: &Path) -> std::process::Output {
     srebot()
         .args(["audit", "verify", "--data-dir"])
         .arg(dir)
@@ -701,7 +701,7 @@ async fn an_expired_token_is_refused_and_the_request_shows_expired() {
     let rig = rig_with(
         "prod.toml",
         |t| t,
-        |c| {
+        |c, _| {
             c.policy.approval_ttl = Duration::from_secs(1);
         },
     )
@@ -1077,7 +1077,12 @@ async fn approvals_waiting_and_escalations_are_announced_on_the_webhook() {
 /// it announced that starts with `prefix`.
 async fn crash_loop_announcement(policy: &str, prefix: &str, within: Duration) -> (Rig, String) {
     let (url, texts) = webhook().await;
-    let rig = rig_with(policy, |t| t, move |c| c.policy.notify_webhook = Some(url)).await;
+    let rig = rig_with(
+        policy,
+        |t| t,
+        move |c, _| c.policy.notify_webhook = Some(url),
+    )
+    .await;
     let sender = Sender::new(&rig.server.url(), None).unwrap();
     sender
         .push(&generate(Fault::CrashLoop, 7), 0)
