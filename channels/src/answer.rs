@@ -3,6 +3,7 @@
 use crate::event::IncidentBrief;
 use crate::operator::{EvidenceReport, StatusReport, Story, Summary, WhyReport};
 use crate::render::{approval_line, clock, headline};
+use model::StatementKind;
 
 fn incident_line(i: &IncidentBrief) -> String {
     format!(
@@ -108,7 +109,7 @@ pub fn evidence(r: &EvidenceReport) -> String {
         r.items
             .iter()
             .take(15)
-            .map(|(id, text)| format!("• [{id}] {text}")),
+            .map(|(id, text)| format!("• {}: [{id}] {text}", StatementKind::Observation.label())),
     );
     if r.items.len() > 15 {
         out.push(format!(
@@ -121,13 +122,18 @@ pub fn evidence(r: &EvidenceReport) -> String {
 
 pub fn why(r: &WhyReport) -> String {
     let mut out = vec![format!(
-        "I proposed {} on {} for incident {} ({}).",
+        "{}: I proposed {} on {} for incident {} ({}).",
+        StatementKind::Recommendation.label(),
         r.action,
         r.target,
         r.incident.id,
         headline(&r.incident)
     )];
-    out.push(format!("Trigger: {}", r.incident.summary));
+    out.push(format!(
+        "{} (trigger): {}",
+        StatementKind::Observation.label(),
+        r.incident.summary
+    ));
     if !r.evidence.is_empty() {
         let cited: Vec<String> = r
             .evidence
@@ -141,7 +147,11 @@ pub fn why(r: &WhyReport) -> String {
                 }
             })
             .collect();
-        out.push(format!("Evidence: {}", cited.join("; ")));
+        out.push(format!(
+            "{} (evidence): {}",
+            StatementKind::Observation.label(),
+            cited.join("; ")
+        ));
     }
     out.push(format!(
         "Policy: clause {} decided {} ({}).",

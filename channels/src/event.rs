@@ -76,6 +76,9 @@ pub struct ApprovalBrief {
     /// The rejection reason, or what the approved action did.
     #[serde(default)]
     pub note: Option<String>,
+    /// How to undo the action, from the catalogue: shown before anyone approves.
+    #[serde(default)]
+    pub undo: String,
 }
 
 /// What happened.
@@ -298,6 +301,7 @@ mod tests {
             status,
             answered_by: None,
             note: None,
+            undo: String::new(),
         }
     }
 

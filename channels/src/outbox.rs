@@ -521,6 +521,7 @@ mod tests {
                 status: crate::event::ApprovalStatus::Pending,
                 answered_by: None,
                 note: None,
+                undo: String::new(),
             }),
             text: key.into(),
             at_ms: 0,

@@ -3,7 +3,7 @@
 //! versioned JSON. Plain sentences, escaped for the format they go into.
 
 use crate::event::{ApprovalBrief, ApprovalStatus, ChannelEvent, IncidentBrief, ThreadCard};
-use model::Severity;
+use model::{Severity, StatementKind};
 use serde_json::{Value, json};
 
 /// The webhook JSON's schema name; a breaking change gets a new version.
@@ -71,12 +71,18 @@ pub fn headline(incident: &IncidentBrief) -> String {
 pub fn approval_line(a: &ApprovalBrief) -> String {
     match a.status {
         ApprovalStatus::Pending => format!(
-            "Waiting for approval: {} on {} (policy clause {}), approval {}, expires {}.",
+            "{}: {} on {} (policy clause {}), approval {}, expires {}.{}",
+            StatementKind::RequiredApproval.label(),
             a.action,
             a.target,
             a.clause,
             a.id,
-            clock(a.expires_ms)
+            clock(a.expires_ms),
+            if a.undo.is_empty() {
+                String::new()
+            } else {
+                format!(" To undo it: {}", a.undo)
+            }
         ),
         ApprovalStatus::Approved => format!(
             "Approved: {} on {}{}{}.",
@@ -131,7 +137,11 @@ pub fn card_lines(card: &ThreadCard) -> Vec<String> {
             i.status
         ));
         if !i.summary.is_empty() {
-            out.push(i.summary.clone());
+            out.push(format!(
+                "{}: {}",
+                StatementKind::Observation.label(),
+                i.summary
+            ));
         }
         out.push(format!(
             "Incident {} opened {}.",
@@ -377,6 +387,7 @@ mod tests {
                 status: ApprovalStatus::Pending,
                 answered_by: None,
                 note: None,
+                undo: String::new(),
             }],
             lines: vec![],
         }

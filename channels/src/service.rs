@@ -16,7 +16,7 @@ use app::{App, AppError, Caller, Operation};
 use incident::{EvidenceItem, Incident, IncidentFilter, TimelineKind};
 use model::{
     Classify, ErrorClass, EventEvidence, IncidentCandidate, IncidentStatus, IncidentType, Origin,
-    Scope, Severity, Signal,
+    Scope, Severity, Signal, StatementKind,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +85,7 @@ fn approval_brief(r: &policy::ApprovalRequest) -> ApprovalBrief {
         },
         answered_by: r.answered_by.as_ref().map(|a| a.name.clone()),
         note: r.note.clone(),
+        undo: r.proposed.action.rollback_instructions().to_owned(),
     }
 }
 
@@ -117,6 +118,16 @@ fn acting(caller: &Caller, via: &ChatUser) -> Caller {
     }
 }
 
+/// What kind of statement an action's line is: done, waiting on a person, or only recorded.
+fn action_kind(a: &ActionEntry) -> StatementKind {
+    match a.status {
+        ActionStatus::Executed | ActionStatus::DryRun => StatementKind::ExecutedAction,
+        ActionStatus::PendingApproval => StatementKind::RequiredApproval,
+        _ => StatementKind::Observation,
+    }
+}
+
+/// An action in a sentence, starting with its kind of statement (`Done: …`).
 fn action_line(a: &ActionEntry) -> String {
     let status = match a.status {
         ActionStatus::Executed => "executed",
@@ -139,7 +150,8 @@ fn action_line(a: &ActionEntry) -> String {
         None => "",
     };
     format!(
-        "{} on {}: {status} (policy clause {}){by}{outcome}",
+        "{}: {} on {}: {status} (policy clause {}){by}{outcome}",
+        action_kind(a).label(),
         a.proposed.action.name(),
         a.proposed.target.path(),
         a.decision.clause
@@ -707,7 +719,7 @@ pub fn follow(channels: &Channels<AppOperator>, app: &Arc<App>) {
                         kind: EventKind::ActionResult,
                         incident: op.incident(&incident_id).await.ok().flatten(),
                         approval: None,
-                        text: format!("Action {}.", action_line(entry)),
+                        text: format!("{}.", action_line(entry)),
                         at_ms: now_ms(),
                     }
                 }

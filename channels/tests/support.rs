@@ -119,6 +119,7 @@ pub(crate) fn approval() -> ApprovalBrief {
         status: ApprovalStatus::Pending,
         answered_by: None,
         note: None,
+        undo: String::new(),
     }
 }
 

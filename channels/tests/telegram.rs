@@ -215,7 +215,7 @@ async fn telegram_one_message_with_buttons_approved_by_the_mapped_approver_only(
         "{text}"
     );
     assert!(
-        text.contains("Waiting for approval: restart_deployment"),
+        text.contains("Needs approval: restart_deployment"),
         "{text}"
     );
     let keyboard = message["reply_markup"]["inline_keyboard"]

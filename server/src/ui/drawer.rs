@@ -140,6 +140,21 @@ pub struct ActionView {
     /// Parameters an approver may change: `(name, label, value)`.
     pub params: Vec<(String, String, String)>,
     pub action_type: String,
+    /// What kind of statement the action is now (`Done`, `Needs approval`, ...) and its class.
+    pub statement: (&'static str, &'static str),
+    /// How to undo it, from the catalogue.
+    pub undo: String,
+}
+
+/// One reached rung of the incident's ladder.
+#[derive(Debug, Clone)]
+pub struct RungView {
+    pub rung: usize,
+    /// `(label, class)` of its kind of statement.
+    pub statement: (&'static str, &'static str),
+    pub text: String,
+    pub at: String,
+    pub undo: Vec<String>,
 }
 
 /// One audit entry.
@@ -204,6 +219,8 @@ pub struct TabData {
     pub logs: Vec<LogRow>,
     pub log_note: String,
     // actions
+    pub ladder: Vec<RungView>,
+    pub ladder_note: String,
     pub actions: Vec<ActionView>,
     pub audit: Vec<AuditRow>,
     pub audit_note: String,
@@ -381,7 +398,16 @@ fn action_view(a: &app::remediation::ActionEntry) -> ActionView {
                 .collect()
         })
         .unwrap_or_default();
+    let kind = match a.status {
+        app::remediation::ActionStatus::Executed | app::remediation::ActionStatus::DryRun => {
+            model::StatementKind::ExecutedAction
+        }
+        app::remediation::ActionStatus::PendingApproval => model::StatementKind::RequiredApproval,
+        _ => model::StatementKind::Recommendation,
+    };
     ActionView {
+        statement: (kind.label(), kind.as_str()),
+        undo: a.proposed.action.rollback_instructions().to_owned(),
         id: a.id.clone(),
         action: a.proposed.action.to_string(),
         action_type: a.proposed.action.name().to_owned(),
@@ -599,6 +625,30 @@ async fn tab_data(
         }
         "actions" => {
             data.actions = brief.actions.iter().map(action_view).collect();
+            if let Ok(runs) = app.ladders(caller, Some(id)).await
+                && let Some(run) = runs.first()
+            {
+                data.ladder = run
+                    .rungs
+                    .iter()
+                    .map(|r| RungView {
+                        rung: r.rung,
+                        statement: (r.kind.label(), r.kind.as_str()),
+                        text: r.text.clone(),
+                        at: at(r.event_ms),
+                        undo: r.rollback.clone(),
+                    })
+                    .collect();
+                data.ladder_note = match &run.ended {
+                    Some(why) => format!("The climb ended: {why}."),
+                    None => format!(
+                        "Climbing the {} ladder: {} rung{} reached.",
+                        run.incident_type.as_str().replace('_', " "),
+                        run.rungs.len(),
+                        if run.rungs.len() == 1 { "" } else { "s" }
+                    ),
+                };
+            }
             match app.audit(caller, Some(id), 200).await {
                 Ok(view) => {
                     data.audit = view
