@@ -5,6 +5,7 @@
 //! fits (no node known, no earlier revision, no ConfigMap key named in the evidence).
 
 use cluster::ClusterState;
+use cluster::releases::{self, ReleaseOwner};
 use cluster::views::{PodView, WorkloadView};
 use incident::Incident;
 use model::{Action, ObjectRef, OwnerIndex, Scope, TargetKind, Workload, WorkloadKind};
@@ -176,11 +177,32 @@ fn targets(
                     .ok_or("no workload of the incident is known")?;
                 let view =
                     view_of(cluster, &workload).ok_or("the workload is not in the cluster")?;
-                let (rns, name) = view
-                    .meta
-                    .helm_release()
-                    .ok_or("no release rendered the workload")?;
-                vec![(ObjectRef::new(TargetKind::Release, Some(&rns), &name), None)]
+                match releases::owner_of(cluster, &view.meta)
+                    .ok_or("no release rendered the workload")?
+                {
+                    ReleaseOwner::Argo { namespace, name } => vec![(
+                        ObjectRef::new(TargetKind::Application, Some(&namespace), &name),
+                        None,
+                    )],
+                    ReleaseOwner::Flux { namespace, name } => vec![(
+                        ObjectRef::new(TargetKind::Release, Some(&namespace), &name),
+                        None,
+                    )],
+                    ReleaseOwner::Helm(h) => {
+                        return Err(format!(
+                            "{}/{} is a plain Helm release (revision {}, {}): srebot reconciles \
+                             only through a GitOps controller; to go back by hand: helm \
+                             rollback {} {} -n {}",
+                            h.namespace,
+                            h.name,
+                            h.revision,
+                            h.status,
+                            h.name,
+                            h.revision.saturating_sub(1).max(1),
+                            h.namespace
+                        ));
+                    }
+                }
             }
         }
         StepTarget::ConfigMap => {

@@ -22,6 +22,7 @@ pub mod events;
 pub mod executor;
 pub mod imagepull;
 pub mod reads;
+pub mod releases;
 pub mod signal;
 pub mod tls;
 pub mod views;

@@ -163,6 +163,11 @@ pub async fn live_object(client: &kube::Client, proposed: &ProposedAction) -> Op
                 nodes_unschedulable: u32::try_from(unschedulable).ok(),
             })
         }
+        Action::SyncApplication => {
+            crate::executor::application_live(client, target.namespace.as_deref()?, &target.name)
+                .await
+                .ok()
+        }
         Action::ReconcileRelease => {
             crate::executor::release_live(client, target.namespace.as_deref()?, &target.name)
                 .await

@@ -21,6 +21,7 @@ const KEPT_ANNOTATIONS: &[&str] = &[
     "meta.helm.sh/",
     "cert-manager.io/",
     "deployment.kubernetes.io/revision",
+    "argocd.argoproj.io/tracking-id",
 ];
 
 /// Largest HelmRelease `spec.values` kept (serialised bytes); larger values are not kept and

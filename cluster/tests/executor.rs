@@ -27,8 +27,8 @@ const EVERYTHING_AUTO: &str = r#"
 environment = "demo"
 autonomy = "extended"
 [allow]
-namespaces = ["shop"]
-resources = ["deployment/shop/*", "stateful_set/shop/*", "daemon_set/shop/*", "namespace/shop", "cron_job/shop/*", "job/shop/*", "config_map/shop/*", "node/*", "release/shop/*"]
+namespaces = ["shop", "argocd"]
+resources = ["deployment/shop/*", "stateful_set/shop/*", "daemon_set/shop/*", "application/argocd/*", "namespace/shop", "cron_job/shop/*", "job/shop/*", "config_map/shop/*", "node/*", "release/shop/*"]
 [actions]
 restart_deployment = "auto"
 restart_stateful_set = "auto"
@@ -44,6 +44,7 @@ cordon_node = "auto"
 drain_node = "auto"
 patch_config = "auto"
 reconcile_release = "auto"
+sync_application = "auto"
 [[approvers]]
 role = "sre-oncall"
 may_approve = ["auto", "approval"]
@@ -617,6 +618,68 @@ async fn reconcile_release_sends_the_flux_reconcile_request() {
 }
 
 #[tokio::test]
+async fn sync_application_refreshes_and_syncs_to_its_target_revision() {
+    let r = rig().await;
+    r.fake.apply(argo_application("Succeeded"));
+    let proposed = propose(
+        Action::SyncApplication,
+        ObjectRef::new(TargetKind::Application, Some("argocd"), "shop-cart"),
+    );
+    let done = r
+        .executor
+        .execute(&proposed, Some(&auto(&everything(), &proposed)), NOW)
+        .await
+        .unwrap();
+    let writes = r.fake.writes();
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    let w = &writes[0];
+    assert_eq!((w.method.as_str(), w.path.as_str()), ("PATCH", APPLICATION));
+    assert_eq!(w.content_type, "application/merge-patch+json");
+    // What `argocd app sync` sets: a refresh and a sync operation to the target revision.
+    assert_eq!(
+        w.body.as_ref().unwrap(),
+        &json!({
+            "metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}},
+            "operation": {"initiatedBy": {"username": "srebot"},
+                          "sync": {"revision": "v1.4.2", "prune": false}}
+        })
+    );
+    assert_eq!(done.before["synced_revision"], "v1.4.1");
+    assert_eq!(done.before["sync"], "OutOfSync");
+    assert_eq!(done.after["requested"], "v1.4.2");
+    // An Application with a sync already running is left alone.
+    let r = rig().await;
+    r.fake.apply(argo_application("Running"));
+    let err = r
+        .executor
+        .execute(&proposed, Some(&auto(&everything(), &proposed)), NOW)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("a sync running"), "{err}");
+    assert!(r.fake.writes().is_empty());
+}
+
+const APPLICATION: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/shop-cart";
+
+/// An Argo CD Application out of sync with its target revision, its last operation in `phase`.
+fn argo_application(phase: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "shop-cart", "namespace": "argocd", "uid": "uid-app-1",
+                     "creationTimestamp": "2026-10-01T12:00:00Z"},
+        "spec": {"project": "default",
+                 "source": {"repoURL": "https://git.example/shop.git", "path": "cart",
+                            "targetRevision": "v1.4.2"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": "shop"}},
+        "status": {"sync": {"status": "OutOfSync", "revision": "v1.4.1"},
+                   "health": {"status": "Degraded"},
+                   "operationState": {"phase": phase},
+                   "resources": [{"kind": "Deployment", "namespace": "shop", "name": "cart"},
+                                 {"kind": "ConfigMap", "namespace": "shop", "name": "cart-config"}]}
+    })
+}
+
+#[tokio::test]
 async fn reconcile_release_in_dry_run_changes_nothing() {
     let r = rig().await;
     let mut p = everything();
@@ -1024,7 +1087,7 @@ async fn rbac_grants_exactly_the_verbs_the_executor_uses() {
     let p = everything();
     let deploy = ObjectRef::new(TargetKind::Deployment, Some("shop"), "cart");
     let sts = ObjectRef::new(TargetKind::StatefulSet, Some("shop"), "redis");
-    let actions = vec![
+    let mut actions = vec![
         propose(Action::RestartStatefulSet, sts.clone()),
         propose(Action::ScaleStatefulSet { replicas: 2 }, sts),
         propose(
@@ -1072,6 +1135,14 @@ async fn rbac_grants_exactly_the_verbs_the_executor_uses() {
             ObjectRef::new(TargetKind::Release, Some("shop"), "cart"),
         ),
     ];
+    r.fake.apply(argo_application("Succeeded"));
+    actions.push(propose(
+        Action::SyncApplication,
+        ObjectRef::new(TargetKind::Application, Some("argocd"), "shop-cart"),
+    ));
+    cluster::executor::application_live(&fake_k8s::client(&r.url), "argocd", "shop-cart")
+        .await
+        .unwrap();
     // The live read for a release's blast radius runs under the same identity.
     cluster::release_live(&fake_k8s::client(&r.url), "shop", "cart")
         .await

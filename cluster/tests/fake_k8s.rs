@@ -142,6 +142,12 @@ const RESOURCES: &[(&str, &str, &str, bool)] = &[
     ("/apis/apps/v1", "replicasets", "ReplicaSet", true),
     ("/apis/apps/v1", "statefulsets", "StatefulSet", true),
     ("/apis/apps/v1", "daemonsets", "DaemonSet", true),
+    (
+        "/apis/argoproj.io/v1alpha1",
+        "applications",
+        "Application",
+        true,
+    ),
     ("/apis/batch/v1", "jobs", "Job", true),
     ("/apis/batch/v1", "cronjobs", "CronJob", true),
     ("/apis/networking.k8s.io/v1", "ingresses", "Ingress", true),

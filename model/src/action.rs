@@ -152,6 +152,8 @@ pub enum TargetKind {
     PersistentVolumeClaim,
     /// A Helm release, by release name and namespace.
     Release,
+    /// An Argo CD `Application`, in the namespace Argo CD keeps it (`argocd`).
+    Application,
     /// The incident itself (for notify and evidence collection).
     Incident,
 }
@@ -170,6 +172,7 @@ impl TargetKind {
         TargetKind::Secret,
         TargetKind::PersistentVolumeClaim,
         TargetKind::Release,
+        TargetKind::Application,
         TargetKind::Incident,
     ];
 
@@ -186,6 +189,7 @@ impl TargetKind {
             TargetKind::Secret => "secret",
             TargetKind::PersistentVolumeClaim => "persistent_volume_claim",
             TargetKind::Release => "release",
+            TargetKind::Application => "application",
             TargetKind::Incident => "incident",
         }
     }
@@ -292,6 +296,9 @@ pub enum Action {
     PatchConfig { key: String, value: String },
     /// Brings a Helm release back to its declared state.
     ReconcileRelease,
+    /// Asks Argo CD to refresh an `Application` and sync it to its target revision, as
+    /// `argocd app sync` does (no prune).
+    SyncApplication,
     /// Sends the incident to its channels.
     Notify,
     /// Gathers more evidence for the incident (read-only queries).
@@ -343,6 +350,7 @@ impl Action {
         "drain_node",
         "patch_config",
         "reconcile_release",
+        "sync_application",
         "notify",
         "collect_evidence",
         "delete_namespace",
@@ -368,6 +376,7 @@ impl Action {
             Action::DrainNode => "drain_node",
             Action::PatchConfig { .. } => "patch_config",
             Action::ReconcileRelease => "reconcile_release",
+            Action::SyncApplication => "sync_application",
             Action::Notify => "notify",
             Action::CollectEvidence => "collect_evidence",
             Action::DeleteNamespace => "delete_namespace",
@@ -393,7 +402,8 @@ impl Action {
             | "cordon_node"
             | "drain_node"
             | "patch_config"
-            | "reconcile_release" => RiskClass::Approval,
+            | "reconcile_release"
+            | "sync_application" => RiskClass::Approval,
             "delete_namespace"
             | "delete_volume"
             | "rotate_credential"
@@ -436,7 +446,9 @@ impl Action {
             | Action::RollbackDeployment { .. } => ActionFamily::Workload,
             Action::ScaleDeployment { .. } | Action::ScaleStatefulSet { .. } => ActionFamily::Scale,
             Action::RunJob { .. } => ActionFamily::Job,
-            Action::PatchConfig { .. } | Action::ReconcileRelease => ActionFamily::Config,
+            Action::PatchConfig { .. } | Action::ReconcileRelease | Action::SyncApplication => {
+                ActionFamily::Config
+            }
             Action::CordonNode | Action::DrainNode => ActionFamily::Node,
             Action::DeleteNamespace
             | Action::DeleteVolume
@@ -461,6 +473,7 @@ impl Action {
             }
             Action::PatchConfig { .. } => TargetKind::ConfigMap,
             Action::ReconcileRelease => TargetKind::Release,
+            Action::SyncApplication => TargetKind::Application,
             Action::Notify | Action::CollectEvidence => TargetKind::Incident,
             Action::DeleteVolume => TargetKind::PersistentVolumeClaim,
             Action::RotateCredential => TargetKind::Secret,
@@ -502,7 +515,7 @@ impl Action {
                 "kube_pod_status_ready",
                 "node_filesystem_avail_bytes",
             ],
-            Action::PatchConfig { .. } | Action::ReconcileRelease => &[
+            Action::PatchConfig { .. } | Action::ReconcileRelease | Action::SyncApplication => &[
                 "kube_deployment_status_replicas_unavailable",
                 "http_requests_errors_ratio",
             ],
@@ -567,6 +580,10 @@ impl Action {
             Action::ReconcileRelease => {
                 "Roll the release back to the revision recorded in the audit entry's before \
                  state (helm rollback RELEASE REVISION)."
+            }
+            Action::SyncApplication => {
+                "Sync the Application back to the revision recorded in the audit entry's before \
+                 state (argocd app rollback APP, or revert the commit in Git and sync)."
             }
             Action::Notify | Action::CollectEvidence => "Nothing to undo: read-only.",
             Action::DeleteNamespace
@@ -699,6 +716,7 @@ mod tests {
                 value: "debug".into(),
             },
             Action::ReconcileRelease,
+            Action::SyncApplication,
             Action::Notify,
             Action::CollectEvidence,
             Action::DeleteNamespace,

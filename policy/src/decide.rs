@@ -107,7 +107,7 @@ pub fn blast_radius(action: &Action, live: Option<&LiveObject>) -> Option<BlastR
         // A reconcile may upgrade every workload the chart renders: the live figure is the
         // pods running in the release's namespace (see `executor::release_live`); 1 when the
         // release was read but its pods were not. Unread release: unknown, a person judges.
-        Action::ReconcileRelease => Some(BlastRadius {
+        Action::ReconcileRelease | Action::SyncApplication => Some(BlastRadius {
             pods_affected: live?.pods.unwrap_or(1),
             ..none
         }),

@@ -121,7 +121,7 @@ impl StepTarget {
             ],
             StepTarget::Node => &[TargetKind::Node],
             StepTarget::NodeCronJobs | StepTarget::CronJob => &[TargetKind::CronJob],
-            StepTarget::Release => &[TargetKind::Release],
+            StepTarget::Release => &[TargetKind::Release, TargetKind::Application],
             StepTarget::ConfigMap => &[TargetKind::ConfigMap],
         }
     }
@@ -233,6 +233,10 @@ impl StepAction {
             (StepAction::Scale { replicas }, TargetKind::StatefulSet) => Action::ScaleStatefulSet {
                 replicas: replicas.from_live(live_replicas?),
             },
+            // A release Argo CD owns is synced through its Application.
+            (StepAction::Fixed(Action::ReconcileRelease), TargetKind::Application) => {
+                Action::SyncApplication
+            }
             (StepAction::Fixed(a), k) if a.target_kind() == k => a.clone(),
             _ => return None,
         })
@@ -758,7 +762,7 @@ fn default_target(action: &StepAction) -> StepTarget {
         StepAction::Fixed(a) => match a.target_kind() {
             TargetKind::Node => StepTarget::Node,
             TargetKind::CronJob => StepTarget::CronJob,
-            TargetKind::Release => StepTarget::Release,
+            TargetKind::Release | TargetKind::Application => StepTarget::Release,
             TargetKind::ConfigMap => StepTarget::ConfigMap,
             TargetKind::Deployment | TargetKind::StatefulSet | TargetKind::DaemonSet => {
                 StepTarget::Workload

@@ -454,7 +454,23 @@ async fn image_pull_failures_get_their_concrete_fix_then_a_release_reconcile_to_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_drift_finding_is_corrected_key_by_key_after_approval() {
-    let rig = rig_with("demo.toml", no_cooldowns, watch_the_fake).await;
+    let rig = rig_with("demo.toml", no_cooldowns, |config, fake| {
+        watch_the_fake(config, fake);
+        // Argo CD manages cart: the release rung syncs its Application.
+        fake.patch(
+            "/apis/apps/v1/namespaces/shop/deployments/cart",
+            &json!({"metadata": {"annotations": {
+                "argocd.argoproj.io/tracking-id": "shop-cart:apps/Deployment:shop/cart"}}}),
+        );
+        fake.apply(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "shop-cart", "namespace": "argocd", "uid": "uid-app-1",
+                         "creationTimestamp": "2026-10-01T12:00:00Z"},
+            "spec": {"source": {"repoURL": "https://git.example/shop.git", "targetRevision": "main"}},
+            "status": {"sync": {"status": "OutOfSync"}, "operationState": {"phase": "Succeeded"}}
+        }));
+    })
+    .await;
     synced(&rig).await;
     let finding = json!({"version": 1, "findings": [{
         "type": "config_drift", "severity": "warning", "status": "firing",
@@ -465,11 +481,17 @@ async fn a_config_drift_finding_is_corrected_key_by_key_after_approval() {
                                  "declared": "info"}}]}]});
     let (status, body) = rig.post("/api/v1/findings", None, finding).await;
     assert!(status < 300, "{status} {body}");
-    let run = climb_until(&rig, "config_drift", "the patch rung", |run| {
-        rungs(run).len() >= 2
+    let run = climb_until(&rig, "config_drift", "the release rung", |run| {
+        rungs(run).len() >= 3
     })
     .await;
     let r = rungs(&run);
+    assert_eq!(r[2]["kind"], "required_approval", "{run:#}");
+    assert_eq!(r[2]["proposals"][0]["action"]["type"], "sync_application");
+    assert_eq!(
+        r[2]["proposals"][0]["target"],
+        json!({"kind": "application", "namespace": "argocd", "name": "shop-cart"})
+    );
     assert_eq!(r[1]["kind"], "required_approval", "{run:#}");
     assert_eq!(
         r[1]["proposals"][0]["action"],
