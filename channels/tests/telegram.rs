@@ -296,7 +296,7 @@ async fn telegram_one_message_with_buttons_approved_by_the_mapped_approver_only(
     assert!(what.contains("inc-3b881be00b61c2aa"), "{what}");
     let why = say(&http, &emu, ALICE, "why did you restart payments-api").await;
     assert!(
-        why.contains("actions.restart_deployment") && why.contains("Evidence"),
+        why.contains("actions.restart_deployment") && why.contains("Observed (evidence)"),
         "{why}"
     );
     let refused = say(&http, &emu, BOB, "pause robot").await;

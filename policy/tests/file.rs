@@ -27,11 +27,7 @@ fn examples_validate() {
     assert_eq!(demo.environment, Environment::Demo);
     assert_eq!(demo.autonomy, Autonomy::Extended);
     assert_eq!(demo.mode("restart_deployment"), Mode::Auto);
-    assert_eq!(
-        demo.mode("reconcile_release"),
-        Mode::Deny,
-        "unlisted is denied"
-    );
+    assert_eq!(demo.mode("delete_volume"), Mode::Deny, "unlisted is denied");
     assert_eq!(demo.windows.len(), 1);
 
     let prod = check_file(&example("prod.toml")).unwrap();
