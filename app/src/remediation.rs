@@ -384,6 +384,10 @@ pub struct RungRecord {
     /// How to undo each proposed action, from the catalogue.
     #[serde(default)]
     pub rollback: Vec<String>,
+    /// The signals that should return to healthy if it worked (its verification); the
+    /// incident resolving is the proof, still active past `verify_within` escalates it.
+    #[serde(default)]
+    pub verified_by: Vec<String>,
     pub event_ms: i64,
 }
 
@@ -1224,6 +1228,7 @@ impl Remediation {
             proposals: Vec::new(),
             action_ids: Vec::new(),
             rollback: Vec::new(),
+            verified_by: Vec::new(),
             event_ms,
         };
         let rolled_back = {
@@ -1301,6 +1306,12 @@ impl Remediation {
             .iter()
             .map(|p| p.action.rollback_instructions().to_owned())
             .collect();
+        let mut signals: Vec<String> = proposals
+            .iter()
+            .flat_map(|p| p.action.recovery_signals().iter().map(|s| (*s).to_owned()))
+            .collect();
+        signals.dedup();
+        out.verified_by = signals;
         let listed = proposals
             .iter()
             .map(|p| format!("{} on {}", p.action, p.target))

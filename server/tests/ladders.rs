@@ -573,3 +573,69 @@ async fn a_playbook_file_that_makes_a_drain_automatic_is_refused_with_its_line()
         "{stdout}"
     );
 }
+
+/// A playbook file is reloaded with the policy: a valid edit replaces the ladder in force, an
+/// invalid one is refused with its line and the running ladders stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playbooks_reload_with_the_policy_and_a_bad_file_keeps_the_running_ladders() {
+    let ladder = |say: &str| {
+        format!(
+            "[[ladder]]\nincident = \"crash_loop\"\n\n[[ladder.step]]\naction = \"notify\"\nmode = \"auto\"\nsay = \"{say}\"\n"
+        )
+    };
+    let mut path = None;
+    let rig = rig_with(
+        "demo.toml",
+        |t| t,
+        |config, _| {
+            let file = config.server.data_dir.join("ladders.toml");
+            std::fs::write(&file, ladder("first")).unwrap();
+            config.policy.playbooks_file = Some(file.clone());
+            path = Some(file);
+        },
+    )
+    .await;
+    let path = path.unwrap();
+    let crash_says = |ladders: &Value| {
+        ladders
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["incident_type"] == "crash_loop")
+            .map(|l| l["steps"][0]["say"].clone())
+    };
+    let first = rig.get("/api/v1/playbooks").await;
+    assert_eq!(crash_says(&first), Some(json!("first")));
+    // The other classes keep their built-in ladders.
+    assert!(
+        first
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["incident_type"] == "node_disk_pressure" && l["file"] == "builtin playbooks")
+    );
+    std::fs::write(&path, ladder("second")).unwrap();
+    let (status, body) = rig.post("/api/v1/policy/reload", None, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        crash_says(&rig.get("/api/v1/playbooks").await),
+        Some(json!("second"))
+    );
+    std::fs::write(
+        &path,
+        "[[ladder]]\nincident = \"crash_loop\"\n[[ladder.step]]\naction = \"rollback_deployment\"\nmode = \"auto\"\n",
+    )
+    .unwrap();
+    let (status, body) = rig.post("/api/v1/policy/reload", None, json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    let shown = body.to_string();
+    assert!(
+        shown.contains(&format!("{}:5:", path.display())) && shown.contains("never be automatic"),
+        "{shown}"
+    );
+    assert_eq!(
+        crash_says(&rig.get("/api/v1/playbooks").await),
+        Some(json!("second")),
+        "the running ladders stay"
+    );
+}
