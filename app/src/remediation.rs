@@ -1335,15 +1335,35 @@ impl Remediation {
             .iter()
             .all(|p| p.action.risk() == model::RiskClass::ReadOnly)
         {
-            // Read-only rungs: the incident already reached the channels when it opened, and
-            // its draft gathered the evidence; recorded, nothing sent to the cluster.
+            // Read-only rungs: the draft gathered the evidence; a notify rung reached at the
+            // incident's opening is its opening message, a later one tells the channels now.
+            // Nothing is sent to the cluster.
             out.kind = StatementKind::Observation;
+            out.rollback.clear();
+            out.verified_by.clear();
             out.text = match proposals.first().map(|p| &p.action) {
                 Some(Action::CollectEvidence) => format!(
                     "Gathered {} pieces of evidence into the draft. {say}",
                     evidence.len()
                 ),
-                _ => format!("The operator channels were told. {say}"),
+                _ if index == 0 => format!("The operator channels were told. {say}"),
+                _ => {
+                    let text = format!(
+                        "{} on {} is still active: {}",
+                        incident.incident_type.as_str().replace('_', " "),
+                        incident.target.name,
+                        if say.is_empty() {
+                            "a person is needed."
+                        } else {
+                            say.as_str()
+                        }
+                    );
+                    self.announce(Announcement::Escalated {
+                        incident_id: incident.id.clone(),
+                        text: text.clone(),
+                    });
+                    format!("Told the operator channels: {text}")
+                }
             }
             .trim()
             .to_owned();
