@@ -340,6 +340,16 @@ fn workload_of_incident(
     owners: &OwnerIndex,
 ) -> Option<(ObjectRef, Option<u32>)> {
     let t = &incident.target;
+    // A controller named cluster-wide (controller churn): its Deployment, wherever it runs.
+    if t.kind == Scope::Cluster {
+        let cluster = cluster?;
+        let d = cluster
+            .deployments
+            .values()
+            .find(|d| d.meta.name == t.name)?;
+        let ns = d.meta.namespace.as_deref()?;
+        return workload_named(cluster, ns, &t.name);
+    }
     let ns = t.namespace.as_deref()?;
     if let Some(cluster) = cluster {
         let found = match t.kind {

@@ -639,3 +639,112 @@ async fn playbooks_reload_with_the_policy_and_a_bad_file_keeps_the_running_ladde
         "the running ladders stay"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_not_ready_is_cordoned_then_drained_with_approval_when_it_stays_down() {
+    let rig = rig_with("demo.toml", no_cooldowns, |config, fake| {
+        watch_the_fake(config, fake);
+        fake.apply(json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "node-b", "uid": "uid-node-b", "creationTimestamp": "2026-10-01T12:00:00Z"},
+            "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}));
+        fake.load("nodes-more.json");
+    })
+    .await;
+    synced(&rig).await;
+    let scenario = generate(Fault::NodeNotReadyCascade, 7);
+    let sender = Sender::new(&rig.server.url(), None).unwrap();
+    sender.push(&scenario, 0).await.unwrap();
+    let run = climb_until(&rig, "node_not_ready", "the drain rung", |run| {
+        rungs(run).len() >= 3
+    })
+    .await;
+    let r = rungs(&run);
+    let kinds: Vec<&str> = r.iter().map(|g| g["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["observation", "required_approval", "required_approval"],
+        "{run:#}"
+    );
+    assert_eq!(r[1]["proposals"][0]["action"]["type"], "cordon_node");
+    assert_eq!(r[2]["proposals"][0]["action"]["type"], "drain_node");
+    assert_eq!(
+        r[2]["proposals"][0]["target"],
+        json!({"kind": "node", "name": "node-b"})
+    );
+    assert!(r[2]["event_ms"].as_i64().unwrap() - r[1]["event_ms"].as_i64().unwrap() >= 15 * 60_000);
+    assert!(rig.fake.writes().is_empty(), "{:?}", writes(&rig.fake));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_cronjob_runs_get_their_cronjob_suspended() {
+    let rig = rig_with("demo.toml", no_cooldowns, watch_the_fake).await;
+    synced(&rig).await;
+    // Three runs of the `report` CronJob hit their backoff limit.
+    let mut events = crate::support::recent(fake_k8s::fixture("events-workloads.json"), 30_000);
+    if let Some(items) = events["items"].as_array_mut() {
+        items.retain(|e| e["reason"] == "BackoffLimitExceeded");
+    }
+    rig.fake.apply(events);
+    let run = climb_until(&rig, "job_failures", "the suspend", |run| {
+        rungs(run).len() >= 2
+    })
+    .await;
+    let r = rungs(&run);
+    assert_eq!(r[1]["kind"], "executed_action", "{run:#}");
+    assert_eq!(
+        r[1]["proposals"][0]["target"],
+        json!({"kind": "cron_job", "namespace": "shop", "name": "report"})
+    );
+    assert_eq!(
+        writes(&rig.fake),
+        vec![(
+            "PATCH".into(),
+            "/apis/batch/v1/namespaces/shop/cronjobs/report".into(),
+            String::new()
+        )]
+    );
+    assert_eq!(
+        rig.fake
+            .object("/apis/batch/v1/namespaces/shop/cronjobs/report")["spec"]["suspend"],
+        true
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_churning_controller_is_offered_one_replica_less() {
+    let rig = rig_with("demo.toml", no_cooldowns, |config, fake| {
+        watch_the_fake(config, fake);
+        fake.deployment("tekton-pipelines-controller", 2);
+    })
+    .await;
+    synced(&rig).await;
+    // 150 events from one controller in one minute.
+    let now = cluster::signal::now_ms();
+    let at = crate::support::rfc3339(now - now.rem_euclid(60_000) + 1_000);
+    let items: Vec<Value> = (0..150)
+        .map(|i| {
+            json!({
+            "metadata": {"name": format!("run-{i}.18800"), "namespace": "ci",
+                         "uid": format!("churn-{i:04}"), "creationTimestamp": at},
+            "involvedObject": {"kind": "TaskRun", "namespace": "ci", "name": format!("run-{i}"),
+                               "apiVersion": "tekton.dev/v1"},
+            "reason": "Running", "message": "Not all Steps in the Task have finished executing",
+            "source": {"component": "tekton-pipelines-controller"}, "firstTimestamp": at,
+            "lastTimestamp": at, "count": 1, "type": "Normal",
+            "reportingComponent": "tekton-pipelines-controller", "reportingInstance": ""})
+        })
+        .collect();
+    rig.fake
+        .apply(json!({"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": items}));
+    let run = climb_until(&rig, "controller_churn", "the scale rung", |run| {
+        rungs(run).len() >= 2
+    })
+    .await;
+    let r = rungs(&run);
+    assert_eq!(r[1]["kind"], "required_approval", "{run:#}");
+    assert_eq!(
+        r[1]["proposals"][0]["action"],
+        json!({"type": "scale_deployment", "replicas": 1})
+    );
+    assert!(rig.fake.writes().is_empty(), "{:?}", writes(&rig.fake));
+}
