@@ -8,7 +8,7 @@ use cluster::ClusterState;
 use cluster::releases::{self, ReleaseOwner};
 use cluster::views::{PodView, WorkloadView};
 use incident::Incident;
-use model::{Action, ObjectRef, OwnerIndex, Scope, TargetKind, Workload, WorkloadKind};
+use model::{Action, ObjectRef, OwnerIndex, Scope, TargetKind};
 use policy::playbook::{Condition, Step, StepAction, StepTarget};
 use std::collections::BTreeSet;
 
@@ -367,18 +367,7 @@ fn workload_of_incident(
             return found;
         }
     }
-    let name = match t.kind {
-        Scope::Deployment => t.name.as_str(),
-        Scope::Pod | Scope::Container => match owners.workload_of(Some(ns), &t.name) {
-            Workload {
-                kind: WorkloadKind::Deployment,
-                name,
-            } => name,
-            _ => return None,
-        },
-        _ => return None,
-    };
-    (!name.is_empty()).then(|| (ObjectRef::new(TargetKind::Deployment, Some(ns), name), None))
+    crate::remediation::deployment_of(incident, owners).map(|d| (d, None))
 }
 
 /// The revision before a Deployment's current one, from its ReplicaSets.

@@ -399,6 +399,13 @@ impl Book {
         }
     }
 
+    /// The incident's climb still under way.
+    fn open_run(&mut self, incident_id: &str) -> Option<&mut LadderRun> {
+        self.ladders
+            .iter_mut()
+            .find(|r| r.incident_id == incident_id && r.ended.is_none())
+    }
+
     fn entry_of_approval(&mut self, approval_id: &str) -> Option<&mut ActionEntry> {
         self.actions
             .iter_mut()
@@ -1164,11 +1171,7 @@ impl Remediation {
         loop {
             let (index, step) = {
                 let mut book = self.book.lock().await;
-                let Some(run) = book
-                    .ladders
-                    .iter_mut()
-                    .find(|r| r.incident_id == incident.id && r.ended.is_none())
-                else {
+                let Some(run) = book.open_run(&incident.id) else {
                     return Ok(());
                 };
                 // Past the last rung the run stays open until the incident ends.
@@ -1184,11 +1187,7 @@ impl Remediation {
                 .reach(state, incident, draft, index, &step, now_event)
                 .await?;
             let mut book = self.book.lock().await;
-            let Some(run) = book
-                .ladders
-                .iter_mut()
-                .find(|r| r.incident_id == incident.id && r.ended.is_none())
-            else {
+            let Some(run) = book.open_run(&incident.id) else {
                 return Ok(());
             };
             match record {
@@ -1708,11 +1707,7 @@ impl Remediation {
             return Ok(());
         }
         let mut book = self.book.lock().await;
-        if let Some(run) = book
-            .ladders
-            .iter_mut()
-            .find(|r| r.incident_id == incident.id && r.ended.is_none())
-        {
+        if let Some(run) = book.open_run(&incident.id) {
             run.ended = Some("incident resolved: no further rung".into());
         }
         let mut records = Vec::new();

@@ -251,12 +251,29 @@ fn rfc3339(now_ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// The patch `kubectl rollout restart` sends: a new `restartedAt` annotation on the pod
-/// template, nothing else.
-fn restart_patch(now_ms: i64) -> Value {
-    json!({"spec": {"template": {"metadata": {"annotations": {
+/// What `kubectl rollout restart` does to a workload of any kind: a strategic merge patch of
+/// a new `restartedAt` annotation on its pod template, nothing else. Returns the workload's
+/// summary before and after.
+async fn rollout_restart<K>(
+    api: &Api<K>,
+    name: &str,
+    pp: &PatchParams,
+    now_ms: i64,
+    (get, patch_op): (&'static str, &'static str),
+    summary: fn(&K) -> Value,
+) -> Result<(Value, Value), ExecError>
+where
+    K: Clone + serde::de::DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {
         RESTARTED_AT: rfc3339(now_ms)
-    }}}}})
+    }}}}});
+    let before = api.get(name).await.map_err(kube_err(get))?;
+    let after = api
+        .patch(name, pp, &Patch::Strategic(patch))
+        .await
+        .map_err(kube_err(patch_op))?;
+    Ok((summary(&before), summary(&after)))
 }
 
 fn restarted_at(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> Option<&String> {
@@ -420,32 +437,41 @@ impl Executor {
             Action::RestartDeployment => {
                 let api: Api<Deployment> =
                     Api::namespaced(self.client.clone(), namespace_of(proposed)?);
-                let before = api.get(name).await.map_err(kube_err("get deployment"))?;
-                let after = api
-                    .patch(name, &pp, &Patch::Strategic(restart_patch(now_ms)))
-                    .await
-                    .map_err(kube_err("patch deployment"))?;
-                Ok((deployment_summary(&before), deployment_summary(&after)))
+                rollout_restart(
+                    &api,
+                    name,
+                    &pp,
+                    now_ms,
+                    ("get deployment", "patch deployment"),
+                    deployment_summary,
+                )
+                .await
             }
             Action::RestartStatefulSet => {
                 let api: Api<StatefulSet> =
                     Api::namespaced(self.client.clone(), namespace_of(proposed)?);
-                let before = api.get(name).await.map_err(kube_err("get statefulset"))?;
-                let after = api
-                    .patch(name, &pp, &Patch::Strategic(restart_patch(now_ms)))
-                    .await
-                    .map_err(kube_err("patch statefulset"))?;
-                Ok((stateful_set_summary(&before), stateful_set_summary(&after)))
+                rollout_restart(
+                    &api,
+                    name,
+                    &pp,
+                    now_ms,
+                    ("get statefulset", "patch statefulset"),
+                    stateful_set_summary,
+                )
+                .await
             }
             Action::RestartDaemonSet => {
                 let api: Api<DaemonSet> =
                     Api::namespaced(self.client.clone(), namespace_of(proposed)?);
-                let before = api.get(name).await.map_err(kube_err("get daemonset"))?;
-                let after = api
-                    .patch(name, &pp, &Patch::Strategic(restart_patch(now_ms)))
-                    .await
-                    .map_err(kube_err("patch daemonset"))?;
-                Ok((daemon_set_summary(&before), daemon_set_summary(&after)))
+                rollout_restart(
+                    &api,
+                    name,
+                    &pp,
+                    now_ms,
+                    ("get daemonset", "patch daemonset"),
+                    daemon_set_summary,
+                )
+                .await
             }
             Action::ScaleStatefulSet { replicas } => {
                 let api: Api<StatefulSet> =

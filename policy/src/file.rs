@@ -709,7 +709,7 @@ fn walk_raw(c: &mut Collector<'_>, key_path: &mut Vec<String>, value: &toml::Spa
     }
 }
 
-pub(crate) fn walk_table(c: &mut Collector<'_>, key_path: &mut Vec<String>, table: &DeTable<'_>) {
+fn walk_table(c: &mut Collector<'_>, key_path: &mut Vec<String>, table: &DeTable<'_>) {
     for (key, value) in table.iter() {
         let name = key.get_ref().as_ref();
         let lower = name.to_ascii_lowercase().replace('-', "_");
@@ -941,6 +941,17 @@ fn action_entry(c: &mut Collector<'_>, name: &str, value: &toml::Value) -> Optio
 }
 
 fn validate(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
+    checked(text, file, check_semantics)
+}
+
+/// Parses `text` as TOML of schema `T` and hands it to `check`: syntax errors, shell commands
+/// and raw secrets anywhere, and schema errors are reported with their lines first; the
+/// result stands only when nothing at all was reported.
+pub(crate) fn checked<T: serde::de::DeserializeOwned, R>(
+    text: &str,
+    file: &str,
+    check: impl FnOnce(&mut Collector<'_>, T) -> R,
+) -> Result<R, PolicyErrors> {
     let (root, syntax) = DeTable::parse_recoverable(text);
     let mut c = Collector {
         file,
@@ -962,7 +973,7 @@ fn validate(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
     c.root = Some(root.get_ref());
     walk_table(&mut c, &mut Vec::new(), root.get_ref());
 
-    let parsed: PolicyFile = match toml::from_str(text) {
+    let parsed: T = match toml::from_str(text) {
         Ok(parsed) => parsed,
         Err(err) => {
             let offset = err.span().map_or(0, |s| s.start);
@@ -978,15 +989,15 @@ fn validate(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
             return Err(sorted(c.issues));
         }
     };
-    let policy = check_semantics(&mut c, parsed);
+    let out = check(&mut c, parsed);
     if c.issues.is_empty() {
-        Ok(policy)
+        Ok(out)
     } else {
         Err(sorted(c.issues))
     }
 }
 
-pub(crate) fn sorted(mut issues: Vec<PolicyIssue>) -> PolicyErrors {
+fn sorted(mut issues: Vec<PolicyIssue>) -> PolicyErrors {
     issues.sort_by_key(|i| i.line);
     PolicyErrors { issues }
 }

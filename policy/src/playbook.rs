@@ -8,14 +8,13 @@
 //! suggest), never make a disruptive or human-only action automatic — such a file is refused
 //! with `FILE:LINE: reason`, like a policy.
 
-use crate::file::{Collector, IssueKind, PolicyErrors, PolicyIssue, Seg, glob_match, sorted};
+use crate::file::{Collector, IssueKind, PolicyErrors, PolicyIssue, Seg, glob_match};
 use model::{Action, IncidentType, PodPhase, RiskClass, TargetKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
-use toml::de::DeTable;
 
 /// The ladders shipped with srebot, one per V1 incident class.
 pub const BUILTIN: &str = include_str!("../playbooks/builtin.toml");
@@ -396,41 +395,12 @@ struct StepFile {
 }
 
 fn validate(text: &str, file: &str) -> Result<Playbooks, PolicyErrors> {
-    let (root, syntax) = DeTable::parse_recoverable(text);
-    let mut c = Collector {
-        file,
-        text,
-        root: None,
-        issues: Vec::new(),
-    };
-    for err in &syntax {
-        let offset = err.span().map_or(0, |s| s.start);
-        c.at_offset(
-            offset,
-            IssueKind::Syntax,
-            format!("invalid TOML: {}", err.message().trim()),
-        );
-    }
-    if !syntax.is_empty() {
-        return Err(PolicyErrors { issues: c.issues });
-    }
-    c.root = Some(root.get_ref());
-    crate::file::walk_table(&mut c, &mut Vec::new(), root.get_ref());
-    let parsed: PlaybookFile = match toml::from_str(text) {
-        Ok(parsed) => parsed,
-        Err(err) => {
-            let offset = err.span().map_or(0, |s| s.start);
-            let line = crate::file::line_of(text, offset);
-            if !c.issues.iter().any(|i| i.line == line) {
-                c.at_offset(
-                    offset,
-                    IssueKind::Schema,
-                    err.message().trim().replace('\n', " "),
-                );
-            }
-            return Err(sorted(c.issues));
-        }
-    };
+    crate::file::checked(text, file, |c, parsed: PlaybookFile| {
+        check_ladders(c, parsed, text, file)
+    })
+}
+
+fn check_ladders(c: &mut Collector<'_>, parsed: PlaybookFile, text: &str, file: &str) -> Playbooks {
     let mut ladders = BTreeMap::new();
     for (li, ladder) in parsed.ladder.into_iter().enumerate() {
         let at = |key: &'static str| [Seg::Key("ladder"), Seg::Index(li), Seg::Key(key)];
@@ -475,7 +445,7 @@ fn validate(text: &str, file: &str) -> Result<Playbooks, PolicyErrors> {
                 .map_or(0, |s| s.start);
             let line = crate::file::line_of(text, offset);
             let rung = format!("ladder `{incident_type}` rung {}", si + 1);
-            if let Some(step) = check_step(&mut c, &rung, step, &path, line) {
+            if let Some(step) = check_step(c, &rung, step, &path, line) {
                 steps.push(step);
             }
         }
@@ -496,11 +466,7 @@ fn validate(text: &str, file: &str) -> Result<Playbooks, PolicyErrors> {
             },
         );
     }
-    if c.issues.is_empty() {
-        Ok(Playbooks { ladders })
-    } else {
-        Err(sorted(c.issues))
-    }
+    Playbooks { ladders }
 }
 
 fn check_step<'p>(
