@@ -133,30 +133,34 @@ fn cut(scenario: &Scenario, minutes: i64) -> Scenario {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_pressure_cleans_the_node_then_asks_to_drain_it_when_the_pressure_stays() {
-    let rig = rig_with("demo.toml", no_cooldowns, watch_the_fake).await;
+    // Seeded before the server starts, so the watch lists it all at once.
+    let rig = rig_with("demo.toml", no_cooldowns, |config, fake| {
+        watch_the_fake(config, fake);
+        // node-b holds a failed run of the `report` CronJob and a completed pod; worker-2 holds a
+        // failed pod that is not node-b's and must stay.
+        fake.apply(json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "node-b", "uid": "uid-node-b", "creationTimestamp": "2026-10-01T12:00:00Z"},
+            "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}));
+        fake.apply(json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "report-29001", "namespace": "shop", "uid": "uid-job-r1",
+                         "creationTimestamp": "2026-10-01T12:00:00Z",
+                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "report",
+                                              "uid": "uid-cron-report", "controller": true}]},
+            "spec": {"template": {"spec": {"containers": [{"name": "r", "image": "busybox"}]}}},
+            "status": {"failed": 1}}));
+        fake.finished_pod("shop", "report-29001-x1x1x", "node-b", "Failed");
+        fake.patch(
+            "/api/v1/namespaces/shop/pods/report-29001-x1x1x",
+            &json!({"metadata": {"ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
+                "name": "report-29001", "uid": "uid-job-r1", "controller": true}]}}),
+        );
+        fake.finished_pod("shop", "migrate-7c9d2", "node-b", "Succeeded");
+        fake.finished_pod("shop", "elsewhere-1a2b3", "worker-2", "Failed");
+        // Four nodes: draining one stays within the demo policy's share.
+        fake.load("nodes-more.json");
+    })
+    .await;
     let fake = &rig.fake;
-    // node-b holds a failed run of the `report` CronJob and a completed pod; worker-2 holds a
-    // failed pod that is not node-b's and must stay.
-    fake.apply(json!({"apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": "node-b", "uid": "uid-node-b", "creationTimestamp": "2026-10-01T12:00:00Z"},
-        "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}));
-    fake.apply(json!({"apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": "report-29001", "namespace": "shop", "uid": "uid-job-r1",
-                     "creationTimestamp": "2026-10-01T12:00:00Z",
-                     "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "report",
-                                          "uid": "uid-cron-report", "controller": true}]},
-        "spec": {"template": {"spec": {"containers": [{"name": "r", "image": "busybox"}]}}},
-        "status": {"failed": 1}}));
-    fake.finished_pod("shop", "report-29001-x1x1x", "node-b", "Failed");
-    fake.patch(
-        "/api/v1/namespaces/shop/pods/report-29001-x1x1x",
-        &json!({"metadata": {"ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
-            "name": "report-29001", "uid": "uid-job-r1", "controller": true}]}}),
-    );
-    fake.finished_pod("shop", "migrate-7c9d2", "node-b", "Succeeded");
-    fake.finished_pod("shop", "elsewhere-1a2b3", "worker-2", "Failed");
-    // Four nodes: draining one stays within the demo policy's share.
-    fake.load("nodes-more.json");
     synced(&rig).await;
 
     let scenario = generate(Fault::NodeDiskPressure, 7);
@@ -406,13 +410,16 @@ async fn an_unavailable_redis_statefulset_is_restarted_and_its_recovery_verified
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_pull_failures_get_their_concrete_fix_then_a_release_reconcile_to_approve() {
-    let rig = rig_with("demo.toml", no_cooldowns, watch_the_fake).await;
-    // payments-api was rendered by the `cart` release.
-    rig.fake.patch(
-        "/apis/apps/v1/namespaces/shop/deployments/payments-api",
-        &json!({"metadata": {"annotations": {"meta.helm.sh/release-name": "cart",
-                                             "meta.helm.sh/release-namespace": "shop"}}}),
-    );
+    let rig = rig_with("demo.toml", no_cooldowns, |config, fake| {
+        watch_the_fake(config, fake);
+        // payments-api was rendered by the `cart` release.
+        fake.patch(
+            "/apis/apps/v1/namespaces/shop/deployments/payments-api",
+            &json!({"metadata": {"annotations": {"meta.helm.sh/release-name": "cart",
+                                                 "meta.helm.sh/release-namespace": "shop"}}}),
+        );
+    })
+    .await;
     synced(&rig).await;
     // The kubelet's messages classify each failure: the suggestion names the fix.
     rig.fake.apply(crate::support::recent(
