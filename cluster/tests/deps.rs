@@ -50,6 +50,24 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A free port below Linux's ephemeral range (32768–60999), for a server the test stops and
+/// starts again on the same port: no other test's `bind(:0)` can take it in between.
+fn restartable_port() -> u16 {
+    let mut seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    loop {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let port = 20_000 + (seed >> 33) as u16 % 10_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 fn dependency(name: &str, kind: DependencyKind, address: &str) -> DependencySpec {
     let text = format!(
         "name = \"{name}\"\nkind = \"{}\"\naddress = \"{address}\"\ninterval = \"150ms\"\ntimeout = \"1s\"",
@@ -110,7 +128,7 @@ async fn until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_redis_is_dependency_unavailable_and_its_dependents_errors_join_it() {
-    let port = free_port();
+    let port = restartable_port();
     let Some(mut server) = redis(port) else {
         eprintln!("SKIPPED: redis-server is not installed (scripts/test.sh installs it)");
         return;
@@ -238,12 +256,19 @@ async fn a_stopped_redis_is_dependency_unavailable_and_its_dependents_errors_joi
     fake.patch("/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices/redis-x7k2p", &json!({"endpoints": [
         {"addresses": ["10.244.1.23"], "conditions": {"ready": true, "serving": true, "terminating": false}}]}));
     let mut again = redis(port).expect("redis-server ran a moment ago");
-    until(&mut rx, &mut seen, "the healthy signal", |s| {
-        s.iter().any(|c| {
-            c.incident_type == IncidentType::DependencyUnavailable && c.signal == Signal::Healthy
-        })
-    })
-    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !seen.iter().any(|c| {
+        c.incident_type == IncidentType::DependencyUnavailable && c.signal == Signal::Healthy
+    }) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(batch)) => seen.extend(batch),
+            _ => panic!(
+                "timed out waiting for the healthy signal; the probe says {:#?}; endpoints {:?}",
+                monitor.statuses(),
+                cluster::deps::endpoints(&watch.state().read(), "shop/redis")
+            ),
+        }
+    }
     assert!(!monitor.statuses()[0].unavailable);
     again.kill().unwrap();
     again.wait().unwrap();

@@ -366,6 +366,10 @@ impl Fake {
     }
 
     fn list(&self, at: &ResourcePath, fields: Option<&String>, labels: Option<&String>) -> Value {
+        // The items and the list's resource version are read as one: a write lands wholly
+        // before or after (it holds the history lock from insert to version), so a watch from
+        // this version misses nothing and replays nothing.
+        let _writes = self.history.lock().unwrap();
         let items: Vec<Value> = self
             .objects
             .lock()
@@ -592,19 +596,20 @@ impl Fake {
         );
     }
 
-    /// The changes a watch of `at` from version `from` must send, or `Err` when `from` is
-    /// compacted away.
+    /// The changes a watch of `at` from version `from` must send and the version they bring
+    /// it to (read under the same lock as the changes, so no write falls between), or `Err`
+    /// when `from` is compacted away.
     fn changes_after(
         &self,
         at: &ResourcePath,
         from: u64,
         query: &HashMap<String, String>,
-    ) -> Result<Vec<Change>, u64> {
+    ) -> Result<(Vec<Change>, u64), u64> {
         let history = self.history.lock().unwrap();
         if from < history.compacted {
             return Err(history.compacted);
         }
-        Ok(history
+        let changes = history
             .changes
             .iter()
             .filter(|c| c.rv > from)
@@ -614,7 +619,8 @@ impl Fake {
                     && labels_match(&c.object, query.get("labelSelector"))
             })
             .cloned()
-            .collect())
+            .collect();
+        Ok((changes, self.resource_version()))
     }
 }
 
@@ -731,7 +737,11 @@ fn watch(
             for item in list["items"].as_array().unwrap() {
                 pending.push_back(event_line("ADDED", item, metadata));
             }
-            fake.resource_version()
+            // The version the items were read at, not a later one.
+            list["metadata"]["resourceVersion"]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_default()
         }
     };
     let timeout = query
@@ -770,8 +780,8 @@ fn watch(
                     st.done = true;
                     continue;
                 }
-                Ok(changes) => {
-                    st.sent_through = st.sent_through.max(st.fake.resource_version());
+                Ok((changes, through)) => {
+                    st.sent_through = st.sent_through.max(through);
                     for c in &changes {
                         st.pending
                             .push_back(event_line(c.kind, &c.object, st.metadata));

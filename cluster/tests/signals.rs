@@ -207,9 +207,17 @@ async fn workload_events_raise_crash_loops_ooms_nodes_not_ready_pending_pods_and
     let (fake, url) = fake_k8s::start().await;
     let mut w = watch(spec(&url)).await;
     fake.apply(recent(fixture("events-workloads.json"), 30_000));
-    w.until("the job failures", |seen| {
-        seen.iter()
-            .any(|c| c.incident_type == IncidentType::JobFailures)
+    // Every class the recording holds, in whatever order the judge raises them.
+    w.until("every class of the recording", |seen| {
+        [
+            IncidentType::JobFailures,
+            IncidentType::PodsPending,
+            IncidentType::CrashLoop,
+            IncidentType::OomKilled,
+            IncidentType::NodeNotReady,
+        ]
+        .iter()
+        .all(|t| seen.iter().any(|c| c.incident_type == *t))
     })
     .await;
     w.drain(Duration::from_millis(500)).await;
