@@ -231,6 +231,8 @@ pub enum ActionStatus {
     PendingApproval,
     /// The approval request expired unanswered.
     Expired,
+    /// The approval request was withdrawn unanswered: the incident resolved first.
+    Withdrawn,
     Rejected,
     Denied,
     /// Sent to the cluster; the cluster refused or failed.
@@ -1709,6 +1711,48 @@ impl Remediation {
         let mut book = self.book.lock().await;
         if let Some(run) = book.open_run(&incident.id) {
             run.ended = Some("incident resolved: no further rung".into());
+        }
+        // Nobody should approve a fix for an incident that is over.
+        let now = now_ms();
+        let waiting: Vec<(usize, String)> = book
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| {
+                a.incident_id == incident.id && a.status == ActionStatus::PendingApproval
+            })
+            .filter_map(|(i, a)| Some((i, a.approval_id.clone()?)))
+            .collect();
+        for (index, approval) in waiting {
+            let note = "the incident resolved before anyone answered".to_owned();
+            if book
+                .approvals
+                .withdraw(&approval, note.clone(), now)
+                .is_err()
+            {
+                // Answered or expired meanwhile: that answer stands.
+                continue;
+            }
+            let entry = &mut book.actions[index];
+            entry.status = ActionStatus::Withdrawn;
+            entry.updated_at_ms = now;
+            let proposed = entry.proposed.clone();
+            self.audit(AuditRecord {
+                at_ms: now,
+                who: "robot".into(),
+                kind: AuditKind::Verified,
+                incident_id: Some(incident.id.clone()),
+                action: Some(proposed.clone()),
+                why: "verification.resolved".into(),
+                detail: format!("approval {approval} withdrawn: {note}"),
+                evidence_ids: proposed.evidence_ids.clone(),
+                before: None,
+                after: None,
+            })?;
+            self.announce(Announcement::ApprovalAnswered {
+                approval_id: approval,
+                incident_id: incident.id.clone(),
+            });
         }
         let mut records = Vec::new();
         for entry in book

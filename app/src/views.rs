@@ -269,6 +269,9 @@ fn action_words(entry: &ActionEntry) -> String {
         ),
         ActionStatus::Rejected => format!("An approver rejected {verb}."),
         ActionStatus::Expired => format!("Nobody answered the request for {verb} in time."),
+        ActionStatus::Withdrawn => {
+            format!("The request for {verb} was withdrawn: the incident resolved first.")
+        }
         ActionStatus::Denied => format!(
             "Policy refused {verb}: {} ({}).",
             entry.decision.reason, entry.decision.clause

@@ -134,6 +134,7 @@ fn action_line(a: &ActionEntry) -> String {
         ActionStatus::DryRun => "recorded as a dry run",
         ActionStatus::PendingApproval => "waiting for approval",
         ActionStatus::Expired => "expired unanswered",
+        ActionStatus::Withdrawn => "withdrawn (the incident resolved first)",
         ActionStatus::Rejected => "rejected",
         ActionStatus::Denied => "denied by policy",
         ActionStatus::Failed => "failed",

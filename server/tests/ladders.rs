@@ -273,6 +273,25 @@ async fn disk_pressure_cleans_the_node_then_asks_to_drain_it_when_the_pressure_s
         );
     }
     assert_eq!(writes(fake).len(), 3, "nothing more after the recovery");
+    // The drain nobody answered is withdrawn: the incident is over.
+    let drain = wait_for("the drain withdrawn", Duration::from_secs(30), || async {
+        let actions = rig.get("/api/v1/actions").await;
+        actions
+            .as_array()?
+            .iter()
+            .find(|a| a["proposed"]["action"]["type"] == "drain_node" && a["status"] == "withdrawn")
+            .cloned()
+    })
+    .await;
+    let withdrawn = rig.get("/api/v1/approvals?status=withdrawn").await;
+    assert!(
+        withdrawn
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == drain["approval_id"]),
+        "{withdrawn:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
