@@ -50,24 +50,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A free port below Linux's ephemeral range (32768–60999), for a server the test stops and
-/// starts again on the same port: no other test's `bind(:0)` can take it in between.
-fn restartable_port() -> u16 {
-    let mut seed = u64::from(std::process::id())
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-    loop {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let port = 20_000 + (seed >> 33) as u16 % 10_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 fn dependency(name: &str, kind: DependencyKind, address: &str) -> DependencySpec {
     let text = format!(
         "name = \"{name}\"\nkind = \"{}\"\naddress = \"{address}\"\ninterval = \"150ms\"\ntimeout = \"1s\"",
@@ -128,7 +110,7 @@ async fn until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_redis_is_dependency_unavailable_and_its_dependents_errors_join_it() {
-    let port = restartable_port();
+    let port = crate::support::restartable_port();
     let Some(mut server) = redis(port) else {
         eprintln!("SKIPPED: redis-server is not installed (scripts/test.sh installs it)");
         return;

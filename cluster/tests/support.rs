@@ -149,3 +149,21 @@ pub(crate) fn correlate(candidates: &[IncidentCandidate]) -> (Correlator, Vec<In
         .collect();
     (correlator, open)
 }
+
+/// A free port below Linux's ephemeral range (32768–60999), for a server the test stops and
+/// starts again on the same port: no other test's `bind(:0)` can take it in between.
+pub(crate) fn restartable_port() -> u16 {
+    let mut seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    loop {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let port = 20_000 + (seed >> 33) as u16 % 10_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}

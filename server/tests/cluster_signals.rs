@@ -41,7 +41,7 @@ pub(crate) fn redis(port: u16) -> Option<ChildGuard> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_events_and_a_stopped_redis_become_incidents_beside_the_metrics() {
-    let port = restartable_port();
+    let port = crate::support::restartable_port();
     let Some(redis_server) = redis(port) else {
         eprintln!("SKIPPED: redis-server is not installed (scripts/test.sh installs it)");
         return;

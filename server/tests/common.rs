@@ -42,24 +42,6 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-/// A free port below Linux's ephemeral range (32768–60999), for a server a test stops and
-/// starts again on the same port: no other test's `bind(:0)` can take it in between.
-pub(crate) fn restartable_port() -> u16 {
-    let mut seed = std::process::id() as u64
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-    loop {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let port = 20_000 + (seed >> 33) as u16 % 10_000;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// A child process killed when the test ends, whatever happens.
 pub(crate) struct ChildGuard(pub(crate) Child);
 

@@ -350,7 +350,7 @@ async fn a_crash_loop_that_recovers_after_the_restart_climbs_no_further() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unavailable_redis_statefulset_is_restarted_and_its_recovery_verified() {
-    let port = restartable_port();
+    let port = crate::support::restartable_port();
     let Some(redis_server) = redis(port) else {
         eprintln!("SKIPPED: redis-server is not installed (scripts/test.sh installs it)");
         return;
