@@ -1069,10 +1069,40 @@ impl Remediation {
         Arc::clone(&self.playbooks.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Every incident's climb, newest first.
+    /// Every incident's climb, newest first; a rung whose approval was answered since it
+    /// was reached says what became of it.
     pub async fn ladder_runs(&self) -> Vec<LadderRun> {
         let book = self.book.lock().await;
-        book.ladders.iter().rev().cloned().collect()
+        let mut runs: Vec<LadderRun> = book.ladders.iter().rev().cloned().collect();
+        for rung in runs.iter_mut().flat_map(|r| r.rungs.iter_mut()) {
+            if rung.kind != StatementKind::RequiredApproval {
+                continue;
+            }
+            let statuses: Vec<ActionStatus> = rung
+                .action_ids
+                .iter()
+                .filter_map(|id| book.actions.iter().find(|a| a.id == *id))
+                .map(|a| a.status)
+                .collect();
+            if statuses.contains(&ActionStatus::PendingApproval) {
+                continue;
+            }
+            let now = if statuses
+                .iter()
+                .any(|s| matches!(s, ActionStatus::Executed | ActionStatus::DryRun))
+            {
+                rung.kind = StatementKind::ExecutedAction;
+                "approved and done"
+            } else if statuses.contains(&ActionStatus::Withdrawn) {
+                rung.kind = StatementKind::Observation;
+                "withdrawn: the incident resolved first"
+            } else {
+                rung.kind = StatementKind::Observation;
+                "not taken: rejected, expired or failed"
+            };
+            rung.text = format!("{} Now: {now}.", rung.text);
+        }
+        runs
     }
 
     /// Starts the incident's ladder (from its first rung) when its class has one; `false`

@@ -546,6 +546,21 @@ async fn a_config_drift_finding_is_corrected_key_by_key_after_approval() {
         writes[0].body.as_ref().unwrap(),
         &json!({"data": {"log_level": "info"}})
     );
+    // The rung says what became of its approval.
+    let run = climb_until(
+        &rig,
+        "config_drift",
+        "the rung to follow its answer",
+        |run| rungs(run)[1]["kind"] == "executed_action",
+    )
+    .await;
+    assert!(
+        rungs(&run)[1]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("Now: approved and done."),
+        "{run:#}"
+    );
     // The decision's audit entry says how to undo it.
     let audit = rig.get("/api/v1/audit").await;
     assert!(
