@@ -342,9 +342,12 @@ fn per_minute(metric: &str, per_second: f64) -> String {
     }
 }
 
-/// Per-group medians of `segments` equal slices of the window, with the slice's middle time
-/// (s): a line through them ignores noise and single outliers.
-fn medians(points: &[(f64, f64)], from_s: f64, to_s: f64, segments: usize) -> Vec<(f64, f64)> {
+/// Per-group levels of `segments` equal slices of the window, with the slice's middle time
+/// (s) and the level's standard error: the mean of each slice without its highest and lowest
+/// tenth, and the spread of what is left over the square root of its count. A line through them
+/// ignores noise and single outliers, and a GC sawtooth faster than a slice averages out
+/// (a median would jump between the sawtooth's levels as slices cut its cycles differently).
+fn levels(points: &[(f64, f64)], from_s: f64, to_s: f64, segments: usize) -> Vec<(f64, f64, f64)> {
     let width = (to_s - from_s) / segments as f64;
     let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); segments];
     for &(t, v) in points {
@@ -357,13 +360,16 @@ fn medians(points: &[(f64, f64)], from_s: f64, to_s: f64, segments: usize) -> Ve
         .filter(|(_, b)| !b.is_empty())
         .map(|(i, mut b)| {
             b.sort_by(f64::total_cmp);
-            let m = b.len() / 2;
-            let median = if b.len() % 2 == 0 {
-                (b[m - 1] + b[m]) / 2.0
+            let trim = b.len() / 10;
+            let kept = &b[trim..b.len() - trim];
+            let n = kept.len() as f64;
+            let level = kept.iter().sum::<f64>() / n;
+            let spread = if kept.len() > 1 {
+                (kept.iter().map(|v| (v - level) * (v - level)).sum::<f64>() / (n - 1.0)).sqrt()
             } else {
-                b[m]
+                0.0
             };
-            (from_s + (i as f64 + 0.5) * width, median)
+            (from_s + (i as f64 + 0.5) * width, level, spread / n.sqrt())
         })
         .collect()
 }
@@ -391,29 +397,50 @@ fn line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
 /// sawtooth, a warming cache or a daily swing does not.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Steadiness {
-    /// Per second, from the medians (of the second half where it rises faster).
+    /// Per second, from the slices' levels (of the second half where it rises faster).
     pub slope: f64,
     /// The line's value at the window's end.
     pub level: f64,
-    /// R² of the medians against the line.
+    /// R² of the slices' levels against the line.
     pub fit: f64,
-    /// Share of steps between consecutive medians that rise.
+    /// Share of steps between consecutive slices' levels that rise.
     pub rising: f64,
     /// Slope of the window's second half over the whole window's (a fading rise is a warm-up).
     pub holding: f64,
+    /// The whole window's slope in standard errors of the slices' own levels: a GC sawtooth
+    /// whose slices alias into a slow wave has a wide spread and scores low, a leak high.
+    pub significance: f64,
 }
 
-/// Medians over nine slices of the window: enough to see the shape, each holding enough
-/// samples (at 15 s, 20 in a 45-minute window) for its median to shrug off the noise.
+/// Levels over nine slices of the window: enough to see the shape, each holding enough
+/// samples (at 15 s, 20 in a 45-minute window) for its level to shrug off the noise.
 const SLICES: usize = 9;
 
 /// The steadiness of the points (time in s) over `(from_s, to_s]`.
 pub fn steadiness(points: &[(f64, f64)], from_s: f64, to_s: f64) -> Option<Steadiness> {
-    let m = medians(points, from_s, to_s, SLICES);
-    if m.len() < SLICES - 2 {
+    let slices = levels(points, from_s, to_s, SLICES);
+    if slices.len() < SLICES - 2 {
         return None;
     }
+    let m: Vec<(f64, f64)> = slices.iter().map(|&(t, level, _)| (t, level)).collect();
     let (slope, intercept) = line(&m)?;
+    // The slope's standard error from the slices' own: Var(b) = Σ ((tᵢ − t̄)/Sxx)² · seᵢ².
+    let mean_t = m.iter().map(|p| p.0).sum::<f64>() / m.len() as f64;
+    let sxx = m
+        .iter()
+        .map(|p| (p.0 - mean_t) * (p.0 - mean_t))
+        .sum::<f64>();
+    let variance = slices
+        .iter()
+        .map(|&(t, _, se)| ((t - mean_t) / sxx).powi(2) * se * se)
+        .sum::<f64>();
+    let significance = if variance > 0.0 {
+        slope / variance.sqrt()
+    } else if slope > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    };
     let rising = m.windows(2).filter(|w| w[1].1 > w[0].1).count() as f64 / (m.len() - 1) as f64;
     let half = &m[m.len() / 2..];
     let late = line(half);
@@ -433,6 +460,7 @@ pub fn steadiness(points: &[(f64, f64)], from_s: f64, to_s: f64) -> Option<Stead
         fit: fit(&m),
         rising,
         holding,
+        significance,
     })
 }
 
@@ -460,6 +488,10 @@ fn drift_z(points: &[(f64, f64)], rise: f64) -> f64 {
 /// A rise whose second half keeps at least this share of the whole window's slope is steady;
 /// a cache warming up after a start flattens well below it.
 const MIN_HOLDING: f64 = 0.5;
+
+/// A rise must stand this many standard errors above the slices' own spread (about one chance
+/// in thirty thousand of arising from the spread alone).
+const MIN_SIGNIFICANCE: f64 = 4.0;
 
 /// The group's limit: the first limit selector with a positive value for the group's `on`
 /// labels (0 in cAdvisor's `container_spec_memory_limit_bytes` means no limit).
@@ -593,11 +625,12 @@ fn fired(
                     firing.push((row, now, then));
                 }
             }
-            // A series that only began in the window before is starting up, not jumping.
+            // A series younger than three windows is starting up, not jumping: its first
+            // window is the start itself and the next one still settling (a cache warming).
+            let from = at_ms - 3 * rule.window.ms;
             let spans = if firing.is_empty() {
                 BTreeMap::new()
             } else {
-                let from = at_ms - 2 * rule.window.ms;
                 group_points(store, rule, selector, from, at_ms)
             };
             for (row, now, then) in firing {
@@ -606,8 +639,7 @@ fn fired(
                         .get(&row.labels)
                         .and_then(|p| p.first())
                         .is_some_and(|first| {
-                            first.0 * 1000.0
-                                <= (at_ms - 2 * rule.window.ms) as f64 + 0.2 * rule.window.ms as f64
+                            first.0 * 1000.0 <= from as f64 + 0.2 * rule.window.ms as f64
                         });
                 if steady_before {
                     let change = (now - then) / then.abs();
@@ -697,7 +729,8 @@ fn fired(
                 let steady = st.slope > 0.0
                     && st.fit >= *min_fit
                     && st.rising >= *min_rising
-                    && st.holding >= MIN_HOLDING;
+                    && st.holding >= MIN_HOLDING
+                    && st.significance >= MIN_SIGNIFICANCE;
                 if !steady {
                     continue;
                 }
@@ -1154,6 +1187,72 @@ mod tests {
         // Flat with noise.
         let flat = |s: usize| 400.0 * MIB + 4e6 * jitter(s);
         assert!(leak_findings(&store_with(flat, None, steps), steps).is_empty());
+    }
+
+    #[test]
+    fn a_fast_sawtooth_beating_against_the_slices_is_no_leak_at_any_time() {
+        // GC every 5.5 minutes, 27% deep: 22 samples a cycle against 20 a slice, so the
+        // slices' levels drift in a slow wave that looks like growth for part of it.
+        let steps = 480;
+        let gc = |s: usize| 800.0 * MIB * (1.0 + 0.27 * (s % 22) as f64 / 22.0) + 1e6 * jitter(s);
+        let store = store_with(gc, None, steps);
+        let mut detector = Detector::new(crate::builtin_rules(), Environment::Prod);
+        for step in (180..steps).step_by(2) {
+            let found: Vec<_> = detector
+                .evaluate(&store, step as i64 * 15_000)
+                .candidates
+                .into_iter()
+                .filter(|c| c.detector == "memory_leak")
+                .collect();
+            assert!(found.is_empty(), "at step {step}: {found:#?}");
+        }
+        // The same leak under that sawtooth is still seen.
+        let leaking = |s: usize| gc(s) + s as f64 * 1.5 * MIB;
+        assert_eq!(
+            leak_findings(&store_with(leaking, None, steps), steps).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_pod_warming_up_after_start_has_not_jumped() {
+        // Started 9 minutes in at a fifth of its working set, warming to it in minutes.
+        let store = Store::new(windows::StoreConfig {
+            lateness_ms: 0,
+            ..windows::StoreConfig::default()
+        });
+        let pod = [
+            ("__name__", "container_memory_working_set_bytes"),
+            ("container", "search"),
+            ("namespace", "shop"),
+            ("pod", "search-7d9c5b0f6d-x2x1k"),
+        ];
+        let steps = 120;
+        for step in 36..steps {
+            let age = (step - 36) as f64;
+            let value = 100.0 * MIB * (1.0 - 0.8 * (-age / 16.0).exp()) + 1e5 * jitter(step);
+            store.append(model::SeriesRef {
+                labels: &pod,
+                samples: &[Sample {
+                    timestamp_ms: step as i64 * 15_000,
+                    value,
+                }],
+                metric_type: model::MetricType::Gauge,
+                unit: "",
+                help: "",
+                created_timestamp_ms: 0,
+            });
+        }
+        let mut detector = Detector::new(crate::builtin_rules(), Environment::Prod);
+        for step in 40..steps {
+            let spikes: Vec<_> = detector
+                .evaluate(&store, step as i64 * 15_000)
+                .candidates
+                .into_iter()
+                .filter(|c| c.detector == "memory_spike")
+                .collect();
+            assert!(spikes.is_empty(), "at step {step}: {spikes:#?}");
+        }
     }
 
     #[test]

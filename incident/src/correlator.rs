@@ -746,10 +746,21 @@ impl Tracked {
     /// Recomputes what depends on the whole set of findings: primary, type, target,
     /// severity, summary.
     fn refresh(&mut self, config: &CorrelatorConfig, at: i64, pending: &mut Pending) {
+        // The widest, most severe finding leads; among equals, one that names the cause of
+        // another's symptom on the same target, then the first seen.
+        let explains = |f: &Finding| {
+            self.findings.values().any(|other| {
+                other.candidate.target == f.candidate.target
+                    && f.candidate
+                        .incident_type
+                        .explains(other.candidate.incident_type)
+            })
+        };
         let Some(primary) = self.findings.values().max_by_key(|f| {
             (
                 scope_breadth(f.candidate.scope),
                 f.severity,
+                explains(f),
                 Reverse(f.first_seen_ms),
                 Reverse(f.signature.clone()),
             )
@@ -957,6 +968,42 @@ mod tests {
             at_ms: at,
             labels: model::LabelSet::default(),
         }
+    }
+
+    #[test]
+    fn a_leak_found_after_its_memory_jumped_names_the_incident() {
+        let mut c = Correlator::default();
+        let jump = cand(
+            IncidentType::MemoryPressure,
+            Scope::Deployment,
+            "orders",
+            Some("shop"),
+            None,
+            MIN,
+        );
+        // The jump keeps firing while the memory climbs; the leak rule needs its whole window.
+        for minute in 1..40 {
+            let mut again = jump.clone();
+            again.detected_at_ms = minute * MIN;
+            c.ingest(again);
+        }
+        assert_eq!(
+            open_incidents(&c)[0].incident_type,
+            IncidentType::MemoryPressure
+        );
+        let leak = cand(
+            IncidentType::MemoryLeak,
+            Scope::Deployment,
+            "orders",
+            Some("shop"),
+            None,
+            40 * MIN,
+        );
+        c.ingest(leak);
+        let incidents = open_incidents(&c);
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(incidents[0].incident_type, IncidentType::MemoryLeak);
+        assert!(!IncidentType::MemoryPressure.explains(IncidentType::MemoryLeak));
     }
 
     #[test]

@@ -94,6 +94,17 @@ incident_types! {
     ChannelDeliveryFailure => "channel_delivery_failure", OperatorChannels;
 }
 
+impl IncidentType {
+    /// Whether this type names the cause of what `symptom` shows on the same target: a leak is
+    /// why its memory jumped or nears its limit, so an incident holding both is a leak.
+    pub fn explains(self, symptom: IncidentType) -> bool {
+        matches!(
+            (self, symptom),
+            (IncidentType::MemoryLeak, IncidentType::MemoryPressure)
+        )
+    }
+}
+
 impl Serialize for IncidentType {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

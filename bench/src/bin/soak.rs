@@ -302,7 +302,12 @@ async fn counter(client: &reqwest::Client, url: &str, metric: &str) -> f64 {
 
 /// Both sources send flat out for `seconds`, event time running on from a few minutes ago as
 /// fast as the server takes it; prints and returns what the server stored per second.
-async fn find_max(args: &Args, client: &reqwest::Client, url: &str, seconds: u64) -> anyhow::Result<f64> {
+async fn find_max(
+    args: &Args,
+    client: &reqwest::Client,
+    url: &str,
+    seconds: u64,
+) -> anyhow::Result<f64> {
     let series = Arc::new(Series::new(args.max_series, args.batch));
     let latencies = Arc::new(parking_lot::Mutex::new(Latencies::default()));
     let before = status(client, url).await?;
@@ -326,7 +331,8 @@ async fn find_max(args: &Args, client: &reqwest::Client, url: &str, seconds: u64
             let mut sent = 0;
             let mut second = first;
             while started.elapsed() < until && second < now_s() {
-                sent += send_seconds(Arc::clone(&sender), vec![second], Arc::clone(&latencies)).await?;
+                sent +=
+                    send_seconds(Arc::clone(&sender), vec![second], Arc::clone(&latencies)).await?;
                 second += 1;
             }
             anyhow::Ok(sent)
@@ -511,7 +517,10 @@ mod tests {
     fn pre_encoded_bodies_are_the_requests_node_request_builds() {
         let series = Series::new(7, 3);
         let bodies = series.bodies(1_700_000_000);
-        assert_eq!(bodies.iter().map(|(_, n)| *n).collect::<Vec<_>>(), [3, 3, 1]);
+        assert_eq!(
+            bodies.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+            [3, 3, 1]
+        );
         for (chunk, (body, _)) in bodies.iter().enumerate() {
             let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
             let decoded: ingest::proto::WriteRequest = prost::Message::decode(&raw[..]).unwrap();
