@@ -27,8 +27,9 @@ serve() {
 rate=()
 if [[ " $* " != *" --rate "* ]]; then
   serve
-  max=$("$bin/soak" --url "http://127.0.0.1:$port" --pid "$pid" --find-max 60 | tee /dev/stderr |
-    sed -n 's/.*: \([0-9]*\) samples\/s stored.*/\1/p')
+  found=$("$bin/soak" --url "http://127.0.0.1:$port" --pid "$pid" --find-max 60)
+  echo "$found"
+  max=$(sed -n 's/.*: \([0-9]*\) samples\/s stored.*/\1/p' <<<"$found")
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
   rate=(--rate $((max / 2)))
   echo "soak at half the measured maximum: $((max / 2)) samples/s"

@@ -409,14 +409,16 @@ async fn main() -> anyhow::Result<()> {
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut skipped = 0u64;
-    let mut last_second = now_s();
+    let mut last_second = now_s() - 1;
     while started.elapsed() < run {
         ticker.tick().await;
         let second = now_s();
-        // A second the generator could not keep up with is still sent (late), never skipped.
-        let mut present: Vec<i64> = ((last_second + 1)..=second).collect();
+        // A second the generator could not keep up with is still sent (late), never skipped;
+        // a tick that lands in the second already sent (ticks jitter around the boundary)
+        // sends nothing, or the same samples would go twice.
+        let present: Vec<i64> = ((last_second + 1)..=second).collect();
         if present.is_empty() {
-            present.push(second);
+            continue;
         }
         skipped += present.len().saturating_sub(1) as u64;
         last_second = second;
