@@ -524,8 +524,9 @@ mod tests {
             [3, 3, 1]
         );
         for (chunk, (body, _)) in bodies.iter().enumerate() {
-            let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
-            let decoded: ingest::proto::WriteRequest = prost::Message::decode(&raw[..]).unwrap();
+            let mut out = Vec::new();
+            let raw = ingest::snappy::decompress_capped(body, 1 << 20, &mut out).unwrap();
+            let decoded: ingest::proto::WriteRequest = prost::Message::decode(raw).unwrap();
             let first = chunk * 3;
             let want = bench::node_request(first..(first + 3).min(7), 1_700_000_000_000);
             assert_eq!(decoded, want);
