@@ -1046,6 +1046,16 @@ mod tests {
     /// A store holding one container's working set (value per step from `memory`) and, when
     /// given, its kube-state-metrics memory limit, 15 s apart for `steps` steps.
     fn store_with(memory: impl Fn(usize) -> f64, limit: Option<f64>, steps: usize) -> Store {
+        store_from(memory, limit, 0, steps)
+    }
+
+    /// A pod's working set (and its limit, if any) from step `first` (15 s apart) to `steps`.
+    fn store_from(
+        memory: impl Fn(usize) -> f64,
+        limit: Option<f64>,
+        first: usize,
+        steps: usize,
+    ) -> Store {
         let store = Store::new(windows::StoreConfig {
             lateness_ms: 0,
             ..windows::StoreConfig::default()
@@ -1064,7 +1074,7 @@ mod tests {
             ("resource", "memory"),
             ("unit", "byte"),
         ];
-        for step in 0..steps {
+        for step in first..steps {
             let timestamp_ms = step as i64 * 15_000;
             let mut series = vec![(&pod[..], memory(step))];
             if let Some(l) = limit {
@@ -1094,6 +1104,26 @@ mod tests {
             .candidates
             .into_iter()
             .filter(|c| c.detector == "memory_leak")
+            .collect()
+    }
+
+    /// What `detector` finds at each of `steps` (15 s apart), with the step it was found at.
+    fn found_at_each(
+        store: &Store,
+        detector: &str,
+        steps: impl Iterator<Item = usize>,
+    ) -> Vec<(usize, IncidentCandidate)> {
+        let mut rules = Detector::new(crate::builtin_rules(), Environment::Prod);
+        steps
+            .flat_map(|step| {
+                rules
+                    .evaluate(store, step as i64 * 15_000)
+                    .candidates
+                    .into_iter()
+                    .filter(|c| c.detector == detector)
+                    .map(move |c| (step, c))
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 
@@ -1196,16 +1226,8 @@ mod tests {
         let steps = 480;
         let gc = |s: usize| 800.0 * MIB * (1.0 + 0.27 * (s % 22) as f64 / 22.0) + 1e6 * jitter(s);
         let store = store_with(gc, None, steps);
-        let mut detector = Detector::new(crate::builtin_rules(), Environment::Prod);
-        for step in (180..steps).step_by(2) {
-            let found: Vec<_> = detector
-                .evaluate(&store, step as i64 * 15_000)
-                .candidates
-                .into_iter()
-                .filter(|c| c.detector == "memory_leak")
-                .collect();
-            assert!(found.is_empty(), "at step {step}: {found:#?}");
-        }
+        let found = found_at_each(&store, "memory_leak", (180..steps).step_by(2));
+        assert!(found.is_empty(), "{found:#?}");
         // The same leak under that sawtooth is still seen.
         let leaking = |s: usize| gc(s) + s as f64 * 1.5 * MIB;
         assert_eq!(
@@ -1217,42 +1239,13 @@ mod tests {
     #[test]
     fn a_pod_warming_up_after_start_has_not_jumped() {
         // Started 9 minutes in at a fifth of its working set, warming to it in minutes.
-        let store = Store::new(windows::StoreConfig {
-            lateness_ms: 0,
-            ..windows::StoreConfig::default()
-        });
-        let pod = [
-            ("__name__", "container_memory_working_set_bytes"),
-            ("container", "search"),
-            ("namespace", "shop"),
-            ("pod", "search-7d9c5b0f6d-x2x1k"),
-        ];
-        let steps = 120;
-        for step in 36..steps {
+        let warming = |step: usize| {
             let age = (step - 36) as f64;
-            let value = 100.0 * MIB * (1.0 - 0.8 * (-age / 16.0).exp()) + 1e5 * jitter(step);
-            store.append(model::SeriesRef {
-                labels: &pod,
-                samples: &[Sample {
-                    timestamp_ms: step as i64 * 15_000,
-                    value,
-                }],
-                metric_type: model::MetricType::Gauge,
-                unit: "",
-                help: "",
-                created_timestamp_ms: 0,
-            });
-        }
-        let mut detector = Detector::new(crate::builtin_rules(), Environment::Prod);
-        for step in 40..steps {
-            let spikes: Vec<_> = detector
-                .evaluate(&store, step as i64 * 15_000)
-                .candidates
-                .into_iter()
-                .filter(|c| c.detector == "memory_spike")
-                .collect();
-            assert!(spikes.is_empty(), "at step {step}: {spikes:#?}");
-        }
+            100.0 * MIB * (1.0 - 0.8 * (-age / 16.0).exp()) + 1e5 * jitter(step)
+        };
+        let store = store_from(warming, None, 36, 120);
+        let spikes = found_at_each(&store, "memory_spike", 40..120);
+        assert!(spikes.is_empty(), "{spikes:#?}");
     }
 
     #[test]

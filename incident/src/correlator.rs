@@ -749,8 +749,9 @@ impl Tracked {
         // The widest, most severe finding leads; among equals, one that names the cause of
         // another's symptom on the same target, then the first seen.
         let explains = |f: &Finding| {
+            let target = f.candidate.target_ref();
             self.findings.values().any(|other| {
-                other.candidate.target == f.candidate.target
+                other.candidate.target_ref() == target
                     && f.candidate
                         .incident_type
                         .explains(other.candidate.incident_type)
