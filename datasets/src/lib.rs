@@ -17,6 +17,7 @@ pub mod propagation;
 pub mod rca_eval;
 pub mod recording;
 pub mod replay;
+pub mod selection;
 /// The demo scenario generator, from the application layer (it is what `serve --demo` plays).
 pub use app::demo as scenarios;
 pub mod sockshop;

@@ -16,6 +16,8 @@ use plotters::prelude::*;
 use rca::{LogFormat, MinerConfig, RcaError, TemplateMiner};
 use serde::Serialize;
 
+use crate::selection::{best, worst_then_mean};
+
 /// The 16 Loghub-2k systems and their log header formats.
 pub const SYSTEMS: [(&str, &str); 16] = [
     (
@@ -433,14 +435,15 @@ pub struct HeldOut {
     pub name: String,
     /// GA with the default settings (the live miner's).
     pub default_ga: f64,
-    /// GA with the settings that maximise the other systems' mean GA.
+    /// GA with the settings chosen on the other systems (`crate::selection`: the best worst
+    /// system, then the best mean).
     pub held_out_ga: f64,
     pub similarity: f64,
     pub max_variant_values: usize,
 }
 
-/// Leave-one-system-out: for each system, the grid setting with the best mean GA over the
-/// other systems, and the left-out system's GA under it.
+/// Leave-one-system-out: for each system, the grid setting chosen on the other systems (the
+/// best lowest GA among them, then the best mean), and the left-out system's GA under it.
 #[derive(Debug, Clone, Serialize)]
 pub struct LosoReport {
     pub systems: Vec<HeldOut>,
@@ -498,23 +501,20 @@ pub fn leave_one_system_out(data: &Path) -> Result<LosoReport, LoghubError> {
     let default = MinerConfig::default();
     let mut out = Vec::new();
     for (i, system) in systems.iter().enumerate() {
-        let others = |c: usize| -> f64 {
-            ga[c]
-                .iter()
+        let others = |row: &Vec<f64>| -> Vec<f64> {
+            row.iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .map(|(_, g)| g)
-                .sum::<f64>()
+                .map(|(_, g)| *g)
+                .collect()
         };
-        let best = (0..grid.len())
-            .max_by(|a, b| others(*a).total_cmp(&others(*b)))
-            .unwrap_or(0);
+        let chosen = best(ga.iter().map(|row| worst_then_mean(&others(row)))).unwrap_or(0);
         out.push(HeldOut {
             name: system.name.clone(),
             default_ga: system_ga(system, &default)?,
-            held_out_ga: ga[best][i],
-            similarity: grid[best].similarity,
-            max_variant_values: grid[best].max_variant_values,
+            held_out_ga: ga[chosen][i],
+            similarity: grid[chosen].similarity,
+            max_variant_values: grid[chosen].max_variant_values,
         });
     }
     let n = out.len() as f64;

@@ -1,8 +1,6 @@
 //! The scenario families through the live detection step and correlator: one draw of every
 //! family (seed 5, not a tuning seed) meets the targets of `srebot eval scenarios`: every fault
-//! found with its type and target, no false incident, and at most one of the healthy draws
-//! with an incident (a rollout whose new pods warm up slowly still reads as a slow leak: the
-//! healthy target of 1% is not met yet, see the README's quality section).
+//! found with its type and target, and no incident at all on the healthy draws.
 
 use datasets::families::{Family, draw};
 use datasets::family_eval::{run_live, score_draw};
@@ -20,6 +18,9 @@ fn draws_of_the_subtle_families_are_judged_right() {
         (Family::CrashLoop, 5),
         (Family::HealthyGcSawtooth, 5),
         (Family::HealthyRollout, 5),
+        // Seed 4242's rollout: a new pod's warm-up tail, still creeping up 4% an hour an hour
+        // after its start, once read as a leak.
+        (Family::HealthyRollout, 11_614_378_638_755_490_454),
         (Family::HealthyDiurnal, 5),
     ];
     let mut healthy_incidents = Vec::new();
@@ -44,7 +45,7 @@ fn draws_of_the_subtle_families_are_judged_right() {
             healthy_incidents.push(what);
         }
     }
-    assert!(healthy_incidents.len() <= 1, "{healthy_incidents:#?}");
+    assert!(healthy_incidents.is_empty(), "{healthy_incidents:#?}");
 }
 
 #[test]

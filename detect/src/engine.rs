@@ -410,6 +410,9 @@ pub struct Steadiness {
     /// The whole window's slope in standard errors of the slices' own levels: a GC sawtooth
     /// whose slices alias into a slow wave has a wide spread and scores low, a leak high.
     pub significance: f64,
+    /// How far the first half's slope stands above the second's, in standard errors of the
+    /// difference: a warm-up's tail fades, a leak does not.
+    pub fading: f64,
 }
 
 /// Levels over nine slices of the window: enough to see the shape, each holding enough
@@ -424,26 +427,18 @@ pub fn steadiness(points: &[(f64, f64)], from_s: f64, to_s: f64) -> Option<Stead
     }
     let m: Vec<(f64, f64)> = slices.iter().map(|&(t, level, _)| (t, level)).collect();
     let (slope, intercept) = line(&m)?;
-    // The slope's standard error from the slices' own: Var(b) = Σ ((tᵢ − t̄)/Sxx)² · seᵢ².
-    let mean_t = m.iter().map(|p| p.0).sum::<f64>() / m.len() as f64;
-    let sxx = m
-        .iter()
-        .map(|p| (p.0 - mean_t) * (p.0 - mean_t))
-        .sum::<f64>();
-    let variance = slices
-        .iter()
-        .map(|&(t, _, se)| ((t - mean_t) / sxx).powi(2) * se * se)
-        .sum::<f64>();
-    let significance = if variance > 0.0 {
-        slope / variance.sqrt()
-    } else if slope > 0.0 {
-        f64::INFINITY
-    } else {
-        0.0
+    let significance = ratio(slope, slope_variance(&slices));
+    // A rise that fades: the first half's slope above the second's, in standard errors of
+    // their difference. A steady leak scores about 0 either way; a cache warming towards its
+    // level scores tens however long it keeps creeping.
+    let mid = slices.len() / 2;
+    let (early, late) = (&slices[..=mid], &slices[mid..]);
+    let fading = match (line(&levels_of(early)), line(&levels_of(late))) {
+        (Some((e, _)), Some((l, _))) => ratio(e - l, slope_variance(early) + slope_variance(late)),
+        _ => 0.0,
     };
     let rising = m.windows(2).filter(|w| w[1].1 > w[0].1).count() as f64 / (m.len() - 1) as f64;
-    let half = &m[m.len() / 2..];
-    let late = line(half);
+    let late = line(&m[mid..]);
     let holding = match late {
         Some((late, _)) if slope.abs() > 0.0 => late / slope,
         _ => 0.0,
@@ -461,7 +456,65 @@ pub fn steadiness(points: &[(f64, f64)], from_s: f64, to_s: f64) -> Option<Stead
         rising,
         holding,
         significance,
+        fading,
     })
+}
+
+/// Whether the rise before the window (`earlier`, as far back as the store holds it, up to a
+/// window) ran faster than the window's `slope` over [`MIN_HOLDING`], by more than
+/// [`MIN_FADED`] standard errors: the tail of a warm-up, which creeps on long after a start
+/// but at a fraction of its earlier pace, where a leak keeps its pace.
+fn faded(earlier: &[(f64, f64)], from_s: f64, window_s: f64, slope: f64) -> bool {
+    let slice_s = window_s / SLICES as f64;
+    let Some(first) = earlier.first() else {
+        return false;
+    };
+    let count = (((from_s - first.0) / slice_s).floor() as usize).min(SLICES);
+    if count < 2 {
+        return false;
+    }
+    let start = from_s - count as f64 * slice_s;
+    let kept: Vec<(f64, f64)> = earlier.iter().copied().filter(|p| p.0 > start).collect();
+    let slices = levels(&kept, start, from_s, count);
+    if slices.len() < 2 {
+        return false;
+    }
+    let Some((before, _)) = line(&levels_of(&slices)) else {
+        return false;
+    };
+    ratio(before - slope / MIN_HOLDING, slope_variance(&slices)) >= MIN_FADED
+}
+
+fn levels_of(slices: &[(f64, f64, f64)]) -> Vec<(f64, f64)> {
+    slices.iter().map(|&(t, level, _)| (t, level)).collect()
+}
+
+/// The variance of the least-squares slope through the slices' levels, from their own
+/// standard errors: Var(b) = Σ ((tᵢ − t̄)/Sxx)² · seᵢ².
+fn slope_variance(slices: &[(f64, f64, f64)]) -> f64 {
+    let mean_t = slices.iter().map(|s| s.0).sum::<f64>() / slices.len() as f64;
+    let sxx = slices
+        .iter()
+        .map(|s| (s.0 - mean_t) * (s.0 - mean_t))
+        .sum::<f64>();
+    if sxx <= 0.0 {
+        return 0.0;
+    }
+    slices
+        .iter()
+        .map(|&(t, _, se)| ((t - mean_t) / sxx).powi(2) * se * se)
+        .sum()
+}
+
+/// `value` in standard deviations of `variance` (infinite for a positive value and none).
+fn ratio(value: f64, variance: f64) -> f64 {
+    if variance > 0.0 {
+        value / variance.sqrt()
+    } else if value > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    }
 }
 
 /// How many standard errors `rise` stands above the wandering of the points' own steps:
@@ -492,6 +545,15 @@ const MIN_HOLDING: f64 = 0.5;
 /// A rise must stand this many standard errors above the slices' own spread (about one chance
 /// in thirty thousand of arising from the spread alone).
 const MIN_SIGNIFICANCE: f64 = 4.0;
+
+/// A rise whose first half outpaces its second by this many standard errors is fading (about
+/// one chance in a thousand for a steady one, which the next evaluation sees again).
+const MAX_FADING: f64 = 3.0;
+
+/// A pace before the window this many standard errors above twice the window's has faded. The
+/// few slices before the window give a wide error, so the bar is lower: a steady rise passes
+/// it about once in forty evaluations, and the next ones see it again.
+const MIN_FADED: f64 = 2.0;
 
 /// The group's limit: the first limit selector with a positive value for the group's `on`
 /// labels (0 in cAdvisor's `container_spec_memory_limit_bytes` means no limit).
@@ -699,7 +761,8 @@ fn fired(
             ..
         } => {
             let on = if on.is_empty() { &rule.by } else { on };
-            let sums = group_points(store, rule, selector, at_ms - rule.window.ms, at_ms);
+            // The window and, where the store still holds it, the window before.
+            let sums = group_points(store, rule, selector, at_ms - 2 * rule.window.ms, at_ms);
             let found = limits(store, rule, on, at_ms);
             // The group's own level before the window, where the store still holds it.
             let before = Detector::by_group(
@@ -714,7 +777,8 @@ fn fired(
             );
             let to_s = at_ms as f64 / 1000.0;
             let from_s = to_s - rule.window.ms as f64 / 1000.0;
-            for (labels, points) in sums {
+            for (labels, all) in sums {
+                let (earlier, points) = all.split_at(all.partition_point(|p| p.0 <= from_s));
                 // Growth is judged over the whole window: a pod younger than the window is
                 // still starting (caches warming, pools filling).
                 let whole = points
@@ -723,20 +787,21 @@ fn fired(
                 if !whole {
                     continue;
                 }
-                let Some(st) = steadiness(&points, from_s, to_s) else {
+                let Some(st) = steadiness(points, from_s, to_s) else {
                     continue;
                 };
                 let steady = st.slope > 0.0
                     && st.fit >= *min_fit
                     && st.rising >= *min_rising
                     && st.holding >= MIN_HOLDING
-                    && st.significance >= MIN_SIGNIFICANCE;
-                if !steady {
+                    && st.significance >= MIN_SIGNIFICANCE
+                    && st.fading < MAX_FADING;
+                let window_s = rule.window.ms as f64 / 1000.0;
+                if !steady || faded(earlier, from_s, window_s, st.slope) {
                     continue;
                 }
-                let window_s = rule.window.ms as f64 / 1000.0;
                 if let Some(z) = min_drift_z
-                    && drift_z(&points, st.slope * window_s) < *z
+                    && drift_z(points, st.slope * window_s) < *z
                 {
                     continue;
                 }
@@ -1056,10 +1121,22 @@ mod tests {
         first: usize,
         steps: usize,
     ) -> Store {
-        let store = Store::new(windows::StoreConfig {
+        let store = empty_store();
+        for step in first..steps {
+            push(&store, step, memory(step), limit);
+        }
+        store
+    }
+
+    fn empty_store() -> Store {
+        Store::new(windows::StoreConfig {
             lateness_ms: 0,
             ..windows::StoreConfig::default()
-        });
+        })
+    }
+
+    /// Appends the pod's working set (and its limit, if any) at `step`.
+    fn push(store: &Store, step: usize, memory: f64, limit: Option<f64>) {
         let pod = [
             ("__name__", "container_memory_working_set_bytes"),
             ("container", "payments-api"),
@@ -1074,27 +1151,51 @@ mod tests {
             ("resource", "memory"),
             ("unit", "byte"),
         ];
-        for step in first..steps {
-            let timestamp_ms = step as i64 * 15_000;
-            let mut series = vec![(&pod[..], memory(step))];
-            if let Some(l) = limit {
-                series.push((&lim[..], l));
-            }
-            for (labels, value) in series {
-                store.append(model::SeriesRef {
-                    labels,
-                    samples: &[Sample {
-                        timestamp_ms,
-                        value,
-                    }],
-                    metric_type: model::MetricType::Gauge,
-                    unit: "",
-                    help: "",
-                    created_timestamp_ms: 0,
-                });
+        let timestamp_ms = step as i64 * 15_000;
+        let mut series = vec![(&pod[..], memory)];
+        if let Some(l) = limit {
+            series.push((&lim[..], l));
+        }
+        for (labels, value) in series {
+            store.append(model::SeriesRef {
+                labels,
+                samples: &[Sample {
+                    timestamp_ms,
+                    value,
+                }],
+                metric_type: model::MetricType::Gauge,
+                unit: "",
+                help: "",
+                created_timestamp_ms: 0,
+            });
+        }
+    }
+
+    /// What `detector` finds as the pod's working set arrives step by step (the store holding
+    /// what it would live), evaluated at every step from `from`.
+    fn found_live(
+        memory: impl Fn(usize) -> f64,
+        detector: &str,
+        from: usize,
+        steps: usize,
+    ) -> Vec<(usize, IncidentCandidate)> {
+        let store = empty_store();
+        let mut rules = Detector::new(crate::builtin_rules(), Environment::Prod);
+        let mut found = Vec::new();
+        for step in 0..steps {
+            push(&store, step, memory(step), None);
+            if step >= from {
+                found.extend(
+                    rules
+                        .evaluate(&store, step as i64 * 15_000)
+                        .candidates
+                        .into_iter()
+                        .filter(|c| c.detector == detector)
+                        .map(|c| (step, c)),
+                );
             }
         }
-        store
+        found
     }
 
     fn leak_findings(store: &Store, steps: usize) -> Vec<IncidentCandidate> {
@@ -1246,6 +1347,21 @@ mod tests {
         let store = store_from(warming, None, 36, 120);
         let spikes = found_at_each(&store, "memory_spike", 40..120);
         assert!(spikes.is_empty(), "{spikes:#?}");
+    }
+
+    #[test]
+    fn a_slow_warm_up_creeping_past_its_first_window_is_no_leak() {
+        // A JVM warming to 177 MiB with a 25-minute time constant: an hour after its start its
+        // tail still rises several percent an hour, steadily enough for fit and holding alone.
+        let steps = 480;
+        let warm =
+            |s: usize| 177.0 * MIB * (1.0 - 0.6 * (-(s as f64) / 100.0).exp()) + 2.5e6 * jitter(s);
+        let found = found_live(warm, "memory_leak", 180, steps);
+        assert!(found.is_empty(), "{found:#?}");
+        // A leak of 0.5 MiB/min under the same warm-up is found once the warm-up has faded.
+        let leaking = |s: usize| warm(s) + s as f64 * 0.125 * MIB;
+        let found = found_live(leaking, "memory_leak", 180, steps);
+        assert!(!found.is_empty());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! parameters and threshold, so the NAB figure is also measured where it was not tuned.
 //!
 //! For each category with anomaly windows, the parameters (from a fixed grid around the
-//! defaults) and each profile's threshold are chosen on every other category — files without
+//! defaults, by the worst training category's score) and each profile's threshold are chosen
+//! on every other category — files without
 //! windows (`artificialNoAnomaly`) stay on the training side of every fold — and the category
 //! left out is scored with them. Never per file: one choice per fold for all its files.
 
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 use super::scorer::{PROFILES, normalise};
 use super::{FileRun, NabError, NabFile, replay_corpus, score_runs};
+use crate::selection::{best, worst_then_mean};
 
 /// One fold: the category left out and what was chosen without it.
 #[derive(Debug, Clone, Serialize)]
@@ -22,6 +24,8 @@ pub struct Fold {
     pub params: Params,
     /// Mean standard score of the training categories at the training threshold.
     pub train_standard: f64,
+    /// The worst training category's standard score there (what the grid point was chosen by).
+    pub train_worst: f64,
     /// Held-out scores per profile (standard, low FP, low FN) at the training thresholds.
     pub held_out: [f64; 3],
     /// The same category scored at its own best threshold and the default parameters: what
@@ -122,30 +126,30 @@ pub fn cross_validate(
         .collect();
     let mut folds = Vec::new();
     for &category in &categories {
-        // The grid point whose training categories score best on average (each category
-        // counts once, so no one category's size decides), with the thresholds optimised
-        // over the whole training side.
+        // The grid point whose worst training category scores best (`crate::selection`),
+        // with the thresholds optimised over the whole training side.
         let training: Vec<&str> = categories
             .iter()
             .copied()
             .filter(|c| *c != category)
             .collect();
-        let mut best: Option<(usize, f64, [f64; 3])> = None;
-        for (i, runs) in replays.iter().enumerate() {
-            let train = side(runs, category, false);
-            let (_, _, thresholds) = scores_of(&train, None);
-            let mean = training
-                .iter()
-                .map(|c| score_runs(&side(runs, c, true), &PROFILES[0], Some(thresholds[0])).score)
-                .sum::<f64>()
-                / training.len().max(1) as f64;
-            if best.is_none_or(|(_, s, _)| mean > s) {
-                best = Some((i, mean, thresholds));
-            }
-        }
-        let Some((chosen, train_standard, thresholds)) = best else {
+        let scored: Vec<((f64, f64), [f64; 3])> = replays
+            .iter()
+            .map(|runs| {
+                let (_, _, thresholds) = scores_of(&side(runs, category, false), None);
+                let scores: Vec<f64> = training
+                    .iter()
+                    .map(|c| {
+                        score_runs(&side(runs, c, true), &PROFILES[0], Some(thresholds[0])).score
+                    })
+                    .collect();
+                (worst_then_mean(&scores), thresholds)
+            })
+            .collect();
+        let Some(chosen) = best(scored.iter().map(|(key, _)| *key)) else {
             continue;
         };
+        let ((train_worst, train_standard), thresholds) = scored[chosen];
         let held = side(&replays[chosen], category, true);
         let (held_out, raw, _) = scores_of(&held, Some(thresholds));
         let windows = score_runs(&held, &PROFILES[0], Some(thresholds[0])).windows;
@@ -161,6 +165,7 @@ pub fn cross_validate(
             category: category.to_owned(),
             params: grid[chosen].clone(),
             train_standard,
+            train_worst,
             held_out,
             held_out_tuned,
             raw,
