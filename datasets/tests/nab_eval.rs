@@ -19,7 +19,9 @@ fn corpus_dir() -> Option<PathBuf> {
 #[test]
 fn scorer_reproduces_nab_published_windowed_gaussian_per_file() {
     let Some(dir) = corpus_dir() else {
-        eprintln!("NAB corpus not found; skipped");
+        eprintln!(
+            "SKIPPED: the NAB corpus is not at ../shared/datasets/nab (NAB_DIR names another)"
+        );
         return;
     };
     let files = load_corpus(&dir).unwrap();
@@ -33,7 +35,9 @@ fn scorer_reproduces_nab_published_windowed_gaussian_per_file() {
 #[test]
 fn default_detector_report_has_every_profile_and_one_score_per_row() {
     let Some(dir) = corpus_dir() else {
-        eprintln!("NAB corpus not found; skipped");
+        eprintln!(
+            "SKIPPED: the NAB corpus is not at ../shared/datasets/nab (NAB_DIR names another)"
+        );
         return;
     };
     let files = load_corpus(&dir).unwrap();
