@@ -425,20 +425,22 @@ pub fn steadiness(points: &[(f64, f64)], from_s: f64, to_s: f64) -> Option<Stead
     if slices.len() < SLICES - 2 {
         return None;
     }
-    let m: Vec<(f64, f64)> = slices.iter().map(|&(t, level, _)| (t, level)).collect();
+    let m = levels_of(&slices);
     let (slope, intercept) = line(&m)?;
     let significance = ratio(slope, slope_variance(&slices));
     // A rise that fades: the first half's slope above the second's, in standard errors of
     // their difference. A steady leak scores about 0 either way; a cache warming towards its
     // level scores tens however long it keeps creeping.
     let mid = slices.len() / 2;
-    let (early, late) = (&slices[..=mid], &slices[mid..]);
-    let fading = match (line(&levels_of(early)), line(&levels_of(late))) {
-        (Some((e, _)), Some((l, _))) => ratio(e - l, slope_variance(early) + slope_variance(late)),
+    let (early, late) = (line(&m[..=mid]), line(&m[mid..]));
+    let fading = match (early, late) {
+        (Some((e, _)), Some((l, _))) => ratio(
+            e - l,
+            slope_variance(&slices[..=mid]) + slope_variance(&slices[mid..]),
+        ),
         _ => 0.0,
     };
     let rising = m.windows(2).filter(|w| w[1].1 > w[0].1).count() as f64 / (m.len() - 1) as f64;
-    let late = line(&m[mid..]);
     let holding = match late {
         Some((late, _)) if slope.abs() > 0.0 => late / slope,
         _ => 0.0,
@@ -1185,26 +1187,16 @@ mod tests {
         for step in 0..steps {
             push(&store, step, memory(step), None);
             if step >= from {
-                found.extend(
-                    rules
-                        .evaluate(&store, step as i64 * 15_000)
-                        .candidates
-                        .into_iter()
-                        .filter(|c| c.detector == detector)
-                        .map(|c| (step, c)),
-                );
+                found.extend(found_at(&mut rules, &store, detector, step));
             }
         }
         found
     }
 
     fn leak_findings(store: &Store, steps: usize) -> Vec<IncidentCandidate> {
-        let mut detector = Detector::new(crate::builtin_rules(), Environment::Prod);
-        detector
-            .evaluate(store, (steps as i64 - 1) * 15_000)
-            .candidates
+        found_at_each(store, "memory_leak", steps - 1..steps)
             .into_iter()
-            .filter(|c| c.detector == "memory_leak")
+            .map(|(_, c)| c)
             .collect()
     }
 
@@ -1216,15 +1208,23 @@ mod tests {
     ) -> Vec<(usize, IncidentCandidate)> {
         let mut rules = Detector::new(crate::builtin_rules(), Environment::Prod);
         steps
-            .flat_map(|step| {
-                rules
-                    .evaluate(store, step as i64 * 15_000)
-                    .candidates
-                    .into_iter()
-                    .filter(|c| c.detector == detector)
-                    .map(move |c| (step, c))
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|step| found_at(&mut rules, store, detector, step))
+            .collect()
+    }
+
+    /// What `detector` finds at `step`, with the step.
+    fn found_at(
+        rules: &mut Detector,
+        store: &Store,
+        detector: &str,
+        step: usize,
+    ) -> Vec<(usize, IncidentCandidate)> {
+        rules
+            .evaluate(store, step as i64 * 15_000)
+            .candidates
+            .into_iter()
+            .filter(|c| c.detector == detector)
+            .map(|c| (step, c))
             .collect()
     }
 

@@ -233,6 +233,24 @@ struct Sender {
     concurrency: usize,
 }
 
+/// The senders of sources a and b, both sending `series`.
+fn senders(
+    args: &Args,
+    client: &reqwest::Client,
+    url: &str,
+    series: &Arc<Series>,
+) -> [Arc<Sender>; 2] {
+    ["a", "b"].map(|tenant| {
+        Arc::new(Sender {
+            client: client.clone(),
+            url: url.to_owned(),
+            tenant,
+            series: Arc::clone(series),
+            concurrency: args.concurrency,
+        })
+    })
+}
+
 async fn push_lines(
     client: &reqwest::Client,
     url: &str,
@@ -317,17 +335,10 @@ async fn find_max(
     // Far enough back that event time never passes the wall clock (the server refuses the
     // future), near enough that everything is inside the windows' retention.
     let first = now_s() - 600;
-    let mut senders = Vec::new();
-    for tenant in ["a", "b"] {
-        let sender = Arc::new(Sender {
-            client: client.clone(),
-            url: url.to_owned(),
-            tenant,
-            series: Arc::clone(&series),
-            concurrency: args.concurrency,
-        });
+    let mut running = Vec::new();
+    for sender in senders(args, client, url, &series) {
         let latencies = Arc::clone(&latencies);
-        senders.push(tokio::spawn(async move {
+        running.push(tokio::spawn(async move {
             let mut sent = 0;
             let mut second = first;
             while started.elapsed() < until && second < now_s() {
@@ -339,7 +350,7 @@ async fn find_max(
         }));
     }
     let mut sent = 0;
-    for sender in senders {
+    for sender in running {
         sent += sender.await??;
     }
     let wall = started.elapsed().as_secs_f64();
@@ -372,16 +383,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let per_source = (args.rate / 2).max(1);
     let series = Arc::new(Series::new(per_source, args.batch));
-    let sender = |tenant| {
-        Arc::new(Sender {
-            client: client.clone(),
-            url: url.clone(),
-            tenant,
-            series: Arc::clone(&series),
-            concurrency: args.concurrency,
-        })
-    };
-    let senders = [sender("a"), sender("b")];
+    let senders = senders(&args, &client, &url, &series);
     let sent = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];
     let latencies = Arc::new(parking_lot::Mutex::new(Latencies::default()));
     let busy_before = counter(&client, &url, "srebot_detection_seconds_total").await;

@@ -3,9 +3,9 @@
 //!
 //! For each category with anomaly windows, the parameters (from a fixed grid around the
 //! defaults, by the worst training category's score) and each profile's threshold are chosen
-//! on every other category — files without
-//! windows (`artificialNoAnomaly`) stay on the training side of every fold — and the category
-//! left out is scored with them. Never per file: one choice per fold for all its files.
+//! on every other category — files without windows (`artificialNoAnomaly`) stay on the
+//! training side of every fold — and the category left out is scored with them. Never per
+//! file: one choice per fold for all its files.
 
 use std::collections::BTreeSet;
 
