@@ -749,12 +749,11 @@ impl Tracked {
         // The widest, most severe finding leads; among equals, one that names the cause of
         // another's symptom on the same target, then the first seen.
         let explains = |f: &Finding| {
-            let target = f.candidate.target_ref();
             self.findings.values().any(|other| {
-                other.candidate.target_ref() == target
-                    && f.candidate
-                        .incident_type
-                        .explains(other.candidate.incident_type)
+                f.candidate
+                    .incident_type
+                    .explains(other.candidate.incident_type)
+                    && other.candidate.target_ref() == f.candidate.target_ref()
             })
         };
         let Some(primary) = self.findings.values().max_by_key(|f| {
