@@ -39,7 +39,8 @@ fn loghub_templates_hold_on_every_system_and_left_out() {
     let loso = datasets::loghub::leave_one_system_out(&data).unwrap();
     println!("{}", loso.table());
     assert_eq!(loso.systems.len(), 16);
-    assert!(loso.mean_held_out >= 0.94, "{}", loso.table());
+    assert!(loso.mean_held_out >= 0.95, "{}", loso.table());
+    assert!(loso.min_held_out >= 0.80, "{}", loso.table());
 }
 
 /// NAB left one category out: parameters and thresholds chosen without the category scored.

@@ -640,7 +640,8 @@ fn worded(text: &str) -> bool {
 }
 
 /// A parameter token's shape: every number (digits with a sign before them and `.`, `,` or
-/// `:` between them) written as one `0`.
+/// `:` between them) written as one `0`, with the one or two letters of a code beside it
+/// (`[Thunderbird_A8]` → `[Thunderbird_0]`, `x86_64` → `0_0`; `SOCKS5` stays `SOCKS0`).
 fn skeleton_into(text: &str, out: &mut String) {
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -656,7 +657,30 @@ fn skeleton_into(text: &str, out: &mut String) {
             {
                 i += 1;
             }
-            out.push('0');
+            // One or two letters before the number are part of one code with it (`A8`, `x86`).
+            let code = out
+                .bytes()
+                .rev()
+                .take_while(u8::is_ascii_alphabetic)
+                .count();
+            if code <= 2 {
+                out.truncate(out.len() - code);
+            }
+            if !out.ends_with('0') {
+                out.push('0');
+            }
+            continue;
+        }
+        if b.is_ascii_alphabetic() {
+            let run = bytes[i..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphabetic())
+                .count();
+            // ... and so are one or two after it (`8A`, `2nd`).
+            if !(run <= 2 && out.ends_with('0')) {
+                out.push_str(&text[i..i + run]);
+            }
+            i += run;
             continue;
         }
         // Copy one character (ASCII here; a multi-byte one whole).
@@ -820,6 +844,39 @@ mod tests {
         assert_ne!(m.group(ids[0]), m.group(ids[1]));
         assert_eq!(m.group(ids[1]), m.group(ids[2]));
         assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn a_code_beside_a_number_is_one_parameter() {
+        // Four data sources named by letter and number are one event, whatever the limit.
+        let mut m = TemplateMiner::new(MinerConfig {
+            max_variant_values: 5,
+            ..MinerConfig::default()
+        });
+        let ids: Vec<_> = ["A8", "B8", "C5", "D2", "A9"]
+            .iter()
+            .map(|s| {
+                m.add(&format!(
+                    "data_thread() got no answer from any [Thunderbird_{s}] datasource"
+                ))
+            })
+            .collect();
+        assert!(ids.iter().all(|id| m.group(*id) == m.group(ids[0])));
+        assert_eq!(
+            m.template(ids[0]).as_deref(),
+            Some("data_thread() got no answer from any [Thunderbird_<*>] datasource")
+        );
+        let mut skeleton = String::new();
+        for (text, shape) in [
+            ("x86_64", "0_0"),
+            ("SOCKS5", "SOCKS0"),
+            ("eth0", "eth0"),
+            ("8A8ms", "0"),
+        ] {
+            skeleton.clear();
+            skeleton_into(text, &mut skeleton);
+            assert_eq!(skeleton, shape, "{text}");
+        }
     }
 
     #[test]
