@@ -78,6 +78,9 @@ pub struct AnomalyConfig {
     /// Whether metrics no family matches are watched by the default detector.
     #[serde(default = "yes")]
     pub unmatched: bool,
+    /// The per-workload and per-node multi-metric models.
+    #[serde(default)]
+    pub multi: crate::MultiConfig,
 }
 
 fn default_exclude() -> Vec<String> {
@@ -129,6 +132,7 @@ impl Default for AnomalyConfig {
             exclude: default_exclude(),
             cooldown_ms: default_cooldown_ms(),
             unmatched: true,
+            multi: crate::MultiConfig::default(),
         }
     }
 }
@@ -156,6 +160,7 @@ impl AnomalyConfig {
             exclude: default_exclude(),
             cooldown_ms: default_cooldown_ms(),
             unmatched: false,
+            multi: crate::MultiConfig::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ use windows::{Selector, Store};
 
 use crate::config::{AnomalyConfig, DetectorRegistry, SeriesScorer};
 use crate::error::AnomalyError;
+use crate::multi::{LiveMulti, MultiConfig};
 
 /// One watched series.
 #[derive(Debug)]
@@ -35,6 +36,8 @@ pub struct LiveAnomaly {
     /// Event time up to which samples have been fed.
     fed_to_ms: Option<i64>,
     samples_scored: u64,
+    /// The per-workload and per-node models, beside the per-series detectors.
+    multi: LiveMulti,
 }
 
 impl LiveAnomaly {
@@ -47,6 +50,10 @@ impl LiveAnomaly {
             ignored: HashMap::new(),
             fed_to_ms: None,
             samples_scored: 0,
+            multi: LiveMulti::new(MultiConfig {
+                enabled: config.enabled && config.multi.enabled,
+                ..config.multi.clone()
+            }),
         })
     }
 
@@ -65,12 +72,17 @@ impl LiveAnomaly {
         self.fed_to_ms
     }
 
+    /// The multi-metric models.
+    pub fn multi(&self) -> &LiveMulti {
+        &self.multi
+    }
+
     /// Feeds every sample in `(previous tick, at_ms]` (from the store's first sample on the
     /// first tick) to its series' detector, in event-time order per series, and returns the
     /// candidates raised. Call it with the store's watermark so late samples are not missed;
     /// a tick at or before the previous one feeds nothing.
     pub fn tick(&mut self, store: &Store, at_ms: i64) -> Vec<IncidentCandidate> {
-        let mut candidates = Vec::new();
+        let mut candidates = self.multi.tick(store, at_ms);
         if !self.registry.enabled() {
             return candidates;
         }

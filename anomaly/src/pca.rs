@@ -150,53 +150,68 @@ impl PcaModel {
     }
 
     fn fit(&mut self, rows: usize) {
-        let width = self.width;
-        let history = &self.history[..rows * width];
-        if rows < 2 || history.iter().any(|x| !x.is_finite()) {
-            return;
-        }
-        let mut mean = vec![0.0; width];
-        for row in history.chunks_exact(width) {
-            for (m, x) in mean.iter_mut().zip(row) {
-                *m += x;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= rows as f64);
-        let mut cov = Array2::<f64>::zeros((width, width));
-        for row in history.chunks_exact(width) {
-            for i in 0..width {
-                let di = row[i] - mean[i];
-                for j in i..width {
-                    cov[[i, j]] += di * (row[j] - mean[j]);
-                }
-            }
-        }
-        for i in 0..width {
-            for j in i..width {
-                let c = cov[[i, j]] / (rows - 1) as f64;
-                cov[[i, j]] = c;
-                cov[[j, i]] = c;
-            }
-        }
-        // A failed decomposition keeps the previous model.
-        let Ok((values, vectors)) = cov.eigh() else {
-            return;
-        };
-        let mut order: Vec<usize> = (0..width).filter(|&k| values[k].is_finite()).collect();
-        order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
-        let mut comps = Vec::with_capacity(self.components * width);
-        for &k in order.iter().take(self.components) {
-            comps.extend(vectors.column(k).iter().copied());
-        }
-        if comps.len() == self.components * width && comps.iter().all(|x| x.is_finite()) {
-            self.fitted = Some((mean, comps));
+        if let Some(fitted) =
+            principal_components(&self.history[..rows * self.width], self.width, self.components)
+        {
+            self.fitted = Some(fitted);
         }
     }
 }
 
+/// The mean and the `components` leading principal components (row-major, `components x
+/// width`) of `history`'s rows; `None` for too few or non-finite rows or a failed
+/// decomposition.
+pub(crate) fn principal_components(
+    history: &[f64],
+    width: usize,
+    components: usize,
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    let rows = history.len() / width.max(1);
+    if rows < 2 || history.iter().any(|x| !x.is_finite()) {
+        return None;
+    }
+    let mut mean = vec![0.0; width];
+    for row in history.chunks_exact(width) {
+        for (m, x) in mean.iter_mut().zip(row) {
+            *m += x;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= rows as f64);
+    let mut cov = Array2::<f64>::zeros((width, width));
+    for row in history.chunks_exact(width) {
+        for i in 0..width {
+            let di = row[i] - mean[i];
+            for j in i..width {
+                cov[[i, j]] += di * (row[j] - mean[j]);
+            }
+        }
+    }
+    for i in 0..width {
+        for j in i..width {
+            let c = cov[[i, j]] / (rows - 1) as f64;
+            cov[[i, j]] = c;
+            cov[[j, i]] = c;
+        }
+    }
+    let (values, vectors) = cov.eigh().ok()?;
+    let mut order: Vec<usize> = (0..width).filter(|&k| values[k].is_finite()).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    let mut comps = Vec::with_capacity(components * width);
+    for &k in order.iter().take(components) {
+        comps.extend(vectors.column(k).iter().copied());
+    }
+    (comps.len() == components * width && comps.iter().all(|x| x.is_finite()))
+        .then_some((mean, comps))
+}
+
 /// Squared residual of `x` off the component subspace, the feature with the largest residual
 /// and that feature's reconstruction.
-fn reconstruct(x: &[f64], mean: &[f64], comps: &[f64], width: usize) -> (f64, usize, f64) {
+pub(crate) fn reconstruct(
+    x: &[f64],
+    mean: &[f64],
+    comps: &[f64],
+    width: usize,
+) -> (f64, usize, f64) {
     let mut recon: [f64; 64] = [0.0; 64];
     let recon = &mut recon[..width.min(64)];
     recon.copy_from_slice(&mean[..recon.len()]);

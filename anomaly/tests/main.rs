@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod live;
+mod multi;
 mod support;
 mod synthetic;

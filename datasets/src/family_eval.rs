@@ -26,6 +26,8 @@ pub struct LiveRun {
     pub candidates: Vec<IncidentCandidate>,
     pub gate: app::detection::GateCounts,
     pub samples: usize,
+    /// Findings the multi-metric models raised (before the gate).
+    pub model_findings: u64,
 }
 
 /// The live detection step with its defaults: the built-in rules and, as without an
@@ -111,6 +113,7 @@ pub fn run_live(scenario: &Scenario, anomaly: &anomaly::AnomalyConfig) -> LiveRu
         ts += scenario.meta.step_ms;
     }
     run.gate = detection.gate_counts();
+    run.model_findings = detection.anomaly().multi().raised();
     run.incidents = standing
         .into_values()
         .filter(|i| i.merged_into.is_none())
@@ -133,6 +136,10 @@ pub struct DrawScore {
     pub false_incidents: usize,
     pub incidents: usize,
     pub candidates: usize,
+    /// Findings the multi-metric models raised, held or passed.
+    pub model_findings: u64,
+    /// A finding on the expected target carries a multi-metric model's agreement.
+    pub model_agreed: bool,
     pub description: String,
     /// The incidents' summaries, for reading what went wrong.
     pub summaries: Vec<String>,
@@ -164,6 +171,17 @@ pub fn score_draw(family: Family, seed: u64, scenario: &Scenario, run: &LiveRun)
         .iter()
         .filter(|i| !scenario.meta.expected.iter().any(|e| on_target(i, e)))
         .count();
+    let model_agreed = run.candidates.iter().any(|c| {
+        scenario
+            .meta
+            .expected
+            .iter()
+            .any(|e| model::workload_of(&c.target).name == e.target)
+            && c.evidence
+                .metrics
+                .iter()
+                .any(|m| m.rule == anomaly::MULTI_DETECTOR)
+    });
     DrawScore {
         family: family.name(),
         seed,
@@ -174,6 +192,8 @@ pub fn score_draw(family: Family, seed: u64, scenario: &Scenario, run: &LiveRun)
         false_incidents,
         incidents: run.incidents.len(),
         candidates: run.candidates.len(),
+        model_findings: run.model_findings,
+        model_agreed,
         description: scenario.meta.description.clone(),
         summaries: run
             .incidents
@@ -196,6 +216,10 @@ pub struct FamilyLine {
     /// Draws with at least one false incident.
     pub draws_with_false: usize,
     pub false_incidents: usize,
+    /// Draws where a multi-metric model agreed with a finding on the expected target.
+    pub model_agreed: usize,
+    /// Draws where the multi-metric models raised anything (held or passed).
+    pub with_model_findings: usize,
 }
 
 /// The whole evaluation.
@@ -231,8 +255,15 @@ impl FamilyReport {
 
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<22} {:>5} {:>9} {:>11} {:>11} {:>11} {:>12}\n",
-            "family", "draws", "detected", "right t&t", "ttd median", "ttd max", "false (draws)"
+            "{:<22} {:>5} {:>9} {:>11} {:>11} {:>11} {:>13} {:>14}\n",
+            "family",
+            "draws",
+            "detected",
+            "right t&t",
+            "ttd median",
+            "ttd max",
+            "false (draws)",
+            "models agreed"
         );
         let secs = |s: Option<f64>| s.map_or("-".to_owned(), |s| format!("{s:.0} s"));
         for f in &self.families {
@@ -244,8 +275,14 @@ impl FamilyReport {
             } else {
                 ("-".to_owned(), "-".to_owned())
             };
+            // Fault draws: the models agreed on the target; healthy ones: they raised anything.
+            let models = if f.fault {
+                format!("{}/{}", f.model_agreed, f.draws)
+            } else {
+                format!("{} raised", f.with_model_findings)
+            };
             out.push_str(&format!(
-                "{:<22} {:>5} {:>9} {:>11} {:>11} {:>11} {:>12}\n",
+                "{:<22} {:>5} {:>9} {:>11} {:>11} {:>11} {:>13} {:>14}\n",
                 f.family,
                 f.draws,
                 detected,
@@ -253,6 +290,7 @@ impl FamilyReport {
                 secs(f.median_time_to_detect_s),
                 secs(f.max_time_to_detect_s),
                 format!("{} ({})", f.false_incidents, f.draws_with_false),
+                models,
             ));
         }
         out.push_str(&format!(
@@ -314,6 +352,8 @@ fn report(seed: u64, draws: Vec<DrawScore>, samples: usize, seconds: f64) -> Fam
             max_time_to_detect_s: times.last().copied(),
             draws_with_false: mine.iter().filter(|d| d.false_incidents > 0).count(),
             false_incidents: mine.iter().map(|d| d.false_incidents).sum(),
+            model_agreed: mine.iter().filter(|d| d.model_agreed).count(),
+            with_model_findings: mine.iter().filter(|d| d.model_findings > 0).count(),
         });
     }
     let faults: Vec<&DrawScore> = draws.iter().filter(|d| d.fault).collect();

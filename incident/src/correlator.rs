@@ -746,8 +746,10 @@ impl Tracked {
     /// Recomputes what depends on the whole set of findings: primary, type, target,
     /// severity, summary.
     fn refresh(&mut self, config: &CorrelatorConfig, at: i64, pending: &mut Pending) {
-        // The widest, most severe finding leads; among equals, one that names the cause of
-        // another's symptom on the same target, then the first seen.
+        // The widest finding leads; among equals, one a rule, an event or an alert raised
+        // before a model's (a model says something is off, a rule says what), then the most
+        // severe, one that names the cause of another's symptom on the same target, the first
+        // seen.
         let explains = |f: &Finding| {
             self.findings.values().any(|other| {
                 f.candidate
@@ -759,6 +761,7 @@ impl Tracked {
         let Some(primary) = self.findings.values().max_by_key(|f| {
             (
                 scope_breadth(f.candidate.scope),
+                f.candidate.origin != model::Origin::Anomaly,
                 f.severity,
                 explains(f),
                 Reverse(f.first_seen_ms),
