@@ -33,7 +33,7 @@ pub use ensemble::Ensemble;
 pub use error::AnomalyError;
 pub use likelihood::{AnomalyLikelihood, log_scale};
 pub use live::LiveAnomaly;
-pub use multi::{LiveMulti, MULTI_DETECTOR, MultiConfig};
+pub use multi::{LiveMulti, MIXTURE_DETECTOR, MULTI_DETECTOR, MultiConfig};
 pub use params::Params;
 pub use pca::{Attribution, MultiScore, PcaEmbedding, PcaModel};
 pub use surprise::Surprise;

@@ -24,8 +24,13 @@ use crate::config::incident_type_for;
 use crate::pca::{principal_components, reconstruct};
 use crate::stats::squash;
 
-/// The detector name multi-metric findings carry.
+/// The detector name a PCA reconstruction-error finding carries.
 pub const MULTI_DETECTOR: &str = "multi_pca";
+/// The detector name a Gaussian-mixture likelihood finding carries.
+pub const MIXTURE_DETECTOR: &str = "multi_gmm";
+
+/// Mixture components: two states (busy and quiet, a batch on and off) are common.
+const MIXTURE_COMPONENTS: usize = 2;
 
 /// Metric families a subject's vector is made of (a regex on the metric name).
 const FEATURE_METRICS: &str = "container_cpu_usage_seconds_total|container_memory_working_set_bytes\
@@ -54,6 +59,9 @@ pub struct MultiConfig {
     pub retrain: usize,
     /// Residual, in multiples of the 95th percentile of the history's own, scored 0.5.
     pub half: f64,
+    /// Surprise (negative log-likelihood under the mixture) beyond the 95th percentile of the
+    /// history's own, in nats, scored 0.5.
+    pub mixture_half: f64,
     /// Most subjects modelled at once; more are counted and left out.
     pub max_subjects: usize,
     /// Most features per subject.
@@ -73,6 +81,7 @@ impl Default for MultiConfig {
             history: 240,
             retrain: 15,
             half: 2.0,
+            mixture_half: 8.0,
             max_subjects: 2_000,
             max_features: 12,
             settle_ms: 10 * 60_000,
@@ -322,9 +331,15 @@ impl Modelled {
         }
         let row = self.row(&minute)?;
         let model = self.model.as_mut()?;
-        let scored = model.score(&row, config.half);
+        let scored = model.score(&row, config);
         model.remember(&row);
-        let (score, feature, observed, expected) = scored?;
+        let Scored {
+            detector,
+            score,
+            feature,
+            observed,
+            expected,
+        } = scored?;
         if score < config.threshold {
             return None;
         }
@@ -332,6 +347,7 @@ impl Modelled {
         let name = self.features.get(feature)?;
         let labels = self.shown_by.get(name)?;
         Some(candidate(
+            detector,
             who,
             scope,
             name,
@@ -380,9 +396,10 @@ impl Modelled {
     }
 }
 
-/// One subject's PCA model: its last `history` rows, standardised and fitted every `retrain`
-/// rows; a row is scored by its squared distance off the fitted subspace against the 95th
-/// percentile of the history's own.
+/// One subject's models: its last `history` rows, standardised and fitted every `retrain` rows.
+/// A row is scored by its squared distance off the principal subspace against the 95th
+/// percentile of the history's own, and by its surprise under a Gaussian mixture (linfa's) fitted
+/// to the same rows against the history's own; the higher score speaks.
 #[derive(Debug)]
 struct SubjectModel {
     width: usize,
@@ -404,6 +421,29 @@ struct Fit {
     components: Vec<f64>,
     /// 95th percentile of the history's residuals.
     typical: f64,
+    mixture: Option<Mixture>,
+}
+
+/// A fitted Gaussian mixture, kept as what scoring needs.
+#[derive(Debug)]
+struct Mixture {
+    means: Vec<Vec<f64>>,
+    /// Each component's precision matrix, row-major.
+    precisions: Vec<Vec<f64>>,
+    /// `ln w + ½ ln det P − d/2 ln 2π` per component.
+    log_norms: Vec<f64>,
+    /// 95th percentile of the history's surprise.
+    typical: f64,
+}
+
+/// What a row scored, by the model that scored it highest.
+#[derive(Debug)]
+struct Scored {
+    detector: &'static str,
+    score: f64,
+    feature: usize,
+    observed: f64,
+    expected: f64,
 }
 
 impl SubjectModel {
@@ -425,14 +465,42 @@ impl SubjectModel {
         self.fit.is_some()
     }
 
-    /// Score in `[0, 1)`, the feature furthest off, its value and what the model expected.
-    fn score(&self, row: &[f64], half: f64) -> Option<(f64, usize, f64, f64)> {
+    /// The row's score in `[0, 1)`, the feature furthest off, its value and what the model
+    /// expected of it.
+    fn score(&self, row: &[f64], config: &MultiConfig) -> Option<Scored> {
         let fit = self.fit.as_ref()?;
         let z = standardise(row, &fit.center, &fit.scale);
         let (residual, worst, recon) = reconstruct(&z, &fit.mean, &fit.components, self.width);
-        let score = squash(residual / fit.typical, half);
-        let expected = fit.center[worst] + recon * fit.scale[worst];
-        Some((score, worst, row[worst], expected))
+        let pca = Scored {
+            detector: MULTI_DETECTOR,
+            score: squash(residual / fit.typical, config.half),
+            feature: worst,
+            observed: row[worst],
+            expected: fit.center[worst] + recon * fit.scale[worst],
+        };
+        let Some(mixture) = &fit.mixture else {
+            return Some(pca);
+        };
+        let (surprise, nearest) = mixture.surprise(&z);
+        let score = squash((surprise - mixture.typical).max(0.0), config.mixture_half);
+        if score <= pca.score {
+            return Some(pca);
+        }
+        // The feature furthest from the nearest state, in that state's spread.
+        let (mean, precision) = (&mixture.means[nearest], &mixture.precisions[nearest]);
+        let feature = (0..self.width)
+            .max_by(|&a, &b| {
+                let off = |i: usize| (z[i] - mean[i]).abs() * precision[i * self.width + i].sqrt();
+                off(a).total_cmp(&off(b))
+            })
+            .unwrap_or(worst);
+        Some(Scored {
+            detector: MIXTURE_DETECTOR,
+            score,
+            feature,
+            observed: row[feature],
+            expected: fit.center[feature] + mean[feature] * fit.scale[feature],
+        })
     }
 
     fn remember(&mut self, row: &[f64]) {
@@ -487,6 +555,7 @@ impl SubjectModel {
             .get(residuals.len() * 95 / 100)
             .copied()
             .unwrap_or(0.0);
+        let mixture = Mixture::fit(&z, width);
         self.fit = Some(Fit {
             center,
             scale,
@@ -495,7 +564,97 @@ impl SubjectModel {
             // Never below one standard deviation squared: a near-perfect fit is no licence to
             // flag noise.
             typical: p95.max(1.0),
+            mixture,
         });
+    }
+}
+
+impl Mixture {
+    /// Fits linfa's Gaussian mixture (full covariances) to standardised rows; `None` when the
+    /// rows are too few or the fit fails.
+    fn fit(z: &[f64], width: usize) -> Option<Self> {
+        use linfa::traits::Fit as _;
+        use linfa_linalg::cholesky::Cholesky;
+        let rows = z.len() / width;
+        if rows < 10 * MIXTURE_COMPONENTS * width.min(4) {
+            return None;
+        }
+        let records = ndarray::Array2::from_shape_vec((rows, width), z.to_vec()).ok()?;
+        let model = linfa_clustering::GaussianMixtureModel::params(MIXTURE_COMPONENTS)
+            // A hundredth of a standard deviation squared keeps a near-constant feature from
+            // making its every wobble a surprise.
+            .reg_covariance(1e-2)
+            .max_n_iterations(100)
+            .fit(&linfa::DatasetBase::from(records))
+            .ok()?;
+        let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
+        let mut mixture = Mixture {
+            means: Vec::new(),
+            precisions: Vec::new(),
+            log_norms: Vec::new(),
+            typical: 0.0,
+        };
+        for k in 0..model.weights().len() {
+            let precision = model
+                .precisions()
+                .index_axis(ndarray::Axis(0), k)
+                .to_owned();
+            let chol = precision.cholesky().ok()?;
+            let half_log_det: f64 = chol.diag().iter().map(|d| d.ln()).sum();
+            let weight = model.weights()[k];
+            if weight <= 0.0 || !half_log_det.is_finite() {
+                continue;
+            }
+            mixture
+                .log_norms
+                .push(weight.ln() + half_log_det - width as f64 * half_log_2pi);
+            mixture
+                .means
+                .push(model.means().row(k).iter().copied().collect());
+            mixture.precisions.push(precision.iter().copied().collect());
+        }
+        if mixture.means.is_empty() {
+            return None;
+        }
+        let mut surprises: Vec<f64> = z
+            .chunks_exact(width)
+            .map(|row| mixture.surprise(row).0)
+            .collect();
+        if surprises.iter().any(|s| !s.is_finite()) {
+            return None;
+        }
+        surprises.sort_by(f64::total_cmp);
+        mixture.typical = surprises.get(rows * 95 / 100).copied().unwrap_or(0.0);
+        Some(mixture)
+    }
+
+    /// The row's negative log-likelihood and its most likely component.
+    fn surprise(&self, z: &[f64]) -> (f64, usize) {
+        let width = z.len();
+        let logs: Vec<f64> = self
+            .means
+            .iter()
+            .zip(&self.precisions)
+            .zip(&self.log_norms)
+            .map(|((mean, precision), norm)| {
+                let d: Vec<f64> = z.iter().zip(mean).map(|(x, m)| x - m).collect();
+                let mut quad = 0.0;
+                for i in 0..width {
+                    for j in 0..width {
+                        quad += d[i] * precision[i * width + j] * d[j];
+                    }
+                }
+                norm - 0.5 * quad
+            })
+            .collect();
+        let (nearest, top) = logs
+            .iter()
+            .copied()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0, f64::NEG_INFINITY));
+        let sum: f64 = logs.iter().map(|l| (l - top).exp()).sum();
+        (-(top + sum.ln()), nearest)
     }
 }
 
@@ -634,6 +793,7 @@ fn means(sums: &BTreeMap<String, (f64, u32)>) -> BTreeMap<String, f64> {
 /// The candidate a subject's anomalous minute raises, in an operator's words.
 #[allow(clippy::too_many_arguments)]
 fn candidate(
+    detector: &'static str,
     who: &Subject,
     scope: Scope,
     feature: &str,
@@ -655,14 +815,24 @@ fn candidate(
     } else {
         shown.to_owned()
     };
-    let summary = format!(
-        "{} moved unlike its other {} metrics: {what} is {}{per} where the others put it at \
-         about {}{per} (multi-metric score {score:.2})",
-        who.name,
-        width - 1,
-        unit(observed),
-        unit(expected),
-    );
+    let summary = if detector == MIXTURE_DETECTOR {
+        format!(
+            "{} is in a state unlike any of its recent ones across its {width} metrics: {what} \
+             is {}{per} where about {}{per} was usual (mixture likelihood score {score:.2})",
+            who.name,
+            unit(observed),
+            unit(expected),
+        )
+    } else {
+        format!(
+            "{} moved unlike its other {} metrics: {what} is {}{per} where the others put it \
+             at about {}{per} (multi-metric score {score:.2})",
+            who.name,
+            width - 1,
+            unit(observed),
+            unit(expected),
+        )
+    };
     let evidence = MetricEvidence {
         id: "m1".to_owned(),
         series: labels.clone(),
@@ -670,7 +840,7 @@ fn candidate(
         aggregate: if per.is_empty() { "mean" } else { "rate" }.to_owned(),
         observed,
         expected: Some(expected),
-        rule: MULTI_DETECTOR.to_owned(),
+        rule: detector.to_owned(),
         at_ms,
         summary: Some(summary),
     };
@@ -682,7 +852,7 @@ fn candidate(
         node: who.node.then(|| who.name.clone()),
         confidence: score,
         severity: Severity::Warning,
-        detector: MULTI_DETECTOR.to_owned(),
+        detector: detector.to_owned(),
         origin: model::Origin::Anomaly,
         detected_at_ms: at_ms,
         signal: model::Signal::Firing,

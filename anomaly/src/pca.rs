@@ -150,9 +150,11 @@ impl PcaModel {
     }
 
     fn fit(&mut self, rows: usize) {
-        if let Some(fitted) =
-            principal_components(&self.history[..rows * self.width], self.width, self.components)
-        {
+        if let Some(fitted) = principal_components(
+            &self.history[..rows * self.width],
+            self.width,
+            self.components,
+        ) {
             self.fitted = Some(fitted);
         }
     }

@@ -1,7 +1,8 @@
 //! The multi-metric models through a real window store: a workload's memory leaving its load
-//! behind is found and named; load moving all its metrics together is not.
+//! behind is found and named; load moving all its metrics together breaks no relation, and a
+//! state never seen is new to the mixture until a refit learns it.
 
-use anomaly::{AnomalyConfig, LiveAnomaly, MULTI_DETECTOR};
+use anomaly::{AnomalyConfig, LiveAnomaly, MIXTURE_DETECTOR, MULTI_DETECTOR};
 use model::{IncidentCandidate, IncidentType, MetricType, Sample, Scope, SeriesRef};
 use windows::{Store, StoreConfig};
 
@@ -29,8 +30,12 @@ fn append(store: &Store, labels: &[(&str, &str)], ts: i64, value: f64, metric_ty
 
 /// Four hours of a two-pod workload whose CPU, memory and latency follow its traffic;
 /// `traffic(minute)` is requests/s per pod and `leak(minute)` bytes added to memory. Returns
-/// the multi-metric candidates with the minute they were raised at.
-fn run(traffic: impl Fn(f64) -> f64, leak: impl Fn(f64) -> f64) -> Vec<(f64, IncidentCandidate)> {
+/// the multi-metric candidates of `detector` with the minute they were raised at.
+fn run(
+    detector: &str,
+    traffic: impl Fn(f64) -> f64,
+    leak: impl Fn(f64) -> f64,
+) -> Vec<(f64, IncidentCandidate)> {
     let store = Store::new(StoreConfig {
         retention_ms: 6 * 3_600_000,
         lateness_ms: 0,
@@ -90,7 +95,7 @@ fn run(traffic: impl Fn(f64) -> f64, leak: impl Fn(f64) -> f64) -> Vec<(f64, Inc
         }
         if i % 4 == 3 {
             for c in live.tick(&store, ts) {
-                if c.detector == MULTI_DETECTOR {
+                if c.detector == detector {
                     out.push((minute, c));
                 }
             }
@@ -107,7 +112,9 @@ fn daily(minute: f64) -> f64 {
 #[test]
 fn memory_leaving_its_load_behind_is_found_and_named() {
     // From minute 180, 3 MiB a minute more memory at the same load.
-    let found = run(daily, |m| (m - 180.0).max(0.0) * 3.0 * 1_048_576.0);
+    let found = run(MULTI_DETECTOR, daily, |m| {
+        (m - 180.0).max(0.0) * 3.0 * 1_048_576.0
+    });
     assert!(!found.is_empty(), "the leak is found");
     assert!(
         found.iter().all(|(m, _)| *m >= 180.0),
@@ -129,9 +136,27 @@ fn memory_leaving_its_load_behind_is_found_and_named() {
 }
 
 #[test]
-fn load_moving_every_metric_together_is_no_anomaly() {
-    // Traffic doubles at minute 180 and everything follows it.
-    let surge = |m: f64| daily(m) * if m >= 180.0 { 2.0 } else { 1.0 };
-    let found = run(surge, |_| 0.0);
+fn load_moving_every_metric_together_breaks_no_relation() {
+    // Traffic triples at minute 180 and everything follows it.
+    let surge = |m: f64| daily(m) * if m >= 180.0 { 3.0 } else { 1.0 };
+    let found = run(MULTI_DETECTOR, surge, |_| 0.0);
     assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn a_state_never_seen_is_new_to_the_mixture_until_it_is_learned() {
+    let surge = |m: f64| daily(m) * if m >= 180.0 { 3.0 } else { 1.0 };
+    let found = run(MIXTURE_DETECTOR, surge, |_| 0.0);
+    assert!(!found.is_empty());
+    let minutes: Vec<f64> = found.iter().map(|(m, _)| *m).collect();
+    assert!(minutes[0] >= 180.0 && minutes[0] <= 182.0, "{minutes:?}");
+    // The schedule's next refits take the new state in.
+    assert!(minutes.iter().all(|m| *m < 180.0 + 40.0), "{minutes:?}");
+    let summary = found[0].1.evidence.metrics[0].summary.as_deref().unwrap();
+    assert!(
+        summary.starts_with(
+            "payments is in a state unlike any of its recent ones across its 4 metrics: "
+        ),
+        "{summary}"
+    );
 }

@@ -4,7 +4,8 @@
 //! An ML finding on a workload a rule finds a problem on corroborates it (the rule's finding
 //! gains confidence and carries the model's evidence); on its own it reaches correlation, and
 //! may open an incident, only when sustained: the workload keeps scoring anomalous over
-//! several ticks.
+//! several ticks. The Gaussian mixture's findings only ever corroborate: a state a workload has
+//! not been in lately (a traffic surge it scales with) is new, not wrong.
 
 use detect::{Detector, Evaluation, RuleSet};
 use model::IncidentCandidate;
@@ -162,7 +163,7 @@ impl Gate {
                     .is_some_and(|&first| at_ms - first >= self.config.sustain_span_ms);
             seen.evidence = ml.evidence.metrics.clone();
             seen.last_ms = at_ms;
-            if sustained {
+            if sustained && ml.detector != anomaly::MIXTURE_DETECTOR {
                 self.counts.sustained += 1;
                 passed.push(ml);
             } else {
@@ -238,6 +239,27 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].detected_at_ms, 600_000);
         assert_eq!(d.counts().held, 3);
+    }
+
+    #[test]
+    fn a_mixture_finding_never_opens_alone_but_corroborates() {
+        let mut d = detection();
+        let mut out = Vec::new();
+        for tick in 0..=6 {
+            let at = tick * 200_000;
+            let mut ml = candidate(Origin::Anomaly, Scope::Deployment, "payments-api", at);
+            ml.detector = anomaly::MIXTURE_DETECTOR.to_owned();
+            d.apply(&mut out, vec![ml], at);
+        }
+        assert!(out.is_empty(), "a new state alone opens nothing");
+        let mut out = vec![candidate(
+            Origin::Rules,
+            Scope::Deployment,
+            "payments-api",
+            1_260_000,
+        )];
+        d.apply(&mut out, Vec::new(), 1_260_000);
+        assert!((out[0].confidence - 0.7).abs() < 1e-9);
     }
 
     #[test]

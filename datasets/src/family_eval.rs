@@ -177,10 +177,9 @@ pub fn score_draw(family: Family, seed: u64, scenario: &Scenario, run: &LiveRun)
             .expected
             .iter()
             .any(|e| model::workload_of(&c.target).name == e.target)
-            && c.evidence
-                .metrics
-                .iter()
-                .any(|m| m.rule == anomaly::MULTI_DETECTOR)
+            && c.evidence.metrics.iter().any(|m| {
+                [anomaly::MULTI_DETECTOR, anomaly::MIXTURE_DETECTOR].contains(&m.rule.as_str())
+            })
     });
     DrawScore {
         family: family.name(),
