@@ -138,6 +138,9 @@ pub struct LiveMulti {
     config: MultiConfig,
     selector: Selector,
     series: HashMap<LabelSet, Fed>,
+    /// Series that feed no model (no subject, not a feature, or past `max_subjects`), so they
+    /// cost one lookup a tick, until they fall out of the retention.
+    ignored: HashMap<LabelSet, i64>,
     subjects: HashMap<Subject, Modelled>,
     fed_to_ms: Option<i64>,
     vectors: u64,
@@ -155,6 +158,7 @@ impl LiveMulti {
                 FEATURE_METRICS,
             )]),
             series: HashMap::new(),
+            ignored: HashMap::new(),
             subjects: HashMap::new(),
             fed_to_ms: None,
             vectors: 0,
@@ -171,7 +175,7 @@ impl LiveMulti {
             .count()
     }
 
-    /// Series whose subject was not modelled because `max_subjects` were.
+    /// Series left out because `max_subjects` subjects were modelled.
     pub fn left_out(&self) -> u64 {
         self.left_out
     }
@@ -203,13 +207,20 @@ impl LiveMulti {
         }
         let step = self.config.step_ms.max(1_000);
         for (labels, samples) in store.samples(&self.selector, start, at_ms) {
+            let last = samples.last().map_or(at_ms, |s| s.timestamp_ms);
+            if let Some(seen) = self.ignored.get_mut(&labels) {
+                *seen = last;
+                continue;
+            }
             if !self.series.contains_key(&labels) {
                 let Some(fed) = fed_series(store, &labels) else {
+                    self.ignored.insert(labels, last);
                     continue;
                 };
                 if !self.subjects.contains_key(&fed.subject) {
                     if self.subjects.len() >= self.config.max_subjects {
                         self.left_out += 1;
+                        self.ignored.insert(labels, last);
                         continue;
                     }
                     self.subjects.insert(
@@ -283,6 +294,7 @@ impl LiveMulti {
         let floor = at_ms.saturating_sub(store.config().retention_ms);
         self.series
             .retain(|_, f| f.last.is_none_or(|s| s.timestamp_ms >= floor));
+        self.ignored.retain(|_, last| *last >= floor);
         self.subjects.retain(|_, s| s.last_seen_ms >= floor);
         out
     }
@@ -862,5 +874,22 @@ fn candidate(
             metrics: vec![evidence],
             events: Vec::new(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::AnomalyConfig;
+
+    #[test]
+    fn the_section_reads_with_defaults_and_refuses_unknown_keys() {
+        let config: AnomalyConfig =
+            toml::from_str("[multi]\nthreshold = 0.9\nretrain = 30\n").expect("a valid section");
+        assert_eq!(config.multi.threshold, 0.9);
+        assert_eq!(config.multi.retrain, 30);
+        assert!(config.multi.enabled);
+        assert_eq!(config.multi.history, 240);
+        let typo = toml::from_str::<AnomalyConfig>("[multi]\nthreshhold = 0.9\n");
+        assert!(typo.is_err_and(|e| e.to_string().contains("threshhold")));
     }
 }
