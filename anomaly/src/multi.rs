@@ -14,8 +14,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use model::{
-    Evidence, IncidentCandidate, LabelSet, MetricEvidence, MetricType, Sample, Scope, Severity,
-    WorkloadKind,
+    Evidence, IncidentCandidate, IncidentType, LabelSet, MetricEvidence, MetricType, Sample, Scope,
+    Severity, WorkloadKind,
 };
 use serde::{Deserialize, Serialize};
 use windows::{MatchOp, Matcher, Selector, Store};
@@ -357,6 +357,11 @@ impl Modelled {
         }
         let scope = self.scope.unwrap_or(Scope::Service);
         let name = self.features.get(feature)?;
+        // Only a move the bad way is a finding: fewer restarts or more free memory than the
+        // other metrics suggest is no problem.
+        if (observed > expected) == lower_is_worse(name) {
+            return None;
+        }
         let labels = self.shown_by.get(name)?;
         Some(candidate(
             detector,
@@ -754,6 +759,26 @@ fn fed_series(store: &Store, labels: &LabelSet) -> Option<Fed> {
     })
 }
 
+/// Whether a feature is worse when it falls (free memory, free disk, idle CPU).
+fn lower_is_worse(feature: &str) -> bool {
+    feature.contains("avail") || feature.contains("Avail") || feature == "node_cpu_seconds_total"
+}
+
+/// The incident type a finding on `feature` calls for.
+fn incident_type_of(
+    feature: &str,
+    labels: &LabelSet,
+    observed: f64,
+    expected: f64,
+) -> IncidentType {
+    match feature {
+        "node_memory_MemAvailable_bytes" => IncidentType::MemoryPressure,
+        "node_filesystem_avail_bytes" => IncidentType::NodeDiskPressure,
+        "node_cpu_seconds_total" => IncidentType::CpuSaturation,
+        _ => incident_type_for(None, labels, observed, Some(expected)),
+    }
+}
+
 /// A sample as the feature's value (a per-second rate for counters, resets counting from 0).
 fn value_of(fed: &mut Fed, sample: Sample) -> Option<f64> {
     let previous = fed.last;
@@ -857,7 +882,7 @@ fn candidate(
         summary: Some(summary),
     };
     IncidentCandidate {
-        incident_type: incident_type_for(None, labels, observed, Some(expected)),
+        incident_type: incident_type_of(feature, labels, observed, expected),
         scope,
         target: who.name.clone(),
         namespace: who.namespace.clone(),

@@ -746,10 +746,9 @@ impl Tracked {
     /// Recomputes what depends on the whole set of findings: primary, type, target,
     /// severity, summary.
     fn refresh(&mut self, config: &CorrelatorConfig, at: i64, pending: &mut Pending) {
-        // The widest finding leads; among equals, one a rule, an event or an alert raised
-        // before a model's (a model says something is off, a rule says what), then the most
-        // severe, one that names the cause of another's symptom on the same target, the first
-        // seen.
+        // A rule's, an event's or an alert's finding leads before a model's (a model says
+        // something is off, a rule says what); then the widest, the most severe, one that
+        // names the cause of another's symptom on the same target, the first seen.
         let explains = |f: &Finding| {
             self.findings.values().any(|other| {
                 f.candidate
@@ -760,8 +759,8 @@ impl Tracked {
         };
         let Some(primary) = self.findings.values().max_by_key(|f| {
             (
-                scope_breadth(f.candidate.scope),
                 f.candidate.origin != model::Origin::Anomaly,
+                scope_breadth(f.candidate.scope),
                 f.severity,
                 explains(f),
                 Reverse(f.first_seen_ms),
@@ -1007,6 +1006,32 @@ mod tests {
         assert_eq!(incidents.len(), 1);
         assert_eq!(incidents[0].incident_type, IncidentType::MemoryLeak);
         assert!(!IncidentType::MemoryPressure.explains(IncidentType::MemoryLeak));
+    }
+
+    #[test]
+    fn a_rules_finding_on_a_pod_names_an_incident_a_model_opened_on_its_deployment() {
+        let mut c = Correlator::default();
+        let mut model_found = cand(
+            IncidentType::MetricAnomaly,
+            Scope::Deployment,
+            "payments-api",
+            Some("shop"),
+            None,
+            MIN,
+        );
+        model_found.origin = model::Origin::Anomaly;
+        c.ingest(model_found);
+        c.ingest(pod(
+            IncidentType::MemoryLeak,
+            "payments-api-7d9c5b0f6d-x2x1k",
+            "shop",
+            "worker-1",
+            5 * MIN,
+        ));
+        let incidents = open_incidents(&c);
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(incidents[0].incident_type, IncidentType::MemoryLeak);
+        assert_eq!(incidents[0].opened_at_ms, MIN);
     }
 
     #[test]
