@@ -4,8 +4,10 @@
 //! An ML finding on a workload a rule finds a problem on corroborates it (the rule's finding
 //! gains confidence and carries the model's evidence); on its own it reaches correlation, and
 //! may open an incident, only when sustained: the workload keeps scoring anomalous over
-//! several ticks. The Gaussian mixture's findings only ever corroborate: a state a workload has
-//! not been in lately (a traffic surge it scales with) is new, not wrong.
+//! several ticks. The multi-metric models' findings (per workload and node) only ever
+//! corroborate: a state a workload has not been in lately (a traffic surge it scales with) is
+//! new, not wrong, and a broken relation between its metrics says that something changed, not
+//! what; the rules name it.
 
 use detect::{Detector, Evaluation, RuleSet};
 use model::IncidentCandidate;
@@ -163,7 +165,9 @@ impl Gate {
                     .is_some_and(|&first| at_ms - first >= self.config.sustain_span_ms);
             seen.evidence = ml.evidence.metrics.clone();
             seen.last_ms = at_ms;
-            if sustained && ml.detector != anomaly::MIXTURE_DETECTOR {
+            let corroborates_only = [anomaly::MULTI_DETECTOR, anomaly::MIXTURE_DETECTOR]
+                .contains(&ml.detector.as_str());
+            if sustained && !corroborates_only {
                 self.counts.sustained += 1;
                 passed.push(ml);
             } else {
@@ -242,13 +246,14 @@ mod tests {
     }
 
     #[test]
-    fn a_mixture_finding_never_opens_alone_but_corroborates() {
+    fn a_multi_metric_finding_never_opens_alone_but_corroborates() {
         let mut d = detection();
         let mut out = Vec::new();
         for tick in 0..=6 {
             let at = tick * 200_000;
             let mut ml = candidate(Origin::Anomaly, Scope::Deployment, "payments-api", at);
-            ml.detector = anomaly::MIXTURE_DETECTOR.to_owned();
+            let detectors = [anomaly::MIXTURE_DETECTOR, anomaly::MULTI_DETECTOR];
+            ml.detector = detectors[tick as usize % 2].to_owned();
             d.apply(&mut out, vec![ml], at);
         }
         assert!(out.is_empty(), "a new state alone opens nothing");

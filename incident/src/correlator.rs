@@ -832,8 +832,11 @@ fn fold_finding(kept: &mut Finding, other: Finding) {
     let mut events = std::mem::take(&mut kept.candidate.evidence.events);
     let mut other = other;
     events.append(&mut other.candidate.evidence.events);
-    if other.first_seen_ms < kept.first_seen_ms {
-        kept.first_seen_ms = other.first_seen_ms;
+    // A rule's sighting describes the finding before a model's; among equals, the earliest.
+    let by_rule = |c: &IncidentCandidate| c.origin != model::Origin::Anomaly;
+    let earlier = other.first_seen_ms < kept.first_seen_ms;
+    kept.first_seen_ms = kept.first_seen_ms.min(other.first_seen_ms);
+    if (by_rule(&other.candidate), earlier) > (by_rule(&kept.candidate), false) {
         kept.candidate = other.candidate;
     }
     kept.candidate.evidence.events = union_of_events(events);
@@ -1032,6 +1035,41 @@ mod tests {
         assert_eq!(incidents.len(), 1);
         assert_eq!(incidents[0].incident_type, IncidentType::MemoryLeak);
         assert_eq!(incidents[0].opened_at_ms, MIN);
+    }
+
+    #[test]
+    fn a_rules_sighting_of_a_finding_a_model_saw_first_describes_it() {
+        let finding = |origin, at| {
+            let mut candidate = cand(
+                IncidentType::MemoryLeak,
+                Scope::Deployment,
+                "recommender",
+                Some("shop"),
+                None,
+                at,
+            );
+            candidate.origin = origin;
+            Finding {
+                id: String::new(),
+                incident_id: String::new(),
+                signature: String::new(),
+                severity: Severity::Warning,
+                confidence: 0.8,
+                occurrences: 1,
+                first_seen_ms: at,
+                last_seen_ms: at,
+                healthy_at_ms: None,
+                candidate,
+            }
+        };
+        let mut kept = finding(model::Origin::Anomaly, MIN);
+        fold_finding(&mut kept, finding(model::Origin::Rules, 9 * MIN));
+        assert_eq!(kept.candidate.origin, model::Origin::Rules);
+        assert_eq!((kept.first_seen_ms, kept.last_seen_ms), (MIN, 9 * MIN));
+        // A later model sighting does not displace the rule's.
+        fold_finding(&mut kept, finding(model::Origin::Anomaly, 10 * MIN));
+        assert_eq!(kept.candidate.origin, model::Origin::Rules);
+        assert_eq!(kept.occurrences, 3);
     }
 
     #[test]
