@@ -259,14 +259,17 @@ impl LiveMulti {
                     continue;
                 };
                 let minute = sample.timestamp_ms.div_euclid(step);
-                let slot = subject
-                    .open
-                    .entry(minute)
-                    .or_default()
-                    .entry(fed.feature.clone())
-                    .or_default();
-                slot.0 += value;
-                slot.1 += 1;
+                let open = subject.open.entry(minute).or_default();
+                // The feature's name is cloned once a minute, not once a sample.
+                match open.get_mut(&fed.feature) {
+                    Some(slot) => {
+                        slot.0 += value;
+                        slot.1 += 1;
+                    }
+                    None => {
+                        open.insert(fed.feature.clone(), (value, 1));
+                    }
+                }
                 subject.last_seen_ms = subject.last_seen_ms.max(sample.timestamp_ms);
             }
         }
