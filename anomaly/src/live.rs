@@ -86,14 +86,9 @@ impl LiveAnomaly {
         if !self.registry.enabled() {
             return candidates;
         }
-        let start = match (self.fed_to_ms, store.first_timestamp_ms()) {
-            (Some(fed), _) => fed,
-            (None, Some(first)) => first.saturating_sub(1),
-            (None, None) => return candidates,
-        };
-        if at_ms <= start {
+        let Some(start) = feed_from(self.fed_to_ms, store, at_ms) else {
             return candidates;
-        }
+        };
         for (labels, samples) in store.samples(&self.all, start, at_ms) {
             let Some(last) = samples.last().map(|s| s.timestamp_ms) else {
                 continue;
@@ -159,16 +154,30 @@ fn feed(watched: &mut Watched, sample: Sample) -> Option<IncidentCandidate> {
     }
     watched.last = Some(sample);
     let value = if watched.counter {
-        let p = previous?;
-        let seconds = (sample.timestamp_ms - p.timestamp_ms) as f64 / 1000.0;
-        let increase = if sample.value >= p.value {
-            sample.value - p.value
-        } else {
-            sample.value
-        };
-        increase / seconds
+        rate(previous?, sample)
     } else {
         sample.value
     };
     watched.scorer.observe(sample.timestamp_ms, value).1
+}
+
+/// Where a tick at `at_ms` starts feeding: after the previous tick, or just before the store's
+/// first sample on the first; `None` when there is nothing new.
+pub(crate) fn feed_from(fed_to_ms: Option<i64>, store: &Store, at_ms: i64) -> Option<i64> {
+    let start = match fed_to_ms {
+        Some(fed) => fed,
+        None => store.first_timestamp_ms()?.saturating_sub(1),
+    };
+    (at_ms > start).then_some(start)
+}
+
+/// A counter's per-second rate between two samples; a reset counts from zero.
+pub(crate) fn rate(previous: Sample, sample: Sample) -> f64 {
+    let seconds = (sample.timestamp_ms - previous.timestamp_ms) as f64 / 1000.0;
+    let increase = if sample.value >= previous.value {
+        sample.value - previous.value
+    } else {
+        sample.value
+    };
+    increase / seconds
 }

@@ -197,14 +197,9 @@ impl LiveMulti {
         if !self.config.enabled {
             return out;
         }
-        let start = match (self.fed_to_ms, store.first_timestamp_ms()) {
-            (Some(fed), _) => fed,
-            (None, Some(first)) => first.saturating_sub(1),
-            (None, None) => return out,
-        };
-        if at_ms <= start {
+        let Some(start) = crate::live::feed_from(self.fed_to_ms, store, at_ms) else {
             return out;
-        }
+        };
         let step = self.config.step_ms.max(1_000);
         for (labels, samples) in store.samples(&self.selector, start, at_ms) {
             let last = samples.last().map_or(at_ms, |s| s.timestamp_ms);
@@ -793,14 +788,7 @@ fn value_of(fed: &mut Fed, sample: Sample) -> Option<f64> {
     if !fed.counter {
         return Some(sample.value);
     }
-    let p = previous?;
-    let seconds = (sample.timestamp_ms - p.timestamp_ms) as f64 / 1000.0;
-    let increase = if sample.value >= p.value {
-        sample.value - p.value
-    } else {
-        sample.value
-    };
-    Some(increase / seconds)
+    Some(crate::live::rate(previous?, sample))
 }
 
 /// A minute's means per feature; a `_sum` and `_count` pair becomes the mean latency.

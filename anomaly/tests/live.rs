@@ -16,7 +16,13 @@ fn store() -> Store {
     })
 }
 
-fn append(store: &Store, labels: &[(&str, &str)], ts: i64, value: f64, metric_type: MetricType) {
+pub(crate) fn append(
+    store: &Store,
+    labels: &[(&str, &str)],
+    ts: i64,
+    value: f64,
+    metric_type: MetricType,
+) {
     let samples = [Sample {
         timestamp_ms: ts,
         value,

@@ -3,30 +3,14 @@
 //! state never seen is new to the mixture until a refit learns it.
 
 use anomaly::{AnomalyConfig, LiveAnomaly, MIXTURE_DETECTOR, MULTI_DETECTOR};
-use model::{IncidentCandidate, IncidentType, MetricType, Sample, Scope, SeriesRef};
+use model::{IncidentCandidate, IncidentType, MetricType, Scope};
 use windows::{Store, StoreConfig};
 
+use crate::live::append;
 use crate::support::{MINUTE, Noise, START};
 
 const STEP: i64 = 15_000;
 const PODS: [&str; 2] = ["payments-7d9c5b0f6d-x2x1k", "payments-7d9c5b0f6d-q8r4t"];
-
-fn append(store: &Store, labels: &[(&str, &str)], ts: i64, value: f64, metric_type: MetricType) {
-    let mut sorted = labels.to_vec();
-    sorted.sort();
-    let outcome = store.append(SeriesRef {
-        labels: &sorted,
-        samples: &[Sample {
-            timestamp_ms: ts,
-            value,
-        }],
-        metric_type,
-        unit: "",
-        help: "",
-        created_timestamp_ms: 0,
-    });
-    assert_eq!(outcome.dropped_total(), 0, "{outcome:?}");
-}
 
 /// Four hours of a two-pod workload whose CPU, memory and latency follow its traffic;
 /// `traffic(minute)` is requests/s per pod and `leak(minute)` bytes added to memory. Returns
