@@ -1,15 +1,15 @@
-//! Multi-metric models, live: one PCA reconstruction-error model per workload and per node,
-//! over the per-minute means of its metrics, refitted on a schedule from what the windows held.
+//! Multi-metric models, live: a PCA reconstruction-error and a Gaussian-mixture model per
+//! workload and per node, over the per-minute means of its metrics, refitted on a schedule.
 //!
 //! A workload's pods (by the `pod` label, else `deployment`, `service` or `app`) and a node's
 //! exporter series (by `node`, else `instance`) are one subject. Each closed minute of event
 //! time gives the subject one vector: CPU, memory, restarts, request rate, 5xx rate and
 //! latency for a workload; load, CPU idle, memory and disk available for a node (counters as
 //! per-second rates, several series of one feature averaged, a missing one carried forward).
-//! The features are fixed once the subject has been seen for `warmup` minutes. A vector far off
-//! the subspace the subject's recent history spans raises a candidate naming the feature that
-//! moved most; the gate in `app::detection` decides what it may do (corroborate a rule's
-//! finding, or open an incident alone only when sustained).
+//! The features are fixed once the subject has been seen for `warmup` minutes. A minute far off
+//! the subspace the subject's recent history spans, or unlike any state of it, raises a
+//! candidate naming the feature that moved the bad way; the gate in `app::detection` lets it
+//! only corroborate a rule's finding.
 
 use std::collections::{BTreeMap, HashMap};
 
