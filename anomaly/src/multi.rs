@@ -245,10 +245,11 @@ impl LiveMulti {
             let Some(subject) = self.subjects.get_mut(&fed.subject) else {
                 continue;
             };
-            subject
-                .shown_by
-                .entry(fed.feature.clone())
-                .or_insert_with(|| labels.clone());
+            // The series that first showed a feature stands for it in evidence; looked up, not
+            // cloned, on every later tick.
+            if !subject.shown_by.contains_key(&fed.feature) {
+                subject.shown_by.insert(fed.feature.clone(), labels.clone());
+            }
             for sample in samples {
                 let Some(value) = value_of(fed, sample) else {
                     continue;
