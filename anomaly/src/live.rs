@@ -82,14 +82,20 @@ impl LiveAnomaly {
     /// candidates raised. Call it with the store's watermark so late samples are not missed;
     /// a tick at or before the previous one feeds nothing.
     pub fn tick(&mut self, store: &Store, at_ms: i64) -> Vec<IncidentCandidate> {
-        let mut candidates = self.multi.tick(store, at_ms);
         if !self.registry.enabled() {
-            return candidates;
+            return self.multi.tick(store, at_ms);
         }
         let Some(start) = feed_from(self.fed_to_ms, store, at_ms) else {
-            return candidates;
+            return self.multi.tick(store, at_ms);
         };
-        for (labels, samples) in store.samples(&self.all, start, at_ms) {
+        let read = store.samples(&self.all, start, at_ms);
+        // The models read the same span of the same store: one read serves both.
+        let mut candidates = if self.multi.feeds_from(store, at_ms) == Some(start) {
+            self.multi.tick_read(store, at_ms, &read)
+        } else {
+            self.multi.tick(store, at_ms)
+        };
+        for (labels, samples) in read {
             let Some(last) = samples.last().map(|s| s.timestamp_ms) else {
                 continue;
             };

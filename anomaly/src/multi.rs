@@ -38,6 +38,9 @@ const FEATURE_METRICS: &str = "container_cpu_usage_seconds_total|container_memor
 |.+_latency_seconds(_sum|_count)?|node_load1|node_memory_MemAvailable_bytes|node_cpu_seconds_total\
 |node_filesystem_avail_bytes";
 
+/// Metric names whose feature test is remembered at once.
+const MAX_NAMES: usize = 65_536;
+
 /// Status labels whose value tells a failed request (`5xx`).
 const STATUS_LABELS: [&str; 4] = ["code", "status", "status_code", "response_code"];
 
@@ -137,11 +140,14 @@ struct Modelled {
 pub struct LiveMulti {
     config: MultiConfig,
     selector: Selector,
-    series: HashMap<LabelSet, Fed>,
-    /// Series that feed no model (no subject, not a feature, or past `max_subjects`), so they
-    /// cost one lookup a tick, until they fall out of the retention.
-    ignored: HashMap<LabelSet, i64>,
-    subjects: HashMap<Subject, Modelled>,
+    /// Whether a metric name is one of the features' (the selector's answer, kept per name so
+    /// a shared read costs one short lookup per series); cleared when it grows past a bound.
+    names: HashMap<String, bool, ahash::RandomState>,
+    series: HashMap<LabelSet, Fed, ahash::RandomState>,
+    /// Series of feature metrics that feed no model (no subject, or past `max_subjects`), so
+    /// they cost one lookup a tick, until they fall out of the retention.
+    ignored: HashMap<LabelSet, i64, ahash::RandomState>,
+    subjects: HashMap<Subject, Modelled, ahash::RandomState>,
     fed_to_ms: Option<i64>,
     vectors: u64,
     raised: u64,
@@ -157,9 +163,10 @@ impl LiveMulti {
                 MatchOp::Regex,
                 FEATURE_METRICS,
             )]),
-            series: HashMap::new(),
-            ignored: HashMap::new(),
-            subjects: HashMap::new(),
+            names: HashMap::default(),
+            series: HashMap::default(),
+            ignored: HashMap::default(),
+            subjects: HashMap::default(),
             fed_to_ms: None,
             vectors: 0,
             raised: 0,
@@ -193,29 +200,64 @@ impl LiveMulti {
     /// Feeds the feature series' samples in `(previous tick, at_ms]`, closes every minute that
     /// ends by `at_ms`, and returns the candidates the closed minutes raise.
     pub fn tick(&mut self, store: &Store, at_ms: i64) -> Vec<IncidentCandidate> {
-        let mut out = Vec::new();
-        if !self.config.enabled {
-            return out;
-        }
-        let Some(start) = crate::live::feed_from(self.fed_to_ms, store, at_ms) else {
-            return out;
+        let Some(start) = self.feeds_from(store, at_ms) else {
+            return Vec::new();
         };
+        let read = store.samples(&self.selector, start, at_ms);
+        self.tick_read(store, at_ms, &read)
+    }
+
+    /// Whether the series is of a feature metric, by its name.
+    fn feeds_a_model(&mut self, labels: &LabelSet) -> bool {
+        let name = labels.metric_name();
+        if let Some(&feeds) = self.names.get(name) {
+            return feeds;
+        }
+        if self.names.len() >= MAX_NAMES {
+            self.names.clear();
+        }
+        let feeds = self.selector.matches(labels);
+        self.names.insert(name.to_owned(), feeds);
+        feeds
+    }
+
+    /// Where this tick's read starts (see [`LiveMulti::tick`]); `None` when nothing is read.
+    pub(crate) fn feeds_from(&self, store: &Store, at_ms: i64) -> Option<i64> {
+        if !self.config.enabled {
+            return None;
+        }
+        crate::live::feed_from(self.fed_to_ms, store, at_ms)
+    }
+
+    /// [`LiveMulti::tick`] over samples the caller read for the same span, from
+    /// [`LiveMulti::feeds_from`] to `at_ms`, with a selector at least as wide as this one's
+    /// (the per-series detectors' read, shared). Series that feed no model are skipped.
+    pub(crate) fn tick_read(
+        &mut self,
+        store: &Store,
+        at_ms: i64,
+        read: &[(LabelSet, Vec<Sample>)],
+    ) -> Vec<IncidentCandidate> {
+        let mut out = Vec::new();
         let step = self.config.step_ms.max(1_000);
-        for (labels, samples) in store.samples(&self.selector, start, at_ms) {
-            let last = samples.last().map_or(at_ms, |s| s.timestamp_ms);
-            if let Some(seen) = self.ignored.get_mut(&labels) {
-                *seen = last;
+        for (labels, samples) in read {
+            if !self.feeds_a_model(labels) {
                 continue;
             }
-            if !self.series.contains_key(&labels) {
-                let Some(fed) = fed_series(store, &labels) else {
-                    self.ignored.insert(labels, last);
+            let last = samples.last().map_or(at_ms, |s| s.timestamp_ms);
+            if !self.series.contains_key(labels) {
+                if let Some(seen) = self.ignored.get_mut(labels) {
+                    *seen = last;
+                    continue;
+                }
+                let Some(fed) = fed_series(store, labels) else {
+                    self.ignored.insert(labels.clone(), last);
                     continue;
                 };
                 if !self.subjects.contains_key(&fed.subject) {
                     if self.subjects.len() >= self.config.max_subjects {
                         self.left_out += 1;
-                        self.ignored.insert(labels, last);
+                        self.ignored.insert(labels.clone(), last);
                         continue;
                     }
                     self.subjects.insert(
@@ -239,7 +281,7 @@ impl LiveMulti {
                 }
                 self.series.insert(labels.clone(), fed);
             }
-            let Some(fed) = self.series.get_mut(&labels) else {
+            let Some(fed) = self.series.get_mut(labels) else {
                 continue;
             };
             let Some(subject) = self.subjects.get_mut(&fed.subject) else {
@@ -250,7 +292,7 @@ impl LiveMulti {
             if !subject.shown_by.contains_key(&fed.feature) {
                 subject.shown_by.insert(fed.feature.clone(), labels.clone());
             }
-            for sample in samples {
+            for &sample in samples {
                 let Some(value) = value_of(fed, sample) else {
                     continue;
                 };
