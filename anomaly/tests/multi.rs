@@ -2,7 +2,9 @@
 //! behind is found and named; load moving all its metrics together breaks no relation, and a
 //! state never seen is new to the mixture until a refit learns it.
 
-use anomaly::{AnomalyConfig, LiveAnomaly, MIXTURE_DETECTOR, MULTI_DETECTOR};
+use anomaly::{
+    AnomalyConfig, LiveAnomaly, LiveMulti, MIXTURE_DETECTOR, MULTI_DETECTOR, MultiConfig,
+};
 use model::{IncidentCandidate, IncidentType, MetricType, Scope};
 use windows::{Store, StoreConfig};
 
@@ -14,7 +16,9 @@ const PODS: [&str; 2] = ["payments-7d9c5b0f6d-x2x1k", "payments-7d9c5b0f6d-q8r4t
 
 /// Four hours of a two-pod workload whose CPU, memory and latency follow its traffic;
 /// `traffic(minute)` is requests/s per pod and `leak(minute)` bytes added to memory. Returns
-/// the multi-metric candidates of `detector` with the minute they were raised at.
+/// the multi-metric candidates of `detector` with the minute they were raised at, after
+/// checking at every tick that the models raise the same from the per-series detectors'
+/// shared read as from a read of their own.
 fn run(
     detector: &str,
     traffic: impl Fn(f64) -> f64,
@@ -27,6 +31,7 @@ fn run(
         ..StoreConfig::default()
     });
     let mut live = LiveAnomaly::new(&AnomalyConfig::golden_signals()).unwrap();
+    let mut alone = LiveMulti::new(MultiConfig::default());
     let mut noise = Noise(7);
     let mut requests = [0.0; 2];
     let mut cpu = [0.0; 2];
@@ -78,11 +83,26 @@ fn run(
             );
         }
         if i % 4 == 3 {
-            for c in live.tick(&store, ts) {
-                if c.detector == detector {
-                    out.push((minute, c));
-                }
-            }
+            let raised = live.tick(&store, ts);
+            let shown = |c: &IncidentCandidate| format!("{c:?}");
+            let mut shared: Vec<String> = raised
+                .iter()
+                .filter(|c| [MULTI_DETECTOR, MIXTURE_DETECTOR].contains(&c.detector.as_str()))
+                .map(shown)
+                .collect();
+            let mut own: Vec<String> = alone.tick(&store, ts).iter().map(shown).collect();
+            shared.sort();
+            own.sort();
+            assert_eq!(
+                shared, own,
+                "minute {minute}: the shared read raises what its own does"
+            );
+            out.extend(
+                raised
+                    .into_iter()
+                    .filter(|c| c.detector == detector)
+                    .map(|c| (minute, c)),
+            );
         }
     }
     assert!(live.multi().models() >= 1);
