@@ -1,6 +1,7 @@
 //! The multi-metric models through a real window store: a workload's memory leaving its load
 //! behind is found and named; load moving all its metrics together breaks no relation, and a
-//! state never seen is new to the mixture until a refit learns it.
+//! state never seen is new to the mixture until a refit learns it. Every run also checks that
+//! the models raise the same from the per-series detectors' shared read as from their own.
 
 use anomaly::{
     AnomalyConfig, LiveAnomaly, LiveMulti, MIXTURE_DETECTOR, MULTI_DETECTOR, MultiConfig,
