@@ -244,72 +244,47 @@ impl LiveMulti {
             if !self.feeds_a_model(labels) {
                 continue;
             }
+            if let Some(fed) = self.series.get_mut(labels) {
+                feed_subject(&mut self.subjects, fed, labels, samples, step);
+                continue;
+            }
+            // First sight of the series.
             let last = samples.last().map_or(at_ms, |s| s.timestamp_ms);
-            if !self.series.contains_key(labels) {
-                if let Some(seen) = self.ignored.get_mut(labels) {
-                    *seen = last;
-                    continue;
-                }
-                let Some(fed) = fed_series(store, labels) else {
+            if let Some(seen) = self.ignored.get_mut(labels) {
+                *seen = last;
+                continue;
+            }
+            let Some(fed) = fed_series(store, labels) else {
+                self.ignored.insert(labels.clone(), last);
+                continue;
+            };
+            if !self.subjects.contains_key(&fed.subject) {
+                if self.subjects.len() >= self.config.max_subjects {
+                    self.left_out += 1;
                     self.ignored.insert(labels.clone(), last);
                     continue;
-                };
-                if !self.subjects.contains_key(&fed.subject) {
-                    if self.subjects.len() >= self.config.max_subjects {
-                        self.left_out += 1;
-                        self.ignored.insert(labels.clone(), last);
-                        continue;
-                    }
-                    self.subjects.insert(
-                        fed.subject.clone(),
-                        Modelled {
-                            scope: Some(fed.scope),
-                            ..Modelled::default()
-                        },
-                    );
                 }
-                if let (Some(version), Some(subject)) =
-                    (&fed.version, self.subjects.get_mut(&fed.subject))
-                    && !subject.versions.contains(version)
-                {
-                    let first = subject.versions.is_empty();
-                    subject.versions.push(version.clone());
-                    if !first {
-                        let from = samples.first().map_or(at_ms, |s| s.timestamp_ms);
-                        subject.start_over(from.saturating_add(self.config.settle_ms));
-                    }
+                self.subjects.insert(
+                    fed.subject.clone(),
+                    Modelled {
+                        scope: Some(fed.scope),
+                        ..Modelled::default()
+                    },
+                );
+            }
+            if let (Some(version), Some(subject)) =
+                (&fed.version, self.subjects.get_mut(&fed.subject))
+                && !subject.versions.contains(version)
+            {
+                let first = subject.versions.is_empty();
+                subject.versions.push(version.clone());
+                if !first {
+                    let from = samples.first().map_or(at_ms, |s| s.timestamp_ms);
+                    subject.start_over(from.saturating_add(self.config.settle_ms));
                 }
-                self.series.insert(labels.clone(), fed);
             }
-            let Some(fed) = self.series.get_mut(labels) else {
-                continue;
-            };
-            let Some(subject) = self.subjects.get_mut(&fed.subject) else {
-                continue;
-            };
-            // The series that first showed a feature stands for it in evidence; looked up, not
-            // cloned, on every later tick.
-            if !subject.shown_by.contains_key(&fed.feature) {
-                subject.shown_by.insert(fed.feature.clone(), labels.clone());
-            }
-            for &sample in samples {
-                let Some(value) = value_of(fed, sample) else {
-                    continue;
-                };
-                let minute = sample.timestamp_ms.div_euclid(step);
-                let open = subject.open.entry(minute).or_default();
-                // The feature's name is cloned once a minute, not once a sample.
-                match open.get_mut(&fed.feature) {
-                    Some(slot) => {
-                        slot.0 += value;
-                        slot.1 += 1;
-                    }
-                    None => {
-                        open.insert(fed.feature.clone(), (value, 1));
-                    }
-                }
-                subject.last_seen_ms = subject.last_seen_ms.max(sample.timestamp_ms);
-            }
+            let fed = self.series.entry(labels.clone()).or_insert(fed);
+            feed_subject(&mut self.subjects, fed, labels, samples, step);
         }
         self.fed_to_ms = Some(at_ms);
         let config = &self.config;
@@ -817,6 +792,42 @@ fn incident_type_of(
         "node_filesystem_avail_bytes" => IncidentType::NodeDiskPressure,
         "node_cpu_seconds_total" => IncidentType::CpuSaturation,
         _ => incident_type_for(None, labels, observed, Some(expected)),
+    }
+}
+
+/// Adds a fed series' new samples to its subject's open minutes.
+fn feed_subject(
+    subjects: &mut HashMap<Subject, Modelled, ahash::RandomState>,
+    fed: &mut Fed,
+    labels: &LabelSet,
+    samples: &[Sample],
+    step: i64,
+) {
+    let Some(subject) = subjects.get_mut(&fed.subject) else {
+        return;
+    };
+    // The series that first showed a feature stands for it in evidence; looked up, not
+    // cloned, on every later tick.
+    if !subject.shown_by.contains_key(&fed.feature) {
+        subject.shown_by.insert(fed.feature.clone(), labels.clone());
+    }
+    for &sample in samples {
+        let Some(value) = value_of(fed, sample) else {
+            continue;
+        };
+        let minute = sample.timestamp_ms.div_euclid(step);
+        let open = subject.open.entry(minute).or_default();
+        // The feature's name is cloned once a minute, not once a sample.
+        match open.get_mut(&fed.feature) {
+            Some(slot) => {
+                slot.0 += value;
+                slot.1 += 1;
+            }
+            None => {
+                open.insert(fed.feature.clone(), (value, 1));
+            }
+        }
+        subject.last_seen_ms = subject.last_seen_ms.max(sample.timestamp_ms);
     }
 }
 
